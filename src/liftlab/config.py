@@ -1,0 +1,182 @@
+"""The `Recipe`: everything an experiment varies, as one typed, validated object.
+
+A recipe is plain data (pydantic), so it can be written to `recipe.yaml`, diffed, hashed and changed by
+strategies. Overrides use dotted keys: ``apply_overrides(recipe, ["optim.lr=0.1"])``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from liftlab.errors import BadInputError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class DataConfig(_Section):
+    size: int = Field(32, ge=8, le=512, description="Side of the square image the model sees, in pixels.")
+    resize: Literal["stretch", "keep-aspect", "center-crop"] = Field(
+        "stretch", description="How an image of another shape becomes size x size."
+    )
+    color: Literal["rgb", "gray"] = Field("rgb", description="Colour channels the model sees.")
+    val_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="Share of training images held out.")
+    test_fraction: float = Field(0.1, ge=0.0, lt=0.5, description="Share held out as test (unsplit data).")
+    split_seed: int = Field(0, description="Seed of the stratified splits; fixed so splits stay stable.")
+
+
+class ModelConfig(_Section):
+    name: str = Field("convnet", description="'convnet' or a torchvision architecture name (resnet18, ...).")
+    width: int = Field(32, ge=4, le=1024, description="Channels of the first stage; doubled per stage.")
+    stages: int = Field(3, ge=1, le=6, description="Stages, each a conv block followed by 2x pooling.")
+    blocks: int = Field(0, ge=0, le=16, description="Extra conv blocks per stage (depth).")
+    norm: Literal["batch", "lrn", "none"] = "batch"
+    activation: Literal["relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "elu"] = "relu"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    residual: bool = Field(False, description="Skip connections around the extra blocks.")
+
+
+class OptimConfig(_Section):
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0.0, le=10.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = True
+    weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
+    batch_size: int = Field(128, ge=1, le=65536)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class ScheduleConfig(_Section):
+    name: Literal["constant", "step", "cosine", "onecycle"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0.0, description="Linear warm-up from lr/10, in epochs.")
+    step_every: float = Field(10.0, gt=0.0, description="'step' schedule: epochs between decays.")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="'step' schedule: factor per decay.")
+
+
+class AugmentConfig(_Section):
+    flip: bool = Field(True, description="Random horizontal flip.")
+    crop_padding: int = Field(4, ge=0, le=64, description="Random crop after padding this much; 0 is off.")
+
+
+class Recipe(_Section):
+    """Everything one training run needs besides the data and the seed-independent machine."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    epochs: int = Field(10, ge=1, le=10000)
+    seed: int = 0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="'auto' times fp32 against reduced precision on this machine and keeps the faster.",
+    )
+    device: str = Field(
+        "auto", description="'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1'."
+    )
+    eval_batch_size: int = Field(1024, ge=1)
+
+    def fingerprint(self) -> str:
+        """A short stable hash of the recipe, for naming and caching runs."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def valid_keys(model: type[BaseModel] = Recipe, prefix: str = "") -> list[str]:
+    """Every dotted key `--set` accepts, e.g. ``optim.lr``."""
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(valid_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def _describe_validation_error(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        lines.append(f"{source}: field '{where}': {item['msg']} (found {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> Recipe:
+    """Validate a mapping into a Recipe, with errors that name the field and the source."""
+    if not isinstance(data, dict):
+        raise BadInputError(f"{source}: expected a mapping of recipe fields, found {type(data).__name__}")
+    unknown = _unknown_keys(data, Recipe)
+    if unknown:
+        raise BadInputError(
+            f"{source}: unknown recipe key(s) {', '.join(unknown)}; valid keys: {', '.join(valid_keys())}"
+        )
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as error:
+        raise BadInputError(_describe_validation_error(error, source)) from None
+
+
+def _unknown_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") -> list[str]:
+    unknown = []
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            unknown.append(f"{prefix}{key}")
+            continue
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, dict):
+            unknown.extend(_unknown_keys(value, annotation, f"{prefix}{key}."))
+    return unknown
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe YAML file; missing fields take their defaults."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise BadInputError(f"recipe file {path}: cannot be read ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise BadInputError(f"recipe file {path}: not valid YAML ({error})") from None
+    return recipe_from_dict(data, source=str(path))
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
+    """Return a copy of `recipe` with ``key=value`` overrides applied (values parsed as YAML scalars).
+
+    >>> apply_overrides(Recipe(), ["optim.lr=0.1", "epochs=3"]).optim.lr
+    0.1
+    """
+    data = recipe.model_dump(mode="json")
+    keys = valid_keys()
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise BadInputError(f"--set {override!r}: expected key=value, for example optim.lr=0.1")
+        if key not in keys:
+            raise BadInputError(f"--set {key}: unknown recipe key; valid keys: {', '.join(keys)}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        target = data
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
+    return recipe_from_dict(data, source="--set")

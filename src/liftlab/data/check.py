@@ -1,0 +1,139 @@
+"""`liftlab data check`: what is in a data set and what is wrong with it, before any training."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liftlab.config import DataConfig
+from liftlab.data.cache import cache_root
+from liftlab.data.images import BadFile, BadImageError, read_image
+from liftlab.data.sources import SplitItems, open_source
+from liftlab.data.splits import make_splits
+from liftlab.progress import make_progress
+
+
+@dataclass
+class CheckReport:
+    spec: str
+    classes: list[str]
+    counts: dict[str, dict[str, int]]
+    imbalance_ratio: float | None
+    image_size: dict[str, dict[str, float]]
+    unreadable: list[BadFile] = field(default_factory=list)
+    duplicates_within: list[list[str]] = field(default_factory=list)
+    duplicates_across: list[list[str]] = field(default_factory=list)
+    empty_classes: list[str] = field(default_factory=list)
+    non_image_files: list[str] = field(default_factory=list)
+    splits_made_by_liftlab: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["n_unreadable"] = len(self.unreadable)
+        data["n_non_image_files"] = len(self.non_image_files)
+        return data
+
+
+@dataclass
+class _FileFacts:
+    digest: str | None
+    width: int | None
+    height: int | None
+    bad: BadFile | None
+
+
+def _inspect_file(path: Path) -> _FileFacts:
+    try:
+        digest = hashlib.sha1(path.read_bytes()).hexdigest()
+    except OSError as error:
+        return _FileFacts(None, None, None, BadFile(str(path), f"cannot be read ({error.strerror})"))
+    try:
+        image = read_image(path)
+    except BadImageError as error:
+        return _FileFacts(digest, None, None, error.bad)
+    return _FileFacts(digest, image.width, image.height, None)
+
+
+def _inspect_split(items: SplitItems, quiet: bool, label: str) -> list[_FileFacts]:
+    if items.images is not None:
+        _, _, height, width = items.images.shape
+        return [
+            _FileFacts(hashlib.sha1(image.tobytes()).hexdigest(), width, height, None)
+            for image in items.images
+        ]
+    paths = items.paths or []
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, make_progress(quiet) as progress:
+        task = progress.add_task(f"check {label}", total=len(paths), info="files")
+        facts = []
+        for fact in pool.map(_inspect_file, paths, chunksize=64):
+            facts.append(fact)
+            progress.advance(task)
+    return facts
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    array = np.asarray(values, dtype=float)
+    return {"min": float(array.min()), "median": float(np.median(array)), "max": float(array.max())}
+
+
+def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) -> CheckReport:
+    """Inspect every item of DATA: counts, sizes, unreadable files, duplicates within and across splits.
+
+    Unsplit data is checked on the splits liftlab would make with `data`'s fractions and seed.
+    """
+    data = data or DataConfig()
+    source = open_source(spec, cache_root())
+    splits = make_splits(source, data.val_fraction, data.test_fraction, data.split_seed)
+    counts: dict[str, dict[str, int]] = {}
+    by_digest: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    unreadable = list(source.missing_files)
+    missing = {b.path for b in unreadable}
+    widths: list[float] = []
+    heights: list[float] = []
+    aspects: list[float] = []
+    for split_name, items in splits.items():
+        per_class = Counter(items.labels)
+        counts[split_name] = {name: per_class.get(i, 0) for i, name in enumerate(source.classes)}
+        names = items.names(source.root)
+        for name, facts in zip(names, _inspect_split(items, quiet, split_name), strict=True):
+            if facts.bad is not None:
+                if facts.bad.path not in missing:
+                    unreadable.append(facts.bad)
+                continue
+            if facts.digest is not None:
+                by_digest[facts.digest].append((split_name, name))
+            if facts.width and facts.height:
+                widths.append(facts.width)
+                heights.append(facts.height)
+                aspects.append(facts.width / facts.height)
+    totals = [sum(counts[s].get(c, 0) for s in counts) for c in source.classes]
+    nonzero = [t for t in totals if t > 0]
+    within: list[list[str]] = []
+    across: list[list[str]] = []
+    for group in by_digest.values():
+        if len(group) < 2:
+            continue
+        names = [f"{split}:{name}" for split, name in group]
+        (across if len({split for split, _ in group}) > 1 else within).append(names)
+    return CheckReport(
+        spec=spec,
+        classes=source.classes,
+        counts=counts,
+        imbalance_ratio=(max(nonzero) / min(nonzero)) if nonzero else None,
+        image_size={"width": _spread(widths), "height": _spread(heights), "aspect_ratio": _spread(aspects)},
+        unreadable=unreadable,
+        duplicates_within=within,
+        duplicates_across=across,
+        empty_classes=source.empty_classes,
+        non_image_files=source.non_image_files,
+        splits_made_by_liftlab=not source.predefined_splits,
+    )

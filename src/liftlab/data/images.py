@@ -1,0 +1,132 @@
+"""Decode one image file into a uint8 array of the recipe's size and colour mode.
+
+Every odd kind of file people keep in image folders is handled here, once: palette images with
+transparency, RGBA and LA (composited on white, as a viewer shows them), CMYK, 16-bit and 32-bit
+grayscale, 1-bit, EXIF-rotated photos. Files that cannot be used raise `BadImageError` with a reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
+)
+
+ResizePolicy = str  # "stretch" | "keep-aspect" | "center-crop"
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """A file that could not be used, and why."""
+
+    path: str
+    reason: str
+
+
+class BadImageError(Exception):
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.bad = BadFile(str(path), reason)
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def read_image(path: Path) -> Image.Image:
+    """Open and fully decode `path`, or raise BadImageError naming why it cannot be used."""
+    try:
+        if path.stat().st_size == 0:
+            raise BadImageError(path, "zero bytes")
+    except FileNotFoundError:
+        raise BadImageError(path, "file not found") from None
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its pixel limit; a file that big is as suspect as one
+            # over 2x, so both count as decompression bombs.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise BadImageError(
+            path, f"decompression bomb: over Pillow's limit of {Image.MAX_IMAGE_PIXELS} pixels ({error})"
+        ) from None
+    except UnidentifiedImageError:
+        raise BadImageError(path, "not an image (Pillow cannot identify the format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        text = str(error)
+        reason = "truncated" if "truncated" in text.lower() else f"corrupt ({text})"
+        raise BadImageError(path, reason) from None
+    return image
+
+
+def _to_8bit_gray(image: Image.Image) -> Image.Image:
+    values = np.asarray(image).astype(np.float64)
+    if image.mode.startswith("I;16") or values.max(initial=0) > 255:
+        top = 65535.0 if values.max(initial=0) <= 65535 else float(values.max())
+        values = values * (255.0 / top)
+    elif image.mode == "F" and values.max(initial=0) <= 1.0:
+        values = values * 255.0
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+
+
+def normalise_mode(image: Image.Image, color: str) -> Image.Image:
+    """Convert any Pillow mode to 'RGB' (color='rgb') or 'L' (color='gray')."""
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):  # broken EXIF: keep the picture
+        image = ImageOps.exif_transpose(image) or image
+    mode = image.mode
+    if mode == "P" or mode == "PA":
+        image = (
+            image.convert("RGBA") if ("transparency" in image.info or mode == "PA") else image.convert("RGB")
+        )
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode.startswith("I") or mode == "F":
+        image = _to_8bit_gray(image)
+    if image.mode in ("RGBA", "LA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB" if color == "rgb" else "L")
+
+
+def resize(image: Image.Image, size: int, policy: ResizePolicy) -> Image.Image:
+    """Make `image` size x size: stretch, keep-aspect (pad with black) or center-crop."""
+    width, height = image.size
+    if (width, height) == (size, size):
+        return image
+    resample = Image.Resampling.BILINEAR
+    if policy == "stretch":
+        return image.resize((size, size), resample)
+    if policy == "center-crop":
+        scale = size / min(width, height)
+        new = (max(size, round(width * scale)), max(size, round(height * scale)))
+        image = image.resize(new, resample)
+        left, top = (new[0] - size) // 2, (new[1] - size) // 2
+        return image.crop((left, top, left + size, top + size))
+    if policy == "keep-aspect":
+        scale = size / max(width, height)
+        new = (max(1, round(width * scale)), max(1, round(height * scale)))
+        canvas = Image.new(image.mode, (size, size))
+        canvas.paste(image.resize(new, resample), ((size - new[0]) // 2, (size - new[1]) // 2))
+        return canvas
+    raise ValueError(f"resize policy {policy!r}: expected stretch, keep-aspect or center-crop")
+
+
+def to_array(image: Image.Image, size: int, policy: ResizePolicy, color: str) -> np.ndarray:
+    """A decoded image as a (channels, size, size) uint8 array."""
+    image = resize(normalise_mode(image, color), size, policy)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def load_array(path: Path, size: int, policy: ResizePolicy, color: str) -> np.ndarray:
+    """Read `path` and return a (channels, size, size) uint8 array; raises BadImageError."""
+    return to_array(read_image(path), size, policy, color)

@@ -1,0 +1,105 @@
+"""Load a DATA argument into resident uint8 tensors per split, through the decode cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from liftlab.config import DataConfig
+from liftlab.data.cache import cache_root, decode_items
+from liftlab.data.images import BadFile
+from liftlab.data.sources import Source, open_source
+from liftlab.data.splits import make_splits
+from liftlab.errors import BadInputError
+
+
+@dataclass
+class ImageSplit:
+    """One split, decoded: images (N, C, H, W) uint8, labels (N,) int64, and item names for records."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    names: list[str]
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class ImageData:
+    spec: str
+    classes: list[str]
+    train: ImageSplit
+    val: ImageSplit
+    test: ImageSplit | None
+    skipped: list[BadFile] = field(default_factory=list)
+
+    @property
+    def channels(self) -> int:
+        return int(self.train.images.shape[1])
+
+    def split_record(self) -> dict[str, list[str]]:
+        """The items of every split by name, so a run records exactly what it trained and tested on."""
+        record = {"train": self.train.names, "val": self.val.names}
+        if self.test is not None:
+            record["test"] = self.test.names
+        return record
+
+
+def _format_bad(bad: list[BadFile], limit: int = 20) -> str:
+    lines = [f"  {b.path}: {b.reason}" for b in bad[:limit]]
+    if len(bad) > limit:
+        lines.append(f"  ... and {len(bad) - limit} more")
+    return "\n".join(lines)
+
+
+def load_data(
+    spec: str,
+    data: DataConfig | None = None,
+    *,
+    skip_bad: bool = False,
+    quiet: bool = True,
+    cache: Path | None = None,
+) -> ImageData:
+    """Load DATA into memory, decoded at the recipe's size and colour mode.
+
+    Unusable files raise BadInputError listing each with its reason, unless `skip_bad`, which
+    trains on the rest and reports them in `ImageData.skipped`.
+
+    >>> data = load_data("builtin:digits", DataConfig(size=8))
+    >>> data.classes[:3], data.channels
+    (['0', '1', '2'], 1)
+    """
+    data = data or DataConfig()
+    cache = cache or cache_root()
+    source: Source = open_source(spec, cache)
+    split_items = make_splits(source, data.val_fraction, data.test_fraction, data.split_seed)
+    skipped: list[BadFile] = list(source.missing_files)
+    missing = {b.path for b in source.missing_files}
+    decoded: dict[str, ImageSplit] = {}
+    for name, items in split_items.items():
+        images, kept, bad = decode_items(items, data, cache, quiet=quiet)
+        skipped.extend(b for b in bad if b.path not in missing)
+        names = items.names(source.root)
+        decoded[name] = ImageSplit(
+            images=images,
+            labels=torch.tensor([items.labels[i] for i in kept], dtype=torch.int64),
+            names=[names[i] for i in kept],
+        )
+    if skipped and not skip_bad:
+        raise BadInputError(
+            f"DATA {spec}: {len(skipped)} file(s) cannot be used:\n{_format_bad(skipped)}\n"
+            "Fix or remove them, or pass --skip-bad to train on the rest (they are listed in metrics.json)."
+        )
+    if len(decoded["train"]) == 0 or len(decoded["val"]) == 0:
+        raise BadInputError(f"DATA {spec}: the train and val splits need at least one usable image each")
+    return ImageData(
+        spec=spec,
+        classes=source.classes,
+        train=decoded["train"],
+        val=decoded["val"],
+        test=decoded.get("test"),
+        skipped=skipped,
+    )

@@ -1,0 +1,240 @@
+"""Turn a DATA argument into a listing of classes and items per split, without decoding anything.
+
+Accepted forms (see docs/design.md): an ImageFolder folder (with or without train/ val/ test/), a CSV of
+``path,label`` (optional ``split``), ``builtin:NAME`` and ``torchvision:NAME``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from liftlab.data.images import BadFile, is_image_name
+from liftlab.errors import BadInputError
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass
+class SplitItems:
+    """The items of one split: file paths to decode, or images already in memory (N, C, H, W uint8)."""
+
+    labels: list[int]
+    paths: list[Path] | None = None
+    images: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: list[int]) -> SplitItems:
+        return SplitItems(
+            labels=[self.labels[i] for i in indices],
+            paths=None if self.paths is None else [self.paths[i] for i in indices],
+            images=None if self.images is None else self.images[indices],
+        )
+
+    def names(self, root: Path | None) -> list[str]:
+        """Stable names of the items for records: paths relative to `root`, or array indices."""
+        if self.paths is None:
+            return [f"#{i}" for i in range(len(self.labels))]
+        return [_relative(path, root) for path in self.paths]
+
+
+@dataclass
+class Source:
+    """What a DATA argument holds: classes, items per split, and files found but not used."""
+
+    spec: str
+    classes: list[str]
+    splits: dict[str, SplitItems]
+    root: Path | None = None
+    non_image_files: list[str] = field(default_factory=list)
+    missing_files: list[BadFile] = field(default_factory=list)
+    empty_classes: list[str] = field(default_factory=list)
+
+    @property
+    def predefined_splits(self) -> bool:
+        return "all" not in self.splits
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    if root is None:
+        return str(path)
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _list_class_folders(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """Image files per class sub-folder (recursive, sorted) and the non-image files seen."""
+    per_class: dict[str, list[Path]] = {}
+    ignored: list[str] = []
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(p for p in class_dir.rglob("*") if p.is_file())
+        per_class[class_dir.name] = [p for p in files if is_image_name(p)]
+        ignored.extend(str(p) for p in files if not is_image_name(p))
+    ignored.extend(str(p) for p in sorted(folder.iterdir()) if p.is_file())
+    return per_class, ignored
+
+
+def _folder_source(spec: str, folder: Path) -> Source:
+    subdirs = {p.name for p in folder.iterdir() if p.is_dir()}
+    split_dirs = [name for name in SPLIT_NAMES if name in subdirs]
+    predefined = "train" in split_dirs and "test" in split_dirs
+    listings: dict[str, dict[str, list[Path]]] = {}
+    ignored: list[str] = []
+    for split in split_dirs if predefined else ["all"]:
+        per_class, seen = _list_class_folders(folder / split if predefined else folder)
+        listings[split] = per_class
+        ignored.extend(seen)
+    classes = sorted({name for per_class in listings.values() for name in per_class})
+    if not classes:
+        raise BadInputError(
+            f"DATA {folder}: no class folders found; expected ImageFolder layout "
+            f"({folder}/<class>/<image> or {folder}/train/<class>/<image> with test/)"
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    splits = {}
+    for split, per_class in listings.items():
+        paths = [p for name in classes for p in per_class.get(name, [])]
+        labels = [index[name] for name in classes for _ in per_class.get(name, [])]
+        splits[split] = SplitItems(labels=labels, paths=paths)
+    counts = {name: sum(len(per_class.get(name, [])) for per_class in listings.values()) for name in classes}
+    empty = [name for name, count in counts.items() if count == 0]
+    if len(classes) - len(empty) < 2:
+        raise BadInputError(
+            f"DATA {folder}: found {len(classes) - len(empty)} class(es) with images; need at least 2"
+        )
+    return Source(spec, classes, splits, root=folder, non_image_files=ignored, empty_classes=empty)
+
+
+def _csv_source(spec: str, path: Path) -> Source:
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as error:
+        raise BadInputError(f"DATA {path}: cannot be read ({error.strerror})") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        if "path" not in columns or "label" not in columns:
+            raise BadInputError(
+                f"DATA {path}: expected columns 'path,label' (optional 'split'), found {columns}"
+            )
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            if not row.get("path") or not row.get("label"):
+                raise BadInputError(f"DATA {path}, line {line}: empty 'path' or 'label' (found {row})")
+            split = row.get("split") or "all"
+            if split not in ("all", *SPLIT_NAMES):
+                raise BadInputError(
+                    f"DATA {path}, line {line}: column 'split' must be train, val or test, found {split!r}"
+                )
+            rows.append((path.parent / row["path"], row["label"], split))
+    if not rows:
+        raise BadInputError(f"DATA {path}: no rows after the header")
+    classes = sorted({label for _, label, _ in rows})
+    index = {name: i for i, name in enumerate(classes)}
+    used_splits = {split for _, _, split in rows}
+    if used_splits != {"all"} and (
+        "train" not in used_splits or "test" not in used_splits or "all" in used_splits
+    ):
+        raise BadInputError(
+            f"DATA {path}: column 'split' must be given on every row and include train and test; "
+            f"found {sorted(used_splits)}"
+        )
+    missing = [
+        BadFile(str(file_path), "file not found") for file_path, _, _ in rows if not file_path.is_file()
+    ]
+    splits = {
+        split: SplitItems(
+            labels=[index[label] for _, label, s in rows if s == split],
+            paths=[file_path for file_path, _, s in rows if s == split],
+        )
+        for split in sorted(used_splits)
+    }
+    return Source(spec, classes, splits, root=path.parent, missing_files=missing)
+
+
+def _digits_source(spec: str) -> Source:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # The 8x8 images hold counts 0..16; scale to the full uint8 range.
+    images = np.clip(digits.images * 16, 0, 255).astype(np.uint8)[:, None]
+    return Source(
+        spec, [str(i) for i in range(10)], {"all": SplitItems(list(map(int, digits.target)), images=images)}
+    )
+
+
+BUILTINS: dict[str, Callable[[str], Source]] = {"digits": _digits_source}
+
+
+def register_builtin(name: str, loader: Callable[[str], Source]) -> None:
+    """Make `builtin:NAME` available (data modules call this for their own generated sets)."""
+    BUILTINS[name] = loader
+
+
+def _torchvision_source(spec: str, name: str, cache: Path) -> Source:
+    import torchvision.datasets as tv_datasets
+
+    dataset_class = getattr(tv_datasets, name, None)
+    if dataset_class is None or not isinstance(dataset_class, type):
+        known = sorted(n for n in dir(tv_datasets) if n[:1].isupper() and not n.endswith("Folder"))
+        raise BadInputError(f"DATA {spec}: torchvision has no data set {name!r}; known: {', '.join(known)}")
+    root = cache / "torchvision" / name
+    root.mkdir(parents=True, exist_ok=True)
+    splits: dict[str, SplitItems] = {}
+    classes: list[str] = []
+    for split in ("train", "test"):
+        try:
+            try:
+                dataset = dataset_class(str(root), train=split == "train", download=True)
+            except TypeError:
+                dataset = dataset_class(str(root), split=split, download=True)
+        except (OSError, RuntimeError, ValueError) as error:
+            raise BadInputError(
+                f"DATA {spec}: could not download into {root} ({error}). Without a network, pass a folder in "
+                "ImageFolder layout instead (DATA/<class>/<image>, or DATA/train/... and DATA/test/...)."
+            ) from None
+        images = np.asarray(getattr(dataset, "data", None))
+        labels = getattr(dataset, "targets", None) or getattr(dataset, "labels", None)
+        if images.ndim not in (3, 4) or labels is None:
+            raise BadInputError(f"DATA {spec}: this torchvision data set is not an in-memory image set")
+        images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+        splits[split] = SplitItems(
+            [int(v) for v in labels], images=np.ascontiguousarray(images, dtype=np.uint8)
+        )
+        classes = [str(c) for c in getattr(dataset, "classes", sorted(set(splits[split].labels)))]
+    return Source(spec, classes, splits, root=root)
+
+
+def open_source(spec: str, cache: Path) -> Source:
+    """Resolve a DATA argument into a Source, or raise BadInputError saying what was expected."""
+    if spec.startswith("builtin:"):
+        name = spec.split(":", 1)[1]
+        if name not in BUILTINS:
+            raise BadInputError(
+                f"DATA {spec}: unknown builtin data set; known: {', '.join(sorted(BUILTINS))}"
+            )
+        return BUILTINS[name](spec)
+    if spec.startswith("torchvision:"):
+        return _torchvision_source(spec, spec.split(":", 1)[1], cache)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _folder_source(spec, path.resolve())
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return _csv_source(spec, path.resolve())
+    if path.exists():
+        raise BadInputError(
+            f"DATA {spec}: expected a folder or a .csv file, found a {path.suffix or 'plain'} file"
+        )
+    raise BadInputError(
+        f"DATA {spec}: no such folder or file; expected a folder (ImageFolder layout), a CSV with "
+        f"path,label columns, builtin:{{{','.join(sorted(BUILTINS))}}} or torchvision:NAME"
+    )

@@ -1,0 +1,24 @@
+"""Errors that carry a message a user can act on, and the exit code the CLI maps them to."""
+
+from __future__ import annotations
+
+
+class LiftlabError(Exception):
+    """Base class of liftlab's own errors; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class BadInputError(LiftlabError, ValueError):
+    """The user's input (a file, a field, a setting) is not what was expected.
+
+    The message names the file or field, what was expected, what was found and what to do.
+    """
+
+    exit_code = 2
+
+
+class TrainingStopped(LiftlabError):
+    """A run stopped for a recorded reason (for example a non-finite loss)."""
+
+    exit_code = 1

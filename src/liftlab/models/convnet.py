@@ -1,0 +1,91 @@
+"""A configurable ConvNet whose knobs are exactly what remedy experiments vary.
+
+Stage i: conv3x3 to width*2^i channels, norm, activation, 2x max-pool; then `blocks` extra
+conv-norm-act-conv-norm blocks, with a skip connection around each when `residual`. Global average
+pooling, dropout, linear head. Works from 8x8 inputs up.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+}
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "lrn":
+        # AlexNet's setting: normalise over 5 neighbouring channels.
+        return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm {kind!r}: expected batch, lrn or none")
+
+
+def conv_norm_act(c_in: int, c_out: int, norm: str, activation: str) -> nn.Sequential:
+    # No conv bias when a batch norm follows: its shift makes the bias redundant.
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=norm != "batch"),
+        make_norm(norm, c_out),
+        ACTIVATIONS[activation](),
+    )
+
+
+class Block(nn.Module):
+    """conv-norm-act-conv-norm, plus the input when residual, then the activation."""
+
+    def __init__(self, channels: int, norm: str, activation: str, residual: bool) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            conv_norm_act(channels, channels, norm, activation),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=norm != "batch"),
+            make_norm(norm, channels),
+        )
+        self.residual = residual
+        self.activation = ACTIVATIONS[activation]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return self.activation(out + x if self.residual else out)
+
+
+class ConvNet(nn.Module):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        width: int = 32,
+        stages: int = 3,
+        blocks: int = 0,
+        norm: str = "batch",
+        activation: str = "relu",
+        dropout: float = 0.0,
+        residual: bool = False,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for stage in range(stages):
+            out = width * 2**stage
+            layers.append(conv_norm_act(channels, out, norm, activation))
+            layers.append(nn.MaxPool2d(2, ceil_mode=True))
+            layers.extend(Block(out, norm, activation, residual) for _ in range(blocks))
+            channels = out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

@@ -1,0 +1,58 @@
+"""Build the model a recipe names: liftlab's ConvNet, or a torchvision architecture by name."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from liftlab.config import ModelConfig
+from liftlab.errors import BadInputError
+from liftlab.models.convnet import ConvNet
+
+
+class RepeatChannels(nn.Module):
+    """Feed a 1-channel image to a network built for 3 channels."""
+
+    def __init__(self, model: nn.Module, in_channels: int, expected: int = 3) -> None:
+        super().__init__()
+        self.model = model
+        self.repeats = expected // in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.repeat(1, self.repeats, 1, 1) if self.repeats > 1 else x)
+
+
+def torchvision_names() -> list[str]:
+    import torchvision.models as tv_models
+
+    return sorted(tv_models.list_models(module=tv_models))
+
+
+def build_model(config: ModelConfig, in_channels: int, num_classes: int) -> nn.Module:
+    """A freshly initialised model for `config` (initialisation follows torch's global RNG).
+
+    >>> build_model(ModelConfig(width=8), in_channels=3, num_classes=10)(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+    if config.name == "convnet":
+        return ConvNet(
+            in_channels,
+            num_classes,
+            width=config.width,
+            stages=config.stages,
+            blocks=config.blocks,
+            norm=config.norm,
+            activation=config.activation,
+            dropout=config.dropout,
+            residual=config.residual,
+        )
+    import torchvision.models as tv_models
+
+    names = torchvision_names()
+    if config.name not in names:
+        raise BadInputError(
+            f"model.name {config.name!r}: expected 'convnet' or a torchvision architecture; "
+            f"known: {', '.join(names)}"
+        )
+    model = tv_models.get_model(config.name, weights=None, num_classes=num_classes)
+    return RepeatChannels(model, in_channels) if in_channels == 1 else model

@@ -1,0 +1,17 @@
+"""Training: the fit() loop, schedules, precision choice, checkpoints and the run folder."""
+
+from liftlab.train.inference import Preprocess, evaluate, predict_logits
+from liftlab.train.loop import FitResult, fit, resolve_device
+from liftlab.train.run import train_run
+from liftlab.train.schedules import lr_at
+
+__all__ = [
+    "FitResult",
+    "Preprocess",
+    "evaluate",
+    "fit",
+    "lr_at",
+    "predict_logits",
+    "resolve_device",
+    "train_run",
+]

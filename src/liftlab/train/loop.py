@@ -1,0 +1,225 @@
+"""The training loop: one function, read top to bottom.
+
+The training set stays resident on the training device as uint8 (decode once, no DataLoader: on a
+2-core machine its workers steal cores from compute). Each epoch is one randperm; each batch is
+gathered, augmented and normalised with tensor ops. Loss and accuracy accumulate on the device and
+are read once per epoch, so the step loop has no host syncs on a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liftlab.augment import channel_stats, normalise, random_crop, random_flip
+from liftlab.config import Recipe
+from liftlab.data.cache import cache_root
+from liftlab.data.loading import ImageData
+from liftlab.models import build_model
+from liftlab.progress import make_progress
+from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
+from liftlab.train.inference import Preprocess, evaluate
+from liftlab.train.precision import DTYPES, choose_precision
+from liftlab.train.schedules import lr_at
+
+EpochCallback = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    preprocess: Preprocess
+    history: list[dict[str, Any]]
+    dtype: str
+    device: str
+    seconds: float
+    images_per_second: float
+    stopped_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def val_acc(self) -> float | None:
+        return self.history[-1]["val_acc"] if self.history else None
+
+
+def resolve_device(requested: str) -> torch.device:
+    """'auto' means the first CUDA device when there is one, else the CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def _make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    # Weight decay on weight matrices and kernels only: decaying norm scales and biases only
+    # fights the normalisation.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": recipe.optim.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if recipe.optim.name == "adamw":
+        return torch.optim.AdamW(groups, lr=recipe.optim.lr)
+    return torch.optim.SGD(
+        groups, lr=recipe.optim.lr, momentum=recipe.optim.momentum, nesterov=recipe.optim.nesterov
+    )
+
+
+def fit(
+    recipe: Recipe,
+    data: ImageData,
+    *,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    quiet: bool = True,
+    callbacks: Sequence[EpochCallback] = (),
+) -> FitResult:
+    """Train a model for `recipe` on `data.train`, validating on `data.val` after every epoch.
+
+    With `checkpoint_dir`, a checkpoint is written each epoch; `resume=True` continues from the
+    latest one, and on the CPU ends with the same history and weights as an uninterrupted run.
+
+    >>> from liftlab.data import load_data
+    >>> from liftlab.config import apply_overrides
+    >>> recipe = apply_overrides(Recipe(), ["epochs=1", "data.size=8", "model.width=8"])
+    >>> fit(recipe, load_data("builtin:digits", recipe.data)).history[0]["epoch"]
+    1
+    """
+    device = resolve_device(recipe.device)
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe.model, data.channels, len(data.classes)).to(device)
+    model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
+    generator = torch.Generator(device=device).manual_seed(recipe.seed)
+
+    images = data.train.images.to(device)
+    labels = data.train.labels.to(device)
+    mean, std = channel_stats(data.train.images)
+    preprocess = Preprocess(mean=mean.tolist(), std=std.tolist(), size=recipe.data.size)
+    mean, std = mean.to(device), std.to(device)
+
+    n_train = len(labels)
+    batch_size = min(recipe.optim.batch_size, n_train)
+    steps_per_epoch = max(
+        n_train // batch_size, 1
+    )  # drop the ragged last batch: batch norm dislikes tiny ones
+    total_steps = steps_per_epoch * recipe.epochs
+    optimizer = _make_optimizer(model, recipe)
+
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    seconds_before = 0.0
+    checkpoint = load_checkpoint(checkpoint_dir) if (checkpoint_dir and resume) else None
+    if checkpoint is not None:
+        weights, state = checkpoint
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = list(state["history"])
+        start_epoch = int(state["epoch"])
+        seconds_before = float(state["seconds"])
+        dtype_name = str(state["dtype"])
+    else:
+        batch_shape = (batch_size, data.channels, recipe.data.size, recipe.data.size)
+        dtype_name = choose_precision(
+            recipe.precision, model, batch_shape, len(data.classes), device, cache_root()
+        )
+    dtype = DTYPES[dtype_name]
+    reduced = dtype != torch.float32
+
+    stopped_reason: str | None = None
+    trained_images = 0
+    wall_start = time.perf_counter()
+    with make_progress(quiet) as progress:
+        task = progress.add_task("train", total=total_steps, completed=start_epoch * steps_per_epoch, info="")
+        for epoch in range(start_epoch, recipe.epochs):
+            epoch_start = time.perf_counter()
+            model.train()
+            order = torch.randperm(n_train, generator=generator, device=device)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.int64)
+            for step in range(steps_per_epoch):
+                index = order[step * batch_size : (step + 1) * batch_size]
+                batch = images[index]
+                if recipe.augment.crop_padding:
+                    batch = random_crop(batch, recipe.augment.crop_padding, generator)
+                if recipe.augment.flip:
+                    batch = random_flip(batch, generator)
+                inputs = normalise(batch, mean, std).contiguous(memory_format=torch.channels_last)
+                targets = labels[index]
+                lr = lr_at(
+                    epoch * steps_per_epoch + step,
+                    total_steps,
+                    steps_per_epoch,
+                    recipe.optim.lr,
+                    recipe.schedule,
+                )
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with torch.autocast(device.type, dtype=dtype, enabled=reduced):
+                    logits = model(inputs)
+                loss = F.cross_entropy(logits.float(), targets, label_smoothing=recipe.optim.label_smoothing)
+                if device.type == "cpu" and not torch.isfinite(loss):  # free on CPU: no device to sync with
+                    stopped_reason = f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}"
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.detach() * len(index)
+                correct += (logits.argmax(1) == targets).sum()
+                progress.advance(task)
+            seen = steps_per_epoch * batch_size
+            trained_images += seen
+            train_loss = float(loss_sum.item()) / seen
+            if stopped_reason is None and not math.isfinite(train_loss):
+                stopped_reason = f"non-finite loss at epoch {epoch + 1}"
+            if stopped_reason is not None:
+                break
+            val_loss, val_acc = evaluate(model, data.val, preprocess, dtype, recipe.eval_batch_size)
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "train_acc": float(correct.item()) / seen,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "lr": lr,
+                "seconds": time.perf_counter() - epoch_start,
+            }
+            history.append(record)
+            progress.update(
+                task,
+                info=f"epoch {epoch + 1}/{recipe.epochs} loss {train_loss:.3f} val_acc {val_acc:.3f}",
+            )
+            if checkpoint_dir is not None:
+                state = {
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                    "epoch": epoch + 1,
+                    "seconds": seconds_before + time.perf_counter() - wall_start,
+                    "dtype": dtype_name,
+                }
+                save_checkpoint(checkpoint_dir, epoch + 1, model, state)
+            for callback in callbacks:
+                callback(epoch + 1, record)
+    seconds = seconds_before + time.perf_counter() - wall_start
+    train_seconds = sum(r["seconds"] for r in history) or seconds
+    return FitResult(
+        model=model,
+        preprocess=preprocess,
+        history=history,
+        dtype=dtype_name,
+        device=str(device),
+        seconds=seconds,
+        images_per_second=(len(history) * steps_per_epoch * batch_size) / train_seconds if history else 0.0,
+        stopped_reason=stopped_reason,
+    )

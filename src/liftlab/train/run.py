@@ -1,0 +1,102 @@
+"""One complete training run: load data, fit, test, and write the run folder of the design's contract.
+
+Files in the run folder: recipe.yaml, history.json, metrics.json, model.safetensors, classes.json,
+preprocess.json, splits.json (the exact items of every split) and checkpoint/ (for --resume).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import liftlab
+from liftlab.config import Recipe, recipe_from_dict
+from liftlab.data.loading import load_data
+from liftlab.errors import BadInputError
+from liftlab.io import write_json, write_text
+from liftlab.train.checkpoint import save_weights
+from liftlab.train.inference import evaluate
+from liftlab.train.loop import EpochCallback, fit
+from liftlab.train.precision import DTYPES
+
+RUN_FILES = ("recipe.yaml", "history.json", "metrics.json", "model.safetensors", "classes.json")
+
+
+def _check_out_folder(out: Path, recipe: Recipe, resume: bool) -> None:
+    recorded = out / "recipe.yaml"
+    if not recorded.exists():
+        return
+    if not resume:
+        raise BadInputError(
+            f"--out {out}: already holds a run; pass --resume to continue it, or choose another --out"
+        )
+    previous = recipe_from_dict(yaml.safe_load(recorded.read_text()) or {}, source=str(recorded))
+    if previous != recipe:
+        changed = [
+            key for key, value in recipe.model_dump().items() if previous.model_dump().get(key) != value
+        ]
+        raise BadInputError(
+            f"--out {out}: holds a run of a different recipe (differs in: {', '.join(changed)}); "
+            "resume with the same settings, or choose another --out"
+        )
+
+
+def train_run(
+    spec: str,
+    recipe: Recipe,
+    out: Path,
+    *,
+    skip_bad: bool = False,
+    resume: bool = False,
+    quiet: bool = True,
+    callbacks: tuple[EpochCallback, ...] = (),
+) -> dict[str, Any]:
+    """Train `recipe` on DATA `spec` and write the run folder `out`; returns the metrics.
+
+    >>> metrics = train_run("builtin:digits", Recipe(epochs=1), Path("runs/doc"))  # doctest: +SKIP
+    """
+    out = Path(out)
+    _check_out_folder(out, recipe, resume)
+    data = load_data(spec, recipe.data, skip_bad=skip_bad, quiet=quiet)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "recipe.yaml", recipe.to_yaml())
+    write_json(out / "classes.json", data.classes)
+    write_json(out / "splits.json", data.split_record())
+    result = fit(
+        recipe, data, checkpoint_dir=out / "checkpoint", resume=resume, quiet=quiet, callbacks=callbacks
+    )
+    test_acc = None
+    if data.test is not None and len(data.test) and result.stopped_reason is None:
+        _, test_acc = evaluate(
+            result.model, data.test, result.preprocess, DTYPES[result.dtype], recipe.eval_batch_size
+        )
+    metrics: dict[str, Any] = {
+        "val_acc": result.val_acc,
+        "test_acc": test_acc,
+        "n_train": len(data.train),
+        "n_val": len(data.val),
+        "n_test": len(data.test) if data.test is not None else 0,
+        "classes": data.classes,
+        "seconds": result.seconds,
+        "images_per_second": result.images_per_second,
+        "device": result.device,
+        "dtype": result.dtype,
+        "seed": recipe.seed,
+        "liftlab_version": liftlab.__version__,
+        "data": spec,
+        "stopped_reason": result.stopped_reason,
+        "skipped": [asdict(bad) for bad in data.skipped],
+    }
+    write_json(out / "history.json", result.history)
+    write_json(out / "preprocess.json", asdict(result.preprocess))
+    save_weights(out / "model.safetensors", result.model)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def read_metrics(out: Path) -> dict[str, Any]:
+    return dict(json.loads((Path(out) / "metrics.json").read_text()))

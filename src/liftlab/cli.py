@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import liftlab
@@ -44,7 +45,7 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except LiftlabError as error:
-            errors.print(f"[red]error:[/red] {error}", highlight=False, markup=True, soft_wrap=True)
+            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -138,10 +139,14 @@ def data_check(
         f"across splits: {len(report.duplicates_across)}"
     )
     for group in report.duplicates_across[:10]:
-        console.print(f"  [yellow]across splits:[/yellow] {', '.join(group)}", highlight=False)
+        console.print(
+            f"  [yellow]across splits:[/yellow] {escape(', '.join(group))}", highlight=False, soft_wrap=True
+        )
     console.print(f"unreadable files: {len(report.unreadable)}")
     for bad in report.unreadable:
-        console.print(f"  [red]{bad.path}[/red]: {bad.reason}", highlight=False)
+        console.print(
+            f"  [red]{escape(bad.path)}[/red]: {escape(bad.reason)}", highlight=False, soft_wrap=True
+        )
     if json_path is not None:
         write_json(json_path, report.to_dict())
     if report.unreadable and not skip_bad:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from liftlab.config import DataConfig
@@ -87,13 +88,11 @@ def decode_items(
     if entry.exists():
         try:
             tensors = load_file(str(entry))
-            from safetensors import safe_open
-
             with safe_open(str(entry), framework="pt") as handle:
                 meta = handle.metadata() or {}
             bad = [BadFile(**b) for b in json.loads(meta.get("bad", "[]"))]
             return tensors["images"], tensors["kept"].tolist(), bad
-        except (OSError, ValueError, KeyError, RuntimeError):
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
             entry.unlink(missing_ok=True)  # an unreadable cache entry is rebuilt, never trusted
     images, kept, bad = _decode_files(paths, data, quiet)
     tensors = {"images": torch.from_numpy(images), "kept": torch.tensor(kept, dtype=torch.int64)}

@@ -26,6 +26,11 @@ class SplitItems:
     labels: list[int]
     paths: list[Path] | None = None
     images: np.ndarray | None = None
+    ids: list[str] | None = None  # names of in-memory items; "#<index in the source>" by default
+
+    def __post_init__(self) -> None:
+        if self.paths is None and self.ids is None:
+            self.ids = [f"#{i}" for i in range(len(self.labels))]
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -35,12 +40,13 @@ class SplitItems:
             labels=[self.labels[i] for i in indices],
             paths=None if self.paths is None else [self.paths[i] for i in indices],
             images=None if self.images is None else self.images[indices],
+            ids=None if self.ids is None else [self.ids[i] for i in indices],
         )
 
     def names(self, root: Path | None) -> list[str]:
         """Stable names of the items for records: paths relative to `root`, or array indices."""
         if self.paths is None:
-            return [f"#{i}" for i in range(len(self.labels))]
+            return list(self.ids or [])
         return [_relative(path, root) for path in self.paths]
 
 
@@ -208,7 +214,9 @@ def _torchvision_source(spec: str, name: str, cache: Path) -> Source:
             raise BadInputError(f"DATA {spec}: this torchvision data set is not an in-memory image set")
         images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
         splits[split] = SplitItems(
-            [int(v) for v in labels], images=np.ascontiguousarray(images, dtype=np.uint8)
+            [int(v) for v in labels],
+            images=np.ascontiguousarray(images, dtype=np.uint8),
+            ids=[f"{split}#{i}" for i in range(len(labels))],
         )
         classes = [str(c) for c in getattr(dataset, "classes", sorted(set(splits[split].labels)))]
     return Source(spec, classes, splits, root=root)

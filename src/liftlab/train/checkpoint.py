@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -45,7 +46,7 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
         target = folder / json.loads(pointer.read_text())["folder"]
         weights = load_file(str(target / "weights.safetensors"))
         state = torch.load(target / "state.pt", weights_only=True)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
         raise BadInputError(
             f"checkpoint {folder}: cannot be read ({error}); remove it to start over"
         ) from None

@@ -1,0 +1,68 @@
+"""Shared fixtures: an isolated cache, the shared CIFAR-10 sample, and generated image folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("liftlab-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test writes its cache under one session folder, never the user's cache."""
+    monkeypatch.setenv("LIFTLAB_CACHE", str(session_cache))
+    return session_cache
+
+
+@pytest.fixture(scope="session")
+def cifar_small() -> Path:
+    path = SHARED_DATASETS / "cifar10-small"
+    if not path.is_dir():
+        pytest.fail(f"{path} is missing: the tests need ../shared/datasets beside the repository")
+    return path
+
+
+def save_image(
+    path: Path, color: tuple[int, int, int], size: tuple[int, int] = (12, 12), seed: int = 0
+) -> Path:
+    """A small RGB image of one colour with a little noise, so files differ."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(color)[None, None] + rng.integers(-20, 20, (size[1], size[0], 3)), 0, 255)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+    return path
+
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
+
+
+@pytest.fixture()
+def colour_folder(tmp_path: Path) -> Path:
+    """Unsplit ImageFolder: 3 colour classes x 20 images."""
+    root = tmp_path / "colours"
+    for name, colour in COLOURS.items():
+        for i in range(20):
+            save_image(root / name / f"{i:03d}.png", colour, seed=i)
+    return root
+
+
+@pytest.fixture()
+def split_folder(tmp_path: Path) -> Path:
+    """ImageFolder with train/ (16 per class) and test/ (4 per class)."""
+    root = tmp_path / "splitted"
+    for name, colour in COLOURS.items():
+        for i in range(16):
+            save_image(root / "train" / name / f"{i:03d}.jpg", colour, seed=i)
+        for i in range(4):
+            save_image(root / "test" / name / f"{i:03d}.jpg", colour, seed=100 + i)
+    return root

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from liftlab.config import DataConfig, Recipe, apply_overrides
+from liftlab.data import load_data
+from liftlab.train import fit
+from liftlab.train.checkpoint import load_checkpoint
+
+TINY = ["data.size=8", "model.width=8", "optim.batch_size=64", "epochs=4", "data.color=gray"]
+
+
+def _without_seconds(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
+
+
+@pytest.fixture(scope="module")
+def digits() -> Any:
+    return load_data("builtin:digits", DataConfig(size=8, color="gray"))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_same_seed_gives_identical_history_and_weights(digits: Any, precision: str) -> None:
+    recipe = apply_overrides(Recipe(), [*TINY, f"precision={precision}", "model.dropout=0.2"])
+    first = fit(recipe, digits)
+    second = fit(recipe, digits)
+    assert _without_seconds(first.history) == _without_seconds(second.history)
+    for (name, a), (_, b) in zip(
+        first.model.state_dict().items(), second.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    other = fit(apply_overrides(recipe, ["seed=1"]), digits)
+    assert _without_seconds(other.history) != _without_seconds(first.history)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_then_resumed_run_equals_uninterrupted(digits: Any, tmp_path: Path) -> None:
+    recipe = apply_overrides(Recipe(), [*TINY, "precision=fp32", "model.dropout=0.2"])
+    uninterrupted = fit(recipe, digits)
+
+    def crash_after_second_epoch(epoch: int, record: dict[str, Any]) -> None:
+        if epoch == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(recipe, digits, checkpoint_dir=tmp_path / "ckpt", callbacks=[crash_after_second_epoch])
+    saved = load_checkpoint(tmp_path / "ckpt")
+    assert saved is not None and saved[1]["epoch"] == 2
+    resumed = fit(recipe, digits, checkpoint_dir=tmp_path / "ckpt", resume=True)
+    assert _without_seconds(resumed.history) == _without_seconds(uninterrupted.history)
+    for (name, a), (_, b) in zip(
+        resumed.model.state_dict().items(), uninterrupted.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_non_finite_loss_stops_with_reason(digits: Any) -> None:
+    recipe = apply_overrides(
+        Recipe(), [*TINY, "model.norm=none", "model.activation=elu", "optim.lr=10", "optim.momentum=0.99"]
+    )
+    result = fit(recipe, digits)
+    assert result.stopped_reason is not None
+    assert "non-finite loss" in result.stopped_reason
+    assert result.history == []
+
+
+def test_auto_precision_is_measured_once_and_cached(digits: Any, isolated_cache: Path) -> None:
+    recipe = apply_overrides(Recipe(), [*TINY, "epochs=1", "model.width=12", "precision=auto"])
+    result = fit(recipe, digits)
+    verdicts = json.loads((isolated_cache / "precision.json").read_text())
+    assert result.dtype in ("fp32", "bf16")
+    matching = [v for v in verdicts.values() if v["dtype"] == result.dtype]
+    assert matching and set(matching[0]["seconds_per_step"]) == {"fp32", "bf16"}
+    assert fit(recipe, digits).dtype == result.dtype
+
+
+def test_convnet_on_cifar10_small_is_clearly_above_chance(cifar_small: Path) -> None:
+    recipe = apply_overrides(Recipe(), ["epochs=3", "data.size=32"])
+    data = load_data(str(cifar_small), recipe.data)
+    result = fit(recipe, data)
+    # measured 0.44 val accuracy after 3 epochs (chance is 0.10); 0.30 leaves room for noise
+    assert result.val_acc is not None and result.val_acc > 0.30
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]

@@ -41,6 +41,7 @@ class FitResult:
     dtype: str
     device: str
     seconds: float
+    train_seconds: float  # time in the step loop only, without validation
     images_per_second: float
     stopped_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -137,6 +138,7 @@ def fit(
 
     stopped_reason: str | None = None
     trained_images = 0
+    train_seconds = 0.0
     wall_start = time.perf_counter()
     with make_progress(quiet) as progress:
         task = progress.add_task("train", total=total_steps, completed=start_epoch * steps_per_epoch, info="")
@@ -177,8 +179,9 @@ def fit(
                 correct += (logits.argmax(1) == targets).sum()
                 progress.advance(task)
             seen = steps_per_epoch * batch_size
+            train_loss = float(loss_sum.item()) / seen  # the one host sync of the epoch
             trained_images += seen
-            train_loss = float(loss_sum.item()) / seen
+            train_seconds += time.perf_counter() - epoch_start
             if stopped_reason is None and not math.isfinite(train_loss):
                 stopped_reason = f"non-finite loss at epoch {epoch + 1}"
             if stopped_reason is not None:
@@ -212,7 +215,6 @@ def fit(
             for callback in callbacks:
                 callback(epoch + 1, record)
     seconds = seconds_before + time.perf_counter() - wall_start
-    train_seconds = sum(r["seconds"] for r in history) or seconds
     return FitResult(
         model=model,
         preprocess=preprocess,
@@ -220,6 +222,7 @@ def fit(
         dtype=dtype_name,
         device=str(device),
         seconds=seconds,
-        images_per_second=(len(history) * steps_per_epoch * batch_size) / train_seconds if history else 0.0,
+        train_seconds=train_seconds,
+        images_per_second=trained_images / train_seconds if train_seconds > 0 else 0.0,
         stopped_reason=stopped_reason,
     )

@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/liftlab data check builtin:digits
+	rm -rf runs/demo
 	$(BIN)/liftlab train builtin:digits --epochs 5 --set data.size=16 --out runs/demo
 
 lint: $(STAMP)

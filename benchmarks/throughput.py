@@ -137,9 +137,7 @@ def main() -> None:
         worker_speed[workers] = usual_pipeline(
             str(folder / "train"), recipe, dtype, len(data.train), workers, probe
         )
-        print(
-            f"  usual, num_workers={workers}: {worker_speed[workers]:8.0f} images/s ({probe} batches)"
-        )
+        print(f"  usual, num_workers={workers}: {worker_speed[workers]:8.0f} images/s ({probe} batches)")
     best = max(worker_speed, key=lambda w: worker_speed[w])
     usual = usual_pipeline(str(folder / "train"), recipe, dtype, len(data.train), best, None)
     print(f"usual pipeline (num_workers={best}): {usual:8.0f} images/s")

@@ -108,9 +108,7 @@ def compute_only(recipe: Recipe, dtype: torch.dtype, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--limit", type=int, default=None, help="train on this many images (default: all 50,000)"
-    )
+    parser.add_argument("--limit", type=int, default=None, help="train on this many images (default: all 50,000)")
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
 
@@ -134,18 +132,14 @@ def main() -> None:
     probe = max(8, min(30, steps // 4))
     worker_speed = {}
     for workers in (0, 1, 2):
-        worker_speed[workers] = usual_pipeline(
-            str(folder / "train"), recipe, dtype, len(data.train), workers, probe
-        )
+        worker_speed[workers] = usual_pipeline(str(folder / "train"), recipe, dtype, len(data.train), workers, probe)
         print(f"  usual, num_workers={workers}: {worker_speed[workers]:8.0f} images/s ({probe} batches)")
     best = max(worker_speed, key=lambda w: worker_speed[w])
     usual = usual_pipeline(str(folder / "train"), recipe, dtype, len(data.train), best, None)
     print(f"usual pipeline (num_workers={best}): {usual:8.0f} images/s")
     compute = compute_only(recipe, dtype, steps)
     print(f"compute only:            {compute:8.0f} images/s")
-    print(
-        f"liftlab epoch time / pure compute time: {compute / result.images_per_second:.2f} (target <= 1.15)"
-    )
+    print(f"liftlab epoch time / pure compute time: {compute / result.images_per_second:.2f} (target <= 1.15)")
     print(f"liftlab speed-up over the usual pipeline: {result.images_per_second / usual:.2f}x (target >= 3)")
 
 

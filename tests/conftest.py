@@ -32,9 +32,7 @@ def cifar_small() -> Path:
     return path
 
 
-def save_image(
-    path: Path, color: tuple[int, int, int], size: tuple[int, int] = (12, 12), seed: int = 0
-) -> Path:
+def save_image(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (12, 12), seed: int = 0) -> Path:
     """A small RGB image of one colour with a little noise, so files differ."""
     rng = np.random.default_rng(seed)
     pixels = np.clip(np.array(color)[None, None] + rng.integers(-20, 20, (size[1], size[0], 3)), 0, 255)

@@ -16,9 +16,7 @@ TINY = ["--set", "data.size=8", "--set", "model.width=8", "--set", "data.color=g
 
 def test_train_writes_the_run_folder_of_the_contract(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = runner.invoke(
-        app, ["train", "builtin:digits", "--epochs", "2", "--seed", "3", "--out", str(out), *TINY]
-    )
+    result = runner.invoke(app, ["train", "builtin:digits", "--epochs", "2", "--seed", "3", "--out", str(out), *TINY])
     assert result.exit_code == 0, result.output
     for name in ("recipe.yaml", "history.json", "metrics.json", "model.safetensors", "classes.json"):
         assert (out / name).is_file(), name
@@ -60,9 +58,7 @@ def test_rerun_needs_resume_and_resume_finishes_the_same_run(tmp_path: Path) -> 
 
 
 def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path: Path) -> None:
-    result = runner.invoke(
-        app, ["train", "builtin:digits", "--set", "optim.learnrate=1", "--out", str(tmp_path)]
-    )
+    result = runner.invoke(app, ["train", "builtin:digits", "--set", "optim.learnrate=1", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "valid keys" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")])
@@ -73,9 +69,7 @@ def test_recipe_file_is_read_and_overridden(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("epochs: 1\noptim: {name: adamw, lr: 0.003}\n")
     out = tmp_path / "run"
-    result = runner.invoke(
-        app, ["train", "builtin:digits", "--recipe", str(recipe), "--out", str(out), *TINY]
-    )
+    result = runner.invoke(app, ["train", "builtin:digits", "--recipe", str(recipe), "--out", str(out), *TINY])
     assert result.exit_code == 0, result.output
     written = yaml.safe_load((out / "recipe.yaml").read_text())
     assert written["optim"]["name"] == "adamw" and written["optim"]["lr"] == 0.003 and written["epochs"] == 1

@@ -31,9 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DataArg = Annotated[
     str,
-    typer.Argument(
-        help="A folder (ImageFolder layout), a CSV of path,label, builtin:NAME or torchvision:NAME."
-    ),
+    typer.Argument(help="A folder (ImageFolder layout), a CSV of path,label, builtin:NAME or torchvision:NAME."),
 ]
 
 
@@ -103,9 +101,7 @@ def train(
 @reports_errors
 def data_check(
     data: DataArg,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Also write the report as JSON here.")
-    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Exit 0 even when unreadable files are found.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
@@ -128,9 +124,7 @@ def data_check(
     console.print(f"imbalance ratio (largest / smallest class): {ratio}")
     for what, spread in report.image_size.items():
         if spread:
-            console.print(
-                f"{what}: min {spread['min']:.3g}  median {spread['median']:.3g}  max {spread['max']:.3g}"
-            )
+            console.print(f"{what}: min {spread['min']:.3g}  median {spread['median']:.3g}  max {spread['max']:.3g}")
     console.print(f"non-image files ignored: {len(report.non_image_files)}")
     if report.empty_classes:
         console.print(f"[yellow]empty classes:[/yellow] {', '.join(report.empty_classes)}")
@@ -139,14 +133,10 @@ def data_check(
         f"across splits: {len(report.duplicates_across)}"
     )
     for group in report.duplicates_across[:10]:
-        console.print(
-            f"  [yellow]across splits:[/yellow] {escape(', '.join(group))}", highlight=False, soft_wrap=True
-        )
+        console.print(f"  [yellow]across splits:[/yellow] {escape(', '.join(group))}", highlight=False, soft_wrap=True)
     console.print(f"unreadable files: {len(report.unreadable)}")
     for bad in report.unreadable:
-        console.print(
-            f"  [red]{escape(bad.path)}[/red]: {escape(bad.reason)}", highlight=False, soft_wrap=True
-        )
+        console.print(f"  [red]{escape(bad.path)}[/red]: {escape(bad.reason)}", highlight=False, soft_wrap=True)
     if json_path is not None:
         write_json(json_path, report.to_dict())
     if report.unreadable and not skip_bad:

@@ -26,10 +26,13 @@ class DataConfig(_Section):
     resize: Literal["stretch", "keep-aspect", "center-crop"] = Field(
         "stretch", description="How an image of another shape becomes size x size."
     )
-    color: Literal["rgb", "gray"] = Field("rgb", description="Colour channels the model sees.")
+    color: Literal["rgb", "gray", "hsv", "lab"] = Field("rgb", description="Colour space the model sees.")
     val_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="Share of training images held out.")
     test_fraction: float = Field(0.1, ge=0.0, lt=0.5, description="Share held out as test (unsplit data).")
     split_seed: int = Field(0, description="Seed of the stratified splits; fixed so splits stay stable.")
+    train_fraction: float = Field(
+        1.0, gt=0.0, le=1.0, description="Train on this stratified share of the training split (more-data)."
+    )
 
 
 class ModelConfig(_Section):
@@ -41,6 +44,13 @@ class ModelConfig(_Section):
     activation: Literal["relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "elu"] = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     residual: bool = Field(False, description="Skip connections around the extra blocks.")
+    pretrained: str | None = Field(
+        None,
+        description="Start from pretrained weights: efficientnet_lite0 (offline), a hub name, or a file.",
+    )
+    finetune: Literal["linear", "full", "gradual"] = Field(
+        "full", description="With pretrained weights: train the head only, everything, or unfreeze gradually."
+    )
 
 
 class OptimConfig(_Section):
@@ -51,6 +61,10 @@ class OptimConfig(_Section):
     weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
     batch_size: int = Field(128, ge=1, le=65536)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    lr_find: bool = Field(False, description="Replace lr by a learning-rate range test's suggestion.")
+    loss: Literal["ce", "focal"] = "ce"
+    focal_gamma: float = Field(2.0, ge=0.0, le=10.0)
+    ema: float = Field(0.0, ge=0.0, lt=1.0, description="Decay of an exponential moving average of weights; 0 off.")
 
 
 class ScheduleConfig(_Section):
@@ -61,8 +75,22 @@ class ScheduleConfig(_Section):
 
 
 class AugmentConfig(_Section):
-    flip: bool = Field(True, description="Random horizontal flip.")
-    crop_padding: int = Field(4, ge=0, le=64, description="Random crop after padding this much; 0 is off.")
+    """Training-time augmentation; everything is off by default so a baseline is a plain baseline."""
+
+    flip: bool = Field(False, description="Random horizontal flip.")
+    vflip: bool = Field(False, description="Random vertical flip.")
+    crop_padding: int = Field(0, ge=0, le=64, description="Random crop after padding this much; 0 is off.")
+    rotate: float = Field(0.0, ge=0.0, le=180.0, description="Random rotation up to this many degrees.")
+    color_jitter: float = Field(0.0, ge=0.0, le=1.0, description="Brightness/contrast/saturation strength.")
+    cutout: float = Field(0.0, ge=0.0, le=1.0, description="Erase a random square of this share of the side.")
+    mixup: float = Field(0.0, ge=0.0, le=10.0, description="Mixup Beta(alpha, alpha); 0 is off.")
+    cutmix: float = Field(0.0, ge=0.0, le=10.0, description="CutMix Beta(alpha, alpha); 0 is off.")
+    randaugment: int = Field(0, ge=0, le=6, description="RandAugment: ops per image; 0 is off.")
+    randaugment_magnitude: int = Field(9, ge=0, le=30)
+    trivialaugment: bool = Field(False, description="TrivialAugment: one op of random strength per image.")
+    whiten: Literal["none", "per-image", "zca"] = Field(
+        "none", description="Input whitening: per-image standardisation or ZCA fitted on the training set."
+    )
 
 
 class Recipe(_Section):
@@ -79,10 +107,10 @@ class Recipe(_Section):
         "auto",
         description="'auto' times fp32 against reduced precision on this machine and keeps the faster.",
     )
-    device: str = Field(
-        "auto", description="'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1'."
-    )
+    device: str = Field("auto", description="'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1'.")
     eval_batch_size: int = Field(1024, ge=1)
+    tta: bool = Field(False, description="Test-time augmentation: average flip and shifted views.")
+    strategies: list[str] = Field(default_factory=list, description="Strategies applied, in order (a record).")
 
     def fingerprint(self) -> str:
         """A short stable hash of the recipe, for naming and caching runs."""
@@ -155,28 +183,39 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe_from_dict(data, source=str(path))
 
 
+def with_values(recipe: Recipe, values: dict[str, Any], source: str = "--set") -> Recipe:
+    """A validated copy of `recipe` with dotted keys set to typed values.
+
+    >>> with_values(Recipe(), {"model.dropout": 0.3}).model.dropout
+    0.3
+    """
+    data = recipe.model_dump(mode="json")
+    keys = valid_keys()
+    for key, value in values.items():
+        if key not in keys:
+            raise BadInputError(f"{source} {key}: unknown recipe key; valid keys: {', '.join(keys)}")
+        target = data
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
+    return recipe_from_dict(data, source=source)
+
+
 def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
     """Return a copy of `recipe` with ``key=value`` overrides applied (values parsed as YAML scalars).
 
     >>> apply_overrides(Recipe(), ["optim.lr=0.1", "epochs=3"]).optim.lr
     0.1
     """
-    data = recipe.model_dump(mode="json")
-    keys = valid_keys()
+    values: dict[str, Any] = {}
     for override in overrides:
         key, sep, raw = override.partition("=")
         key = key.strip()
         if not sep or not key:
             raise BadInputError(f"--set {override!r}: expected key=value, for example optim.lr=0.1")
-        if key not in keys:
-            raise BadInputError(f"--set {key}: unknown recipe key; valid keys: {', '.join(keys)}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
+            values[key] = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError:
-            value = raw
-        target = data
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            target = target[parent]
-        target[leaf] = value
-    return recipe_from_dict(data, source="--set")
+            values[key] = raw
+    return with_values(recipe, values)

@@ -30,12 +30,7 @@ def bomb_png(width: int = 20000, height: int = 20000) -> bytes:
     """A tiny PNG whose header claims width x height pixels (a decompression bomb by Pillow's limit)."""
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     data = zlib.compress(b"\0" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", data)
-        + _png_chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
 
 
 def _save(image: Image.Image, path: Path, **kwargs: object) -> None:
@@ -84,9 +79,7 @@ def make_odd_files(folder: Path) -> dict[str, Usable | Unusable]:
     (folder / "zero.jpg").write_bytes(b"")
     expected["zero.jpg"] = Unusable("zero bytes")
     buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
-        buffer, "JPEG"
-    )
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
     (folder / "truncated.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     expected["truncated.jpg"] = Unusable("truncated")
     (folder / "text.png").write_text("this is not a picture\n")
@@ -94,9 +87,7 @@ def make_odd_files(folder: Path) -> dict[str, Usable | Unusable]:
     (folder / "bomb.png").write_bytes(bomb_png())
     expected["bomb.png"] = Unusable("decompression bomb")
     buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
-        buffer, "PNG"
-    )
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
     (folder / "truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     expected["truncated.png"] = Unusable("truncated")
 

@@ -93,9 +93,7 @@ def test_resize_policies_give_the_requested_shape_and_layout(tmp_path: Path) -> 
     assert padded[0, 0, 8] == 0 and padded[0, 8, 8] == 200  # black bars above and below
 
 
-def test_data_check_cli_lists_unreadable_files_and_exits_2(
-    odd_folder: tuple[Path, dict], tmp_path: Path
-) -> None:
+def test_data_check_cli_lists_unreadable_files_and_exits_2(odd_folder: tuple[Path, dict], tmp_path: Path) -> None:
     root, expected = odd_folder
     report_path = tmp_path / "check.json"
     result = CliRunner().invoke(app, ["data", "check", str(root), "--json", str(report_path), "--quiet"])

@@ -24,9 +24,7 @@ def test_depth_residual_activation_and_dropout_change_the_network() -> None:
     gelu = build_model(ModelConfig(width=8, activation="gelu", dropout=0.5), 1, 3)
     assert any(isinstance(m, nn.GELU) for m in gelu.modules())
     assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in gelu.modules())
-    assert any(
-        isinstance(m, nn.LocalResponseNorm) for m in build_model(ModelConfig(norm="lrn"), 3, 3).modules()
-    )
+    assert any(isinstance(m, nn.LocalResponseNorm) for m in build_model(ModelConfig(norm="lrn"), 3, 3).modules())
 
 
 def test_residual_block_passes_the_input_through() -> None:

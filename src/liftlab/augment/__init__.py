@@ -1,5 +1,17 @@
-"""Batched augmentation and normalisation ops."""
+"""Batched augmentation, whitening and normalisation ops."""
 
-from liftlab.augment.batch import channel_stats, normalise, random_crop, random_flip
+from liftlab.augment.batch import channel_stats, random_crop, random_flip
+from liftlab.augment.mixing import mix_batch
+from liftlab.augment.pipeline import augment_batch
+from liftlab.augment.whitening import apply_zca, fit_zca, per_image_standardise
 
-__all__ = ["channel_stats", "normalise", "random_crop", "random_flip"]
+__all__ = [
+    "apply_zca",
+    "augment_batch",
+    "channel_stats",
+    "fit_zca",
+    "mix_batch",
+    "per_image_standardise",
+    "random_crop",
+    "random_flip",
+]

@@ -36,21 +36,16 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) 
     return shifted.gather(3, cols)
 
 
-def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 images to float32, standardised per channel with the training set's mean and std (0..255)."""
-    return (images.float() - mean[None, :, None, None]) / std[None, :, None, None]
-
-
 def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std (in 0..255 units) of a uint8 image tensor, without a full float copy."""
+    """Per-channel mean and std (in [0, 1] pixel units) of a uint8 image tensor, without a full float copy."""
     channels = images.shape[1]
     total = torch.zeros(channels, dtype=torch.float64)
     squares = torch.zeros(channels, dtype=torch.float64)
     for start in range(0, images.shape[0], chunk):
-        part = images[start : start + chunk].to(torch.float64)
+        part = images[start : start + chunk].to(torch.float64) / 255.0
         total += part.sum(dim=(0, 2, 3)).cpu()
         squares += (part * part).sum(dim=(0, 2, 3)).cpu()
     count = images.shape[0] * images.shape[2] * images.shape[3]
     mean = total / max(count, 1)
     std = (squares / max(count, 1) - mean * mean).clamp_min(1e-6).sqrt()
-    return mean.float(), std.clamp_min(1.0).float()
+    return mean.float(), std.clamp_min(1.0 / 255.0).float()

@@ -56,10 +56,8 @@ def _decode_one(path: Path, data: DataConfig) -> np.ndarray | BadFile:
         return error.bad
 
 
-def _decode_files(
-    paths: list[Path], data: DataConfig, quiet: bool
-) -> tuple[np.ndarray, list[int], list[BadFile]]:
-    channels = 3 if data.color == "rgb" else 1
+def _decode_files(paths: list[Path], data: DataConfig, quiet: bool) -> tuple[np.ndarray, list[int], list[BadFile]]:
+    channels = 1 if data.color == "gray" else 3
     out = np.zeros((len(paths), channels, data.size, data.size), dtype=np.uint8)
     kept: list[int] = []
     bad: list[BadFile] = []
@@ -102,9 +100,10 @@ def decode_items(
 
 
 def _convert_arrays(images: np.ndarray, data: DataConfig) -> torch.Tensor:
-    channels = 3 if data.color == "rgb" else 1
+    channels = 1 if data.color == "gray" else 3
     n, c, h, w = images.shape
-    if c == channels and (h, w) == (data.size, data.size):
+    native = (data.color, c) in (("rgb", 3), ("gray", 1))
+    if native and (h, w) == (data.size, data.size):
         return torch.from_numpy(np.ascontiguousarray(images))
     converted = [
         to_array(

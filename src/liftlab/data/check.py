@@ -64,10 +64,7 @@ def _inspect_file(path: Path) -> _FileFacts:
 def _inspect_split(items: SplitItems, quiet: bool, label: str) -> list[_FileFacts]:
     if items.images is not None:
         _, _, height, width = items.images.shape
-        return [
-            _FileFacts(hashlib.sha1(image.tobytes()).hexdigest(), width, height, None)
-            for image in items.images
-        ]
+        return [_FileFacts(hashlib.sha1(image.tobytes()).hexdigest(), width, height, None) for image in items.images]
     paths = items.paths or []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, make_progress(quiet) as progress:
         task = progress.add_task(f"check {label}", total=len(paths), info="files")

@@ -77,15 +77,39 @@ def _to_8bit_gray(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
 
 
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (H, W, 3) uint8 to CIE L*a*b* (D65) scaled into uint8: L*x2.55, a and b offset by 128."""
+    x = rgb.astype(np.float64) / 255.0
+    linear = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    matrix = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = linear @ matrix.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    lightness = 116 * f[..., 1] - 16
+    a = 500 * (f[..., 0] - f[..., 1])
+    b = 200 * (f[..., 1] - f[..., 2])
+    lab = np.stack([lightness * 2.55, a + 128, b + 128], axis=-1)
+    return np.clip(np.rint(lab), 0, 255).astype(np.uint8)
+
+
+def convert_color(image: Image.Image, color: str) -> Image.Image:
+    """An RGB or L image in the recipe's colour space: rgb, gray, hsv (Pillow's) or lab."""
+    if color == "gray":
+        return image.convert("L")
+    rgb = image.convert("RGB")
+    if color == "hsv":
+        return rgb.convert("HSV")
+    if color == "lab":
+        return Image.fromarray(rgb_to_lab(np.asarray(rgb)), mode="RGB")
+    return rgb
+
+
 def normalise_mode(image: Image.Image, color: str) -> Image.Image:
-    """Convert any Pillow mode to 'RGB' (color='rgb') or 'L' (color='gray')."""
+    """Convert any Pillow mode to the recipe's colour space (3 channels, or 1 for gray)."""
     with contextlib.suppress(OSError, ValueError, TypeError, KeyError):  # broken EXIF: keep the picture
         image = ImageOps.exif_transpose(image) or image
     mode = image.mode
     if mode == "P" or mode == "PA":
-        image = (
-            image.convert("RGBA") if ("transparency" in image.info or mode == "PA") else image.convert("RGB")
-        )
+        image = image.convert("RGBA") if ("transparency" in image.info or mode == "PA") else image.convert("RGB")
     elif mode == "1":
         image = image.convert("L")
     elif mode.startswith("I") or mode == "F":
@@ -94,7 +118,7 @@ def normalise_mode(image: Image.Image, color: str) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return image.convert("RGB" if color == "rgb" else "L")
+    return convert_color(image, color)
 
 
 def resize(image: Image.Image, size: int, policy: ResizePolicy) -> Image.Image:
@@ -122,7 +146,9 @@ def resize(image: Image.Image, size: int, policy: ResizePolicy) -> Image.Image:
 
 def to_array(image: Image.Image, size: int, policy: ResizePolicy, color: str) -> np.ndarray:
     """A decoded image as a (channels, size, size) uint8 array."""
-    image = resize(normalise_mode(image, color), size, policy)
+    # Resize in RGB (or gray), then change colour space: interpolating hue would wrap wrongly.
+    base = normalise_mode(image, "gray" if color == "gray" else "rgb")
+    image = convert_color(resize(base, size, policy), color)
     array = np.asarray(image, dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 

@@ -11,7 +11,7 @@ from liftlab.config import DataConfig
 from liftlab.data.cache import cache_root, decode_items
 from liftlab.data.images import BadFile
 from liftlab.data.sources import Source, open_source
-from liftlab.data.splits import make_splits
+from liftlab.data.splits import make_splits, stratified_indices
 from liftlab.errors import BadInputError
 
 
@@ -76,6 +76,10 @@ def load_data(
     cache = cache or cache_root()
     source: Source = open_source(spec, cache)
     split_items = make_splits(source, data.val_fraction, data.test_fraction, data.split_seed)
+    if data.train_fraction < 1.0:
+        # Keep a stratified share of train (at least one image per class): "would more data help?"
+        _, kept = stratified_indices(split_items["train"].labels, [data.train_fraction], data.split_seed)
+        split_items["train"] = split_items["train"].subset(kept)
     skipped: list[BadFile] = list(source.missing_files)
     missing = {b.path for b in source.missing_files}
     decoded: dict[str, ImageSplit] = {}

@@ -113,9 +113,7 @@ def _folder_source(spec: str, folder: Path) -> Source:
     counts = {name: sum(len(per_class.get(name, [])) for per_class in listings.values()) for name in classes}
     empty = [name for name, count in counts.items() if count == 0]
     if len(classes) - len(empty) < 2:
-        raise BadInputError(
-            f"DATA {folder}: found {len(classes) - len(empty)} class(es) with images; need at least 2"
-        )
+        raise BadInputError(f"DATA {folder}: found {len(classes) - len(empty)} class(es) with images; need at least 2")
     return Source(spec, classes, splits, root=folder, non_image_files=ignored, empty_classes=empty)
 
 
@@ -128,9 +126,7 @@ def _csv_source(spec: str, path: Path) -> Source:
         reader = csv.DictReader(handle)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         if "path" not in columns or "label" not in columns:
-            raise BadInputError(
-                f"DATA {path}: expected columns 'path,label' (optional 'split'), found {columns}"
-            )
+            raise BadInputError(f"DATA {path}: expected columns 'path,label' (optional 'split'), found {columns}")
         rows = []
         for line, row in enumerate(reader, start=2):
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
@@ -147,16 +143,12 @@ def _csv_source(spec: str, path: Path) -> Source:
     classes = sorted({label for _, label, _ in rows})
     index = {name: i for i, name in enumerate(classes)}
     used_splits = {split for _, _, split in rows}
-    if used_splits != {"all"} and (
-        "train" not in used_splits or "test" not in used_splits or "all" in used_splits
-    ):
+    if used_splits != {"all"} and ("train" not in used_splits or "test" not in used_splits or "all" in used_splits):
         raise BadInputError(
             f"DATA {path}: column 'split' must be given on every row and include train and test; "
             f"found {sorted(used_splits)}"
         )
-    missing = [
-        BadFile(str(file_path), "file not found") for file_path, _, _ in rows if not file_path.is_file()
-    ]
+    missing = [BadFile(str(file_path), "file not found") for file_path, _, _ in rows if not file_path.is_file()]
     splits = {
         split: SplitItems(
             labels=[index[label] for _, label, s in rows if s == split],
@@ -173,9 +165,7 @@ def _digits_source(spec: str) -> Source:
     digits = load_digits()
     # The 8x8 images hold counts 0..16; scale to the full uint8 range.
     images = np.clip(digits.images * 16, 0, 255).astype(np.uint8)[:, None]
-    return Source(
-        spec, [str(i) for i in range(10)], {"all": SplitItems(list(map(int, digits.target)), images=images)}
-    )
+    return Source(spec, [str(i) for i in range(10)], {"all": SplitItems(list(map(int, digits.target)), images=images)})
 
 
 BUILTINS: dict[str, Callable[[str], Source]] = {"digits": _digits_source}
@@ -227,9 +217,7 @@ def open_source(spec: str, cache: Path) -> Source:
     if spec.startswith("builtin:"):
         name = spec.split(":", 1)[1]
         if name not in BUILTINS:
-            raise BadInputError(
-                f"DATA {spec}: unknown builtin data set; known: {', '.join(sorted(BUILTINS))}"
-            )
+            raise BadInputError(f"DATA {spec}: unknown builtin data set; known: {', '.join(sorted(BUILTINS))}")
         return BUILTINS[name](spec)
     if spec.startswith("torchvision:"):
         return _torchvision_source(spec, spec.split(":", 1)[1], cache)
@@ -239,9 +227,7 @@ def open_source(spec: str, cache: Path) -> Source:
     if path.is_file() and path.suffix.lower() == ".csv":
         return _csv_source(spec, path.resolve())
     if path.exists():
-        raise BadInputError(
-            f"DATA {spec}: expected a folder or a .csv file, found a {path.suffix or 'plain'} file"
-        )
+        raise BadInputError(f"DATA {spec}: expected a folder or a .csv file, found a {path.suffix or 'plain'} file")
     raise BadInputError(
         f"DATA {spec}: no such folder or file; expected a folder (ImageFolder layout), a CSV with "
         f"path,label columns, builtin:{{{','.join(sorted(BUILTINS))}}} or torchvision:NAME"

@@ -32,9 +32,7 @@ def stratified_indices(labels: list[int], fractions: list[float], seed: int) -> 
     return [sorted(part) for part in parts]
 
 
-def make_splits(
-    source: Source, val_fraction: float, test_fraction: float, seed: int
-) -> dict[str, SplitItems]:
+def make_splits(source: Source, val_fraction: float, test_fraction: float, seed: int) -> dict[str, SplitItems]:
     """Train, val and (where the data has or makes one) test items for `source`.
 
     Predefined train/test folders are kept; a missing val split is carved from train.

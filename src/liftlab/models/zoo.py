@@ -34,6 +34,11 @@ def build_model(config: ModelConfig, in_channels: int, num_classes: int) -> nn.M
     >>> build_model(ModelConfig(width=8), in_channels=3, num_classes=10)(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
     """
+    if config.pretrained:
+        from liftlab.models.pretrained import build_pretrained
+
+        model = build_pretrained(config.pretrained, config.name, num_classes)
+        return RepeatChannels(model, in_channels) if in_channels == 1 else model
     if config.name == "convnet":
         return ConvNet(
             in_channels,
@@ -51,8 +56,7 @@ def build_model(config: ModelConfig, in_channels: int, num_classes: int) -> nn.M
     names = torchvision_names()
     if config.name not in names:
         raise BadInputError(
-            f"model.name {config.name!r}: expected 'convnet' or a torchvision architecture; "
-            f"known: {', '.join(names)}"
+            f"model.name {config.name!r}: expected 'convnet' or a torchvision architecture; known: {', '.join(names)}"
         )
     model = tv_models.get_model(config.name, weights=None, num_classes=num_classes)
     return RepeatChannels(model, in_channels) if in_channels == 1 else model

@@ -47,9 +47,7 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
         weights = load_file(str(target / "weights.safetensors"))
         state = torch.load(target / "state.pt", weights_only=True)
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
-        raise BadInputError(
-            f"checkpoint {folder}: cannot be read ({error}); remove it to start over"
-        ) from None
+        raise BadInputError(f"checkpoint {folder}: cannot be read ({error}); remove it to start over") from None
     return weights, state
 
 

@@ -1,42 +1,134 @@
-"""Batched inference with a run's own preprocessing: used by validation, test and prediction."""
+"""Preprocessing that travels with a model, and batched inference with it (validation, test, predict)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-from liftlab.augment import normalise
+from liftlab.augment import apply_zca, channel_stats, fit_zca, per_image_standardise
+from liftlab.config import Recipe
 from liftlab.data.loading import ImageSplit
+from liftlab.errors import BadInputError
+from liftlab.io import atomic_write, write_json
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Preprocess:
-    """What turns a uint8 image into the model's input; saved with every run."""
+    """What turns a [0, 1] image batch into the model's input; saved with every run.
+
+    `whiten` is none (per-channel mean/std of the training set, or ImageNet's for pretrained
+    backbones), per-image, or zca (then `zca_mean` and `zca_matrix` hold the fitted transform).
+    """
 
     mean: list[float]
     std: list[float]
     size: int
+    whiten: str = "none"
+    tta: bool = False
+    zca_mean: torch.Tensor | None = None
+    zca_matrix: torch.Tensor | None = None
+
+    @classmethod
+    def fit(cls, train_images: torch.Tensor, recipe: Recipe) -> Preprocess:
+        """Fit on the training split's uint8 images only (never on val or test)."""
+        if recipe.model.pretrained:
+            channels = train_images.shape[1]
+            mean, std = IMAGENET_MEAN[:channels], IMAGENET_STD[:channels]
+        else:
+            mean_t, std_t = channel_stats(train_images)
+            mean, std = mean_t.tolist(), std_t.tolist()
+        zca_mean = zca_matrix = None
+        if recipe.augment.whiten == "zca":
+            try:
+                zca_mean, zca_matrix = fit_zca(train_images)
+            except ValueError as error:
+                raise BadInputError(f"augment.whiten: {error}") from None
+        return cls(mean, std, recipe.data.size, recipe.augment.whiten, recipe.tta, zca_mean, zca_matrix)
+
+    def on(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The transform as a function of a float [0, 1] batch, with its tensors moved to `device` once."""
+        if self.whiten == "per-image":
+            return per_image_standardise
+        if self.whiten == "zca":
+            if self.zca_mean is None or self.zca_matrix is None:
+                raise BadInputError("preprocess: whiten=zca but the fitted ZCA transform is missing")
+            zca_mean, zca_matrix = self.zca_mean.to(device), self.zca_matrix.to(device)
+            return lambda x: apply_zca(x, zca_mean, zca_matrix)
+        mean = torch.tensor(self.mean, device=device)[None, :, None, None]
+        std = torch.tensor(self.std, device=device)[None, :, None, None]
+        return lambda x: (x - mean) / std
+
+    def save(self, folder: Path) -> None:
+        record: dict[str, Any] = {
+            "mean": self.mean,
+            "std": self.std,
+            "size": self.size,
+            "whiten": self.whiten,
+        }
+        record["tta"] = self.tta
+        write_json(folder / "preprocess.json", record)
+        if self.zca_mean is not None and self.zca_matrix is not None:
+            tensors = {"zca_mean": self.zca_mean.contiguous(), "zca_matrix": self.zca_matrix.contiguous()}
+            atomic_write(folder / "whitening.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+
+    @classmethod
+    def load(cls, folder: Path) -> Preprocess:
+        record = json.loads((folder / "preprocess.json").read_text())
+        preprocess = cls(**record)
+        if preprocess.whiten == "zca":
+            tensors = load_file(str(folder / "whitening.safetensors"))
+            preprocess.zca_mean, preprocess.zca_matrix = tensors["zca_mean"], tensors["zca_matrix"]
+        return preprocess
+
+
+def _shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Translate a batch by (dy, dx) pixels, filling with zeros."""
+    pad = max(abs(dy), abs(dx))
+    padded = F.pad(images, (pad, pad, pad, pad))
+    h, w = images.shape[2:]
+    return padded[:, :, pad - dy : pad - dy + h, pad - dx : pad - dx + w]
+
+
+def tta_views(images: torch.Tensor) -> list[torch.Tensor]:
+    """The views test-time augmentation averages: the image, its mirror, and small shifts of both."""
+    step = max(1, images.shape[-1] // 16)
+    mirrored = images.flip(3)
+    return [images, mirrored, _shift(images, step, step), _shift(mirrored, -step, -step)]
 
 
 @torch.no_grad()
 def predict_logits(
     model: nn.Module, images: torch.Tensor, preprocess: Preprocess, dtype: torch.dtype, batch_size: int = 1024
 ) -> torch.Tensor:
-    """Logits (float32, on the CPU) for a (N, C, H, W) uint8 image tensor, in large batches."""
+    """Log-probabilities (float32, CPU) for a (N, C, H, W) uint8 tensor, in large batches.
+
+    With `preprocess.tta`, the probabilities of the TTA views are averaged.
+    """
     device = next(model.parameters()).device
-    mean = torch.tensor(preprocess.mean, device=device)
-    std = torch.tensor(preprocess.std, device=device)
+    transform = preprocess.on(device)
     was_training = model.training
     model.eval()
     outputs = []
     for start in range(0, images.shape[0], batch_size):
-        batch = normalise(images[start : start + batch_size].to(device), mean, std)
-        batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            outputs.append(model(batch).float().cpu())
+        batch = images[start : start + batch_size].to(device)
+        views = tta_views(batch) if preprocess.tta else [batch]
+        probabilities = torch.zeros((), device=device)
+        for view in views:
+            inputs = transform(view.float() / 255.0).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                probabilities = probabilities + F.softmax(model(inputs).float(), dim=1)
+        outputs.append(torch.log(probabilities / len(views)).cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.zeros((0, 0))
 
@@ -47,7 +139,7 @@ def evaluate(
     """(mean cross-entropy, accuracy) of `model` on `split`."""
     if len(split) == 0:
         return float("nan"), float("nan")
-    logits = predict_logits(model, split.images, preprocess, dtype, batch_size)
-    loss = F.cross_entropy(logits, split.labels).item()
-    accuracy = (logits.argmax(1) == split.labels).float().mean().item()
+    log_probs = predict_logits(model, split.images, preprocess, dtype, batch_size)
+    loss = F.nll_loss(log_probs.clamp_min(-100.0), split.labels).item()
+    accuracy = (log_probs.argmax(1) == split.labels).float().mean().item()
     return float(loss), float(accuracy)

@@ -16,17 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from liftlab.augment import channel_stats, normalise, random_crop, random_flip
+from liftlab.augment import augment_batch, mix_batch
 from liftlab.config import Recipe
 from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
 from liftlab.models import build_model
 from liftlab.progress import make_progress
 from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
+from liftlab.train.finetune import FineTuning
 from liftlab.train.inference import Preprocess, evaluate
+from liftlab.train.losses import classification_loss
+from liftlab.train.lr_finder import lr_range_test
 from liftlab.train.precision import DTYPES, choose_precision
 from liftlab.train.schedules import lr_at
 
@@ -58,22 +61,6 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def _make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    # Weight decay on weight matrices and kernels only: decaying norm scales and biases only
-    # fights the normalisation.
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [
-        {"params": decay, "weight_decay": recipe.optim.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    if recipe.optim.name == "adamw":
-        return torch.optim.AdamW(groups, lr=recipe.optim.lr)
-    return torch.optim.SGD(
-        groups, lr=recipe.optim.lr, momentum=recipe.optim.momentum, nesterov=recipe.optim.nesterov
-    )
-
-
 def fit(
     recipe: Recipe,
     data: ImageData,
@@ -96,87 +83,117 @@ def fit(
     """
     device = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)
-    model = build_model(recipe.model, data.channels, len(data.classes)).to(device)
+    num_classes = len(data.classes)
+    model = build_model(recipe.model, data.channels, num_classes).to(device)
     model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
     generator = torch.Generator(device=device).manual_seed(recipe.seed)
 
     images = data.train.images.to(device)
     labels = data.train.labels.to(device)
-    mean, std = channel_stats(data.train.images)
-    preprocess = Preprocess(mean=mean.tolist(), std=std.tolist(), size=recipe.data.size)
-    mean, std = mean.to(device), std.to(device)
+    preprocess = Preprocess.fit(data.train.images, recipe)
+    transform = preprocess.on(device)
 
     n_train = len(labels)
     batch_size = min(recipe.optim.batch_size, n_train)
-    steps_per_epoch = max(
-        n_train // batch_size, 1
-    )  # drop the ragged last batch: batch norm dislikes tiny ones
+    steps_per_epoch = max(n_train // batch_size, 1)  # drop the ragged last batch: batch norm dislikes tiny ones
     total_steps = steps_per_epoch * recipe.epochs
-    optimizer = _make_optimizer(model, recipe)
+    mixing = recipe.augment.mixup > 0 or recipe.augment.cutmix > 0
 
     history: list[dict[str, Any]] = []
     start_epoch = 0
     seconds_before = 0.0
+    extra: dict[str, Any] = {}
     checkpoint = load_checkpoint(checkpoint_dir) if (checkpoint_dir and resume) else None
+    if checkpoint is not None:
+        dtype_name = str(checkpoint[1]["dtype"])
+        extra = dict(checkpoint[1].get("extra", {}))
+    else:
+        batch_shape = (batch_size, data.channels, recipe.data.size, recipe.data.size)
+        dtype_name = choose_precision(recipe.precision, model, batch_shape, num_classes, device, cache_root())
+    dtype = DTYPES[dtype_name]
+    reduced = dtype != torch.float32
+
+    base_lr = recipe.optim.lr
+    if recipe.optim.lr_find:
+        if "lr_found" not in extra:
+            extra["lr_found"] = lr_range_test(
+                model, images, labels, transform, recipe, dtype, seed=recipe.seed
+            ).suggestion
+        base_lr = float(extra["lr_found"])
+
+    tuning = FineTuning(model, recipe.model.finetune, bool(recipe.model.pretrained), recipe.epochs)
+    groups = tuning.optimizer_groups(recipe.optim.weight_decay)
+    optimizer: torch.optim.Optimizer
+    if recipe.optim.name == "adamw":
+        optimizer = torch.optim.AdamW(groups, lr=base_lr)
+    else:
+        optimizer = torch.optim.SGD(groups, lr=base_lr, momentum=recipe.optim.momentum, nesterov=recipe.optim.nesterov)
+    ema = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.optim.ema), use_buffers=True)
+        if recipe.optim.ema
+        else None
+    )
+
     if checkpoint is not None:
         weights, state = checkpoint
         model.load_state_dict(weights)
         optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history = list(state["history"])
         start_epoch = int(state["epoch"])
         seconds_before = float(state["seconds"])
-        dtype_name = str(state["dtype"])
-    else:
-        batch_shape = (batch_size, data.channels, recipe.data.size, recipe.data.size)
-        dtype_name = choose_precision(
-            recipe.precision, model, batch_shape, len(data.classes), device, cache_root()
-        )
-    dtype = DTYPES[dtype_name]
-    reduced = dtype != torch.float32
+
+    def evaluated_model() -> nn.Module:
+        return ema.module if ema is not None else model
 
     stopped_reason: str | None = None
     trained_images = 0
     train_seconds = 0.0
+    lr = base_lr
     wall_start = time.perf_counter()
     with make_progress(quiet) as progress:
         task = progress.add_task("train", total=total_steps, completed=start_epoch * steps_per_epoch, info="")
         for epoch in range(start_epoch, recipe.epochs):
             epoch_start = time.perf_counter()
-            model.train()
+            tuning.begin_epoch(epoch)
             order = torch.randperm(n_train, generator=generator, device=device)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
             for step in range(steps_per_epoch):
                 index = order[step * batch_size : (step + 1) * batch_size]
-                batch = images[index]
-                if recipe.augment.crop_padding:
-                    batch = random_crop(batch, recipe.augment.crop_padding, generator)
-                if recipe.augment.flip:
-                    batch = random_flip(batch, generator)
-                inputs = normalise(batch, mean, std).contiguous(memory_format=torch.channels_last)
-                targets = labels[index]
-                lr = lr_at(
-                    epoch * steps_per_epoch + step,
-                    total_steps,
-                    steps_per_epoch,
-                    recipe.optim.lr,
-                    recipe.schedule,
-                )
+                hard_targets = labels[index]
+                inputs = transform(augment_batch(images[index], recipe.augment, generator))
+                targets = hard_targets
+                if mixing:
+                    inputs, targets = mix_batch(
+                        inputs,
+                        hard_targets,
+                        num_classes,
+                        recipe.augment.mixup,
+                        recipe.augment.cutmix,
+                        generator,
+                    )
+                lr = lr_at(epoch * steps_per_epoch + step, total_steps, steps_per_epoch, base_lr, recipe.schedule)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group["lr_scale"]
                 with torch.autocast(device.type, dtype=dtype, enabled=reduced):
-                    logits = model(inputs)
-                loss = F.cross_entropy(logits.float(), targets, label_smoothing=recipe.optim.label_smoothing)
+                    logits = model(inputs.contiguous(memory_format=torch.channels_last))
+                loss = classification_loss(
+                    logits, targets, recipe.optim.loss, recipe.optim.label_smoothing, recipe.optim.focal_gamma
+                )
                 if device.type == "cpu" and not torch.isfinite(loss):  # free on CPU: no device to sync with
                     stopped_reason = f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}"
                     break
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if ema is not None:
+                    ema.update_parameters(model)
                 loss_sum += loss.detach() * len(index)
-                correct += (logits.argmax(1) == targets).sum()
+                correct += (logits.argmax(1) == hard_targets).sum()
                 progress.advance(task)
             seen = steps_per_epoch * batch_size
             train_loss = float(loss_sum.item()) / seen  # the one host sync of the epoch
@@ -186,7 +203,7 @@ def fit(
                 stopped_reason = f"non-finite loss at epoch {epoch + 1}"
             if stopped_reason is not None:
                 break
-            val_loss, val_acc = evaluate(model, data.val, preprocess, dtype, recipe.eval_batch_size)
+            val_loss, val_acc = evaluate(evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size)
             record = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
@@ -204,19 +221,21 @@ def fit(
             if checkpoint_dir is not None:
                 state = {
                     "optimizer": optimizer.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else {},
                     "generator": generator.get_state(),
                     "torch_rng": torch.get_rng_state(),
                     "history": history,
                     "epoch": epoch + 1,
                     "seconds": seconds_before + time.perf_counter() - wall_start,
                     "dtype": dtype_name,
+                    "extra": extra,
                 }
                 save_checkpoint(checkpoint_dir, epoch + 1, model, state)
             for callback in callbacks:
                 callback(epoch + 1, record)
     seconds = seconds_before + time.perf_counter() - wall_start
     return FitResult(
-        model=model,
+        model=evaluated_model(),
         preprocess=preprocess,
         history=history,
         dtype=dtype_name,
@@ -225,4 +244,5 @@ def fit(
         train_seconds=train_seconds,
         images_per_second=trained_images / train_seconds if train_seconds > 0 else 0.0,
         stopped_reason=stopped_reason,
+        extra=extra,
     )

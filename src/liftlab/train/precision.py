@@ -44,9 +44,7 @@ def _shape_key(model: nn.Module, batch_shape: tuple[int, ...]) -> str:
     return hashlib.sha256(f"{type(model).__name__}|{shapes}|{batch_shape}".encode()).hexdigest()[:16]
 
 
-def _seconds_per_step(
-    model: nn.Module, batch: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype
-) -> float:
+def _seconds_per_step(model: nn.Module, batch: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype) -> float:
     trial = copy.deepcopy(model).train()
     optimizer = torch.optim.SGD(trial.parameters(), lr=1e-3)
     timings = []
@@ -91,9 +89,7 @@ def choose_precision(
     if key in verdicts:
         return str(verdicts[key]["dtype"])
     generator = torch.Generator().manual_seed(0)  # never touch the global RNG the run depends on
-    batch = (
-        torch.randn(batch_shape, generator=generator).to(device).contiguous(memory_format=torch.channels_last)
-    )
+    batch = torch.randn(batch_shape, generator=generator).to(device).contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, num_classes, (batch_shape[0],), generator=generator).to(device)
     timings = {name: _seconds_per_step(model, batch, labels, dtype) for name, dtype in DTYPES.items()}
     choice = min(timings, key=lambda name: timings[name])

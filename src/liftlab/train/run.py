@@ -31,14 +31,10 @@ def _check_out_folder(out: Path, recipe: Recipe, resume: bool) -> None:
     if not recorded.exists():
         return
     if not resume:
-        raise BadInputError(
-            f"--out {out}: already holds a run; pass --resume to continue it, or choose another --out"
-        )
+        raise BadInputError(f"--out {out}: already holds a run; pass --resume to continue it, or choose another --out")
     previous = recipe_from_dict(yaml.safe_load(recorded.read_text()) or {}, source=str(recorded))
     if previous != recipe:
-        changed = [
-            key for key, value in recipe.model_dump().items() if previous.model_dump().get(key) != value
-        ]
+        changed = [key for key, value in recipe.model_dump().items() if previous.model_dump().get(key) != value]
         raise BadInputError(
             f"--out {out}: holds a run of a different recipe (differs in: {', '.join(changed)}); "
             "resume with the same settings, or choose another --out"
@@ -66,14 +62,10 @@ def train_run(
     write_text(out / "recipe.yaml", recipe.to_yaml())
     write_json(out / "classes.json", data.classes)
     write_json(out / "splits.json", data.split_record())
-    result = fit(
-        recipe, data, checkpoint_dir=out / "checkpoint", resume=resume, quiet=quiet, callbacks=callbacks
-    )
+    result = fit(recipe, data, checkpoint_dir=out / "checkpoint", resume=resume, quiet=quiet, callbacks=callbacks)
     test_acc = None
     if data.test is not None and len(data.test) and result.stopped_reason is None:
-        _, test_acc = evaluate(
-            result.model, data.test, result.preprocess, DTYPES[result.dtype], recipe.eval_batch_size
-        )
+        _, test_acc = evaluate(result.model, data.test, result.preprocess, DTYPES[result.dtype], recipe.eval_batch_size)
     metrics: dict[str, Any] = {
         "val_acc": result.val_acc,
         "test_acc": test_acc,
@@ -89,10 +81,12 @@ def train_run(
         "liftlab_version": liftlab.__version__,
         "data": spec,
         "stopped_reason": result.stopped_reason,
+        "strategies": recipe.strategies,
+        **result.extra,
         "skipped": [asdict(bad) for bad in data.skipped],
     }
     write_json(out / "history.json", result.history)
-    write_json(out / "preprocess.json", asdict(result.preprocess))
+    result.preprocess.save(out)
     save_weights(out / "model.safetensors", result.model)
     write_json(out / "metrics.json", metrics)
     return metrics

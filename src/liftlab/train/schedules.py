@@ -7,9 +7,7 @@ import math
 from liftlab.config import ScheduleConfig
 
 
-def lr_at(
-    step: int, total_steps: int, steps_per_epoch: int, base_lr: float, schedule: ScheduleConfig
-) -> float:
+def lr_at(step: int, total_steps: int, steps_per_epoch: int, base_lr: float, schedule: ScheduleConfig) -> float:
     """Learning rate for optimizer step `step` (0-based) of `total_steps`.
 
     Warm-up (if any) ramps linearly from base_lr/10 to the schedule's value.
@@ -30,11 +28,7 @@ def lr_at(
     elif schedule.name == "onecycle":
         # Up from base/10 over the first 30%, then linearly down to zero.
         peak = 0.3
-        lr = (
-            base_lr * (0.1 + 0.9 * progress / peak)
-            if progress < peak
-            else base_lr * (1 - progress) / (1 - peak)
-        )
+        lr = base_lr * (0.1 + 0.9 * progress / peak) if progress < peak else base_lr * (1 - progress) / (1 - peak)
     else:
         raise ValueError(f"schedule.name {schedule.name!r}: expected constant, step, cosine or onecycle")
     warmup_steps = schedule.warmup_epochs * steps_per_epoch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -64,6 +65,9 @@ def train(
         list[str] | None,
         typer.Option("--set", help="Override a recipe field: --set optim.lr=0.1 (repeatable)."),
     ] = None,
+    strategies: Annotated[
+        str | None, typer.Option(help="Remedies to apply in order, e.g. flip,crop,size=64 (see `liftlab strategies`).")
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs (same as --set epochs=N).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (same as --set seed=S).")] = None,
     out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path("runs/train"),
@@ -75,9 +79,12 @@ def train(
 ) -> None:
     """Train one recipe and write a run folder (recipe, history, metrics, weights, classes)."""
     from liftlab.config import Recipe, apply_overrides, load_recipe
+    from liftlab.strategies import apply_strategies
     from liftlab.train.run import train_run
 
     base = load_recipe(recipe) if recipe else Recipe()
+    if strategies:
+        base = apply_strategies(base, strategies)
     overrides = list(set_ or [])
     if epochs is not None:
         overrides.append(f"epochs={epochs}")
@@ -141,6 +148,53 @@ def data_check(
         write_json(json_path, report.to_dict())
     if report.unreadable and not skip_bad:
         raise typer.Exit(2)
+
+
+@app.command("strategies")
+@reports_errors
+def strategies_command(
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the catalogue as JSON.")] = False,
+) -> None:
+    """The catalogue of remedies: name, category, when each helps and when it hurts."""
+    from liftlab.strategies import list_strategies
+
+    catalogue = list_strategies(category)
+    if json_output:
+        typer.echo(json.dumps([s.to_dict() for s in catalogue], indent=2))
+        return
+    table = Table(title="liftlab strategies", show_lines=True)
+    for column in ("name", "category", "setting (default)", "helps when", "hurts when"):
+        table.add_column(column, overflow="fold")
+    for strategy in catalogue:
+        setting = "" if strategy.setting is None else f"{strategy.setting.describe()} ({strategy.default})"
+        table.add_row(strategy.name, strategy.category, setting, strategy.helps_when, strategy.hurts_when)
+    console.print(table)
+
+
+augment_app = typer.Typer(help="See augmentations before trusting them.", no_args_is_help=True)
+app.add_typer(augment_app, name="augment")
+
+
+@augment_app.command("preview")
+@reports_errors
+def augment_preview(
+    data: DataArg,
+    strategies: Annotated[str, typer.Option(help="Strategies to preview, e.g. rotate,crop.")],
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("augment-preview.png"),
+    images: Annotated[int, typer.Option(min=1, max=64, help="Training images to show (columns).")] = 8,
+    rows: Annotated[int, typer.Option(min=1, max=16, help="Augmented versions of each (rows).")] = 3,
+    recipe: Annotated[Path | None, typer.Option(help="Recipe YAML to start from.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random augmentations.")] = 0,
+) -> None:
+    """Write a grid: the first row original training images, the rows below augmented versions."""
+    from liftlab.augment.preview import preview_grid
+    from liftlab.config import Recipe, load_recipe
+    from liftlab.strategies import apply_strategies
+
+    resolved = apply_strategies(load_recipe(recipe) if recipe else Recipe(), strategies)
+    preview_grid(data, resolved, out, images=images, rows=rows, seed=seed)
+    console.print(f"wrote {out}: row 1 original, rows 2-{rows + 1} with {', '.join(resolved.strategies)}")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

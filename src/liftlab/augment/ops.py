@@ -17,10 +17,14 @@ def uniform(n: int, low: float, high: float, generator: torch.Generator, device:
     return low + (high - low) * torch.rand(n, generator=generator, device=device)
 
 
-def affine(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Resample each image with its own (2, 3) affine matrix (normalised coordinates); outside is 0."""
+def affine(images: torch.Tensor, theta: torch.Tensor, padding: str = "reflection") -> torch.Tensor:
+    """Resample each image with its own (2, 3) affine matrix (normalised coordinates).
+
+    Pixels from outside the image are mirrored in (reflection), not black: black corners would be a
+    feature no test image has.
+    """
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
 
 def rotation_matrices(angles_degrees: torch.Tensor) -> torch.Tensor:

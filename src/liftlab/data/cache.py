@@ -104,7 +104,7 @@ def _convert_arrays(images: np.ndarray, data: DataConfig) -> torch.Tensor:
     n, c, h, w = images.shape
     native = (data.color, c) in (("rgb", 3), ("gray", 1))
     if native and (h, w) == (data.size, data.size):
-        return torch.from_numpy(np.ascontiguousarray(images))
+        return torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))
     converted = [
         to_array(
             Image.fromarray(image[0] if c == 1 else image.transpose(1, 2, 0)),

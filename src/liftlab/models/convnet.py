@@ -42,7 +42,9 @@ def conv_norm_act(c_in: int, c_out: int, norm: str, activation: str) -> nn.Seque
 
 
 class Block(nn.Module):
-    """conv-norm-act-conv-norm, plus the input when residual, then the activation."""
+    """conv-norm-act-conv-norm. Residual: x + block(x), with nothing on the identity path, so a
+    gradient reaches early layers undamped however deep the net (the pre-activation ResNet idea).
+    Plain: act(block(x))."""
 
     def __init__(self, channels: int, norm: str, activation: str, residual: bool) -> None:
         super().__init__()
@@ -52,11 +54,11 @@ class Block(nn.Module):
             make_norm(norm, channels),
         )
         self.residual = residual
-        self.activation = ACTIVATIONS[activation]()
+        self.activation = nn.Identity() if residual else ACTIVATIONS[activation]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)
-        return self.activation(out + x if self.residual else out)
+        return x + out if self.residual else self.activation(out)
 
 
 class ConvNet(nn.Module):

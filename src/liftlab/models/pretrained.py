@@ -39,6 +39,11 @@ def _efficientnet_lite0_offline() -> nn.Module:
             )
         mapped[dst_name] = tensor
     model.load_state_dict(mapped)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            # TensorFlow's epsilon, which these weights were trained with (timm's default is 1e-5);
+            # measured on cifar10-small, 50 images per class at 128 px: linear probe 0.67 vs 0.65.
+            module.eps = 1e-3
     return model
 
 
@@ -107,6 +112,27 @@ def build_pretrained(name: str, architecture: str, num_classes: int) -> nn.Modul
         return _from_file(path, architecture, num_classes)
     model = _efficientnet_lite0_offline() if name in OFFLINE_NAMES else _from_hub(name)
     return replace_classifier(model, num_classes)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def input_normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) in [0, 1] units that the backbone `name` was trained with."""
+    if name in OFFLINE_NAMES:
+        # EfficientNet-Lite was trained on [-1, 1] inputs; measured on cifar10-small (50 per class,
+        # 128 px, linear probe): 0.67 with these against 0.62 with ImageNet's statistics.
+        return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+    try:
+        import timm
+
+        config = timm.get_pretrained_cfg(name)
+        if config is not None:
+            return tuple(config.mean), tuple(config.std)
+    except (RuntimeError, ValueError, KeyError):
+        pass
+    return IMAGENET_MEAN, IMAGENET_STD
 
 
 def classifier_of(model: nn.Module) -> nn.Module:

@@ -18,9 +18,7 @@ from liftlab.config import Recipe
 from liftlab.data.loading import ImageSplit
 from liftlab.errors import BadInputError
 from liftlab.io import atomic_write, write_json
-
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
+from liftlab.models.pretrained import input_normalisation
 
 
 @dataclass
@@ -44,7 +42,8 @@ class Preprocess:
         """Fit on the training split's uint8 images only (never on val or test)."""
         if recipe.model.pretrained:
             channels = train_images.shape[1]
-            mean, std = IMAGENET_MEAN[:channels], IMAGENET_STD[:channels]
+            backbone_mean, backbone_std = input_normalisation(recipe.model.pretrained)
+            mean, std = list(backbone_mean[:channels]), list(backbone_std[:channels])
         else:
             mean_t, std_t = channel_stats(train_images)
             mean, std = mean_t.tolist(), std_t.tolist()

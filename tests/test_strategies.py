@@ -15,7 +15,41 @@ from liftlab.errors import BadInputError
 from liftlab.strategies import CATEGORIES, apply_strategies, get, list_strategies, parse_strategy
 from liftlab.train import fit
 
-DESIGN_NAMES = ["flip", "vflip", "crop", "rotate", "color-jitter", "whiten", "cutout", "mixup", "cutmix", "randaugment", "trivialaugment", "size", "keep-aspect", "color", "weight-decay", "dropout", "batchnorm", "lrn", "label-smoothing", "depth", "residual", "activation", "loss", "batch-size", "epochs", "lr", "schedule", "warmup", "ema", "tta", "pretrained", "more-data"]
+# the strategy names the design lists (../shared/docs/design.md, Contracts)
+DESIGN_NAMES = [
+    "flip",
+    "vflip",
+    "crop",
+    "rotate",
+    "color-jitter",
+    "whiten",
+    "cutout",
+    "mixup",
+    "cutmix",
+    "randaugment",
+    "trivialaugment",
+    "size",
+    "keep-aspect",
+    "color",
+    "weight-decay",
+    "dropout",
+    "batchnorm",
+    "lrn",
+    "label-smoothing",
+    "depth",
+    "residual",
+    "activation",
+    "loss",
+    "batch-size",
+    "epochs",
+    "lr",
+    "schedule",
+    "warmup",
+    "ema",
+    "tta",
+    "pretrained",
+    "more-data",
+]
 TINY_DATA = ["data.size=16", "model.width=8", "optim.batch_size=32", "epochs=1"]
 
 
@@ -94,7 +128,7 @@ def test_cli_train_with_strategies_records_them(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = CliRunner().invoke(
         app, ["train", "builtin:shapes-few", "--strategies", "flip,crop=2,dropout=0.1", "--out", str(out),
-              "--quiet", *sum((["--set", o] for o in TINY_DATA), [])],
+              "--quiet", *[part for o in TINY_DATA for part in ("--set", o)]],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     written = yaml.safe_load((out / "recipe.yaml").read_text())

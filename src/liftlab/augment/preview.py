@@ -14,17 +14,29 @@ from liftlab.config import Recipe
 from liftlab.data.loading import load_data
 
 
+def _one_class_after_another(labels: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices of `count` images taking each class in turn, so the grid shows every class."""
+    queues = [torch.nonzero(labels == label).flatten().tolist() for label in labels.unique().tolist()]
+    chosen: list[int] = []
+    while len(chosen) < min(count, len(labels)):
+        for queue in queues:
+            if queue and len(chosen) < count:
+                chosen.append(queue.pop(0))
+    return torch.tensor(chosen, dtype=torch.int64)
+
+
 def preview_grid(spec: str, recipe: Recipe, out: Path, *, images: int = 8, rows: int = 3, seed: int = 0) -> Path:
     """Write a PNG grid (columns: training images; row 1: originals; rows below: augmented)."""
     data = load_data(spec, recipe.data, skip_bad=True)
-    batch = data.train.images[:images]
+    chosen = _one_class_after_another(data.train.labels, images)
+    batch = data.train.images[chosen]
     generator = torch.Generator().manual_seed(seed)
     views = [batch.float() / 255.0]
     for _ in range(rows):
         augmented = augment_batch(batch, recipe.augment, generator)
         if recipe.augment.mixup or recipe.augment.cutmix:
             augmented, _ = mix_batch(
-                augmented, data.train.labels[:images], len(data.classes), recipe.augment.mixup, recipe.augment.cutmix,
+                augmented, data.train.labels[chosen], len(data.classes), recipe.augment.mixup, recipe.augment.cutmix,
                 generator,
             )  # fmt: skip
         views.append(augmented.clamp(0, 1))

@@ -172,6 +172,52 @@ def strategies_command(
     console.print(table)
 
 
+@app.command()
+@reports_errors
+def ablate(
+    data: DataArg,
+    strategies: Annotated[str, typer.Option(help="Strategies to compare, e.g. crop,flip,whiten.")],
+    combine: Annotated[str, typer.Option(help="all (also everything together), none, or greedy.")] = "all",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per arm.")] = 3,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per run (the same for every arm).")] = None,
+    time_per_run: Annotated[float | None, typer.Option(help="Seconds per run at most (stops after an epoch).")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes.")] = Path("runs/ablate"),
+    workers: Annotated[int | None, typer.Option(min=1, help="Local worker processes (default: one per core).")] = None,
+    storage: Annotated[
+        str | None, typer.Option(envvar="LIFTLAB_STORAGE", help="Optuna storage URL (default: SQLite in --out).")
+    ] = None,
+    recipe: Annotated[Path | None, typer.Option(help="Baseline recipe YAML.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a baseline recipe field.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Baseline, each strategy alone and together, over several seeds, with intervals and verdicts."""
+    from liftlab.config import Recipe, apply_overrides, load_recipe
+    from liftlab.experiments.ablate import AblationSettings, run_ablation
+    from liftlab.strategies import split_list
+
+    base = apply_overrides(load_recipe(recipe) if recipe else Recipe(), list(set_ or []))
+    settings = AblationSettings(split_list(strategies), combine, seeds, epochs, time_per_run, workers, storage, quiet)
+    summary, execution = run_ablation(data, base, settings, out)
+    table = Table(title=f"ablation on {data}: {len(summary['seeds'])} seeds, {summary['budget']['epochs']} epochs")
+    for column in ("arm", "test acc", "95% CI", "vs baseline", "p (Holm)", "verdict"):
+        table.add_column(column)
+    for arm in summary["arms"]:
+        ci = arm["ci95"]
+        delta = arm["delta_vs_baseline"]
+        table.add_row(
+            arm["name"],
+            "" if arm["mean_test_acc"] is None else f"{arm['mean_test_acc']:.4f}",
+            "" if ci is None else f"{ci[0]:.4f}-{ci[1]:.4f}",
+            "" if delta is None else f"{100 * delta['mean']:+.2f} pt",
+            "" if "p_holm" not in arm else f"{arm['p_holm']:.3g}",
+            arm["verdict"],
+        )
+    console.print(table)
+    console.print(
+        f"trained {len(execution.trained)} run(s), reused {len(execution.reused)}; report: {out / 'report.html'}"
+    )
+
+
 augment_app = typer.Typer(help="See augmentations before trusting them.", no_args_is_help=True)
 app.add_typer(augment_app, name="augment")
 

@@ -69,11 +69,14 @@ def fit(
     resume: bool = False,
     quiet: bool = True,
     callbacks: Sequence[EpochCallback] = (),
+    max_seconds: float | None = None,
 ) -> FitResult:
     """Train a model for `recipe` on `data.train`, validating on `data.val` after every epoch.
 
     With `checkpoint_dir`, a checkpoint is written each epoch; `resume=True` continues from the
     latest one, and on the CPU ends with the same history and weights as an uninterrupted run.
+    `max_seconds` ends training after the epoch in which that much time has passed (a time budget;
+    the schedule still spans `recipe.epochs`, and `extra["stopped_by_time"]` says when it cut).
 
     >>> from liftlab.data import load_data
     >>> from liftlab.config import apply_overrides
@@ -233,6 +236,9 @@ def fit(
                 save_checkpoint(checkpoint_dir, epoch + 1, model, state)
             for callback in callbacks:
                 callback(epoch + 1, record)
+            if max_seconds is not None and time.perf_counter() - wall_start + seconds_before > max_seconds:
+                extra["stopped_by_time"] = epoch + 1
+                break
     seconds = seconds_before + time.perf_counter() - wall_start
     return FitResult(
         model=evaluated_model(),

@@ -1,0 +1,1 @@
+"""Experiments: ablations (controlled comparisons of remedies), their statistics and run store."""

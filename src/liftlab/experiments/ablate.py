@@ -1,0 +1,196 @@
+"""`liftlab ablate`: the controlled experiment. Same data, same budget, same seeds for every arm.
+
+Runs are looked up in the store by content before anything trains, so rerunning a command resumes
+it and a changed plan reuses the runs it shares with the old one. Only validation accuracy chooses
+(the greedy steps); test accuracy is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import liftlab
+from liftlab.config import Recipe, with_values
+from liftlab.errors import BadInputError
+from liftlab.experiments.plan import BASELINE, Arm, arm_name, initial_arms
+from liftlab.experiments.runner import Job, default_workers, run_jobs
+from liftlab.experiments.stats import ALPHA, holm, mcnemar, mean_ci, paired_comparison, verdict
+from liftlab.experiments.store import RunStore, run_key
+from liftlab.io import write_json
+from liftlab.progress import make_progress
+from liftlab.strategies import apply_strategies
+
+
+@dataclass
+class AblationSettings:
+    strategies: list[str]
+    combine: str = "all"
+    seeds: int = 3
+    epochs: int | None = None
+    time_per_run: float | None = None
+    workers: int | None = None
+    storage: str | None = None
+    quiet: bool = True
+
+
+@dataclass
+class Execution:
+    """What this invocation trained and what it found already done."""
+
+    trained: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+
+
+class Ablation:
+    def __init__(self, spec: str, base: Recipe, settings: AblationSettings, out: Path) -> None:
+        if settings.seeds < 1:
+            raise BadInputError(f"--seeds {settings.seeds}: expected at least 1")
+        self.spec = spec
+        self.settings = settings
+        self.out = out
+        self.base = with_values(base, {"epochs": settings.epochs}) if settings.epochs else base
+        self.store = RunStore(settings.storage) if settings.storage else RunStore.in_folder(out)
+        self.budget = {"max_seconds": settings.time_per_run}
+        self.seeds = list(range(self.base.seed, self.base.seed + settings.seeds))
+        self.execution = Execution()
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def recipe(self, arm: Arm, seed: int) -> Recipe:
+        return with_values(apply_strategies(self.base, list(arm.strategies)), {"seed": seed})
+
+    def ensure(self, arms: list[Arm]) -> None:
+        """Train every (arm, seed) run not already in the store."""
+        self.records = self.store.records()
+        jobs: list[Job] = []
+        for arm in arms:
+            for seed in self.seeds:
+                recipe = self.recipe(arm, seed)
+                key = run_key(self.spec, recipe, self.budget)
+                if key in self.records:
+                    self.execution.reused.append(key)
+                elif key not in {job.key for job in jobs}:
+                    jobs.append(Job(key, self.spec, recipe.model_dump(mode="json"), self.settings.time_per_run))
+        if not jobs:
+            return
+        workers = self.settings.workers or default_workers()
+        with make_progress(self.settings.quiet) as progress:
+            task = progress.add_task("ablate", total=len(jobs), info=f"runs ({workers} workers)")
+
+            def finished(record: dict[str, Any]) -> None:
+                self.store.add(record["key"], record)
+                self.records[record["key"]] = record
+                self.execution.trained.append(record["key"])
+                progress.advance(task)
+
+            run_jobs(jobs, workers, finished)
+
+    def runs(self, arm: Arm) -> list[dict[str, Any]]:
+        return [self.records[run_key(self.spec, self.recipe(arm, seed), self.budget)] for seed in self.seeds]
+
+    def greedy(self, singles: list[Arm]) -> list[Arm]:
+        """Forward selection on validation accuracy: add the best remaining strategy while it helps
+        significantly (paired test, p < 0.05) over the current selection."""
+        added: list[Arm] = []
+        selected: tuple[str, ...] = ()
+        current = BASELINE
+        remaining = [arm.strategies[0] for arm in singles]
+
+        def validation(arm: Arm) -> list[float]:
+            return [float(r["val_acc"] or 0.0) for r in self.runs(arm)]
+
+        while remaining:
+            candidates = [Arm(arm_name((*selected, name)), (*selected, name)) for name in remaining]
+            self.ensure(candidates)
+            best = max(candidates, key=lambda arm: float(np.mean(validation(arm))))
+            comparison = paired_comparison(validation(best), validation(current))
+            if comparison.delta <= 0 or comparison.p_value >= ALPHA:
+                break
+            if len(best.strategies) > 1:  # single-strategy arms are in the plan already
+                added.append(best)
+            selected, current = best.strategies, best
+            remaining.remove(best.strategies[-1])
+        return added
+
+    def run(self) -> dict[str, Any]:
+        arms = initial_arms(self.settings.strategies, self.settings.combine)
+        self.ensure(arms)
+        if self.settings.combine == "greedy":
+            arms += self.greedy(arms[1:])
+            self.ensure(arms)
+        summary = self.summarise(arms)
+        write_json(self.out / "ablation.json", summary)
+        return summary
+
+    def summarise(self, arms: list[Arm]) -> dict[str, Any]:
+        baseline_runs = self.runs(BASELINE)
+        entries = [self._arm_entry(arm, baseline_runs) for arm in arms]
+        others = [e for e in entries if e["name"] != "baseline"]
+        adjusted = holm([e["p_value"] for e in others])
+        for entry, p_holm in zip(others, adjusted, strict=True):
+            entry["p_holm"] = p_holm
+            entry["verdict"] = verdict(entry["delta_vs_baseline"]["mean"], p_holm) if entry["runs"] else "failed"
+        return {
+            "data": self.spec,
+            "strategies": self.settings.strategies,
+            "combine": self.settings.combine,
+            "seeds": self.seeds,
+            "budget": {"epochs": self.base.epochs, "time_per_run": self.settings.time_per_run},
+            "recipe": self.base.model_dump(mode="json"),
+            "arms": entries,
+            "alpha": ALPHA,
+            "liftlab_version": liftlab.__version__,
+        }
+
+    def _arm_entry(self, arm: Arm, baseline_runs: list[dict[str, Any]]) -> dict[str, Any]:
+        all_runs = self.runs(arm)
+        ok = [r for r in all_runs if r["test_acc"] is not None]
+        entry: dict[str, Any] = {
+            "name": arm.name,
+            "strategies": list(arm.strategies),
+            "runs": [{k: r[k] for k in ("seed", "val_acc", "test_acc", "history")} for r in ok],
+            "failed_runs": [{"seed": r["seed"], "reason": r["stopped_reason"]} for r in all_runs if r not in ok],
+        }
+        accuracies = [float(r["test_acc"]) for r in ok]
+        mean, ci = mean_ci(accuracies) if accuracies else (None, None)
+        entry["mean_test_acc"] = mean
+        entry["ci95"] = list(ci) if ci else None
+        if arm == BASELINE:
+            entry.update({"delta_vs_baseline": None, "p_value": None, "verdict": "baseline"})
+            return entry
+        by_seed = {r["seed"]: r for r in baseline_runs if r["test_acc"] is not None}
+        pairs = [(r, by_seed[r["seed"]]) for r in ok if r["seed"] in by_seed]
+        comparison = paired_comparison(
+            [float(a["test_acc"]) for a, _ in pairs], [float(b["test_acc"]) for _, b in pairs]
+        )
+        test = mcnemar(
+            [np.asarray(a["test_predictions"]) == np.asarray(a["test_labels"]) for a, _ in pairs],
+            [np.asarray(b["test_predictions"]) == np.asarray(b["test_labels"]) for _, b in pairs],
+        )
+        entry["delta_vs_baseline"] = {"mean": comparison.delta, "ci95": list(comparison.ci95)}
+        entry["p_value"] = comparison.p_value
+        entry["mcnemar"] = {
+            "arm_only_right": test.arm_only_right,
+            "baseline_only_right": test.baseline_only_right,
+            "p_value": test.p_value,
+        }
+        entry["seeds_to_detect_1_point"] = comparison.seeds_to_detect(0.01)
+        return entry
+
+
+def run_ablation(spec: str, base: Recipe, settings: AblationSettings, out: Path) -> tuple[dict[str, Any], Execution]:
+    """Plan, train what is missing, compare, and write ablation.json, the plots and report.html.
+
+    >>> summary, _ = run_ablation("builtin:digits", Recipe(), AblationSettings(["flip"]), Path("out"))  # doctest: +SKIP
+    """
+    from liftlab.report.html import ablation_report
+    from liftlab.report.plots import ablation_plots
+
+    ablation = Ablation(spec, base, settings, out)
+    summary = ablation.run()
+    plots = ablation_plots(summary, out)
+    ablation_report(summary, plots, out / "report.html")
+    return summary, ablation.execution

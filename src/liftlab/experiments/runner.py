@@ -1,0 +1,96 @@
+"""Run training jobs in local worker processes and return their immutable records.
+
+On a 2-core machine one small training cannot use both cores well (its kernels are short), so several
+runs side by side, each with fewer threads, finish a plan sooner; benchmarks/ablation_workers.py
+measures it. Workers are spawned (not forked): torch's thread pools do not survive a fork.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+import liftlab
+from liftlab.config import Recipe, recipe_from_dict
+from liftlab.data.loading import load_data
+from liftlab.train.inference import predict_logits
+from liftlab.train.loop import fit
+from liftlab.train.precision import DTYPES
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    spec: str
+    recipe: dict[str, Any]
+    max_seconds: float | None = None
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Train one run and return its record: accuracies, history, per-image test predictions."""
+    recipe: Recipe = recipe_from_dict(job.recipe)
+    data = load_data(job.spec, recipe.data, skip_bad=True)
+    result = fit(recipe, data, max_seconds=job.max_seconds)
+    predictions: list[int] = []
+    test_acc = None
+    if data.test is not None and result.stopped_reason is None:
+        log_probs = predict_logits(result.model, data.test.images, result.preprocess, DTYPES[result.dtype])
+        predicted = log_probs.argmax(1)
+        predictions = predicted.tolist()
+        test_acc = float((predicted == data.test.labels).float().mean())
+    return {
+        "key": job.key,
+        "seed": recipe.seed,
+        "strategies": recipe.strategies,
+        "val_acc": result.val_acc,
+        "test_acc": test_acc,
+        "test_labels": data.test.labels.tolist() if data.test is not None else [],
+        "test_predictions": predictions,
+        "history": [{k: v for k, v in r.items() if k != "seconds"} for r in result.history],
+        "seconds": result.seconds,
+        "epoch_seconds": [r["seconds"] for r in result.history],
+        "stopped_reason": result.stopped_reason,
+        "dtype": result.dtype,
+        "device": result.device,
+        "liftlab_version": liftlab.__version__,
+    }
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def default_workers() -> int:
+    """Measured fastest here (benchmarks/ablation_workers.py): one worker per core."""
+    return max(1, os.cpu_count() or 1)
+
+
+def run_jobs(jobs: list[Job], workers: int, on_done: Callable[[dict[str, Any]], None]) -> None:
+    """Run `jobs`, calling `on_done(record)` in this process as each finishes (in completion order)."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            on_done(run_job(job))
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+        for record in _as_completed(pool, jobs, workers):
+            on_done(record)
+
+
+def _as_completed(pool: ProcessPoolExecutor, jobs: list[Job], workers: int) -> Iterator[dict[str, Any]]:
+    # Submit only as many as there are workers, so jobs start in plan order and a crash loses little.
+    queue = list(jobs)
+    running: set[Future[dict[str, Any]]] = set()
+    while queue or running:
+        while queue and len(running) < workers:
+            running.add(pool.submit(run_job, queue.pop(0)))
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            yield future.result()

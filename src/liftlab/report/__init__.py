@@ -1,0 +1,1 @@
+"""Reports and plots, drawn from records only (this package never imports torch)."""

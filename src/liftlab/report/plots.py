@@ -1,0 +1,73 @@
+"""Plots a person wants to look at, drawn from records (no torch here): curves per arm over epochs
+with a band over seeds, and test accuracy per arm with its interval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+CURVES = {
+    "loss": ("train_loss", "training loss"),
+    "train_acc": ("train_acc", "training accuracy"),
+    "val_acc": ("val_acc", "validation accuracy"),
+}
+
+
+def curve_plot(arms: list[dict[str, Any]], metric: str, title: str, path: Path) -> Path:
+    """One line per arm (mean over seeds) with a band from the lowest to the highest seed."""
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for arm in arms:
+        histories = [run["history"] for run in arm["runs"] if run["history"]]
+        if not histories:
+            continue
+        length = min(len(h) for h in histories)
+        values = np.array([[record[metric] for record in h[:length]] for h in histories], dtype=float)
+        epochs = np.arange(1, length + 1)
+        line = axes.plot(epochs, values.mean(0), label=arm["name"], linewidth=1.8)[0]
+        if len(values) > 1:
+            axes.fill_between(epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.15)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(title)
+    axes.set_title(f"{title} (mean over seeds, band: lowest to highest seed)", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def accuracy_bars(arms: list[dict[str, Any]], path: Path) -> Path:
+    """Mean test accuracy per arm with its 95% interval over seeds."""
+    shown = [a for a in arms if a["mean_test_acc"] is not None]
+    figure, axes = plt.subplots(figsize=(7, 0.5 * len(shown) + 1.5), dpi=110)
+    means = [a["mean_test_acc"] for a in shown]
+    lows = [a["mean_test_acc"] - a["ci95"][0] for a in shown]
+    highs = [a["ci95"][1] - a["mean_test_acc"] for a in shown]
+    positions = np.arange(len(shown))
+    axes.barh(positions, means, xerr=[lows, highs], capsize=4, color="#4c72b0", alpha=0.8)
+    axes.set_yticks(positions, [a["name"] for a in shown], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("test accuracy (mean, 95% interval over seeds)")
+    axes.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def ablation_plots(summary: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """Write loss.png, train_acc.png, val_acc.png and test_acc.png into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        name: curve_plot(summary["arms"], key, title, folder / f"{name}.png") for name, (key, title) in CURVES.items()
+    }
+    paths["test_acc"] = accuracy_bars(summary["arms"], folder / "test_acc.png")
+    return paths

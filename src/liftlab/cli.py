@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -241,10 +240,3 @@ def augment_preview(
     resolved = apply_strategies(load_recipe(recipe) if recipe else Recipe(), strategies)
     preview_grid(data, resolved, out, images=images, rows=rows, seed=seed)
     console.print(f"wrote {out}: row 1 original, rows 2-{rows + 1} with {', '.join(resolved.strategies)}")
-
-
-def main() -> None:  # pragma: no cover - console entry point alias
-    app(sys.argv[1:])
-
-
-__all__ = ["app"]

@@ -54,12 +54,15 @@ def paired_comparison(arm: list[float], baseline: list[float]) -> PairedComparis
     delta, ci = mean_ci(diffs.tolist())
     n = len(diffs)
     sd = float(diffs.std(ddof=1)) if n > 1 else 0.0
+    if sd <= 1e-12 * max(1.0, abs(delta)):  # equal differences up to rounding
+        sd = 0.0
     if n < 2:
         p = 1.0
     elif sd == 0:
-        p = 0.0 if delta != 0 else 1.0
+        p = 0.0 if abs(delta) > 1e-12 else 1.0
     else:
-        p = float(stats.ttest_rel(arm, baseline).pvalue)
+        t = delta / (sd / math.sqrt(n))
+        p = float(2 * stats.t.sf(abs(t), n - 1))  # the paired t-test, without scipy's per-call overhead
     return PairedComparison(delta, ci, p, n, sd)
 
 

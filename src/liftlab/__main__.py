@@ -1,0 +1,5 @@
+"""`python -m liftlab` runs the CLI."""
+
+from liftlab.cli import app
+
+app(prog_name="liftlab")

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from liftlab.experiments.stats import holm, mcnemar, mean_ci, paired_comparison, verdict
+
+
+def test_mean_ci_uses_the_t_distribution() -> None:
+    mean, (low, high) = mean_ci([0.80, 0.82, 0.84])
+    assert mean == pytest.approx(0.82)
+    half = scipy_stats.t.ppf(0.975, 2) * 0.02 / np.sqrt(3)
+    assert (low, high) == pytest.approx((0.82 - half, 0.82 + half))
+
+
+def test_paired_comparison_matches_scipy_and_handles_zero_spread() -> None:
+    arm, base = [0.81, 0.85, 0.80, 0.86], [0.80, 0.83, 0.80, 0.84]
+    result = paired_comparison(arm, base)
+    assert result.delta == pytest.approx(0.0125)
+    assert result.p_value == pytest.approx(scipy_stats.ttest_rel(arm, base).pvalue)
+    assert paired_comparison([0.9, 0.8], [0.8, 0.7]).p_value == 0.0
+    assert paired_comparison([0.8, 0.7], [0.8, 0.7]).p_value == 1.0
+
+
+def test_holm_adjusts_in_step_down_order() -> None:
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5]) == [0.5]
+
+
+def test_mcnemar_counts_discordant_images_and_tests_them_exactly() -> None:
+    arm = [np.array([1, 1, 1, 0, 1, 1], dtype=bool)]
+    base = [np.array([0, 0, 1, 0, 0, 1], dtype=bool)]
+    result = mcnemar(arm, base)
+    assert (result.arm_only_right, result.baseline_only_right) == (3, 0)
+    assert result.p_value == pytest.approx(scipy_stats.binomtest(3, 3, 0.5).pvalue)
+
+
+def test_seeds_needed_for_one_point_grow_with_noise() -> None:
+    quiet = paired_comparison([0.801, 0.802, 0.800], [0.800, 0.800, 0.800])
+    noisy = paired_comparison([0.83, 0.78, 0.81], [0.80, 0.80, 0.80])
+    assert quiet.seeds_to_detect() is not None and noisy.seeds_to_detect() is not None
+    assert quiet.seeds_to_detect() < noisy.seeds_to_detect()
+
+
+def test_false_positive_rate_is_at_most_five_percent_when_no_arm_differs() -> None:
+    """4,000 simulated ablations (3 seeds, 4 arms, every arm drawn like the baseline, with a shared
+    seed effect as real paired runs have): at most 5% may declare any arm helps or hurts."""
+    rng = np.random.default_rng(0)
+    declared = 0
+    trials = 4_000
+    for _ in range(trials):
+        seed_effect = rng.normal(0, 0.01, 3)
+        baseline = 0.8 + seed_effect + rng.normal(0, 0.005, 3)
+        p_values, deltas = [], []
+        for _arm in range(4):
+            arm = 0.8 + seed_effect + rng.normal(0, 0.005, 3)
+            comparison = paired_comparison(arm.tolist(), baseline.tolist())
+            p_values.append(comparison.p_value)
+            deltas.append(comparison.delta)
+        verdicts = [verdict(d, p) for d, p in zip(deltas, holm(p_values), strict=True)]
+        declared += any(v != "no detectable effect" for v in verdicts)
+    assert declared / trials <= 0.05

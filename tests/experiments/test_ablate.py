@@ -74,13 +74,13 @@ def test_killed_ablation_resumes_training_only_missing_runs_and_ends_identical(t
     while time.time() < deadline and process.poll() is None:
         if (out / "runs.db").exists():
             done = len(RunStore.in_folder(out).records())
-            if done >= 3:
+            if done >= 2:
                 break
         time.sleep(0.2)
     process.kill()
     process.wait()
     finished_before = len(RunStore.in_folder(out).records())
-    assert 3 <= finished_before < 8, "killed midway"
+    assert 2 <= finished_before < 8, "killed midway"
     assert not (out / "ablation.json").exists()
 
     resumed = subprocess.run(_ablate_command(out), capture_output=True, text=True, env=env)

@@ -71,7 +71,8 @@ class Ablation:
                 recipe = self.recipe(arm, seed)
                 key = run_key(self.spec, recipe, self.budget)
                 if key in self.records:
-                    self.execution.reused.append(key)
+                    if key not in self.execution.reused and key not in self.execution.trained:
+                        self.execution.reused.append(key)
                 elif key not in {job.key for job in jobs}:
                     jobs.append(Job(key, self.spec, recipe.model_dump(mode="json"), self.settings.time_per_run))
         if not jobs:

@@ -66,6 +66,7 @@ class Ablation:
         """Train every (arm, seed) run not already in the store."""
         self.records = self.store.records()
         jobs: list[Job] = []
+        arm_of: dict[str, str] = {}
         for arm in arms:
             for seed in self.seeds:
                 recipe = self.recipe(arm, seed)
@@ -73,19 +74,24 @@ class Ablation:
                 if key in self.records:
                     if key not in self.execution.reused and key not in self.execution.trained:
                         self.execution.reused.append(key)
-                elif key not in {job.key for job in jobs}:
+                elif key not in arm_of:
+                    arm_of[key] = arm.name
                     jobs.append(Job(key, self.spec, recipe.model_dump(mode="json"), self.settings.time_per_run))
         if not jobs:
             return
         workers = self.settings.workers or default_workers()
         with make_progress(self.settings.quiet) as progress:
-            task = progress.add_task("ablate", total=len(jobs), info=f"runs ({workers} workers)")
+            # one row per arm (its seeds) under one row for the whole plan, each with its ETA
+            total = progress.add_task("all runs", total=len(jobs), info=f"{workers} worker(s)")
+            rows = {name: progress.add_task(f"  {name}", total=list(arm_of.values()).count(name), info="seeds")
+                    for name in dict.fromkeys(arm_of.values())}  # fmt: skip
 
             def finished(record: dict[str, Any]) -> None:
                 self.store.add(record["key"], record)
                 self.records[record["key"]] = record
                 self.execution.trained.append(record["key"])
-                progress.advance(task)
+                progress.advance(rows[arm_of[record["key"]]])
+                progress.advance(total)
 
             run_jobs(jobs, workers, finished)
 

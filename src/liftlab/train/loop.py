@@ -70,12 +70,15 @@ def fit(
     quiet: bool = True,
     callbacks: Sequence[EpochCallback] = (),
     max_seconds: float | None = None,
+    record_gradients: bool = False,
 ) -> FitResult:
     """Train a model for `recipe` on `data.train`, validating on `data.val` after every epoch.
 
     With `checkpoint_dir`, a checkpoint is written each epoch; `resume=True` continues from the
     latest one, and on the CPU ends with the same history and weights as an uninterrupted run.
-    `max_seconds` ends training after the epoch in which that much time has passed (a time budget;
+    `record_gradients` adds `grad_norms` to each epoch's record: the mean gradient norm of every
+    weight tensor (conv and linear kernels, input to output), for the diagnosis of vanishing and
+    exploding gradients. `max_seconds` ends training after the epoch in which that much time has passed (a time budget;
     the schedule still spans `recipe.epochs`, and `extra["stopped_by_time"]` says when it cut).
 
     >>> from liftlab.data import load_data
@@ -152,6 +155,7 @@ def fit(
     def evaluated_model() -> nn.Module:
         return ema.module if ema is not None else model
 
+    kernels = [p for p in model.parameters() if p.ndim > 1]  # input to output
     stopped_reason: str | None = None
     trained_images = 0
     train_seconds = 0.0
@@ -165,6 +169,7 @@ def fit(
             order = torch.randperm(n_train, generator=generator, device=device)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
+            grad_norm_sum = torch.zeros(len(kernels), device=device)
             for step in range(steps_per_epoch):
                 index = order[step * batch_size : (step + 1) * batch_size]
                 hard_targets = labels[index]
@@ -192,6 +197,10 @@ def fit(
                     break
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if record_gradients:
+                    grad_norm_sum += torch.stack(
+                        [p.grad.norm() if p.grad is not None else torch.zeros((), device=device) for p in kernels]
+                    )
                 optimizer.step()
                 if ema is not None:
                     ema.update_parameters(model)
@@ -207,7 +216,7 @@ def fit(
             if stopped_reason is not None:
                 break
             val_loss, val_acc = evaluate(evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size)
-            record = {
+            record: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
                 "train_acc": float(correct.item()) / seen,
@@ -216,6 +225,8 @@ def fit(
                 "lr": lr,
                 "seconds": time.perf_counter() - epoch_start,
             }
+            if record_gradients:
+                record["grad_norms"] = (grad_norm_sum / steps_per_epoch).tolist()
             history.append(record)
             progress.update(
                 task,

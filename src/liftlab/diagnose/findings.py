@@ -1,0 +1,166 @@
+"""Findings: a stable code, a severity, a message a person can act on, and the evidence (numbers and
+the plot they come from). Modelled on Lightning's EarlyStoppingReason.
+
+The rules here read records only (histories, data checks, audits); they never train anything.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CODES = (
+    "OVERFITTING",
+    "UNDERFITTING",
+    "LR_TOO_HIGH",
+    "LR_TOO_LOW",
+    "DIVERGED",
+    "VANISHING_GRADIENTS",
+    "EXPLODING_GRADIENTS",
+    "SLOW_CONVERGENCE",
+    "MORE_DATA_HELPS",
+    "CLASS_IMBALANCE",
+    "DUPLICATES_ACROSS_SPLITS",
+    "AUGMENTATION_CHANGES_LABEL",
+    "HEALTHY",
+)
+SEVERITIES = ("info", "warning", "severe")
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"finding code {self.code!r} not in {CODES}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity {self.severity!r} not in {SEVERITIES}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def chance_level(num_classes: int) -> float:
+    return 1.0 / max(num_classes, 1)
+
+
+# Thresholds, each a share of the distance between chance and perfect accuracy, so that they mean
+# the same for 2 classes as for 100.
+UNDERFIT_SHARE = 0.65  # training accuracy below chance + 65% of the way to 1 is underfitting
+OVERFIT_ERROR_RATIO = 2.0  # validation error over twice the training error ...
+OVERFIT_MIN_GAP = 0.05  # ... and at least 5 points apart
+SLOW_GAIN = 0.03  # validation accuracy still rising this much over the last third of training
+
+
+def curve_findings(history: list[dict[str, Any]], num_classes: int, stopped_reason: str | None) -> list[Finding]:
+    """OVERFITTING, UNDERFITTING, SLOW_CONVERGENCE and DIVERGED from one run's curves."""
+    if stopped_reason or any(not math.isfinite(r["train_loss"]) for r in history):
+        return [Finding("DIVERGED", "severe", f"training diverged: {stopped_reason or 'non-finite loss'}",
+                        {"stopped_reason": stopped_reason, "plot": "curves"})]  # fmt: skip
+    if not history:
+        return []
+    first, last = history[0], history[-1]
+    chance = chance_level(num_classes)
+    if last["train_loss"] > 1.5 * max(first["train_loss"], math.log(num_classes)):
+        return [Finding("DIVERGED", "severe", "the training loss grew far above where it started",
+                        {"first_train_loss": first["train_loss"], "last_train_loss": last["train_loss"],
+                         "plot": "curves"})]  # fmt: skip
+    findings: list[Finding] = []
+    train_acc = max(r["train_acc"] for r in history[-max(1, len(history) // 3) :])
+    val_acc = last["val_acc"]
+    underfit_level = chance + UNDERFIT_SHARE * (1 - chance)
+    if train_acc < underfit_level:
+        findings.append(Finding(
+            "UNDERFITTING", "warning",
+            f"the model does not fit even its training data: training accuracy {train_acc:.3f} "
+            f"(below {underfit_level:.3f}, where chance is {chance:.3f})",
+            {"train_acc": train_acc, "threshold": underfit_level, "chance": chance, "plot": "curves"},
+        ))  # fmt: skip
+    train_error, val_error = 1 - last["train_acc"], 1 - val_acc
+    if val_error > OVERFIT_ERROR_RATIO * train_error + 0.01 and last["train_acc"] - val_acc > OVERFIT_MIN_GAP:
+        best_val_loss_epoch = min(history, key=lambda r: r["val_loss"])["epoch"]
+        findings.append(Finding(
+            "OVERFITTING", "warning",
+            f"training accuracy {last['train_acc']:.3f} but validation {val_acc:.3f}: the validation error is "
+            f"{val_error / max(train_error, 1e-9):.1f}x the training error",
+            {"train_acc": last["train_acc"], "val_acc": val_acc, "train_error": train_error,
+             "val_error": val_error, "best_val_loss_epoch": best_val_loss_epoch, "plot": "curves"},
+        ))  # fmt: skip
+    window = max(1, len(history) // 3)
+    if len(history) >= 3:
+        gain = val_acc - history[-1 - window]["val_acc"]
+        if gain > SLOW_GAIN and not any(f.code == "OVERFITTING" for f in findings):
+            findings.append(Finding(
+                "SLOW_CONVERGENCE", "info",
+                f"validation accuracy was still rising at the end (+{gain:.3f} over the last {window} epochs): "
+                "more epochs or a better schedule would likely help",
+                {"gain_last_third": gain, "epochs": len(history), "plot": "curves"},
+            ))  # fmt: skip
+    return findings
+
+
+VANISHING_RATIO = 1e-3  # first-layer gradient norm below 1/1000 of the last layer's
+EXPLODING_NORM = 1e3
+
+
+def gradient_findings(history: list[dict[str, Any]]) -> list[Finding]:
+    """VANISHING_GRADIENTS and EXPLODING_GRADIENTS from per-layer gradient norms (input to output)."""
+    norms = [r["grad_norms"] for r in history if r.get("grad_norms")]
+    if not norms:
+        return []
+    first_epoch = norms[0]
+    findings = []
+    worst = max(max(epoch) for epoch in norms)
+    if not math.isfinite(worst) or worst > EXPLODING_NORM:
+        findings.append(Finding(
+            "EXPLODING_GRADIENTS", "severe",
+            f"gradient norms reach {worst:.3g} (above {EXPLODING_NORM:g}): clip gradients, lower the learning "
+            "rate, or add batch norm",
+            {"max_grad_norm": worst, "plot": "gradients"},
+        ))  # fmt: skip
+    input_side, output_side = first_epoch[0], first_epoch[-1]
+    ratio = input_side / output_side if output_side > 0 else math.inf
+    if output_side > 0 and ratio < VANISHING_RATIO:
+        findings.append(Finding(
+            "VANISHING_GRADIENTS", "severe",
+            f"the first layer's gradients are {ratio:.2g} of the last layer's: early layers barely learn "
+            "(residual connections, batch norm, or ReLU-like activations help)",
+            {"first_layer_norm": input_side, "last_layer_norm": output_side, "ratio": ratio,
+             "per_layer": first_epoch, "plot": "gradients"},
+        ))  # fmt: skip
+    return findings
+
+
+IMBALANCE_RATIO = 3.0
+
+
+def data_findings(check: dict[str, Any]) -> list[Finding]:
+    """CLASS_IMBALANCE and DUPLICATES_ACROSS_SPLITS from a `data check` report (as a dict)."""
+    findings = []
+    ratio = check.get("imbalance_ratio")
+    if ratio is not None and ratio >= IMBALANCE_RATIO:
+        findings.append(Finding(
+            "CLASS_IMBALANCE", "warning",
+            f"the largest class has {ratio:.1f}x the images of the smallest: accuracy hides the small classes",
+            {"imbalance_ratio": ratio, "counts": check.get("counts"), "plot": "data check"},
+        ))  # fmt: skip
+    across = check.get("duplicates_across") or []
+    if across:
+        findings.append(Finding(
+            "DUPLICATES_ACROSS_SPLITS", "severe",
+            f"{len(across)} image(s) appear in more than one split: test accuracy is inflated",
+            {"groups": across[:20], "count": len(across), "plot": "data check"},
+        ))  # fmt: skip
+    return findings
+
+
+def healthy_unless(findings: list[Finding]) -> list[Finding]:
+    """Append HEALTHY when no finding is a warning or worse."""
+    if any(f.severity in ("warning", "severe") for f in findings):
+        return findings
+    return [*findings, Finding("HEALTHY", "info", "no problem found in curves, gradients, data or learning rate")]

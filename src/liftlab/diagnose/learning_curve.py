@@ -1,0 +1,177 @@
+"""Learning curves: validation accuracy against training-set size, fitted with a power law
+error(n) = a + b * n^(-c), to say whether more data would help and how much would reach a target.
+
+Uncertainty comes from a bootstrap over the seeds at each size: the curve is refitted on resampled
+points, and every prediction is reported with the 2.5% and 97.5% quantiles of the refits.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
+
+from liftlab.config import Recipe, with_values
+from liftlab.data.loading import ImageData
+from liftlab.diagnose.findings import Finding
+from liftlab.train.loop import fit
+
+FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+
+
+def power_law(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
+    return a + b * np.power(n, -c)
+
+
+def _fit(sizes: np.ndarray, errors: np.ndarray) -> tuple[float, float, float] | None:
+    start = (max(errors.min() * 0.5, 1e-3), max(errors.max() - errors.min(), 1e-3) * sizes.min() ** 0.5, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)
+        try:
+            params, _ = curve_fit(power_law, sizes, errors, p0=start, bounds=([0.0, 0.0, 0.05], [1.0, 1e6, 2.0]),
+                                  maxfev=20000)  # fmt: skip
+        except (RuntimeError, ValueError):
+            return None
+    return float(params[0]), float(params[1]), float(params[2])
+
+
+@dataclass
+class LearningCurve:
+    sizes: list[int]  # distinct training-set sizes
+    val_acc: list[list[float]]  # per size, one accuracy per seed
+    params: tuple[float, float, float] | None
+    boot: list[tuple[float, float, float]]
+
+    @classmethod
+    def from_points(
+        cls, sizes: list[int], val_acc: list[list[float]], resamples: int = 300, seed: int = 0
+    ) -> LearningCurve:
+        x = np.repeat(sizes, [len(v) for v in val_acc]).astype(float)
+        y = 1.0 - np.concatenate([np.asarray(v, dtype=float) for v in val_acc])
+        params = _fit(x, y)
+        rng = np.random.default_rng(seed)
+        boot = []
+        for _ in range(resamples):
+            picks = [rng.choice(np.asarray(v, dtype=float), size=len(v)) for v in val_acc]
+            refit = _fit(x, 1.0 - np.concatenate(picks) + rng.normal(0, 0.003, len(x)))
+            if refit is not None:
+                boot.append(refit)
+        return cls(list(sizes), [list(v) for v in val_acc], params, boot)
+
+    def predict(self, n: float) -> tuple[float, tuple[float, float]]:
+        """Predicted accuracy at n training images and its 95% interval."""
+        if self.params is None:
+            return math.nan, (math.nan, math.nan)
+        point = 1.0 - float(power_law(np.array([n]), *self.params)[0])
+        draws = [1.0 - float(power_law(np.array([n]), *p)[0]) for p in self.boot] or [point]
+        return point, (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)))
+
+    def images_for(self, target: float) -> tuple[float | None, tuple[float | None, float | None]]:
+        """Training images needed for `target` accuracy (None: not reachable by data alone), with interval."""
+
+        def needed(params: tuple[float, float, float]) -> float | None:
+            a, b, c = params
+            gap = (1.0 - target) - a
+            return None if gap <= 0 or b <= 0 else (b / gap) ** (1.0 / c)
+
+        if self.params is None:
+            return None, (None, None)
+        values = [needed(p) for p in self.boot]
+        finite = sorted(v for v in values if v is not None)
+        reachable_share = len(finite) / max(len(values), 1)
+        low = float(np.quantile(finite, 0.025)) if finite else None
+        high = float(np.quantile(finite, 0.975)) if finite and reachable_share >= 0.975 else None
+        return needed(self.params), (low, high)
+
+    def to_dict(self, target: float | None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "sizes": self.sizes,
+            "val_acc": self.val_acc,
+            "fit": None if self.params is None else dict(zip(("a", "b", "c"), self.params, strict=True)),
+            "images_for_target": None,
+        }
+        if target is not None:
+            estimate, (low, high) = self.images_for(target)
+            data["images_for_target"] = {
+                "target": target,
+                "images": estimate,
+                "ci95": [low, high],
+                "reachable_by_data_alone": estimate is not None,
+            }
+        return data
+
+
+def measure_learning_curve(
+    recipe: Recipe, data: ImageData, seeds: int = 2, fractions: tuple[float, ...] = FRACTIONS
+) -> LearningCurve:
+    """Train on stratified shares of the training split (several seeds, the same number of steps
+    each) and fit the curve."""
+    sizes: list[int] = []
+    accuracies: list[list[float]] = []
+    batch = recipe.optim.batch_size
+    for fraction in fractions:
+        keep = max(len(data.classes), round(len(data.train) * fraction))
+        per_seed = []
+        for seed in range(recipe.seed, recipe.seed + seeds):
+            subset = _subset(data, keep, seed)
+            # the same number of optimizer steps at every size: a small subset trained for the same
+            # epochs would see a fraction of the updates, and the curve would measure that instead
+            epochs = max(
+                1, math.ceil(recipe.epochs * _steps_per_epoch(len(data.train), batch) / _steps_per_epoch(keep, batch))
+            )
+            result = fit(with_values(recipe, {"seed": seed, "epochs": epochs}), subset)
+            per_seed.append(float(result.val_acc or 0.0))
+        sizes.append(keep)
+        accuracies.append(per_seed)
+    return LearningCurve.from_points(sizes, accuracies)
+
+
+def _steps_per_epoch(images: int, batch_size: int) -> int:
+    """As the training loop counts them: full batches only, at least one."""
+    return max(images // min(batch_size, images), 1)
+
+
+def _subset(data: ImageData, keep: int, seed: int) -> ImageData:
+    from dataclasses import replace
+
+    from liftlab.data.loading import ImageSplit
+    from liftlab.data.splits import stratified_indices
+
+    if keep >= len(data.train):
+        return data
+    labels = data.train.labels.tolist()
+    _, chosen = stratified_indices(labels, [keep / len(labels)], seed)
+    split = ImageSplit(data.train.images[chosen], data.train.labels[chosen], [data.train.names[i] for i in chosen])
+    return replace(data, train=split)
+
+
+DOUBLING_GAIN = 0.01  # doubling the data is predicted to add at least 1 point
+
+
+def learning_curve_findings(curve: LearningCurve, target: float | None) -> list[Finding]:
+    if curve.params is None:
+        return []
+    n = curve.sizes[-1]
+    now, _ = curve.predict(n)
+    doubled, (low, _) = curve.predict(2 * n)
+    gain = doubled - now
+    if gain < DOUBLING_GAIN or low <= now:
+        return []
+    evidence: dict[str, Any] = {"images": n, "predicted_acc_now": now, "predicted_acc_doubled": doubled,
+                                "doubled_ci95_low": low, "plot": "learning curve"}  # fmt: skip
+    message = (
+        f"validation accuracy is still climbing with data: doubling the {n} training images is predicted "
+        f"to add {100 * gain:.1f} points"
+    )
+    if target is not None:
+        estimate, (lo, hi) = curve.images_for(target)
+        evidence["images_for_target"] = {"target": target, "images": estimate, "ci95": [lo, hi]}
+        if estimate is None:
+            message += f"; {target:.0%} is not reachable by data alone"
+        else:
+            message += f"; about {estimate:,.0f} images would reach {target:.0%}"
+    return [Finding("MORE_DATA_HELPS", "warning", message, evidence)]

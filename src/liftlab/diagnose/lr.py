@@ -1,0 +1,121 @@
+"""A learning-rate range test that can be trusted: several suggestion rules on a smoothed curve,
+combined, then confirmed by short training runs against the recipe's own rate.
+
+LR finders as commonly used read one rule off one noisy curve and often suggest rates that train
+worse than the default; here a suggestion only replaces the recipe's rate when a confirmation run
+says it trains better, so the confirmed rate is never worse than the default by more than noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from liftlab.config import Recipe, with_values
+from liftlab.data.loading import ImageData
+from liftlab.diagnose.findings import Finding
+from liftlab.models import build_model
+from liftlab.train.inference import Preprocess
+from liftlab.train.loop import fit, resolve_device
+from liftlab.train.lr_finder import RangeTest, lr_range_test
+
+TOO_FAR = 4.0  # the recipe's rate is off when 4x away from a confirmed better rate
+
+
+def suggestion_rules(test: RangeTest) -> dict[str, float]:
+    """Three classic reading rules of a range-test curve (smoothed loss against log learning rate)."""
+    lrs, losses = np.asarray(test.lrs), np.asarray(test.losses)
+    if len(lrs) < 5:
+        return {"min_over_10": float(test.suggestion)}
+    minimum = int(np.argmin(losses))
+    rules = {"min_over_10": float(lrs[minimum] / 10)}
+    slopes = np.gradient(losses[: minimum + 1], np.log(lrs[: minimum + 1])) if minimum >= 2 else np.array([0.0])
+    rules["steepest"] = float(lrs[int(np.argmin(slopes))])
+    # valley (fastai): the longest stretch where the loss keeps falling; 2/3 of the way along it
+    best_start, best_length, start = 0, 0, 0
+    for i in range(1, minimum + 1):
+        if losses[i] >= losses[i - 1]:
+            start = i
+        elif i - start > best_length:
+            best_start, best_length = start, i - start
+    rules["valley"] = float(lrs[best_start + (2 * best_length) // 3]) if best_length else rules["min_over_10"]
+    return rules
+
+
+@dataclass
+class LrCheck:
+    recipe_lr: float
+    rules: dict[str, float]
+    suggestion: float
+    confirmed_lr: float
+    confirmation: dict[str, dict[str, float]] = field(default_factory=dict)
+    curve: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipe_lr": self.recipe_lr,
+            "rules": self.rules,
+            "suggestion": self.suggestion,
+            "confirmed_lr": self.confirmed_lr,
+            "confirmation": self.confirmation,
+            "curve": self.curve,
+        }
+
+
+def _short_run(recipe: Recipe, data: ImageData, lr: float, epochs: int) -> dict[str, float]:
+    result = fit(with_values(recipe, {"optim.lr": lr, "optim.lr_find": False, "epochs": epochs}), data)
+    if result.stopped_reason or not result.history:
+        return {"val_acc": 0.0, "train_loss": math.inf}
+    last = result.history[-1]
+    return {"val_acc": float(last["val_acc"]), "train_loss": float(last["train_loss"])}
+
+
+def _better(candidate: dict[str, float], reference: dict[str, float], noise: float) -> bool:
+    if candidate["val_acc"] > reference["val_acc"] + noise:
+        return True
+    close = abs(candidate["val_acc"] - reference["val_acc"]) <= noise
+    return close and candidate["train_loss"] < 0.8 * reference["train_loss"]
+
+
+def check_learning_rate(recipe: Recipe, data: ImageData, confirm_epochs: int = 2) -> LrCheck:
+    """Range test, combined suggestion (geometric mean of the rules), and a confirmation run."""
+    device = resolve_device(recipe.device)
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe.model, data.channels, len(data.classes)).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    preprocess = Preprocess.fit(data.train.images, recipe)
+    test = lr_range_test(model, data.train.images.to(device), data.train.labels.to(device), preprocess.on(device),
+                         recipe, torch.float32, seed=recipe.seed, steps=80)  # fmt: skip
+    rules = suggestion_rules(test)
+    suggestion = float(math.exp(np.mean(np.log(list(rules.values())))))
+    epochs = max(1, min(confirm_epochs, recipe.epochs))
+    noise = 2.0 / math.sqrt(max(len(data.val), 1))  # ~2 standard errors of a validation accuracy
+    confirmation = {
+        "recipe": _short_run(recipe, data, recipe.optim.lr, epochs),
+        "suggestion": _short_run(recipe, data, suggestion, epochs),
+    }
+    confirmed = suggestion if _better(confirmation["suggestion"], confirmation["recipe"], noise) else recipe.optim.lr
+    curve = {"lrs": test.lrs, "losses": test.losses}
+    return LrCheck(recipe.optim.lr, rules, suggestion, confirmed, confirmation, curve)
+
+
+def lr_findings(check: LrCheck) -> list[Finding]:
+    """LR_TOO_HIGH or LR_TOO_LOW when a rate far from the recipe's trained better in confirmation."""
+    if check.confirmed_lr == check.recipe_lr:
+        return []
+    ratio = check.recipe_lr / check.confirmed_lr
+    evidence = {"recipe_lr": check.recipe_lr, "confirmed_lr": check.confirmed_lr, "rules": check.rules,
+                "confirmation": check.confirmation, "plot": "lr range test"}  # fmt: skip
+    if ratio >= TOO_FAR:
+        return [Finding("LR_TOO_HIGH", "warning",
+                        f"learning rate {check.recipe_lr:.3g} is {ratio:.0f}x the confirmed {check.confirmed_lr:.3g}, "
+                        "which trained better in a short run", evidence)]  # fmt: skip
+    if ratio <= 1 / TOO_FAR:
+        return [Finding("LR_TOO_LOW", "warning",
+                        f"learning rate {check.recipe_lr:.3g} is {1 / ratio:.0f}x below the confirmed "
+                        f"{check.confirmed_lr:.3g}, which trained better in a short run", evidence)]  # fmt: skip
+    return []

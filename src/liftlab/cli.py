@@ -217,6 +217,34 @@ def ablate(
     )
 
 
+@app.command()
+@reports_errors
+def diagnose(
+    data: DataArg,
+    recipe: Annotated[
+        Path | None, typer.Option(help="Recipe YAML of the model to diagnose (default: liftlab's).")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe field.")] = None,
+    target: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Accuracy you need, e.g. 0.9.")] = None,
+    quick: Annotated[bool, typer.Option(help="A cheaper learning curve (one seed, three sizes).")] = False,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/diagnose"),
+    skip_bad: Annotated[bool, typer.Option(help="Ignore unusable image files.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Train a baseline and say what is wrong, with evidence, and what to try first."""
+    from liftlab.config import Recipe, apply_overrides, load_recipe
+    from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
+
+    base = apply_overrides(load_recipe(recipe) if recipe else Recipe(), list(set_ or []))
+    result = run_diagnosis(data, base, out, DiagnoseSettings(target, quick, skip_bad, quiet))
+    for finding in result["findings"]:
+        colour = {"severe": "red", "warning": "yellow", "info": "cyan"}[finding["severity"]]
+        console.print(f"[{colour}]{finding['code']}[/{colour}] {escape(finding['message'])}", soft_wrap=True)
+    if result["recommendations"]:
+        console.print("try, best first: " + ", ".join(r["strategy"] for r in result["recommendations"]))
+    console.print(f"report: {out / 'report.html'}")
+
+
 augment_app = typer.Typer(help="See augmentations before trusting them.", no_args_is_help=True)
 app.add_typer(augment_app, name="augment")
 

@@ -48,7 +48,7 @@ class LearningCurve:
 
     @classmethod
     def from_points(
-        cls, sizes: list[int], val_acc: list[list[float]], resamples: int = 300, seed: int = 0
+        cls, sizes: list[int], val_acc: list[list[float]], resamples: int = 150, seed: int = 0
     ) -> LearningCurve:
         x = np.repeat(sizes, [len(v) for v in val_acc]).astype(float)
         y = 1.0 - np.concatenate([np.asarray(v, dtype=float) for v in val_acc])

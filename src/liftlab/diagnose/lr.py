@@ -16,12 +16,14 @@ import numpy as np
 import torch
 
 from liftlab.config import Recipe, with_values
+from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
 from liftlab.diagnose.findings import Finding
 from liftlab.models import build_model
 from liftlab.train.inference import Preprocess
 from liftlab.train.loop import fit, resolve_device
 from liftlab.train.lr_finder import RangeTest, lr_range_test
+from liftlab.train.precision import DTYPES, choose_precision
 
 TOO_FAR = 4.0  # the recipe's rate is off when 4x away from a confirmed better rate
 
@@ -88,8 +90,10 @@ def check_learning_rate(recipe: Recipe, data: ImageData, confirm_epochs: int = 2
     model = build_model(recipe.model, data.channels, len(data.classes)).to(device)
     model = model.to(memory_format=torch.channels_last)
     preprocess = Preprocess.fit(data.train.images, recipe)
+    batch_shape = (min(recipe.optim.batch_size, len(data.train)), data.channels, recipe.data.size, recipe.data.size)
+    dtype = DTYPES[choose_precision(recipe.precision, model, batch_shape, len(data.classes), device, cache_root())]
     test = lr_range_test(model, data.train.images.to(device), data.train.labels.to(device), preprocess.on(device),
-                         recipe, torch.float32, seed=recipe.seed, steps=80)  # fmt: skip
+                         recipe, dtype, seed=recipe.seed, steps=80)  # fmt: skip
     rules = suggestion_rules(test)
     suggestion = float(math.exp(np.mean(np.log(list(rules.values())))))
     epochs = max(1, min(confirm_epochs, recipe.epochs))

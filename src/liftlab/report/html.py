@@ -10,9 +10,9 @@ from jinja2 import Environment, select_autoescape
 
 from liftlab.io import write_text
 
-_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
-ABLATION_TEMPLATE = _ENV.from_string(
+ABLATION_TEMPLATE = ENV.from_string(
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>liftlab ablation: {{ s.data }}</title>
 <style>

@@ -1,0 +1,74 @@
+"""From findings to a ranked list of remedies, each with its reason and expected effect.
+
+Strategies the augmentation audit flagged are never recommended, nor those the recipe already uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from liftlab.config import Recipe
+from liftlab.diagnose.findings import Finding
+from liftlab.strategies import apply_strategies, parse_strategy
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    strategy: str
+    reason: str
+    expected_effect: str
+    finding: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# finding code -> (strategy, expected effect), best first
+REMEDIES: dict[str, list[tuple[str, str]]] = {
+    "DIVERGED": [("lr=find", "a stable learning rate"), ("warmup", "no blow-up in the first steps"),
+                 ("batchnorm", "better-conditioned training")],
+    "EXPLODING_GRADIENTS": [("batchnorm", "bounded activations and gradients"), ("lr=find", "smaller steps"),
+                            ("warmup", "no blow-up in the first steps")],
+    "VANISHING_GRADIENTS": [("residual", "gradients reach the early layers"), ("batchnorm", "well-scaled layers"),
+                            ("activation=relu", "no saturating activation")],
+    "LR_TOO_HIGH": [],  # filled with the confirmed rate
+    "LR_TOO_LOW": [],
+    "UNDERFITTING": [("epochs=+10", "more training"), ("depth=+1", "more capacity"), ("lr=find", "a better rate")],
+    "SLOW_CONVERGENCE": [("epochs=+10", "the curve still rises"), ("schedule=onecycle", "faster convergence"),
+                         ("batchnorm", "faster training")],
+    "OVERFITTING": [("flip", "more varied training images"), ("crop", "position invariance"),
+                    ("weight-decay=5e-4", "smaller weights"), ("dropout=0.3", "less co-adaptation"),
+                    ("mixup", "smoother decision boundaries")],
+    "MORE_DATA_HELPS": [("pretrained=efficientnet_lite0", "features learnt from ImageNet make up for little data"),
+                        ("flip", "more varied training images"), ("crop", "more varied training images")],
+    "CLASS_IMBALANCE": [("loss=focal", "the rare classes weigh more; judge by per-class recall, not accuracy")],
+}  # fmt: skip
+SEVERITY_RANK = {"severe": 0, "warning": 1, "info": 2}
+
+
+def recommend(
+    findings: list[Finding], recipe: Recipe, flagged: list[str], lr_confirmed: float | None
+) -> list[Recommendation]:
+    """Ranked, de-duplicated recommendations for `findings`."""
+    ordered = sorted(findings, key=lambda f: SEVERITY_RANK[f.severity])
+    result: list[Recommendation] = []
+    seen: set[str] = set()
+    for finding in ordered:
+        remedies = list(REMEDIES.get(finding.code, []))
+        if finding.code in ("LR_TOO_HIGH", "LR_TOO_LOW") and lr_confirmed:
+            remedies = [(f"lr={lr_confirmed:.3g}", "the rate that trained better in the confirmation run")]
+        for strategy, effect in remedies:
+            name = strategy.split("=")[0]
+            if strategy in seen or name in flagged or _already_applied(recipe, strategy):
+                continue
+            seen.add(strategy)
+            result.append(Recommendation(strategy, finding.message, effect, finding.code))
+    return result
+
+
+def _already_applied(recipe: Recipe, strategy: str) -> bool:
+    """True when applying `strategy` would not change the recipe (batch norm on a batch-norm net)."""
+    parse_strategy(strategy)
+    changed = apply_strategies(recipe, strategy)
+    return changed.model_copy(update={"strategies": recipe.strategies}) == recipe

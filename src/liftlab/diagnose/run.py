@@ -1,0 +1,79 @@
+"""`liftlab diagnose`: train a baseline, read everything it shows, and say what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import liftlab
+from liftlab.config import Recipe
+from liftlab.data.check import check_data
+from liftlab.data.loading import load_data
+from liftlab.diagnose.advisor import recommend
+from liftlab.diagnose.audit import audit_augmentations, audit_findings
+from liftlab.diagnose.findings import curve_findings, data_findings, gradient_findings, healthy_unless
+from liftlab.diagnose.learning_curve import FRACTIONS, learning_curve_findings, measure_learning_curve
+from liftlab.diagnose.lr import check_learning_rate, lr_findings
+from liftlab.io import write_json
+from liftlab.train.loop import fit
+from liftlab.train.precision import DTYPES
+
+
+@dataclass
+class DiagnoseSettings:
+    target: float | None = None
+    quick: bool = False  # one seed and three sizes for the learning curve
+    skip_bad: bool = False
+    quiet: bool = True
+
+
+def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None) -> dict[str, Any]:
+    """Findings (code, severity, message, evidence), ranked recommendations and the learning curve."""
+    settings = settings or DiagnoseSettings()
+    data = load_data(spec, recipe.data, skip_bad=settings.skip_bad, quiet=settings.quiet)
+    check = check_data(spec, recipe.data).to_dict()
+    baseline = fit(recipe, data, record_gradients=True, quiet=settings.quiet)
+    findings = curve_findings(baseline.history, len(data.classes), baseline.stopped_reason)
+    findings += gradient_findings(baseline.history)
+    findings += data_findings(check)
+    lr = check_learning_rate(recipe, data)
+    findings += lr_findings(lr)
+    curve = measure_learning_curve(recipe, data, seeds=1 if settings.quick else 2,
+                                   fractions=FRACTIONS[1:] if settings.quick else FRACTIONS)  # fmt: skip
+    findings += learning_curve_findings(curve, settings.target)
+    audit = None
+    if baseline.stopped_reason is None:
+        audit = audit_augmentations(baseline.model, data.val.images, data.val.labels, baseline.preprocess,
+                                    DTYPES[baseline.dtype])  # fmt: skip
+        findings += audit_findings(audit)
+    findings = healthy_unless(findings)
+    recommendations = recommend(findings, recipe, audit.flagged if audit else [], lr.confirmed_lr)
+    return {
+        "data": spec,
+        "recipe": recipe.model_dump(mode="json"),
+        "findings": [f.to_dict() for f in findings],
+        "recommendations": [r.to_dict() for r in recommendations],
+        "learning_curve": curve.to_dict(settings.target),
+        "lr_range_test": lr.to_dict(),
+        "augmentation_audit": audit.to_dict() if audit else None,
+        "baseline": {
+            "history": baseline.history,
+            "val_acc": baseline.val_acc,
+            "stopped_reason": baseline.stopped_reason,
+        },
+        "data_check": {k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable")}
+        | {"duplicates_across": len(check["duplicates_across"])},
+        "liftlab_version": liftlab.__version__,
+    }
+
+
+def run_diagnosis(spec: str, recipe: Recipe, out: Path, settings: DiagnoseSettings | None = None) -> dict[str, Any]:
+    """Diagnose and write diagnosis.json, the plots and report.html into `out`."""
+    from liftlab.report.diagnosis import diagnosis_report
+
+    result = diagnose(spec, recipe, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "diagnosis.json", result)
+    diagnosis_report(result, out)
+    return result

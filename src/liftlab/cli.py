@@ -245,6 +245,35 @@ def diagnose(
     console.print(f"report: {out / 'report.html'}")
 
 
+@app.command()
+@reports_errors
+def lab(
+    quick: Annotated[bool, typer.Option(help="Only the quick scenarios (as the test suite runs them).")] = False,
+    work: Annotated[Path, typer.Option(help="Folder for the data sets some scenarios build.")] = Path("runs/lab"),
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON.")] = None,
+    min_score: Annotated[float, typer.Option(help="Exit 1 when the share diagnosed exactly is below this.")] = 0.0,
+) -> None:
+    """Known-answer scenarios that test the diagnosis: expected codes, found codes, pass or fail."""
+    from liftlab.diagnose.lab import ScenarioResult, run_lab
+    from liftlab.io import write_json
+
+    def show(outcome: ScenarioResult) -> None:
+        mark = "[green]pass[/green]" if outcome.passed else "[red]FAIL[/red]"
+        console.print(
+            f"{mark} {outcome.scenario.name}: expected {', '.join(sorted(outcome.scenario.expected))}; "
+            f"found {', '.join(outcome.found) or '-'}",
+            soft_wrap=True,
+        )
+
+    results = run_lab(work, quick, show)
+    score = sum(r.passed for r in results) / max(len(results), 1)
+    if json_path is not None:
+        write_json(json_path, {"score": score, "scenarios": [r.to_dict() for r in results]})
+    console.print(f"diagnosed exactly: {sum(r.passed for r in results)}/{len(results)} = {score:.0%}")
+    if score < min_score:
+        raise typer.Exit(1)
+
+
 augment_app = typer.Typer(help="See augmentations before trusting them.", no_args_is_help=True)
 app.add_typer(augment_app, name="augment")
 

@@ -87,11 +87,12 @@ def audit_augmentations(
     return AuditResult(reference, changes, flagged)
 
 
-def audit_findings(result: AuditResult) -> list[Finding]:
+def audit_findings(result: AuditResult, active: frozenset[str] = frozenset()) -> list[Finding]:
+    """One finding per flagged augmentation: a warning when the recipe uses it, else advice (info)."""
     return [
         Finding(
             "AUGMENTATION_CHANGES_LABEL",
-            "warning",
+            "warning" if name in active else "info",
             f"'{name}' changes {result.changes[name]:.0%} of the baseline's correct predictions (a small shift: "
             f"{result.reference_change:.0%}): it likely turns one class into another here; do not use it",
             {

@@ -20,6 +20,18 @@ from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
 
 
+def active_augmentations(recipe: Recipe) -> frozenset[str]:
+    """The audit's candidates that `recipe` already uses."""
+    active = {
+        "flip": recipe.augment.flip,
+        "vflip": recipe.augment.vflip,
+        "rotate": recipe.augment.rotate > 0,
+        "crop": recipe.augment.crop_padding > 0,
+        "color": recipe.data.color == "gray",
+    }
+    return frozenset(name for name, on in active.items() if on)
+
+
 @dataclass
 class DiagnoseSettings:
     target: float | None = None
@@ -46,7 +58,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     if baseline.stopped_reason is None:
         audit = audit_augmentations(baseline.model, data.val.images, data.val.labels, baseline.preprocess,
                                     DTYPES[baseline.dtype])  # fmt: skip
-        findings += audit_findings(audit)
+        findings += audit_findings(audit, active_augmentations(recipe))
     findings = healthy_unless(findings)
     recommendations = recommend(findings, recipe, audit.flagged if audit else [], lr.confirmed_lr)
     return {

@@ -45,13 +45,17 @@ REMEDIES: dict[str, list[tuple[str, str]]] = {
     "CLASS_IMBALANCE": [("loss=focal", "the rare classes weigh more; judge by per-class recall, not accuracy")],
 }  # fmt: skip
 SEVERITY_RANK = {"severe": 0, "warning": 1, "info": 2}
+# Within a severity, causes before symptoms: a bad learning rate explains underfitting, not the reverse.
+CAUSE_ORDER = ["DIVERGED", "EXPLODING_GRADIENTS", "VANISHING_GRADIENTS", "LR_TOO_HIGH", "LR_TOO_LOW",
+               "DUPLICATES_ACROSS_SPLITS", "UNDERFITTING", "SLOW_CONVERGENCE", "OVERFITTING", "MORE_DATA_HELPS",
+               "CLASS_IMBALANCE", "AUGMENTATION_CHANGES_LABEL", "HEALTHY"]  # fmt: skip
 
 
 def recommend(
     findings: list[Finding], recipe: Recipe, flagged: list[str], lr_confirmed: float | None
 ) -> list[Recommendation]:
     """Ranked, de-duplicated recommendations for `findings`."""
-    ordered = sorted(findings, key=lambda f: SEVERITY_RANK[f.severity])
+    ordered = sorted(findings, key=lambda f: (SEVERITY_RANK[f.severity], CAUSE_ORDER.index(f.code)))
     result: list[Recommendation] = []
     seen: set[str] = set()
     for finding in ordered:

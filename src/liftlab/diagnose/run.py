@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import liftlab
-from liftlab.config import Recipe
+from liftlab.config import Recipe, with_values
 from liftlab.data.check import check_data
 from liftlab.data.loading import load_data
 from liftlab.diagnose.advisor import recommend
@@ -30,6 +30,11 @@ def active_augmentations(recipe: Recipe) -> frozenset[str]:
         "color": recipe.data.color == "gray",
     }
     return frozenset(name for name, on in active.items() if on)
+
+
+def without_audited_augmentations(recipe: Recipe) -> Recipe:
+    return with_values(recipe, {"augment.flip": False, "augment.vflip": False, "augment.rotate": 0.0,
+                                "augment.crop_padding": 0})  # fmt: skip
 
 
 @dataclass
@@ -55,10 +60,13 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
                                    fractions=FRACTIONS[1:] if settings.quick else FRACTIONS)  # fmt: skip
     findings += learning_curve_findings(curve, settings.target)
     audit = None
-    if baseline.stopped_reason is None:
-        audit = audit_augmentations(baseline.model, data.val.images, data.val.labels, baseline.preprocess,
-                                    DTYPES[baseline.dtype])  # fmt: skip
-        findings += audit_findings(audit, active_augmentations(recipe))
+    active = active_augmentations(recipe)
+    # A model trained with an augmentation has learnt to ignore it, so the audit needs one that has not.
+    reference = fit(without_audited_augmentations(recipe), data) if active - {"color"} else baseline
+    if reference.stopped_reason is None:
+        audit = audit_augmentations(reference.model, data.val.images, data.val.labels, reference.preprocess,
+                                    DTYPES[reference.dtype])  # fmt: skip
+        findings += audit_findings(audit, active)
     findings = healthy_unless(findings)
     recommendations = recommend(findings, recipe, audit.flagged if audit else [], lr.confirmed_lr)
     return {

@@ -10,7 +10,7 @@ import numpy as np
 
 from liftlab.io import write_text
 from liftlab.report.html import ENV
-from liftlab.report.plots import plt
+from liftlab.report.plots import plt, save_figure
 
 
 def _curves(history: list[dict[str, Any]], path: Path) -> None:
@@ -25,9 +25,7 @@ def _curves(history: list[dict[str, Any]], path: Path) -> None:
         axes.set_title(title)
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def _lr(test: dict[str, Any], path: Path) -> None:
@@ -42,9 +40,7 @@ def _lr(test: dict[str, Any], path: Path) -> None:
     axes.set_ylabel("training loss")
     axes.legend(fontsize=7)
     axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def _gradients(history: list[dict[str, Any]], path: Path) -> None:
@@ -59,9 +55,7 @@ def _gradients(history: list[dict[str, Any]], path: Path) -> None:
     axes.set_xlabel("layer (input to output)")
     axes.set_ylabel("mean gradient norm")
     axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def _learning_curve(curve: dict[str, Any], path: Path) -> None:
@@ -80,9 +74,7 @@ def _learning_curve(curve: dict[str, Any], path: Path) -> None:
     axes.set_ylabel("validation accuracy")
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 TEMPLATE = ENV.from_string(

@@ -13,6 +13,15 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
 
+
+def save_figure(figure: Any, path: Path) -> Path:
+    """Lay out, write and free a figure (pyplot keeps every open figure alive otherwise)."""
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
 CURVES = {
     "loss": ("train_loss", "training loss"),
     "train_acc": ("train_acc", "training accuracy"),
@@ -38,10 +47,7 @@ def curve_plot(arms: list[dict[str, Any]], metric: str, title: str, path: Path) 
     axes.set_title(f"{title} (mean over seeds, band: lowest to highest seed)", fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def accuracy_bars(arms: list[dict[str, Any]], path: Path) -> Path:
@@ -57,10 +63,7 @@ def accuracy_bars(arms: list[dict[str, Any]], path: Path) -> Path:
     axes.invert_yaxis()
     axes.set_xlabel("test accuracy (mean, 95% interval over seeds)")
     axes.grid(axis="x", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def ablation_plots(summary: dict[str, Any], folder: Path) -> dict[str, Path]:

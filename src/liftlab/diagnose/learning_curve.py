@@ -123,7 +123,7 @@ def measure_learning_curve(
             epochs = max(
                 1, math.ceil(recipe.epochs * _steps_per_epoch(len(data.train), batch) / _steps_per_epoch(keep, batch))
             )
-            result = fit(with_values(recipe, {"seed": seed, "epochs": epochs}), subset)
+            result = fit(with_values(recipe, {"seed": seed, "epochs": epochs}), subset, validate_every_epoch=False)
             per_seed.append(float(result.val_acc or 0.0))
         sizes.append(keep)
         accuracies.append(per_seed)

@@ -71,6 +71,7 @@ def fit(
     callbacks: Sequence[EpochCallback] = (),
     max_seconds: float | None = None,
     record_gradients: bool = False,
+    validate_every_epoch: bool = True,
 ) -> FitResult:
     """Train a model for `recipe` on `data.train`, validating on `data.val` after every epoch.
 
@@ -78,7 +79,9 @@ def fit(
     latest one, and on the CPU ends with the same history and weights as an uninterrupted run.
     `record_gradients` adds `grad_norms` to each epoch's record: the mean gradient norm of every
     weight tensor (conv and linear kernels, input to output), for the diagnosis of vanishing and
-    exploding gradients. `max_seconds` ends training after the epoch in which that much time has passed (a time budget;
+    exploding gradients. With `validate_every_epoch=False` only the last epoch is validated (the
+    others record None): for runs whose curve nobody reads, such as learning-curve points.
+    `max_seconds` ends training after the epoch in which that much time has passed (a time budget;
     the schedule still spans `recipe.epochs`, and `extra["stopped_by_time"]` says when it cut).
 
     >>> from liftlab.data import load_data
@@ -215,7 +218,10 @@ def fit(
                 stopped_reason = f"non-finite loss at epoch {epoch + 1}"
             if stopped_reason is not None:
                 break
-            val_loss, val_acc = evaluate(evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size)
+            val_loss: float | None = None
+            val_acc: float | None = None
+            if validate_every_epoch or epoch + 1 == recipe.epochs:
+                val_loss, val_acc = evaluate(evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size)
             record: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
@@ -230,7 +236,8 @@ def fit(
             history.append(record)
             progress.update(
                 task,
-                info=f"epoch {epoch + 1}/{recipe.epochs} loss {train_loss:.3f} val_acc {val_acc:.3f}",
+                info=f"epoch {epoch + 1}/{recipe.epochs} loss {train_loss:.3f}"
+                + ("" if val_acc is None else f" val_acc {val_acc:.3f}"),
             )
             if checkpoint_dir is not None:
                 state = {

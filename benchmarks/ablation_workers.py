@@ -1,6 +1,6 @@
 """Wall time of one ablation with the default number of local workers against one worker.
 
-The same plan (cifar10-small, baseline + flip + crop + both, 2 seeds, 3 epochs: 8 runs) runs twice
+The same plan (cifar10-small, baseline + flip + crop + both, 2 seeds, 6 epochs: 8 runs) runs twice
 into fresh output folders in one process run; prints both wall times and the ratio.
 
     python -m benchmarks.ablation_workers
@@ -20,7 +20,7 @@ from liftlab.experiments.runner import default_workers
 
 def timed(workers: int, folder: Path) -> float:
     base = apply_overrides(Recipe(), ["model.width=16"])
-    settings = AblationSettings(["flip", "crop"], seeds=2, epochs=3, workers=workers)
+    settings = AblationSettings(["flip", "crop"], seeds=2, epochs=6, workers=workers)
     start = time.perf_counter()
     run_ablation(str(SHARED / "cifar10-small"), base, settings, folder)
     return time.perf_counter() - start

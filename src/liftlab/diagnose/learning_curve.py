@@ -113,6 +113,7 @@ def measure_learning_curve(
     sizes: list[int] = []
     accuracies: list[list[float]] = []
     batch = recipe.optim.batch_size
+    largest = max(len(data.classes), round(len(data.train) * max(fractions)))
     for fraction in fractions:
         keep = max(len(data.classes), round(len(data.train) * fraction))
         per_seed = []
@@ -120,9 +121,7 @@ def measure_learning_curve(
             subset = _subset(data, keep, seed)
             # the same number of optimizer steps at every size: a small subset trained for the same
             # epochs would see a fraction of the updates, and the curve would measure that instead
-            epochs = max(
-                1, math.ceil(recipe.epochs * _steps_per_epoch(len(data.train), batch) / _steps_per_epoch(keep, batch))
-            )
+            epochs = max(1, math.ceil(recipe.epochs * _steps_per_epoch(largest, batch) / _steps_per_epoch(keep, batch)))
             result = fit(with_values(recipe, {"seed": seed, "epochs": epochs}), subset, validate_every_epoch=False)
             per_seed.append(float(result.val_acc or 0.0))
         sizes.append(keep)

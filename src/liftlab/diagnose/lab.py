@@ -64,7 +64,7 @@ SCENARIOS = [
              frozenset({"HEALTHY", "AUGMENTATION_CHANGES_LABEL"})),
     Scenario("tiny-training-set", "72 training images of digits", "builtin:digits",
              [*SMALL, "data.train_fraction=0.05", "epochs=30"], frozenset({"OVERFITTING", "MORE_DATA_HELPS"})),
-    Scenario("tiny-network-hard-task", "a 4-channel one-layer net on CIFAR-10", "builtin:shapes-few",
+    Scenario("tiny-network-hard-task", "a 4-channel one-stage net on the few-shapes task", "builtin:shapes-few",
              ["model.width=4", "model.stages=1", "epochs=3"], frozenset({"UNDERFITTING"}), quick=True),
     Scenario("lr-far-too-high", "learning rate 5 with batch norm", "builtin:digits", [*SMALL, "optim.lr=5"],
              frozenset({"LR_TOO_HIGH", "UNDERFITTING"}), quick=True),

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import torch
 
-from liftlab.augment import augment_batch
+from liftlab.augment import augment_batch, random_flip
 from liftlab.augment.auto import OP_NAMES, apply_ops, rand_augment, trivial_augment
 from liftlab.augment.mixing import mix_batch
-from liftlab.augment.ops import color_jitter, cutout, random_rotate, random_vflip
+from liftlab.augment.ops import color_jitter, cutout, random_rotate
 from liftlab.augment.whitening import apply_zca, fit_zca, per_image_standardise
 from liftlab.config import AugmentConfig
 
@@ -36,7 +36,7 @@ def test_rotate_180_of_a_centred_dot_stays_centred_and_a_bar_turns() -> None:
 
 def test_vflip_mirrors_top_and_bottom() -> None:
     images = _batch(400)
-    flipped = random_vflip(images, _gen())
+    flipped = random_flip(images, _gen(), dim=2)
     mirrored = (flipped == images.flip(2)).flatten(1).all(1)
     same = (flipped == images).flatten(1).all(1)
     assert bool((mirrored | same).all()) and 150 < int(mirrored.sum()) < 250

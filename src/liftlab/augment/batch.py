@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 
 
-def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror each image left-right with probability 1/2."""
+def random_flip(images: torch.Tensor, generator: torch.Generator, dim: int = 3) -> torch.Tensor:
+    """Mirror each image with probability 1/2: left-right (dim 3) or top-bottom (dim 2)."""
     flip = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(3), images)
+    return torch.where(flip[:, None, None, None], images.flip(dim), images)
 
 
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:

@@ -40,11 +40,6 @@ def random_rotate(images: torch.Tensor, degrees: float, generator: torch.Generat
     return affine(images, rotation_matrices(angles))
 
 
-def random_vflip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    flip = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(2), images)
-
-
 def grayscale(images: torch.Tensor) -> torch.Tensor:
     """ITU-R 601 luma, kept with the batch's channel count."""
     if images.shape[1] != 3:

@@ -10,7 +10,7 @@ import torch
 
 from liftlab.augment.auto import rand_augment, trivial_augment
 from liftlab.augment.batch import random_crop, random_flip
-from liftlab.augment.ops import color_jitter, cutout, random_rotate, random_vflip
+from liftlab.augment.ops import color_jitter, cutout, random_rotate
 from liftlab.config import AugmentConfig
 
 
@@ -27,7 +27,7 @@ def augment_batch(images: torch.Tensor, config: AugmentConfig, generator: torch.
     if config.flip:
         images = random_flip(images, generator)
     if config.vflip:
-        images = random_vflip(images, generator)
+        images = random_flip(images, generator, dim=2)
     x = images.float() / 255.0
     if config.rotate:
         x = random_rotate(x, config.rotate, generator)

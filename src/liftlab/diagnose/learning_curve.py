@@ -18,7 +18,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from liftlab.config import Recipe, with_values
 from liftlab.data.loading import ImageData
 from liftlab.diagnose.findings import Finding
-from liftlab.train.loop import fit
+from liftlab.train.loop import fit, steps_in_epoch
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 
@@ -121,17 +121,12 @@ def measure_learning_curve(
             subset = _subset(data, keep, seed)
             # the same number of optimizer steps at every size: a small subset trained for the same
             # epochs would see a fraction of the updates, and the curve would measure that instead
-            epochs = max(1, math.ceil(recipe.epochs * _steps_per_epoch(largest, batch) / _steps_per_epoch(keep, batch)))
+            epochs = max(1, math.ceil(recipe.epochs * steps_in_epoch(largest, batch) / steps_in_epoch(keep, batch)))
             result = fit(with_values(recipe, {"seed": seed, "epochs": epochs}), subset, validate_every_epoch=False)
             per_seed.append(float(result.val_acc or 0.0))
         sizes.append(keep)
         accuracies.append(per_seed)
     return LearningCurve.from_points(sizes, accuracies)
-
-
-def _steps_per_epoch(images: int, batch_size: int) -> int:
-    """As the training loop counts them: full batches only, at least one."""
-    return max(images // min(batch_size, images), 1)
 
 
 def _subset(data: ImageData, keep: int, seed: int) -> ImageData:

@@ -23,12 +23,17 @@ from liftlab.io import atomic_write, write_json
 POINTER = "latest.json"
 
 
+def cpu_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state as contiguous CPU tensors, as safetensors needs them."""
+    return {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+
+
 def save_checkpoint(folder: Path, epoch: int, model: nn.Module, state: dict[str, Any]) -> None:
     target = folder / f"epoch-{epoch}"
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    weights = cpu_weights(model)
     save_file(weights, str(target / "weights.safetensors"))
     torch.save(state, target / "state.pt")
     write_json(folder / POINTER, {"epoch": epoch, "folder": target.name})
@@ -52,5 +57,5 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
 
 
 def save_weights(path: Path, model: nn.Module) -> None:
-    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    weights = cpu_weights(model)
     atomic_write(path, lambda tmp: save_file(weights, str(tmp)))

@@ -54,6 +54,12 @@ class FitResult:
         return self.history[-1]["val_acc"] if self.history else None
 
 
+def steps_in_epoch(images: int, batch_size: int) -> int:
+    """Optimizer steps per epoch: full batches only (batch norm dislikes a tiny ragged last one),
+    the batch capped at the data size, at least one step."""
+    return max(images // min(batch_size, images), 1)
+
+
 def resolve_device(requested: str) -> torch.device:
     """'auto' means the first CUDA device when there is one, else the CPU."""
     if requested == "auto":
@@ -104,7 +110,7 @@ def fit(
 
     n_train = len(labels)
     batch_size = min(recipe.optim.batch_size, n_train)
-    steps_per_epoch = max(n_train // batch_size, 1)  # drop the ragged last batch: batch norm dislikes tiny ones
+    steps_per_epoch = steps_in_epoch(n_train, recipe.optim.batch_size)
     total_steps = steps_per_epoch * recipe.epochs
     mixing = recipe.augment.mixup > 0 or recipe.augment.cutmix > 0
 

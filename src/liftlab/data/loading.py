@@ -107,3 +107,28 @@ def load_data(
         test=decoded.get("test"),
         skipped=skipped,
     )
+
+
+def load_every_image(
+    spec: str, data: DataConfig, *, quiet: bool = True, cache: Path | None = None
+) -> tuple[list[str], ImageSplit, list[BadFile]]:
+    """Every usable image of DATA, whatever split it is in, as (classes, images, unusable files).
+
+    For scoring a model on other data: nothing is held out, and unusable files are reported, not fatal.
+    """
+    cache = cache or cache_root()
+    source = open_source(spec, cache)
+    images: list[torch.Tensor] = []
+    labels: list[int] = []
+    names: list[str] = []
+    skipped: list[BadFile] = list(source.missing_files)
+    missing = {b.path for b in source.missing_files}
+    for items in source.splits.values():
+        decoded, kept, bad = decode_items(items, data, cache, quiet=quiet)
+        skipped.extend(b for b in bad if b.path not in missing)
+        item_names = items.names(source.root)
+        images.append(decoded)
+        labels.extend(items.labels[i] for i in kept)
+        names.extend(item_names[i] for i in kept)
+    split = ImageSplit(torch.cat(images), torch.tensor(labels, dtype=torch.int64), names)
+    return source.classes, split, skipped

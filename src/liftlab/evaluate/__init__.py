@@ -1,0 +1,1 @@
+"""Evaluation in the business's terms: metrics with intervals, costs, thresholds, comparison, robustness."""

@@ -1,0 +1,64 @@
+"""One call per `liftlab evaluate` form (a predictions CSV, two CSVs to compare, or a run folder on DATA),
+each writing evaluation.json, report.html and the plots into an output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from liftlab.errors import BadInputError
+from liftlab.evaluate.predictions import read_predictions, write_predictions
+from liftlab.evaluate.run import BusinessQuestion, Settings, compare_predictions, evaluate_predictions
+from liftlab.io import write_json
+from liftlab.report.evaluation import evaluation_report
+
+
+def run_evaluation(
+    out: Path,
+    *,
+    predictions: Path | None = None,
+    compare: tuple[Path, Path] | None = None,
+    model: Path | None = None,
+    data: str | None = None,
+    question: BusinessQuestion | None = None,
+    settings: Settings | None = None,
+    shifted: tuple[str, ...] = (),
+    corruptions: bool = True,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Evaluate exactly one of: `predictions`, `compare` (A, B) or `model` with `data`; write `out`.
+
+    >>> record = run_evaluation(Path("eval"), predictions=Path("a.csv"))  # doctest: +SKIP
+    """
+    forms = [predictions is not None, compare is not None, model is not None]
+    if sum(forms) != 1:
+        raise BadInputError("evaluate: give exactly one of --predictions FILE, --compare A.csv B.csv, --model RUN_DIR")
+    if (model is None) != (data is None):
+        raise BadInputError("evaluate: --model RUN_DIR and --data DATA go together")
+    if (shifted or not corruptions) and model is None:
+        raise BadInputError("evaluate: --shift-data and corruption checks need --model RUN_DIR --data DATA")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if compare is not None:
+        first = read_predictions(compare[0])
+        second = read_predictions(compare[1], classes=first.classes)
+        comparison = compare_predictions(first, second, question, settings)
+        models = {
+            "a": evaluate_predictions(first, question, settings),
+            "b": evaluate_predictions(second, question, settings),
+        }
+        record: dict[str, Any] = {"comparison": comparison, "models": models}
+        evaluation_report([("A", models["a"]), ("B", models["b"])], out, comparison)
+    else:
+        if model is not None and data is not None:
+            from liftlab.evaluate.model import evaluate_model  # torch is only needed for a model
+
+            scored, record = evaluate_model(
+                model, data, question, settings, shifted=shifted, corruptions=corruptions, quiet=quiet
+            )
+            write_predictions(out / "predictions.csv", scored)
+        elif predictions is not None:
+            record = evaluate_predictions(read_predictions(predictions), question, settings)
+        evaluation_report([("Model", record)], out)
+    write_json(out / "evaluation.json", record)
+    return record

@@ -1,0 +1,63 @@
+"""Evaluate a liftlab run folder on DATA: its test predictions, corruption curves and shifted data sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from liftlab.data.loading import load_data
+from liftlab.errors import BadInputError
+from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.robustness import (
+    CORRUPTIONS,
+    corruption_accuracy,
+    mapped_split,
+    match_classes,
+    predictions_on,
+    shifted_data,
+)
+from liftlab.evaluate.run import BusinessQuestion, Settings, evaluate_predictions
+from liftlab.train.saved import load_trained
+
+
+def evaluate_model(
+    run_dir: Path,
+    data: str,
+    question: BusinessQuestion | None = None,
+    settings: Settings | None = None,
+    *,
+    shifted: tuple[str, ...] = (),
+    corruptions: bool = True,
+    quiet: bool = True,
+) -> tuple[Predictions, dict[str, Any]]:
+    """Score the model in `run_dir` on the test split of `data` (the validation split when there is none).
+
+    The data is decoded at the run's own size and colour, and its classes are matched to the run's
+    classes.json by name. Returns the predictions (for predictions.csv) and the evaluation record.
+    """
+    settings = settings or Settings()
+    trained = load_trained(run_dir)
+    loaded = load_data(data, trained.recipe.data, skip_bad=True, quiet=quiet)
+    split_name, split = ("test", loaded.test) if loaded.test is not None and len(loaded.test) else ("val", loaded.val)
+    if loaded.channels != trained.channels:
+        raise BadInputError(f"--data {data}: {loaded.channels} channel(s), the model expects {trained.channels}")
+    matching = match_classes(trained.classes, loaded.classes, split.labels)
+    scored = mapped_split(trained.classes, loaded.classes, split)
+    if len(scored) == 0:
+        raise BadInputError(
+            f"--data {data}: none of the {split_name} images belongs to a class of the model ({trained.classes})"
+        )
+    predictions = predictions_on(trained, scored, f"{run_dir} on {data} ({split_name} split)")
+    record = evaluate_predictions(predictions, question, settings)
+    record["model"] = {"run": str(run_dir), "data": data, "split": split_name, **matching}
+    record["unusable_files"] = [{"path": b.path, "reason": b.reason} for b in loaded.skipped]
+    robustness: dict[str, Any] = {}
+    if corruptions:
+        robustness["corruptions"] = corruption_accuracy(trained, scored, tuple(CORRUPTIONS), settings.seed)
+    if shifted:
+        robustness["shifted"] = [
+            shifted_data(trained, spec, settings.resamples, settings.seed, quiet=quiet) for spec in shifted
+        ]
+    if robustness:
+        record["robustness"] = robustness
+    return predictions, record

@@ -1,0 +1,248 @@
+"""`liftlab evaluate`: metrics with intervals, the business view, model comparison and robustness, as one record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_curve
+
+from liftlab.errors import BadInputError
+from liftlab.evaluate.cost import CostMatrix, cheapest_decisions, expected_cost
+from liftlab.evaluate.metrics import (
+    Estimate,
+    confusion,
+    estimates,
+    label_metrics,
+    metric_arrays,
+    resampled_arrays,
+    summarise,
+)
+from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.thresholds import Rule, choose_threshold, contacts_needed, decisions_at
+from liftlab.experiments.stats import mcnemar
+
+PR_CURVE_POINTS = 100
+"""Points kept per precision-recall curve in evaluation.json: enough to draw it, small enough to read."""
+
+
+@dataclass(frozen=True)
+class BusinessQuestion:
+    """What the business asks: a cost matrix, a target class, a goal ("50 sales") and threshold rules."""
+
+    cost: CostMatrix | None = None
+    target: str | None = None
+    goal: float | None = None
+    rules: tuple[Rule, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.target is None and (self.goal is not None or self.rules):
+            raise BadInputError("--goal and threshold rules need --target-class NAME (the class you act on)")
+        if self.goal is not None and not self.goal > 0:
+            raise BadInputError(f"--goal: expected a positive number of successes, found {self.goal}")
+
+    @property
+    def asked(self) -> bool:
+        return self.cost is not None or self.target is not None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Bootstrap resamples and their seed, and k of the top-k accuracy."""
+
+    resamples: int = 1000
+    seed: int = 0
+    top_k: int = 5
+
+    def __post_init__(self) -> None:
+        if self.resamples < 100:
+            raise BadInputError(f"--resamples: expected at least 100 for a 95% interval, found {self.resamples}")
+
+
+def _contacts(goal: float, precision: Estimate) -> dict[str, Any]:
+    return {
+        "goal": goal,
+        "value": contacts_needed(goal, precision.value),
+        "ci95": [contacts_needed(goal, precision.high), contacts_needed(goal, precision.low)],
+    }
+
+
+def decision_record(
+    predictions: Predictions,
+    name: str,
+    threshold: float | None,
+    question: BusinessQuestion,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Accuracy, the target's precision and recall, expected cost and contacts of one decision rule."""
+    k = len(predictions.classes)
+    target = predictions.class_index(question.target, "--target-class") if question.target else None
+    costs = question.cost.aligned(predictions.classes) if question.cost else None
+
+    def compute(weights: np.ndarray) -> dict[str, np.ndarray]:
+        matrix = confusion(predictions.y_true, predictions.y_pred, k, weights)
+        metrics = label_metrics(matrix)
+        values = {"accuracy": metrics["accuracy"]}
+        if target is not None:
+            values |= {"precision": metrics["precision"][:, target], "recall": metrics["recall"][:, target]}
+        if costs is not None:
+            values["expected_cost"] = expected_cost(matrix, costs)
+        return values
+
+    point, resampled = resampled_arrays(compute, len(predictions), settings.resamples, settings.seed)
+    found = {metric: estimates(point[metric], resampled[metric])[0] for metric in point}
+    record: dict[str, Any] = {"name": name, "threshold": threshold} | {m: e.record() for m, e in found.items()}
+    if question.cost is not None and question.cost.kind == "gain":
+        cost = found["expected_cost"]
+        record["expected_gain"] = {"value": -cost.value, "ci95": [-cost.high, -cost.low]}
+    if question.goal is not None and "precision" in found:
+        record["contacts"] = _contacts(question.goal, found["precision"])
+    return record
+
+
+def business_view(predictions: Predictions, question: BusinessQuestion, settings: Settings) -> dict[str, Any]:
+    """The model's own decisions, the cheapest decisions under the cost matrix, and each threshold rule."""
+    rows = [decision_record(predictions, "model", None, question, settings)]
+    costs = question.cost.aligned(predictions.classes) if question.cost else None
+    if costs is not None and predictions.proba is not None:
+        cheapest = replace(predictions, y_pred=cheapest_decisions(predictions.proba, costs))
+        rows.append(decision_record(cheapest, "min_expected_cost", None, question, settings))
+    for rule in question.rules:
+        if predictions.proba is None:
+            raise BadInputError(f"{predictions.source}: threshold rules need one probability column per class")
+        assert question.target is not None  # BusinessQuestion requires a target with rules
+        target = predictions.class_index(question.target, "--target-class")
+        threshold = choose_threshold(predictions, target, rule, costs)
+        if threshold is None:
+            rows.append({"name": rule.label, "threshold": None, "reachable": False})
+            continue
+        chosen = replace(predictions, y_pred=decisions_at(predictions.proba, target, threshold))
+        rows.append(decision_record(chosen, rule.label, threshold, question, settings) | {"reachable": True})
+    return {
+        "target": question.target,
+        "goal": question.goal,
+        "cost_file": question.cost.source if question.cost else None,
+        "cost_kind": question.cost.kind if question.cost else None,
+        "decisions": rows,
+    }
+
+
+def precision_recall_curves(predictions: Predictions) -> dict[str, Any]:
+    """One-vs-rest precision-recall curve and average precision per class (scikit-learn), thinned for plotting."""
+    if predictions.proba is None:
+        return {}
+    curves = {}
+    for i, name in enumerate(predictions.classes):
+        positive = predictions.y_true == i
+        if not positive.any():
+            continue
+        precision, recall, _ = precision_recall_curve(positive, predictions.proba[:, i])
+        keep = np.unique(np.linspace(0, len(precision) - 1, min(len(precision), PR_CURVE_POINTS)).astype(int))
+        curves[name] = {
+            "precision": precision[keep].tolist(),
+            "recall": recall[keep].tolist(),
+            "average_precision": float(average_precision_score(positive, predictions.proba[:, i])),
+        }
+    return curves
+
+
+def evaluate_predictions(
+    predictions: Predictions, question: BusinessQuestion | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The evaluation record of one model's predictions (the body of evaluation.json).
+
+    >>> record = evaluate_predictions(read_predictions(Path("a.csv")))  # doctest: +SKIP
+    """
+    settings = settings or Settings()
+    if len(predictions) == 0:
+        raise BadInputError(f"{predictions.source}: no predictions to evaluate")
+    record = {"source": predictions.source} | summarise(predictions, settings.resamples, settings.seed, settings.top_k)
+    record["precision_recall"] = precision_recall_curves(predictions)
+    if question is not None and question.asked:
+        record["business"] = business_view(predictions, question, settings)
+    return record
+
+
+def align(a: Predictions, b: Predictions) -> Predictions:
+    """`b` reordered to pair item by item with `a` (by `id` when both have one), checked to share labels."""
+    if a.ids and b.ids:
+        only_a, only_b = sorted(set(a.ids) - set(b.ids)), sorted(set(b.ids) - set(a.ids))
+        if only_a or only_b:
+            raise BadInputError(
+                f"--compare: the files do not hold the same items: {len(only_a)} id(s) only in {a.source} "
+                f"(first {only_a[:3]}), {len(only_b)} only in {b.source} (first {only_b[:3]})"
+            )
+        position = {item: i for i, item in enumerate(b.ids)}
+        order = np.array([position[item] for item in a.ids])
+        b = replace(
+            b,
+            y_true=b.y_true[order],
+            y_pred=b.y_pred[order],
+            proba=None if b.proba is None else b.proba[order],
+            ids=list(a.ids),
+        )
+    elif len(a) != len(b):
+        raise BadInputError(
+            f"--compare: {a.source} has {len(a)} rows and {b.source} {len(b)}; give both the same items "
+            "(add an 'id' column to pair rows by item)"
+        )
+    differ = np.flatnonzero(a.y_true != b.y_true)
+    if differ.size:
+        item = a.ids[differ[0]] if a.ids else f"row {differ[0] + 1}"
+        raise BadInputError(
+            f"--compare: y_true differs for {differ.size} item(s), first {item}: {a.source} says "
+            f"{a.classes[a.y_true[differ[0]]]!r}, {b.source} says {b.classes[b.y_true[differ[0]]]!r}"
+        )
+    return b
+
+
+SCALAR_SKIP = ("precision", "recall", "f1", "confusion")
+
+
+def compare_predictions(
+    a: Predictions, b: Predictions, question: BusinessQuestion | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Model B against model A on the same items: every metric and the cost, as B - A with paired intervals."""
+    settings = settings or Settings()
+    b = align(a, b)
+    costs = question.cost.aligned(a.classes) if question and question.cost else None
+    target = a.class_index(question.target, "--target-class") if question and question.target else None
+
+    def compute(weights: np.ndarray) -> dict[str, np.ndarray]:
+        values: dict[str, np.ndarray] = {}
+        for label, predictions in (("a", a), ("b", b)):
+            arrays = metric_arrays(predictions, weights, settings.top_k)
+            values |= {f"{label}:{m}": v for m, v in arrays.items() if m not in SCALAR_SKIP}
+            if costs is not None:
+                values[f"{label}:expected_cost"] = expected_cost(arrays["confusion"], costs)
+            if target is not None:
+                values[f"{label}:target_precision"] = arrays["precision"][:, target]
+                values[f"{label}:target_recall"] = arrays["recall"][:, target]
+        for metric in [key[2:] for key in values if key.startswith("a:") and f"b:{key[2:]}" in values]:
+            values[f"delta:{metric}"] = values[f"b:{metric}"] - values[f"a:{metric}"]
+        return values
+
+    point, resampled = resampled_arrays(compute, len(a), settings.resamples, settings.seed)
+    found = {name: estimates(point[name], resampled[name])[0].record() for name in point}
+    metrics = sorted({name.split(":", 1)[1] for name in found})
+    differences = {m: {"a": found[f"a:{m}"], "b": found[f"b:{m}"], "b_minus_a": found[f"delta:{m}"]} for m in metrics}
+    test = mcnemar([b.y_pred == b.y_true], [a.y_pred == a.y_true])
+    record: dict[str, Any] = {
+        "a": a.source,
+        "b": b.source,
+        "n_items": len(a),
+        "differences": differences,
+        "mcnemar": {
+            "b_only_right": test.arm_only_right,
+            "a_only_right": test.baseline_only_right,
+            "p_value": test.p_value,
+        },
+    }
+    if question is not None and question.goal is not None and target is not None:
+        goal = question.goal
+        record["contacts"] = {
+            label: _contacts(goal, Estimate(found[key]["value"], *found[key]["ci95"]))
+            for label, key in (("a", "a:target_precision"), ("b", "b:target_precision"))
+        }
+    return record

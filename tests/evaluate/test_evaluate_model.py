@@ -1,0 +1,87 @@
+"""`evaluate --model RUN --data DATA`: classes matched by name, corruption curves, other data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from liftlab.cli import app
+from liftlab.evaluate.predictions import read_predictions
+from liftlab.evaluate.robustness import CORRUPTIONS, SEVERITIES, corrupt
+from tests.conftest import COLOURS, save_image
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small net that tells red, green and blue apart, trained on a folder with a test split."""
+    root = tmp_path_factory.mktemp("colours")
+    for name, colour in COLOURS.items():
+        for i in range(24):
+            save_image(root / "train" / name / f"{i:03d}.png", colour, seed=i)
+        for i in range(8):
+            save_image(root / "test" / name / f"{i:03d}.png", colour, seed=500 + i)
+    run = root / "run"
+    settings = ["--set", "data.size=12", "--set", "model.width=8", "--set", "optim.batch_size=16"]
+    result = runner.invoke(app, ["train", str(root), "--epochs", "6", "--out", str(run), "--quiet", *settings])
+    assert result.exit_code == 0, result.output
+    return run, root
+
+
+def test_model_evaluation_scores_the_test_split_and_writes_predictions(trained_run: tuple[Path, Path]) -> None:
+    run, root = trained_run
+    shifted = root.parent / "shifted"
+    # No blue (the model's class 0) and an extra class: by index, green would be read as blue.
+    for name in ("green", "red", "yellow"):
+        for i in range(6):
+            save_image(shifted / name / f"{i}.png", COLOURS.get(name, (230, 230, 20)), seed=900 + i)
+    out = root.parent / "eval"
+    result = runner.invoke(
+        app, ["evaluate", "--model", str(run), "--data", str(root), "--shift-data", str(shifted), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "evaluation.json").read_text())
+    assert record["model"]["split"] == "test" and record["n_items"] == 24
+    assert record["metrics"]["accuracy"]["value"] >= 0.9
+    predictions = read_predictions(out / "predictions.csv")
+    assert predictions.classes == json.loads((run / "classes.json").read_text()) and len(predictions) == 24
+    other = record["robustness"]["shifted"][0]
+    assert other["missing_classes"] == ["blue"] and other["extra_classes"] == ["yellow"]
+    assert other["items_of_extra_classes"] == 6 and other["n_items"] == 12
+    assert other["accuracy"]["value"] >= 0.9  # matched by name; matching by index would score about 0
+    corruptions = record["robustness"]["corruptions"]
+    assert set(corruptions["accuracy"]) == set(CORRUPTIONS)
+    assert all(len(values) == 5 for values in corruptions["accuracy"].values())
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "Accuracy under corruptions" in html
+
+
+def test_corruptions_grow_with_severity() -> None:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(40, 216, (16, 3, 32, 32), generator=generator, dtype=torch.uint8)
+    images[:, :, ::2] = 200  # stripes: high-frequency content that blur and pixelation remove
+    for name in CORRUPTIONS:
+        change = [
+            (corrupt(images, name, severity).float() - images.float()).abs().mean().item() for severity in SEVERITIES
+        ]
+        assert change[0] > 0 and change[-1] > change[0], (name, change)
+        assert corrupt(images, name, 3).shape == images.shape and corrupt(images, name, 3).dtype == torch.uint8
+    bright = corrupt(images, "brightness", 5).float().mean() - images.float().mean()
+    assert bright > 20
+    flat = corrupt(images, "contrast", 5).float().std() / images.float().std()
+    assert flat < 0.3
+    torch.testing.assert_close(
+        corrupt(images, "gaussian_noise", 2, seed=1), corrupt(images, "gaussian_noise", 2, seed=1)
+    )
+
+
+def test_model_evaluation_names_a_missing_run_file(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    result = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "run"), "--data", "builtin:digits"])
+    assert result.exit_code == 2
+    assert "missing recipe.yaml, classes.json, preprocess.json, model.safetensors" in " ".join(result.output.split())

@@ -27,3 +27,22 @@ def cifar10_folder() -> Path:
         if (candidate / "train").is_dir() and (candidate / "test").is_dir():
             return candidate
     raise SystemExit(f"{target}: no train/ and test/ folders after unpacking {archive}")
+
+
+def cifar10_subset(per_class: int) -> Path:
+    """`per_class` training images of each class (the first ones by file name) and the full test set,
+    copied into the cache as their own ImageFolder (train/ and test/), so DATA stays one plain folder."""
+    import shutil
+
+    full = cifar10_folder()
+    target = cache_root() / "datasets" / f"cifar10-{per_class}pc"
+    marker = target / ".copied"
+    if not marker.exists():
+        for class_folder in sorted((full / "train").iterdir()):
+            destination = target / "train" / class_folder.name
+            destination.mkdir(parents=True, exist_ok=True)
+            for image in sorted(class_folder.iterdir())[:per_class]:
+                shutil.copy2(image, destination / image.name)
+        shutil.copytree(full / "test", target / "test", dirs_exist_ok=True)
+        marker.touch()
+    return target

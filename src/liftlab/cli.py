@@ -379,6 +379,85 @@ def evaluate(
     console.print(f"report: {out / 'report.html'}; record: {out / 'evaluation.json'}")
 
 
+@app.command()
+@reports_errors
+def improve(
+    data: DataArg,
+    budget: Annotated[str, typer.Option(help="Wall-clock budget, e.g. 20m, 90s, 1h30m.")] = "20m",
+    target: Annotated[float | None, typer.Option(help="Accuracy you need, e.g. 0.9; stops early when reached.")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="Baseline recipe YAML (default: liftlab's).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a baseline recipe field.")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds for the final runs of the winner and the baseline.")] = 2,
+    max_arms: Annotated[int, typer.Option(min=1, help="Remedies to try at most.")] = 6,
+    cost: Annotated[Path | None, typer.Option(help="Cost or gain matrix for the business view.")] = None,
+    target_class: Annotated[str | None, typer.Option(help="Class the business acts on (business view).")] = None,
+    goal: Annotated[float | None, typer.Option(help="Successes wanted (contacts = goal / precision).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Local worker processes (default: one per core).")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes.")] = Path("runs/improve"),
+    skip_bad: Annotated[bool, typer.Option(help="Ignore unusable image files.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Diagnose, try the prescribed remedies under a time budget, and export the best model with proof."""
+    import sys
+
+    from liftlab.config import Recipe, apply_overrides, load_recipe
+    from liftlab.evaluate.cost import load_cost
+    from liftlab.evaluate.run import BusinessQuestion
+    from liftlab.experiments.budget import parse_budget
+    from liftlab.experiments.improve import ImproveSettings, Step
+    from liftlab.experiments.improve import improve as run_improve
+
+    base = apply_overrides(load_recipe(recipe) if recipe else Recipe(), list(set_ or []))
+    question = BusinessQuestion(load_cost(cost) if cost else None, target_class, goal)
+    settings = ImproveSettings(
+        budget_s=parse_budget(budget),
+        target=target,
+        seeds=seeds,
+        max_arms=max_arms,
+        workers=workers,
+        question=question if question.asked else None,
+        skip_bad=skip_bad,
+        quiet=quiet,
+        command=" ".join(["liftlab", *sys.argv[1:]]),
+    )
+
+    def show(step: Step) -> None:
+        runs = f" [{step.trained} trained, {step.reused} reused]" if step.trained or step.reused else ""
+        console.print(f"[bold]{step.phase}[/bold] ({step.seconds:.0f} s){runs}: {escape(step.detail)}", soft_wrap=True)
+
+    result = run_improve(data, base, out, settings, show)
+    from liftlab.report.improve import verdict
+
+    for sentence in verdict(result):
+        console.print(escape(sentence), soft_wrap=True, highlight=False)
+    console.print(f"used {result['used_s']:.0f} s of {result['budget_s']:.0f} s; report: {out / 'report.html'}")
+
+
+@app.command()
+@reports_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by train (or improve's best/).")],
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
+    csv: Annotated[Path | None, typer.Option("--csv", help="Write id,y_true,y_pred,p_<class> rows here.")] = None,
+) -> None:
+    """Class and probabilities per image, with the run's own preprocessing."""
+    from liftlab.evaluate.predict import predict_images
+    from liftlab.evaluate.predictions import write_predictions
+
+    predictions, unreadable = predict_images(run_dir, images)
+    for bad in unreadable:
+        errors.print(f"[yellow]skipped[/yellow] {escape(bad.path)}: {escape(bad.reason)}", soft_wrap=True)
+    if csv is not None:
+        write_predictions(csv, predictions)
+        labelled = int((predictions.y_true >= 0).sum())
+        console.print(f"wrote {len(predictions)} prediction(s) to {csv} ({labelled} with a known class)")
+        return
+    assert predictions.proba is not None  # predict_images always gives probabilities
+    for i, item in enumerate(predictions.ids or []):
+        cls = predictions.classes[predictions.y_pred[i]]
+        console.print(f"{escape(item)}\t{escape(cls)}\t{predictions.proba[i].max():.4f}", highlight=False)
+
+
 augment_app = typer.Typer(help="See augmentations before trusting them.", no_args_is_help=True)
 app.add_typer(augment_app, name="augment")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,22 +44,40 @@ class DiagnoseSettings:
     quick: bool = False  # one seed and three sizes for the learning curve
     skip_bad: bool = False
     quiet: bool = True
+    max_seconds: float | None = None  # skip the costlier checks that would not fit (liftlab improve's budget)
 
 
 def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None) -> dict[str, Any]:
     """Findings (code, severity, message, evidence), ranked recommendations and the learning curve."""
     settings = settings or DiagnoseSettings()
+    start = time.perf_counter()
     data = load_data(spec, recipe.data, skip_bad=settings.skip_bad, quiet=settings.quiet)
     check = check_data(spec, recipe.data).to_dict()
     baseline = fit(recipe, data, record_gradients=True, quiet=settings.quiet)
     findings = curve_findings(baseline.history, len(data.classes), baseline.stopped_reason)
     findings += gradient_findings(baseline.history)
     findings += data_findings(check)
-    lr = check_learning_rate(recipe, data)
-    findings += lr_findings(lr)
-    curve = measure_learning_curve(recipe, data, seeds=1 if settings.quick else 2,
-                                   fractions=FRACTIONS[1:] if settings.quick else FRACTIONS)  # fmt: skip
-    findings += learning_curve_findings(curve, settings.target)
+    skipped: list[str] = []
+    per_epoch = baseline.seconds / max(len(baseline.history), 1)
+
+    def fits(estimate: float) -> bool:
+        return settings.max_seconds is None or time.perf_counter() - start + estimate <= settings.max_seconds
+
+    lr = None
+    # The range test is about one epoch; the two confirmation runs two epochs each.
+    if fits(5 * per_epoch):
+        lr = check_learning_rate(recipe, data)
+        findings += lr_findings(lr)
+    else:
+        skipped.append("learning-rate check")
+    seeds, fractions = (1, FRACTIONS[1:]) if settings.quick else (2, FRACTIONS)
+    curve = None
+    # Every size trains as many steps as the full baseline.
+    if fits(seeds * len(fractions) * baseline.seconds):
+        curve = measure_learning_curve(recipe, data, seeds=seeds, fractions=fractions)
+        findings += learning_curve_findings(curve, settings.target)
+    else:
+        skipped.append("learning curve")
     audit = None
     active = active_augmentations(recipe)
     # A model trained with an augmentation has learnt to ignore it, so the audit needs one that has not.
@@ -68,14 +87,15 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
                                     DTYPES[reference.dtype])  # fmt: skip
         findings += audit_findings(audit, active)
     findings = healthy_unless(findings)
-    recommendations = recommend(findings, recipe, audit.flagged if audit else [], lr.confirmed_lr)
+    recommendations = recommend(findings, recipe, audit.flagged if audit else [], lr.confirmed_lr if lr else None)
     return {
         "data": spec,
         "recipe": recipe.model_dump(mode="json"),
         "findings": [f.to_dict() for f in findings],
         "recommendations": [r.to_dict() for r in recommendations],
-        "learning_curve": curve.to_dict(settings.target),
-        "lr_range_test": lr.to_dict(),
+        "learning_curve": curve.to_dict(settings.target) if curve else None,
+        "lr_range_test": lr.to_dict() if lr else None,
+        "skipped_for_time": skipped,
         "augmentation_audit": audit.to_dict() if audit else None,
         "baseline": {
             "history": baseline.history,

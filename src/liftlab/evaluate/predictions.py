@@ -142,7 +142,10 @@ def read_predictions(path: Path, classes: list[str] | None = None) -> Prediction
 
 
 def write_predictions(path: Path, predictions: Predictions) -> None:
-    """Write predictions in the format `read_predictions` reads (ids, labels, p_ columns)."""
+    """Write predictions in the format `read_predictions` reads (ids, labels, p_ columns).
+
+    A negative `y_true` (label unknown) is written as an empty cell.
+    """
     lines = []
     header = (["id"] if predictions.ids else []) + ["y_true", "y_pred"]
     if predictions.proba is not None:
@@ -150,7 +153,8 @@ def write_predictions(path: Path, predictions: Predictions) -> None:
     lines.append(header)
     for i in range(len(predictions)):
         row = [predictions.ids[i]] if predictions.ids else []
-        row += [predictions.classes[predictions.y_true[i]], predictions.classes[predictions.y_pred[i]]]
+        truth = predictions.classes[predictions.y_true[i]] if predictions.y_true[i] >= 0 else ""
+        row += [truth, predictions.classes[predictions.y_pred[i]]]
         if predictions.proba is not None:
             row += [f"{p:.6f}" for p in predictions.proba[i]]
         lines.append(row)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from liftlab.data.loading import load_data
 from liftlab.train.inference import predict_logits
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
+from liftlab.train.run import write_run_folder
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Job:
     spec: str
     recipe: dict[str, Any]
     max_seconds: float | None = None
+    out: str | None = None  # also write a complete `train` run folder (weights included) here
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -37,6 +40,8 @@ def run_job(job: Job) -> dict[str, Any]:
     recipe: Recipe = recipe_from_dict(job.recipe)
     data = load_data(job.spec, recipe.data, skip_bad=True)
     result = fit(recipe, data, max_seconds=job.max_seconds)
+    if job.out is not None:
+        write_run_folder(Path(job.out), job.spec, recipe, data, result)
     predictions: list[int] = []
     test_acc = None
     if data.test is not None and result.stopped_reason is None:
@@ -56,6 +61,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "seconds": result.seconds,
         "epoch_seconds": [r["seconds"] for r in result.history],
         "stopped_reason": result.stopped_reason,
+        "stopped_by_time": result.extra.get("stopped_by_time"),
         "dtype": result.dtype,
         "device": result.device,
         "liftlab_version": liftlab.__version__,

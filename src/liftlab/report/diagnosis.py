@@ -13,7 +13,7 @@ from liftlab.report.html import ENV
 from liftlab.report.plots import plt, save_figure
 
 
-def _curves(history: list[dict[str, Any]], path: Path) -> None:
+def curves_plot(history: list[dict[str, Any]], path: Path) -> None:
     figure, (loss, acc) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=110)
     epochs = [r["epoch"] for r in history]
     loss.plot(epochs, [r["train_loss"] for r in history], label="training")
@@ -58,7 +58,7 @@ def _gradients(history: list[dict[str, Any]], path: Path) -> None:
     save_figure(figure, path)
 
 
-def _learning_curve(curve: dict[str, Any], path: Path) -> None:
+def learning_curve_plot(curve: dict[str, Any], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
     for size, accuracies in zip(curve["sizes"], curve["val_acc"], strict=True):
         axes.scatter([size] * len(accuracies), accuracies, color="#4c72b0", s=18)
@@ -91,6 +91,7 @@ img { max-width: 100%; } li { margin: 0.3em 0; }</style></head><body>
 {% for r in d.recommendations %}<li><code>{{ r.strategy }}</code>: {{ r.expected_effect }}
 (because {{ r.finding }})</li>
 {% else %}<li>nothing: the baseline looks healthy</li>{% endfor %}</ol>
+{% if d.skipped_for_time %}<p>Skipped to fit the time budget: {{ d.skipped_for_time|join(", ") }}.</p>{% endif %}
 {% for title, data in images %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ data }}">
 {% endfor %}
 </body></html>
@@ -100,16 +101,15 @@ img { max-width: 100%; } li { margin: 0.3em 0; }</style></head><body>
 
 def diagnosis_report(result: dict[str, Any], folder: Path) -> Path:
     """Write curves.png, lr_range_test.png, gradients.png, learning_curve.png and report.html."""
-    plots = {
-        "Training curves": folder / "curves.png",
-        "Learning-rate range test": folder / "lr_range_test.png",
-        "Gradient norms per layer": folder / "gradients.png",
-        "Learning curve": folder / "learning_curve.png",
-    }
-    _curves(result["baseline"]["history"], plots["Training curves"])
-    _lr(result["lr_range_test"], plots["Learning-rate range test"])
+    plots = {"Training curves": folder / "curves.png", "Gradient norms per layer": folder / "gradients.png"}
+    curves_plot(result["baseline"]["history"], plots["Training curves"])
     _gradients(result["baseline"]["history"], plots["Gradient norms per layer"])
-    _learning_curve(result["learning_curve"], plots["Learning curve"])
+    if result.get("lr_range_test"):
+        plots["Learning-rate range test"] = folder / "lr_range_test.png"
+        _lr(result["lr_range_test"], plots["Learning-rate range test"])
+    if result.get("learning_curve"):
+        plots["Learning curve"] = folder / "learning_curve.png"
+        learning_curve_plot(result["learning_curve"], plots["Learning curve"])
     images = [(title, base64.b64encode(path.read_bytes()).decode()) for title, path in plots.items()]
     path = folder / "report.html"
     write_text(path, TEMPLATE.render(d=result, images=images))

@@ -15,12 +15,12 @@ import yaml
 
 import liftlab
 from liftlab.config import Recipe, recipe_from_dict
-from liftlab.data.loading import load_data
+from liftlab.data.loading import ImageData, load_data
 from liftlab.errors import BadInputError
 from liftlab.io import write_json, write_text
 from liftlab.train.checkpoint import save_weights
 from liftlab.train.inference import evaluate
-from liftlab.train.loop import EpochCallback, fit
+from liftlab.train.loop import EpochCallback, FitResult, fit
 from liftlab.train.precision import DTYPES
 
 RUN_FILES = ("recipe.yaml", "history.json", "metrics.json", "model.safetensors", "classes.json")
@@ -63,6 +63,15 @@ def train_run(
     write_json(out / "classes.json", data.classes)
     write_json(out / "splits.json", data.split_record())
     result = fit(recipe, data, checkpoint_dir=out / "checkpoint", resume=resume, quiet=quiet, callbacks=callbacks)
+    return write_run_folder(out, spec, recipe, data, result)
+
+
+def write_run_folder(out: Path, spec: str, recipe: Recipe, data: ImageData, result: FitResult) -> dict[str, Any]:
+    """Test the fitted model and write the run folder's files; returns metrics.json's content."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "recipe.yaml", recipe.to_yaml())
+    write_json(out / "classes.json", data.classes)
+    write_json(out / "splits.json", data.split_record())
     test_acc = None
     if data.test is not None and len(data.test) and result.stopped_reason is None:
         _, test_acc = evaluate(result.model, data.test, result.preprocess, DTYPES[result.dtype], recipe.eval_batch_size)

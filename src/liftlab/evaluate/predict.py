@@ -1,0 +1,71 @@
+"""`liftlab predict`: a run's class and probabilities for image files, with the run's own preprocessing.
+
+Images inside a folder named after one of the run's classes get that class as `y_true`, so predicting a
+labelled ImageFolder gives a CSV that `liftlab evaluate --predictions` reads directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from liftlab.data.images import BadFile, BadImageError, is_image_name, load_array
+from liftlab.errors import BadInputError
+from liftlab.evaluate.predictions import Predictions
+from liftlab.train.saved import TrainedModel, load_trained
+
+
+def image_files(inputs: list[Path]) -> list[Path]:
+    """Every image named: files as given, folders searched recursively in sorted order."""
+    found: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found += sorted(p for p in item.rglob("*") if p.is_file() and is_image_name(p))
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise BadInputError(f"{item}: no such image or folder")
+    if not found:
+        raise BadInputError(f"no image files in {', '.join(map(str, inputs))}")
+    return found
+
+
+def _decode(trained: TrainedModel, paths: list[Path]) -> tuple[torch.Tensor, list[Path], list[BadFile]]:
+    data = trained.recipe.data
+    # A model of one channel was trained on gray images whatever the recipe's colour says (digits).
+    color = "gray" if trained.channels == 1 else data.color
+    arrays, kept, bad = [], [], []
+    for path in paths:
+        try:
+            arrays.append(load_array(path, data.size, data.resize, color))
+            kept.append(path)
+        except BadImageError as error:
+            bad.append(error.bad)
+    images = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, trained.channels, data.size, data.size))
+    return images, kept, bad
+
+
+def predict_images(run_dir: Path, inputs: list[Path]) -> tuple[Predictions, list[BadFile]]:
+    """Predictions (y_true = -1 where the folder does not name a class) and the files that could not be read.
+
+    >>> predictions, unreadable = predict_images(Path("runs/best"), [Path("photos/")])  # doctest: +SKIP
+    """
+    trained = load_trained(run_dir)
+    images, kept, bad = _decode(trained, image_files(inputs))
+    if not kept:
+        raise BadInputError(f"none of the {len(bad)} image file(s) could be read: " + "; ".join(
+            f"{b.path}: {b.reason}" for b in bad[:5]))  # fmt: skip
+    proba = trained.probabilities(images).double().numpy()
+    proba /= proba.sum(axis=1, keepdims=True)
+    labels = [trained.classes.index(p.parent.name) if p.parent.name in trained.classes else -1 for p in kept]
+    predictions = Predictions(
+        classes=list(trained.classes),
+        y_true=np.asarray(labels, dtype=np.int64),
+        y_pred=proba.argmax(axis=1).astype(np.int64),
+        proba=proba,
+        ids=[str(p) for p in kept],
+        source=str(run_dir),
+    )
+    return predictions, bad

@@ -1,0 +1,47 @@
+"""A wall-clock budget: parsed from "20m"-style text, and split between the phases of `liftlab improve`."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from liftlab.errors import BadInputError
+
+UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_budget(text: str) -> float:
+    """Seconds in a budget such as "90s", "20m", "1h30m" or a plain number of seconds.
+
+    >>> parse_budget("1h30m"), parse_budget("20m"), parse_budget("45")
+    (5400.0, 1200.0, 45.0)
+    """
+    cleaned = text.strip().lower().replace(" ", "")
+    try:
+        seconds = float(cleaned)
+    except ValueError:
+        parts = re.fullmatch(r"((\d+(\.\d+)?)[hms])+", cleaned)
+        if not parts:
+            raise BadInputError(f"--budget {text!r}: expected a duration like 90s, 20m or 1h30m") from None
+        seconds = sum(float(n) * UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([hms])", cleaned))
+    if seconds <= 0:
+        raise BadInputError(f"--budget {text!r}: expected a positive duration")
+    return seconds
+
+
+class Clock:
+    """Seconds used since start and left of the budget, and what is left before a phase's share ends."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self.start = time.perf_counter()
+
+    def used(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> float:
+        return self.budget_s - self.used()
+
+    def left_until(self, share: float) -> float:
+        """Seconds left before `share` (0-1) of the whole budget is used."""
+        return self.budget_s * share - self.used()

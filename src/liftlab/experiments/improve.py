@@ -1,0 +1,491 @@
+"""`liftlab improve`: the whole loop under a time budget.
+
+Data check -> diagnosis (which trains the baseline) -> candidate arms from the advisor's recommendations ->
+successive halving across the arms on validation accuracy -> the winner and the baseline trained at their
+full budget over several seeds -> both scored on the untouched test split, the lift with its interval ->
+`best/` (a `train` run folder), `improve.json` and `report.html`.
+
+Only validation accuracy chooses; the test split is read once per final run and never compared before
+the winner is fixed. Every run goes through the run store by content, and the plan (fractions, seeds) is
+written down when it is first decided, so rerunning the same command resumes without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import liftlab
+from liftlab.config import Recipe, with_values
+from liftlab.data.check import check_data
+from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
+from liftlab.errors import BadInputError
+from liftlab.evaluate.metrics import bootstrap_weights
+from liftlab.evaluate.run import BusinessQuestion
+from liftlab.experiments.budget import Clock
+from liftlab.experiments.runner import Job, default_workers, run_jobs
+from liftlab.experiments.stats import mcnemar
+from liftlab.experiments.store import RunStore, run_key
+from liftlab.io import write_json
+from liftlab.strategies import apply_strategies
+
+DIAGNOSIS_SHARE = 0.3
+"""The diagnosis skips its costlier checks rather than use more than this share of the budget."""
+SEARCH_ENDS = 0.65
+"""Share of the budget by which the search stops; the rest trains and tests the finalists."""
+PARALLEL_SPEEDUP = 1.2
+"""Two runs side by side against one after the other on 2 cores (benchmarks/ablation_workers.py)."""
+DEFAULT_CANDIDATES = ("flip", "crop", "epochs=+10", "label-smoothing=0.1", "schedule=onecycle", "weight-decay=5e-4")
+"""Classic remedies tried after the advisor's own, when it recommends fewer than `max_arms`."""
+FRACTIONS = (0.5, 0.25, 0.125)
+"""First-rung budgets (share of each arm's epochs) tried from the largest down until the search fits."""
+BASELINE = "baseline"
+STACK = "stack"
+RESAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class ImproveSettings:
+    budget_s: float = 1200.0
+    target: float | None = None
+    seeds: int = 2
+    max_arms: int = 6
+    workers: int | None = None
+    question: BusinessQuestion | None = None
+    skip_bad: bool = False
+    quiet: bool = True
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        if self.budget_s < 30:
+            raise BadInputError(f"--budget: expected at least 30s, found {self.budget_s:g}s")
+        if self.seeds < 1:
+            raise BadInputError(f"--seeds: expected at least 1, found {self.seeds}")
+        if self.target is not None and not 0 < self.target <= 1:
+            raise BadInputError(f"--target: expected an accuracy in (0, 1], found {self.target}")
+
+
+@dataclass
+class Step:
+    phase: str
+    detail: str
+    seconds: float
+    trained: int = 0
+    reused: int = 0
+
+
+@dataclass
+class Ledger:
+    """What this invocation trained and reused, and the steps it took (for improve.json and the screen)."""
+
+    steps: list[Step] = field(default_factory=list)
+    trained: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+
+
+def _full_seconds(record: dict[str, Any], epochs: int) -> float:
+    """Seconds a run of `epochs` epochs takes, from a (possibly shorter) run's epoch times."""
+    times = record.get("epoch_seconds") or [record["seconds"]]
+    return float(np.mean(times)) * epochs
+
+
+def _val(record: dict[str, Any] | None) -> float:
+    if record is None or record.get("stopped_reason") or record.get("val_acc") is None:
+        return -math.inf  # a failed or non-finite run is never chosen
+    return float(record["val_acc"])
+
+
+class Improvement:
+    def __init__(
+        self, spec: str, base: Recipe, settings: ImproveSettings, out: Path, on_step: Callable[[Step], None]
+    ) -> None:
+        self.spec = spec
+        self.base = base
+        self.settings = settings
+        self.out = out
+        self.on_step = on_step
+        self.clock = Clock(settings.budget_s)
+        self.store = RunStore.in_folder(out)
+        self.records = self.store.records()
+        self.ledger = Ledger()
+        self.workers = settings.workers or default_workers()
+        plan_path = out / "plan.json"
+        self.plan: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
+        if self.plan and self.plan.get("base") != base.model_dump(mode="json"):
+            raise BadInputError(
+                f"--out {out}: holds an improve run of another baseline recipe; choose another --out to start afresh"
+            )
+        self.plan["base"] = base.model_dump(mode="json")
+
+    def remember(self, key: str, value: Any) -> Any:
+        """Write a plan decision once, so that a rerun makes the same one (and so finds the same runs)."""
+        self.plan.setdefault(key, value)
+        write_json(self.out / "plan.json", self.plan)
+        return self.plan[key]
+
+    def step(self, phase: str, detail: str, started: float, trained: int = 0, reused: int = 0) -> None:
+        step = Step(phase, detail, round(self.clock.used() - started, 2), trained, reused)
+        self.ledger.steps.append(step)
+        self.on_step(step)
+
+    def train(self, runs: list[tuple[str, Recipe, Path | None]], max_seconds: float) -> dict[str, dict[str, Any]]:
+        """Records of (label, recipe, export folder) runs: from the store when done before, else trained."""
+        by_key: dict[str, list[str]] = {}
+        jobs: list[Job] = []
+        for label, recipe, export in runs:
+            key = run_key(self.spec, recipe, {"improve": 1})
+            exported = export is None or (export / "metrics.json").is_file()
+            by_key.setdefault(key, []).append(label)
+            if key in self.records and exported:
+                self.ledger.reused.append(key)
+            elif len(by_key[key]) == 1:
+                recipe_json = recipe.model_dump(mode="json")
+                jobs.append(Job(key, self.spec, recipe_json, max(max_seconds, 1.0), str(export) if export else None))
+
+        def finished(record: dict[str, Any]) -> None:
+            self.store.add(record["key"], record)
+            self.records[record["key"]] = record
+            self.ledger.trained.append(record["key"])
+
+        run_jobs(jobs, min(self.workers, len(jobs)) if jobs else 1, finished)
+        return {label: self.records[key] for key, labels in by_key.items() for label in labels}
+
+    # -- phases ---------------------------------------------------------------------------------------
+
+    def check(self) -> dict[str, Any]:
+        started = self.clock.used()
+        report = check_data(self.spec, self.base.data).to_dict()
+        if report["n_unreadable"] and not self.settings.skip_bad:
+            names = ", ".join(b["path"] for b in report["unreadable"][:5])
+            raise BadInputError(
+                f"DATA {self.spec}: {report['n_unreadable']} unreadable file(s) ({names}); "
+                "run `liftlab data check` for the reasons, or pass --skip-bad"
+            )
+        if not sum(report["counts"].get("test", {}).values()):
+            raise BadInputError(
+                f"DATA {self.spec}: no test split; improve tests only on untouched data. "
+                "Give a test/ folder, or keep data.test_fraction above 0"
+            )
+        self.step("data check", f"{sum(sum(c.values()) for c in report['counts'].values())} images", started)
+        return report
+
+    def diagnose(self) -> dict[str, Any]:
+        started = self.clock.used()
+        folder = self.out / "diagnosis"
+        path = folder / "diagnosis.json"
+        if path.is_file():
+            result: dict[str, Any] = json.loads(path.read_text())
+            if result.get("recipe") == self.base.model_dump(mode="json"):
+                self.step("diagnosis", "reused " + ", ".join(f["code"] for f in result["findings"]), started)
+                return result
+        settings = DiagnoseSettings(
+            self.settings.target, quick=True, skip_bad=self.settings.skip_bad, quiet=self.settings.quiet,
+            max_seconds=self.settings.budget_s * DIAGNOSIS_SHARE,
+        )  # fmt: skip
+        result = run_diagnosis(self.spec, self.base, folder, settings)
+        detail = ", ".join(f["code"] for f in result["findings"])
+        if result.get("skipped_for_time"):
+            detail += f" (skipped for time: {', '.join(result['skipped_for_time'])})"
+        self.step("diagnosis", detail, started, trained=1)
+        return result
+
+    def candidates(self, diagnosis: dict[str, Any]) -> dict[str, Recipe]:
+        """Arms: the advisor's recommendations first, then classic remedies, none the audit flagged."""
+        audit = diagnosis.get("augmentation_audit") or {}
+        flagged = set(audit.get("flagged", []))
+        names = [r["strategy"] for r in diagnosis["recommendations"]]
+        names += [c for c in DEFAULT_CANDIDATES if c.split("=")[0] not in flagged]
+        arms: dict[str, Recipe] = {}
+        for name in names:
+            if len(arms) >= self.settings.max_arms:
+                break
+            if name in arms:
+                continue
+            recipe = apply_strategies(self.base, name)
+            if recipe.model_copy(update={"strategies": self.base.strategies}) != self.base:
+                arms[name] = recipe
+        return arms
+
+    def rung_recipe(self, recipe: Recipe, fraction: float) -> Recipe:
+        return with_values(recipe, {"epochs": max(1, round(recipe.epochs * fraction))})
+
+    def choose_fractions(self, arms: dict[str, Recipe], baseline_seconds: float) -> list[float]:
+        """Rung budgets: the largest first rung whose halving fits the search's share of the budget."""
+        allowance = self.clock.left_until(SEARCH_ENDS) * (PARALLEL_SPEEDUP if self.workers > 1 else 1.0)
+        per_epoch = baseline_seconds / max(self.base.epochs, 1)
+        sizes = [per_epoch * r.epochs * (r.data.size / self.base.data.size) ** 2 for r in arms.values()]
+        mean_full = float(np.mean([*sizes, baseline_seconds]))
+        for first in FRACTIONS:
+            fractions = [min(1.0, first * 2**i) for i in range(int(math.log2(1 / first)) + 1)]
+            alive, cost = len(arms) + 1, 0.0
+            for fraction in fractions:
+                cost += (alive + 1) * fraction * mean_full  # + the baseline at every rung
+                alive = math.ceil(alive / 2)
+            if cost <= allowance:
+                return fractions
+        return [min(FRACTIONS), 2 * min(FRACTIONS)]
+
+    def search(self, arms: dict[str, Recipe], baseline_seconds: float, n_val: int) -> dict[str, Any]:
+        """Successive halving on validation accuracy; returns the rungs and the winner's name."""
+        fractions = self.remember("fractions", self.choose_fractions(arms, baseline_seconds))
+        recipes = {BASELINE: self.base, **arms}
+        alive = list(arms)
+        rungs: list[dict[str, Any]] = []
+        for index, fraction in enumerate(fractions):
+            allowance = self.clock.left_until(SEARCH_ENDS)
+            if allowance <= 0 or not alive:
+                break
+            started = self.clock.used()
+            trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
+            names = [BASELINE, *alive]
+            records = self.train([(n, self.rung_recipe(recipes[n], fraction), None) for n in names], allowance)
+            val = {name: _val(records[name]) for name in names}
+            rungs.append({
+                "fraction": fraction,
+                "epochs": {name: self.rung_recipe(recipes[name], fraction).epochs for name in names},
+                "val_acc": {name: (None if math.isinf(v) else v) for name, v in val.items()},
+                "failed": {name: records[name].get("stopped_reason") for name in names if math.isinf(val[name])},
+                "seconds": {name: records[name]["seconds"] for name in names},
+            })  # fmt: skip
+            ranked = sorted(alive, key=lambda n: val[n], reverse=True)
+            self.step(
+                "search",
+                f"rung {index + 1}: {len(names)} arms at {fraction:.3g} of their epochs; best {ranked[0]} "
+                f"{val[ranked[0]]:.4f} (baseline {val[BASELINE]:.4f})",
+                started,
+                len(self.ledger.trained) - trained_before,
+                len(self.ledger.reused) - reused_before,
+            )
+            target = self.settings.target
+            if target is not None and val[ranked[0]] >= target:
+                alive = ranked[:1]
+                break
+            alive = ranked[: max(1, math.ceil(len(ranked) / 2))]
+            if index == 0:
+                helping = [n for n in ranked if val[n] > val[BASELINE] + noise_level(val[BASELINE], n_val)]
+                if len(helping) >= 2:
+                    stack = self.remember("stack", [recipes[n].strategies[-1] for n in helping])
+                    recipes[STACK] = apply_strategies(self.base, stack)
+                    alive.append(STACK)
+            if len(alive) == 1 and fraction >= 1.0:
+                break
+        last = rungs[-1]["val_acc"] if rungs else {}
+        contenders = [n for n in alive if last.get(n) is not None] or [n for n in last if n != BASELINE]
+        winner = max(contenders, key=lambda n: last[n] or -1.0, default=BASELINE)
+        if last and (last.get(winner) or -1.0) <= (last.get(BASELINE) or -1.0):
+            winner = BASELINE
+        return {"rungs": rungs, "winner": winner, "recipes": recipes}
+
+    def final(self, winner: Recipe, search: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """The winner and the baseline at their full budget over several seeds (the winner's first exported)."""
+        started = self.clock.used()
+        reserve = max(10.0, 0.05 * self.settings.budget_s)  # evaluation and report
+        left = self.clock.left() - reserve
+        estimate = {}
+        for label, recipe in (("best", winner), (BASELINE, self.base)):
+            done = [r for r in self.records.values() if r.get("strategies") == recipe.strategies and r.get("history")]
+            estimate[label] = _full_seconds(done[0], recipe.epochs) if done else self.settings.budget_s * 0.1
+        pair_seconds = estimate["best"] + estimate[BASELINE]
+        fitting = int(left * (PARALLEL_SPEEDUP if self.workers > 1 else 1.0) // max(pair_seconds, 1e-9))
+        seeds = self.remember("final_seeds", max(1, min(self.settings.seeds, fitting)))
+        runs: list[tuple[str, Recipe, Path | None]] = []
+        for offset in range(seeds):
+            seed = self.base.seed + offset
+            runs.append(
+                (f"best:{seed}", with_values(winner, {"seed": seed}), self.out / "best" if offset == 0 else None)
+            )
+            runs.append((f"{BASELINE}:{seed}", with_values(self.base, {"seed": seed}), None))
+        trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
+        records = self.train(runs, max(left, 1.0))
+        self.step(
+            "final",
+            f"winner and baseline at full budget, {seeds} seed(s) each",
+            started,
+            len(self.ledger.trained) - trained_before,
+            len(self.ledger.reused) - reused_before,
+        )
+        return {
+            "best": [records[label] for label, _, _ in runs if label.startswith("best:")],
+            BASELINE: [records[label] for label, _, _ in runs if label.startswith(f"{BASELINE}:")],
+        }
+
+
+def noise_level(accuracy: float, n_val: int) -> float:
+    """One standard error of the difference of two validation accuracies: below it, an arm did not help."""
+    p = min(max(accuracy, 0.01), 0.99)
+    return math.sqrt(2 * p * (1 - p) / max(n_val, 1))
+
+
+def test_lift(best: list[dict[str, Any]], baseline: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """Test accuracy of each (mean over seeds) and the lift, with 95% intervals by resampling test items."""
+    labels = np.asarray(best[0]["test_labels"])
+    if not labels.size or any(not r["test_predictions"] for r in best + baseline):
+        raise BadInputError("improve: a final run has no test predictions (it failed); see improve.json's runs")
+    correct = {
+        name: np.mean([np.asarray(r["test_predictions"]) == labels for r in records], axis=0)
+        for name, records in (("best", best), (BASELINE, baseline))
+    }
+    samples: dict[str, list[np.ndarray]] = {"best": [], BASELINE: [], "lift": []}
+    for weights in bootstrap_weights(labels.size, RESAMPLES, np.random.default_rng(seed)):
+        samples["best"].append(weights @ correct["best"] / labels.size)
+        samples[BASELINE].append(weights @ correct[BASELINE] / labels.size)
+        samples["lift"].append(weights @ (correct["best"] - correct[BASELINE]) / labels.size)
+
+    def estimate(name: str, value: float) -> dict[str, Any]:
+        low, high = np.percentile(np.concatenate(samples[name]), [2.5, 97.5])
+        return {"value": value, "ci95": [float(low), float(high)]}
+
+    paired = list(zip(best, baseline, strict=False))
+    test = mcnemar(
+        [np.asarray(b["test_predictions"]) == labels for b, _ in paired],
+        [np.asarray(a["test_predictions"]) == labels for _, a in paired],
+    )
+    return {
+        "best": estimate("best", float(correct["best"].mean())),
+        BASELINE: estimate(BASELINE, float(correct[BASELINE].mean())),
+        "lift": estimate("lift", float((correct["best"] - correct[BASELINE]).mean())) | {"mcnemar_p": test.p_value},
+    }
+
+
+def effects(search: dict[str, Any], n_val: int) -> dict[str, list[str]]:
+    """Which arms helped, hurt or did neither against the baseline at the same budget (validation)."""
+    verdicts: dict[str, list[str]] = {"helped": [], "hurt": [], "unclear": []}
+    seen: set[str] = set()
+    for rung in reversed(search["rungs"]):  # the longest budget each arm reached
+        val = rung["val_acc"]
+        base = val.get(BASELINE)
+        for name, value in val.items():
+            if name in (BASELINE, *seen) or base is None:
+                continue
+            seen.add(name)
+            margin = noise_level(base, n_val)
+            delta = -1.0 if value is None else value - base
+            verdicts["helped" if delta > margin else "hurt" if delta < -margin else "unclear"].append(name)
+    return verdicts
+
+
+def recipe_diff(base: Recipe, best: Recipe) -> list[dict[str, Any]]:
+    """Every field that differs between the two recipes, dotted, with both values."""
+
+    def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                flat |= flatten(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+        return flat
+
+    a, b = flatten(base.model_dump(mode="json")), flatten(best.model_dump(mode="json"))
+    return [
+        {"field": k, "baseline": a.get(k), "best": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+    ]
+
+
+def _run_summary(record: dict[str, Any]) -> dict[str, Any]:
+    keep = ("seed", "val_acc", "test_acc", "seconds", "stopped_reason", "stopped_by_time", "history")
+    return {k: record.get(k) for k in keep}
+
+
+def improve(
+    spec: str,
+    base: Recipe,
+    out: Path,
+    settings: ImproveSettings | None = None,
+    on_step: Callable[[Step], None] = lambda step: None,
+) -> dict[str, Any]:
+    """Run the whole loop and write improve.json, report.html, best/ and evaluation/ into `out`.
+
+    >>> settings = ImproveSettings(budget_s=180)
+    >>> result = improve("builtin:digits", Recipe(), Path("runs/improve"), settings)  # doctest: +SKIP
+    >>> result["lift"]["value"], result["lift"]["ci95"]  # doctest: +SKIP
+    """
+    from liftlab.evaluate.command import run_evaluation
+    from liftlab.report.improve import improve_report
+
+    settings = settings or ImproveSettings()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Improvement(spec, base, settings, out, on_step)
+    check = work.check()
+    diagnosis = work.diagnose()
+    n_val = sum(check["counts"].get("val", {}).values())
+    baseline_seconds = sum(r["seconds"] for r in diagnosis["baseline"]["history"])
+    arms = work.candidates(diagnosis)
+    search = work.search(arms, baseline_seconds, n_val)
+    winner_name = search["winner"]
+    winner = search["recipes"][winner_name]
+    work.step("tuning", "skipped: hyperparameter tuning of the winner comes with `liftlab tune`", work.clock.used())
+    finals = work.final(winner, search)
+    lift = test_lift(finals["best"], finals[BASELINE])
+    started = work.clock.used()
+    evaluation = run_evaluation(
+        out / "evaluation",
+        model=out / "best",
+        data=spec,
+        question=settings.question,
+        corruptions=work.clock.left() > 0.1 * settings.budget_s,
+        quiet=True,
+    )
+    work.step("evaluation", f"best model on the test split: {evaluation['metrics']['accuracy']['value']:.4f}", started)
+    curve = diagnosis.get("learning_curve") or {}
+    best_acc = lift["best"]["value"]
+    result: dict[str, Any] = {
+        "data": spec,
+        "baseline": {
+            "recipe": base.model_dump(mode="json"),
+            "strategies": base.strategies,
+            "test_acc": lift[BASELINE]["value"],
+            "ci95": lift[BASELINE]["ci95"],
+            "runs": [_run_summary(r) for r in finals[BASELINE]],
+        },
+        "best": {
+            "name": winner_name,
+            "recipe": winner.model_dump(mode="json"),
+            "strategies": winner.strategies,
+            "test_acc": best_acc,
+            "ci95": lift["best"]["ci95"],
+            "runs": [_run_summary(r) for r in finals["best"]],
+            "folder": str(out / "best"),
+        },
+        "lift": lift["lift"],
+        "target": settings.target,
+        "target_reached": None if settings.target is None else best_acc >= settings.target,
+        "images_for_target": curve.get("images_for_target"),
+        "effects": effects(search, n_val),
+        "search": {
+            "arms": {name: recipe.strategies for name, recipe in search["recipes"].items()},
+            "rungs": search["rungs"],
+        },
+        "diagnosis": {
+            k: diagnosis.get(k) for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")
+        },
+        "data_check": {k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes")},
+        "recipe_diff": recipe_diff(base, winner),
+        "steps": [vars(s) for s in work.ledger.steps],
+        "runs_trained": len(work.ledger.trained),
+        "runs_reused": len(work.ledger.reused),
+        "budget_s": settings.budget_s,
+        "reproduce": {
+            "command": settings.command,
+            "liftlab_version": liftlab.__version__,
+            "torch_version": torch.__version__,
+            "python": platform.python_version(),
+            "seeds": [r["seed"] for r in finals["best"]],
+            "baseline_recipe": base.to_yaml(),
+        },
+    }
+    result["used_s"] = round(work.clock.used(), 1)
+    write_json(out / "improve.json", result)
+    improve_report(result, evaluation, out)
+    result["used_s"] = round(work.clock.used(), 1)
+    write_json(out / "improve.json", result)
+    return result

@@ -455,7 +455,7 @@ def predict(
     assert predictions.proba is not None  # predict_images always gives probabilities
     for i, item in enumerate(predictions.ids or []):
         cls = predictions.classes[predictions.y_pred[i]]
-        console.print(f"{escape(item)}\t{escape(cls)}\t{predictions.proba[i].max():.4f}", highlight=False)
+        typer.echo(f"{item}\t{cls}\t{predictions.proba[i].max():.4f}")  # plain tab-separated lines for scripts
 
 
 augment_app = typer.Typer(help="See augmentations before trusting them.", no_args_is_help=True)

@@ -282,7 +282,65 @@ class Improvement:
         winner = max(contenders, key=lambda n: last[n] or -1.0, default=BASELINE)
         if last and (last.get(winner) or -1.0) <= (last.get(BASELINE) or -1.0):
             winner = BASELINE
+        reached = target is not None and (last.get(winner) or 0.0) >= target
+        if not reached:
+            useful = [n for n in arms if n not in effects({"rungs": rungs}, n_val)["hurt"]]
+            winner = self.greedy(recipes, winner, useful, rungs, n_val)
         return {"rungs": rungs, "winner": winner, "recipes": recipes}
+
+    def wall_seconds(self, run_seconds: list[float]) -> float:
+        """Wall time of runs whose times were measured in the worker pool, run side by side."""
+        return sum(run_seconds) / min(self.workers, max(len(run_seconds), 1))
+
+    def greedy(
+        self, recipes: dict[str, Recipe], winner: str, useful: list[str], rungs: list[dict[str, Any]], n_val: int
+    ) -> str:
+        """With the search's time left: add one more remedy at a time to the winner, at full budget.
+
+        Halving at short budgets favours what converges fast; remedies such as augmentation pay off only
+        with enough epochs, and remedies add up, so the winner is tried with each remaining useful remedy
+        and the best addition kept while it beats the winner by more than half the validation noise.
+        """
+        while True:
+            current = recipes[winner]
+            # More epochs can be added again; any other remedy once. Best-ranked in the halving first.
+            additions = [
+                n for n in useful if n.startswith("epochs=") or recipes[n].strategies[-1] not in current.strategies
+            ]
+            additions.sort(key=lambda n: max((r["val_acc"].get(n) or 0.0) for r in rungs), reverse=True)
+            done = [r for r in self.records.values() if r.get("strategies") == current.strategies and r.get("history")]
+            per_run = _full_seconds(done[0], current.epochs) * 1.5 if done else math.inf  # additions cost more
+            allowance = self.clock.left_until(SEARCH_ENDS)
+            affordable = int(allowance * min(self.workers, 2) // per_run) - 1 if per_run > 0 else 0
+            additions = additions[: max(affordable, 0)]
+            if not additions:
+                return winner
+            started = self.clock.used()
+            trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
+            names = [winner] + [f"{winner}+{n}" if winner != BASELINE else n for n in additions]
+            for name, addition in zip(names[1:], additions, strict=True):
+                recipes[name] = apply_strategies(current, recipes[addition].strategies[-1])
+            records = self.train([(n, recipes[n], None) for n in names], allowance)
+            val = {n: _val(records[n]) for n in names}
+            rungs.append({
+                "fraction": 1.0, "kind": "greedy", "epochs": {n: recipes[n].epochs for n in names},
+                "val_acc": {n: (None if math.isinf(v) else v) for n, v in val.items()},
+                "failed": {n: records[n].get("stopped_reason") for n in names if math.isinf(val[n])},
+                "seconds": {n: records[n]["seconds"] for n in names},
+            })  # fmt: skip
+            challenger = max(names[1:], key=lambda n: val[n])
+            better = val[challenger] > val[winner] + noise_level(val[winner], n_val) / 2
+            self.step(
+                "search",
+                f"greedy: {winner} {val[winner]:.4f}; best addition {challenger} {val[challenger]:.4f}"
+                + (" (kept)" if better else " (not better: stop)"),
+                started,
+                len(self.ledger.trained) - trained_before,
+                len(self.ledger.reused) - reused_before,
+            )
+            if not better:
+                return winner
+            winner = challenger
 
     def final(self, winner: Recipe, search: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """The winner and the baseline at their full budget over several seeds (the winner's first exported)."""

@@ -1,0 +1,81 @@
+"""`liftlab improve`: the budget is kept, the outputs follow the contract, and a rerun resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from liftlab.errors import BadInputError
+from liftlab.experiments.budget import parse_budget
+from liftlab.experiments.store import RunStore
+
+TINY = ["--set", "data.size=16", "--set", "model.width=8", "--quiet"]
+
+
+def _improve(out: Path, *arguments: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "liftlab", "improve", *arguments, "--out", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def test_budgets_parse_and_bad_ones_are_named() -> None:
+    assert parse_budget("20m") == 1200 and parse_budget("1h30m") == 5400 and parse_budget("90s") == 90
+    with pytest.raises(BadInputError, match="--budget 'soon': expected a duration like 90s, 20m or 1h30m"):
+        parse_budget("soon")
+
+
+@pytest.mark.slow
+def test_a_three_minute_budget_ends_within_three_minutes_eighteen(tmp_path: Path) -> None:
+    # 40 epochs per run and 3 final seeds ask for far more than 3 minutes: the budget must cut it.
+    out = tmp_path / "improve"
+    started = time.perf_counter()
+    process = _improve(out, "builtin:digits", "--budget", "3m", "--seeds", "3", "--set", "epochs=40", *TINY)
+    output, _ = process.communicate(timeout=400)
+    elapsed = time.perf_counter() - started
+    assert process.returncode == 0, output
+    assert elapsed <= 198, f"took {elapsed:.0f} s"
+    result = json.loads((out / "improve.json").read_text())
+    assert result["budget_s"] == 180 and result["used_s"] <= 198
+    for part in ("baseline", "best"):
+        assert {"recipe", "strategies", "test_acc", "ci95"} <= set(result[part])
+        low, high = result[part]["ci95"]
+        assert low <= result[part]["test_acc"] <= high
+    assert {"value", "ci95"} <= set(result["lift"]) and result["steps"]
+    for name in ("recipe.yaml", "model.safetensors", "classes.json", "metrics.json", "history.json"):
+        assert (out / "best" / name).is_file(), name
+    assert (out / "report.html").is_file() and "report:" in output
+
+
+def _finished_runs(out: Path) -> int:
+    database = out / "runs.db"
+    return len(RunStore.in_folder(out).records()) if database.is_file() else 0
+
+
+@pytest.mark.slow
+def test_an_interrupted_improve_resumes_without_retraining_finished_runs(tmp_path: Path) -> None:
+    out = tmp_path / "improve"
+    arguments = ("builtin:digits", "--budget", "2m", "--workers", "1", "--set", "epochs=4", *TINY)
+    process = _improve(out, *arguments)
+    deadline = time.monotonic() + 240
+    while _finished_runs(out) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert process.poll() is None, "improve finished before it could be interrupted"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = _finished_runs(out)
+    assert before >= 3 and not (out / "improve.json").exists()
+    rerun = _improve(out, *arguments)
+    output, _ = rerun.communicate(timeout=400)
+    assert rerun.returncode == 0, output
+    result = json.loads((out / "improve.json").read_text())
+    assert result["runs_reused"] >= before
+    trials = RunStore.in_folder(out).study.get_trials(deepcopy=False)
+    keys = [t.user_attrs.get("run_key") for t in trials if t.user_attrs.get("run_key")]
+    assert len(keys) == len(set(keys)), "a finished run was trained again"
+    assert len(set(keys)) == before + result["runs_trained"]

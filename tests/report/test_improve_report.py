@@ -1,0 +1,72 @@
+"""The improve report in a real browser (headless Chromium): no console errors, every image loaded, the
+verdict visible, and no markup from the data. Saves a screenshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from liftlab.cli import app
+from tests.conftest import save_image
+
+runner = CliRunner()
+MARKUP_CLASS = '<img src=x onerror="alert(1)">cat'
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), MARKUP_CLASS: (30, 30, 220)}
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def improved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short improve run on a folder whose third class name is an HTML payload."""
+    root = tmp_path_factory.mktemp("data")
+    for name, colour in COLOURS.items():
+        for i in range(30):
+            save_image(root / "train" / name / f"{i:03d}.png", colour, seed=i)
+        for i in range(8):
+            save_image(root / "test" / name / f"{i:03d}.png", colour, seed=300 + i)
+    out = root.parent / "improve"
+    settings = ["--set", "data.size=12", "--set", "model.width=8", "--set", "epochs=3", "--set", "optim.batch_size=16"]
+    result = runner.invoke(app, ["improve", str(root), "--budget", "60s", "--out", str(out), "--quiet", *settings])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_improve_writes_the_contract_files(improved: Path) -> None:
+    result = json.loads((improved / "improve.json").read_text())
+    assert {"baseline", "best", "lift", "steps", "budget_s", "used_s"} <= set(result)
+    classes = json.loads((improved / "best" / "classes.json").read_text())
+    assert MARKUP_CLASS in classes
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make test installs it)")
+def test_the_report_renders_cleanly_in_chromium(improved: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    report = improved / "report.html"
+    html = report.read_text()
+    assert MARKUP_CLASS not in html and "&lt;img src=x onerror=" in html
+    screenshot = Path(os.environ.get("LIFTLAB_SCREENSHOTS", improved)) / "improve-report.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        messages: list[str] = []
+        requests: list[str] = []
+        page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: messages.append(f"pageerror: {error}"))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(report.as_uri())
+        images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+        verdict_visible = page.is_visible("#verdict")
+        verdict_text = page.inner_text("#verdict")
+        page.screenshot(path=str(screenshot))
+        browser.close()
+    assert not messages, messages
+    assert not [url for url in requests if not url.startswith(("file:", "data:"))], requests  # works offline
+    assert len(images) >= 4 and all(images)
+    assert verdict_visible and "test accuracy" in verdict_text.lower()
+    assert screenshot.stat().st_size > 10_000

@@ -45,6 +45,11 @@ PARALLEL_SPEEDUP = 1.2
 """Two runs side by side against one after the other on 2 cores (benchmarks/ablation_workers.py)."""
 DEFAULT_CANDIDATES = ("flip", "crop", "epochs=+10", "label-smoothing=0.1", "schedule=onecycle", "weight-decay=5e-4")
 """Classic remedies tried after the advisor's own, when it recommends fewer than `max_arms`."""
+COST_CAP = 3.0
+"""A search run may take at most this many times the baseline's time at the same rung: a remedy that costs
+far more (a large pretrained network on a CPU) is compared at equal time, not allowed to eat the budget."""
+WORKER_SLOWDOWN = 2.0
+"""A run in a one-thread worker beside another takes up to twice as long as alone on both cores."""
 FRACTIONS = (0.5, 0.25, 0.125)
 """First-rung budgets (share of each arm's epochs) tried from the largest down until the search fits."""
 BASELINE = "baseline"
@@ -246,7 +251,9 @@ class Improvement:
             started = self.clock.used()
             trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
             names = [BASELINE, *alive]
-            records = self.train([(n, self.rung_recipe(recipes[n], fraction), None) for n in names], allowance)
+            slowdown = WORKER_SLOWDOWN if self.workers > 1 else 1.0
+            cap = min(allowance, COST_CAP * baseline_seconds * fraction * slowdown)
+            records = self.train([(n, self.rung_recipe(recipes[n], fraction), None) for n in names], cap)
             val = {name: _val(records[name]) for name in names}
             rungs.append({
                 "fraction": fraction,
@@ -270,7 +277,12 @@ class Improvement:
                 break
             alive = ranked[: max(1, math.ceil(len(ranked) / 2))]
             if index == 0:
-                helping = [n for n in ranked if val[n] > val[BASELINE] + noise_level(val[BASELINE], n_val)]
+                # Remedies add up, and augmentation pays off only with epochs: stack every remedy that did
+                # not clearly hurt at this short budget (and ran to the end of its schedule).
+                margin = noise_level(val[BASELINE], n_val)
+                helping = [
+                    n for n in ranked if val[n] > val[BASELINE] - margin and not records[n].get("stopped_by_time")
+                ]
                 if len(helping) >= 2:
                     stack = self.remember("stack", [recipes[n].strategies[-1] for n in helping])
                     recipes[STACK] = apply_strategies(self.base, stack)
@@ -288,9 +300,20 @@ class Improvement:
             winner = self.greedy(recipes, winner, useful, rungs, n_val)
         return {"rungs": rungs, "winner": winner, "recipes": recipes}
 
-    def wall_seconds(self, run_seconds: list[float]) -> float:
-        """Wall time of runs whose times were measured in the worker pool, run side by side."""
-        return sum(run_seconds) / min(self.workers, max(len(run_seconds), 1))
+    def full_seconds(self, recipe: Recipe) -> float:
+        """Seconds one search run of `recipe` at its full epochs takes, from runs of it done so far."""
+        done = [r for r in self.records.values() if r.get("strategies") == recipe.strategies and r.get("history")]
+        return _full_seconds(done[0], recipe.epochs) if done else math.inf
+
+    def final_seconds(self, winner_seconds: float) -> float:
+        """Wall time of the final phase for a winner whose run takes `winner_seconds`."""
+        baseline = self.full_seconds(self.base)
+        baseline = winner_seconds if math.isinf(baseline) else baseline
+        return self.settings.seeds * (winner_seconds + baseline) / min(self.workers, 2)
+
+    def reserve(self) -> float:
+        """Seconds kept for the evaluation and the report."""
+        return max(10.0, 0.05 * self.settings.budget_s)
 
     def greedy(
         self, recipes: dict[str, Recipe], winner: str, useful: list[str], rungs: list[dict[str, Any]], n_val: int
@@ -308,9 +331,9 @@ class Improvement:
                 n for n in useful if n.startswith("epochs=") or recipes[n].strategies[-1] not in current.strategies
             ]
             additions.sort(key=lambda n: max((r["val_acc"].get(n) or 0.0) for r in rungs), reverse=True)
-            done = [r for r in self.records.values() if r.get("strategies") == current.strategies and r.get("history")]
-            per_run = _full_seconds(done[0], current.epochs) * 1.5 if done else math.inf  # additions cost more
-            allowance = self.clock.left_until(SEARCH_ENDS)
+            per_run = self.full_seconds(current) * 1.5  # an addition costs more than the winner alone
+            # Keep what the final phase will need for a winner that costly, then spend the rest here.
+            allowance = self.clock.left() - self.final_seconds(per_run) - self.reserve()
             affordable = int(allowance * min(self.workers, 2) // per_run) - 1 if per_run > 0 else 0
             additions = additions[: max(affordable, 0)]
             if not additions:
@@ -320,7 +343,8 @@ class Improvement:
             names = [winner] + [f"{winner}+{n}" if winner != BASELINE else n for n in additions]
             for name, addition in zip(names[1:], additions, strict=True):
                 recipes[name] = apply_strategies(current, recipes[addition].strategies[-1])
-            records = self.train([(n, recipes[n], None) for n in names], allowance)
+            cap = min(allowance, COST_CAP * per_run / 1.5)
+            records = self.train([(n, recipes[n], None) for n in names], cap)
             val = {n: _val(records[n]) for n in names}
             rungs.append({
                 "fraction": 1.0, "kind": "greedy", "epochs": {n: recipes[n].epochs for n in names},
@@ -345,14 +369,12 @@ class Improvement:
     def final(self, winner: Recipe, search: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """The winner and the baseline at their full budget over several seeds (the winner's first exported)."""
         started = self.clock.used()
-        reserve = max(10.0, 0.05 * self.settings.budget_s)  # evaluation and report
-        left = self.clock.left() - reserve
-        estimate = {}
-        for label, recipe in (("best", winner), (BASELINE, self.base)):
-            done = [r for r in self.records.values() if r.get("strategies") == recipe.strategies and r.get("history")]
-            estimate[label] = _full_seconds(done[0], recipe.epochs) if done else self.settings.budget_s * 0.1
-        pair_seconds = estimate["best"] + estimate[BASELINE]
-        fitting = int(left * (PARALLEL_SPEEDUP if self.workers > 1 else 1.0) // max(pair_seconds, 1e-9))
+        left = self.clock.left() - self.reserve()
+        pair_seconds = sum(
+            seconds if math.isfinite(seconds) else self.settings.budget_s * 0.1
+            for seconds in (self.full_seconds(winner), self.full_seconds(self.base))
+        )
+        fitting = int(left * min(self.workers, 2) // max(pair_seconds, 1e-9))
         seeds = self.remember("final_seeds", max(1, min(self.settings.seeds, fitting)))
         runs: list[tuple[str, Recipe, Path | None]] = []
         for offset in range(seeds):

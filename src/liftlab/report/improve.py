@@ -103,14 +103,15 @@ img { max-width: 100%; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: 
 <h1>liftlab improve: {{ r.data }}</h1>
 <div id="verdict">{% for sentence in verdict %}<p>{{ sentence }}</p>{% endfor %}</div>
 <p>Budget {{ "%.0f"|format(r.budget_s) }} s, used {{ "%.0f"|format(r.used_s) }} s;
-{{ r.runs_trained }} run(s) trained, {{ r.runs_reused }} reused from an earlier invocation.
+{{ r.runs_trained }} run(s) trained; {{ r.runs_reused }} found already done in the run store (shared with
+another step, or finished by an earlier, interrupted invocation).
 Test accuracy is the mean over {{ r.best.runs|length }} seed(s); intervals resample the test images.
 The test split chose nothing: the search compared validation accuracy only.</p>
 
 <h2>Data check</h2>
-<table><tr><th>class</th>{% for split in r.data_check.counts %}<th>{{ split }}</th>{% endfor %}</tr>
-{% for cls in classes %}<tr><td>{{ cls }}</td>{% for split, counts in r.data_check.counts.items() %}
-<td>{{ counts.get(cls, 0) }}</td>{% endfor %}</tr>{% endfor %}</table>
+<table><tr><th>class</th>{% for split in splits %}<th>{{ split }}</th>{% endfor %}</tr>
+{% for cls in classes %}<tr><td>{{ cls }}</td>{% for split in splits %}
+<td>{{ r.data_check.counts[split].get(cls, 0) }}</td>{% endfor %}</tr>{% endfor %}</table>
 <p>Imbalance (largest / smallest class): {{ "%.2f"|format(r.data_check.imbalance_ratio or 0) }};
 unreadable files: {{ r.data_check.n_unreadable }}{% if r.data_check.empty_classes %};
 empty classes: {{ r.data_check.empty_classes|join(", ") }}{% endif %}.</p>
@@ -124,9 +125,10 @@ empty classes: {{ r.data_check.empty_classes|join(", ") }}{% endif %}.</p>
 <h2>Experiments</h2>
 <p>Successive halving on validation accuracy: every arm at a short budget, the better half at twice that, and
 so on; the baseline at every rung for comparison.{% if "stack" in r.search.arms %} <code>stack</code> combines
-every arm that beat the baseline in the first rung.{% endif %}</p>
+every arm that did not clearly hurt in the first rung.{% endif %} Greedy rounds (full budget) add one remedy at
+a time to the winner.</p>
 <table><tr><th>arm</th><th>strategies</th>{% for rung in r.search.rungs %}
-<th>val acc at {{ "%.3g"|format(rung.fraction) }}</th>{% endfor %}</tr>
+<th>{{ "greedy" if rung.kind == "greedy" else "val acc at %.3g"|format(rung.fraction) }}</th>{% endfor %}</tr>
 {% for name, strategies in r.search.arms.items() %}<tr><td>{{ name }}</td><td>{{ strategies|join(", ") }}</td>
 {% for rung in r.search.rungs %}<td>{% if rung.val_acc.get(name) is not none %}{{ pct(rung.val_acc[name]) }}
 {%- elif name in rung.failed %}failed{% endif %}</td>{% endfor %}</tr>{% endfor %}</table>
@@ -208,6 +210,7 @@ def improve_report(result: dict[str, Any], evaluation: dict[str, Any], out: Path
         verdict=verdict(result),
         images=images,
         classes=classes,
+        splits=[s for s in ("train", "val", "test") if s in result["data_check"]["counts"]],
         pct=_pct,
         points=_points,
         evidence=lambda value: json.dumps(value, indent=1, default=str)[:3000],

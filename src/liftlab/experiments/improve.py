@@ -16,6 +16,7 @@ import json
 import math
 import platform
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,9 +176,11 @@ class Improvement:
             if stored is not None and (self.run_folder(key) / "metrics.json").is_file() and not (complete and cut):
                 self.ledger.reused.append(key)
             elif len(by_key[key]) == 1:
-                limit = max_seconds if per_epoch_cap is None else min(max_seconds, per_epoch_cap * recipe.epochs)
+                limit = None if per_epoch_cap is None else per_epoch_cap * recipe.epochs
                 recipe_json = recipe.model_dump(mode="json")
-                jobs.append(Job(key, self.spec, recipe_json, max(limit, 1.0), str(self.run_folder(key))))
+                # The deadline is absolute: a job that waits for a free worker does not get more time.
+                deadline = time.time() + max(max_seconds, 1.0)
+                jobs.append(Job(key, self.spec, recipe_json, limit, str(self.run_folder(key)), deadline))
 
         def finished(record: dict[str, Any]) -> None:
             self.store.add(record["key"], record)
@@ -276,9 +279,9 @@ class Improvement:
                 # A rung that cannot finish would compare runs cut at different points of their schedules:
                 # skip it and let the final phase train the winner at its full budget.
                 previous = rungs[-1]
-                needed = [
-                    previous["seconds"][n] * fraction / previous["fraction"] for n in names if n in previous["seconds"]
-                ]
+                per_epoch = {n: previous["seconds"][n] / max(previous["epochs"][n], 1) for n in previous["seconds"]}
+                slowest = max(per_epoch.values())  # an arm new at this rung (the stack) costs at most this
+                needed = [per_epoch.get(n, slowest) * self.rung_recipe(recipes[n], fraction).epochs for n in names]
                 if self.wall_seconds(needed) > allowance:
                     self.step(
                         "search", f"rung {index + 1} at {fraction:.3g} skipped: it would not fit", self.clock.used()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -33,13 +34,17 @@ class Job:
     recipe: dict[str, Any]
     max_seconds: float | None = None
     out: str | None = None  # also write a complete `train` run folder (weights included) here
+    deadline: float | None = None  # time.time() by which training stops, however long the job waited to start
 
 
 def run_job(job: Job) -> dict[str, Any]:
     """Train one run and return its record: accuracies, history, per-image test predictions."""
     recipe: Recipe = recipe_from_dict(job.recipe)
     data = load_data(job.spec, recipe.data, skip_bad=True)
-    result = fit(recipe, data, max_seconds=job.max_seconds)
+    limits = [job.max_seconds] if job.max_seconds is not None else []
+    if job.deadline is not None:
+        limits.append(max(job.deadline - time.time(), 1.0))
+    result = fit(recipe, data, max_seconds=min(limits) if limits else None)
     if job.out is not None:
         write_run_folder(Path(job.out), job.spec, recipe, data, result)
     predictions: list[int] = []

@@ -388,7 +388,7 @@ class Improvement:
                 for n in useful
                 if n.startswith("epochs=") or not set(self.added(recipes[n])) <= set(current.strategies)
             ]
-            additions.sort(key=lambda n: max((r["val_acc"].get(n) or 0.0) for r in rungs), reverse=True)
+            additions.sort(key=lambda n: max((r["val_acc"].get(n) or 0.0 for r in rungs), default=0.0), reverse=True)
             per_run = self.full_seconds(current) * 1.5  # an addition costs more than the winner alone
             # Keep what the final phase will need for a winner that costly, then spend the rest here.
             allowance = self.clock.left() - self.final_seconds(per_run) - self.reserve()

@@ -35,10 +35,17 @@ def verdict(result: dict[str, Any]) -> list[str]:
             f"{_pct(best['test_acc'])} test accuracy."
         )
     else:
+        if low > 0:
+            change, meaning = "rose", "a lift of"
+        elif high < 0:
+            change, meaning = "fell", "the validation winner did worse on the test split:"
+        else:
+            change, meaning = "went", "no reliable lift (the interval includes zero):"
+        added = ", ".join(best["strategies"][len(result["baseline"]["strategies"]) :])
         first = (
-            f"Test accuracy rose from {_pct(result['baseline']['test_acc'])} (baseline) to {_pct(best['test_acc'])} "
-            f"with {', '.join(best['strategies'][len(result['baseline']['strategies']) :])}: a lift of "
-            f"{_points(lift['value'])} (95% interval {_points(low)} to {_points(high)})."
+            f"Test accuracy {change} from {_pct(result['baseline']['test_acc'])} (baseline) to "
+            f"{_pct(best['test_acc'])} with {added}: {meaning} {_points(lift['value'])} "
+            f"(95% interval {_points(low)} to {_points(high)})."
         )
     helped, hurt = result["effects"]["helped"], result["effects"]["hurt"]
     second = f"Helped in the search: {', '.join(helped) or 'none'}; hurt: {', '.join(hurt) or 'none'}."

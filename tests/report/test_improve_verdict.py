@@ -1,0 +1,30 @@
+"""The report's two-sentence verdict says rose, fell or no reliable lift from the lift's interval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from liftlab.report.improve import verdict
+
+
+def _result(value: float, low: float, high: float) -> dict[str, Any]:
+    return {
+        "lift": {"value": value, "ci95": [low, high]},
+        "baseline": {"test_acc": 0.6, "strategies": []},
+        "best": {"name": "flip", "test_acc": 0.6 + value, "strategies": ["flip"]},
+        "effects": {"helped": ["flip"], "hurt": ["crop"], "unclear": []},
+        "target": 0.9,
+        "target_reached": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("interval", "expected"),
+    [((0.05, 0.03, 0.07), "rose"), ((-0.05, -0.07, -0.03), "fell"), ((0.01, -0.01, 0.03), "no reliable lift")],
+)
+def test_verdict_follows_the_interval(interval: tuple[float, float, float], expected: str) -> None:
+    first, second = verdict(_result(*interval))
+    assert expected in first and "with flip" in first
+    assert second == "Helped in the search: flip; hurt: crop. Target 90.00%: not reached."

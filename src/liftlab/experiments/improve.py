@@ -30,7 +30,7 @@ from liftlab.config import Recipe, with_values
 from liftlab.data.check import check_data
 from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
 from liftlab.errors import BadInputError
-from liftlab.evaluate.metrics import bootstrap_weights
+from liftlab.evaluate.metrics import estimates, resampled_arrays
 from liftlab.evaluate.run import BusinessQuestion
 from liftlab.experiments.budget import Clock
 from liftlab.experiments.runner import Job, default_workers, run_jobs
@@ -478,26 +478,21 @@ def test_lift(best: list[dict[str, Any]], baseline: list[dict[str, Any]], seed: 
         name: np.mean([np.asarray(r["test_predictions"]) == labels for r in records], axis=0)
         for name, records in (("best", best), (BASELINE, baseline))
     }
-    samples: dict[str, list[np.ndarray]] = {"best": [], BASELINE: [], "lift": []}
-    for weights in bootstrap_weights(labels.size, RESAMPLES, np.random.default_rng(seed)):
-        samples["best"].append(weights @ correct["best"] / labels.size)
-        samples[BASELINE].append(weights @ correct[BASELINE] / labels.size)
-        samples["lift"].append(weights @ (correct["best"] - correct[BASELINE]) / labels.size)
-
-    def estimate(name: str, value: float) -> dict[str, Any]:
-        low, high = np.percentile(np.concatenate(samples[name]), [2.5, 97.5])
-        return {"value": value, "ci95": [float(low), float(high)]}
+    differences = {"best": correct["best"], BASELINE: correct[BASELINE], "lift": correct["best"] - correct[BASELINE]}
+    point, resampled = resampled_arrays(
+        lambda weights: {name: weights @ values / labels.size for name, values in differences.items()},
+        labels.size,
+        RESAMPLES,
+        seed,
+    )
+    found = {name: estimates(point[name], resampled[name])[0].record() for name in differences}
 
     paired = list(zip(best, baseline, strict=False))
     test = mcnemar(
         [np.asarray(b["test_predictions"]) == labels for b, _ in paired],
         [np.asarray(a["test_predictions"]) == labels for _, a in paired],
     )
-    return {
-        "best": estimate("best", float(correct["best"].mean())),
-        BASELINE: estimate(BASELINE, float(correct[BASELINE].mean())),
-        "lift": estimate("lift", float((correct["best"] - correct[BASELINE]).mean())) | {"mcnemar_p": test.p_value},
-    }
+    return found | {"lift": found["lift"] | {"mcnemar_p": test.p_value}}
 
 
 def effects(search: dict[str, Any], n_val: int) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from liftlab.io import write_text
-from liftlab.report.html import ENV
+from liftlab.report.html import ENV, _pct
 from liftlab.report.plots import plt, save_figure
 
 
@@ -86,10 +86,6 @@ def evaluation_plots(record: dict[str, Any], folder: Path) -> list[tuple[str, Pa
     if corruptions:
         plots.append(("Accuracy under corruptions", corruption_plot(corruptions, folder / "corruptions.png")))
     return plots
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.2f}%"
 
 
 def _estimate(record: dict[str, Any] | None, percent: bool = True) -> str:

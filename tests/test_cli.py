@@ -22,7 +22,8 @@ def test_train_writes_the_run_folder_of_the_contract(tmp_path: Path) -> None:
         assert (out / name).is_file(), name
     history = json.loads((out / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2]
-    assert set(history[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+    contract_keys = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+    assert set(history[0]) == contract_keys | {"train_seconds"}
     metrics = json.loads((out / "metrics.json").read_text())
     contract = {
         "val_acc",
@@ -35,6 +36,11 @@ def test_train_writes_the_run_folder_of_the_contract(tmp_path: Path) -> None:
         "images_per_second",
     }
     assert contract | {"device", "dtype", "seed", "liftlab_version"} <= set(metrics)
+    # how it ran, and why: chosen by measurement (or as requested), with the evidence
+    assert metrics["dtype"] in ("fp32", "bf16") and metrics["memory_format"] in ("channels_last", "contiguous")
+    assert metrics["compiled"] is False  # a 2-epoch run on digits is far too short to repay a compile
+    assert metrics["execution"]["dtype"] == metrics["dtype"]
+    assert metrics["execution"]["source"] in ("measured", "cached", "requested")
     assert metrics["seed"] == 3 and metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 1797
     assert metrics["val_acc"] == history[-1]["val_acc"]
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())

@@ -51,3 +51,25 @@ def test_channel_stats_match_the_float_computation() -> None:
     x = images.float() / 255.0
     assert torch.allclose(mean, x.mean(dim=(0, 2, 3)), atol=1e-5)
     assert torch.allclose(std, x.std(dim=(0, 2, 3), unbiased=False), atol=1e-4)
+
+
+def test_alternating_flip_shows_each_image_both_ways_every_two_epochs() -> None:
+    from liftlab.augment import alternating_flip, flip_coins
+
+    images = _images(300)
+    coins = flip_coins(300, seed=5)
+    assert torch.equal(coins, flip_coins(300, seed=5)), "the same seed gives the same coins (resumable)"
+    assert 100 < int(coins.sum()) < 200
+    even, odd = alternating_flip(images, coins, epoch=0), alternating_flip(images, coins, epoch=1)
+    assert torch.equal(even, alternating_flip(images, coins, epoch=2))
+    assert torch.equal(odd, even.flip(3)), "every image is mirrored in exactly one of two epochs"
+    assert torch.equal(even[coins], images[coins].flip(3)) and torch.equal(even[~coins], images[~coins])
+
+
+def test_translate_mirrors_the_edge_instead_of_adding_black() -> None:
+    images = torch.full((100, 3, 8, 8), 200, dtype=torch.uint8)
+    images[:, :, :, 0] = 50  # a left edge column
+    shifted = random_crop(images, 2, torch.Generator().manual_seed(0), mode="reflect")
+    assert int(shifted.min()) == 50, "no zero-filled pixels"
+    moved = (shifted != images).flatten(1).any(1)
+    assert int(moved.sum()) > 50, "most images move"

@@ -97,11 +97,16 @@ def test_tta_averages_the_flip_and_shift_views(shapes: Any) -> None:
     result = fit(apply_overrides(Recipe(), TINY), shapes)
     images = shapes.val.images
     views = tta_views(images)
-    assert len(views) == 4 and torch.equal(views[1], images.flip(3))
-    single = [predict_logits(result.model, view, result.preprocess, torch.float32).exp() for view in views]
+    assert len(views) == 6 and torch.equal(views[1][0], images.flip(3))
+    assert sum(weight for _, weight in views) == 1.0
+    # a shift mirrors the edge in: the shifted view's first row is the image's second row
+    assert torch.equal(views[4][0][:, :, 1:, 1:], images[:, :, :-1, :-1])
+    single = [
+        weight * predict_logits(result.model, view, result.preprocess, torch.float32).exp() for view, weight in views
+    ]
     result.preprocess.tta = True
     averaged = predict_logits(result.model, images, result.preprocess, torch.float32).exp()
-    assert torch.allclose(averaged, torch.stack(single).mean(0), atol=1e-5)
+    assert torch.allclose(averaged, torch.stack(single).sum(0), atol=1e-5)
 
 
 def test_hsv_and_lab_colour_spaces_decode_known_colours() -> None:

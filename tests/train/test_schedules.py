@@ -35,3 +35,12 @@ def test_warmup_ramps_linearly_from_a_tenth() -> None:
     assert lr_at(0, 100, 10, 1.0, schedule) == pytest.approx(0.1)
     assert lr_at(10, 100, 10, 1.0, schedule) == pytest.approx(0.55)
     assert lr_at(20, 100, 10, 1.0, schedule) == 1.0
+
+
+def test_triangle_warms_up_then_decays_linearly() -> None:
+    schedule = ScheduleConfig(name="triangle", start_factor=0.2, peak_at=0.25, end_factor=0.1)
+    values = [lr_at(s, 100, 10, 2.0, schedule) for s in range(101)]
+    assert values[0] == pytest.approx(0.4) and values[25] == pytest.approx(2.0) and values[100] == pytest.approx(0.2)
+    assert all(a < b for a, b in itertools.pairwise(values[:26]))
+    assert all(a > b for a, b in itertools.pairwise(values[25:]))
+    assert values[60] - values[61] == pytest.approx(values[90] - values[91]), "linear decay"

@@ -17,8 +17,9 @@ def random_flip(images: torch.Tensor, generator: torch.Generator, dim: int = 3) 
     return torch.where(flip[:, None, None, None], images.flip(dim), images)
 
 
-def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Zero-pad by `padding`, then crop back to the original size at a random offset per image.
+def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator, mode: str = "constant") -> torch.Tensor:
+    """Pad by `padding` (zeros, or mirrored edges with mode="reflect": a translation that invents no
+    black border), then crop back to the original size at a random offset per image.
 
     Two gathers (rows, then columns) instead of a Python loop over images: the whole batch is
     shifted in two vectorised ops.
@@ -26,7 +27,7 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) 
     if padding <= 0:
         return images
     n, c, h, w = images.shape
-    padded = F.pad(images, (padding, padding, padding, padding))
+    padded = F.pad(images, (padding, padding, padding, padding), mode=mode)
     device = images.device
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=device)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=device)
@@ -34,6 +35,22 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) 
     shifted = padded.gather(2, rows)
     cols = (dx[:, None] + torch.arange(w, device=device))[:, None, None, :].expand(n, c, h, w)
     return shifted.gather(3, cols)
+
+
+def flip_coins(count: int, seed: int) -> torch.Tensor:
+    """One fixed coin per training image for `alternating_flip`, from its own generator seeded by
+    `seed`: a resumed run draws the same coins without storing them."""
+    return torch.rand(count, generator=torch.Generator().manual_seed(seed)) < 0.5
+
+
+def alternating_flip(images: torch.Tensor, coins: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Mirror image i in epoch e when coin_i XOR (e odd).
+
+    Random flips show an image the same way round two epochs running half the time; alternating
+    shows both orientations in every two epochs, so a short run sees more distinct views (airbench).
+    """
+    flip = coins ^ bool(epoch % 2)
+    return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
 def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:

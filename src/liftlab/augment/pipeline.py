@@ -9,13 +9,23 @@ from __future__ import annotations
 import torch
 
 from liftlab.augment.auto import rand_augment, trivial_augment
-from liftlab.augment.batch import random_crop, random_flip
+from liftlab.augment.batch import alternating_flip, random_crop, random_flip
 from liftlab.augment.ops import color_jitter, cutout, random_rotate
 from liftlab.config import AugmentConfig
 
 
-def augment_batch(images: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(
+    images: torch.Tensor,
+    config: AugmentConfig,
+    generator: torch.Generator,
+    *,
+    coins: torch.Tensor | None = None,
+    epoch: int = 0,
+) -> torch.Tensor:
     """Augment a uint8 (N, C, H, W) batch; returns float32 in [0, 1].
+
+    `coins` (this batch's entries of `flip_coins`) and `epoch` drive alternating flips; without them
+    an alternating flip falls back to a random one.
 
     >>> import torch
     >>> batch = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
@@ -24,7 +34,11 @@ def augment_batch(images: torch.Tensor, config: AugmentConfig, generator: torch.
     """
     if config.crop_padding:
         images = random_crop(images, config.crop_padding, generator)
-    if config.flip:
+    if config.translate:
+        images = random_crop(images, config.translate, generator, mode="reflect")
+    if config.flip and config.alternating_flip and coins is not None:
+        images = alternating_flip(images, coins, epoch)
+    elif config.flip:
         images = random_flip(images, generator)
     if config.vflip:
         images = random_flip(images, generator, dim=2)

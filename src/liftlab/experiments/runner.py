@@ -62,7 +62,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "test_acc": test_acc,
         "test_labels": data.test.labels.tolist() if data.test is not None else [],
         "test_predictions": predictions,
-        "history": [{k: v for k, v in r.items() if k != "seconds"} for r in result.history],
+        "history": [{k: v for k, v in r.items() if k not in ("seconds", "train_seconds")} for r in result.history],
         "seconds": result.seconds,
         "epoch_seconds": [r["seconds"] for r in result.history],
         "stopped_reason": result.stopped_reason,

@@ -8,6 +8,7 @@ from torch import nn
 from liftlab.config import ModelConfig
 from liftlab.errors import BadInputError
 from liftlab.models.convnet import ConvNet
+from liftlab.models.fastnet import FastNet
 
 
 class RepeatChannels(nn.Module):
@@ -51,12 +52,24 @@ def build_model(config: ModelConfig, in_channels: int, num_classes: int) -> nn.M
             dropout=config.dropout,
             residual=config.residual,
         )
+    if config.name == "fast":
+        return FastNet(
+            in_channels,
+            num_classes,
+            width=config.width,
+            activation=config.activation,
+            whiten_stem=config.whiten_stem,
+            identity_init=config.identity_init,
+            norm_weights=config.norm_weights,
+            dropout=config.dropout,
+        )
     import torchvision.models as tv_models
 
     names = torchvision_names()
     if config.name not in names:
         raise BadInputError(
-            f"model.name {config.name!r}: expected 'convnet' or a torchvision architecture; known: {', '.join(names)}"
+            f"model.name {config.name!r}: expected 'convnet', 'fast' or a torchvision architecture; "
+            f"known: {', '.join(names)}"
         )
     model = tv_models.get_model(config.name, weights=None, num_classes=num_classes)
     return RepeatChannels(model, in_channels) if in_channels == 1 else model

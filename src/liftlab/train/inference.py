@@ -92,18 +92,22 @@ class Preprocess:
 
 
 def _shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Translate a batch by (dy, dx) pixels, filling with zeros."""
+    """Translate a batch by (dy, dx) pixels, mirroring the edge in (no black border)."""
     pad = max(abs(dy), abs(dx))
-    padded = F.pad(images, (pad, pad, pad, pad))
+    padded = F.pad(images, (pad, pad, pad, pad), mode="reflect")
     h, w = images.shape[2:]
     return padded[:, :, pad - dy : pad - dy + h, pad - dx : pad - dx + w]
 
 
-def tta_views(images: torch.Tensor) -> list[torch.Tensor]:
-    """The views test-time augmentation averages: the image, its mirror, and small shifts of both."""
-    step = max(1, images.shape[-1] // 16)
-    mirrored = images.flip(3)
-    return [images, mirrored, _shift(images, step, step), _shift(mirrored, -step, -step)]
+def tta_views(images: torch.Tensor) -> list[tuple[torch.Tensor, float]]:
+    """The views test-time augmentation averages, with their weights (airbench's level 2): the image
+    and its mirror (1/4 each), and both shifted one step up-left or down-right (1/8 each)."""
+    step = max(1, images.shape[-1] // 32)
+    views = [(images, 0.25), (images.flip(3), 0.25)]
+    for shift in (-step, step):
+        moved = _shift(images, shift, shift)
+        views += [(moved, 0.125), (moved.flip(3), 0.125)]
+    return views
 
 
 @torch.no_grad()
@@ -121,13 +125,13 @@ def predict_logits(
     outputs = []
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size].to(device)
-        views = tta_views(batch) if preprocess.tta else [batch]
+        views = tta_views(batch) if preprocess.tta else [(batch, 1.0)]
         probabilities = torch.zeros((), device=device)
-        for view in views:
+        for view, weight in views:
             inputs = transform(view.float() / 255.0).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                probabilities = probabilities + F.softmax(model(inputs).float(), dim=1)
-        outputs.append(torch.log(probabilities / len(views)).cpu())
+                probabilities = probabilities + weight * F.softmax(model(inputs).float(), dim=1)
+        outputs.append(torch.log(probabilities).cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.zeros((0, 0))
 

@@ -17,20 +17,21 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from liftlab.augment import augment_batch, mix_batch
+from liftlab.augment import augment_batch, flip_coins, mix_batch
 from liftlab.config import Recipe
 from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
-from liftlab.models import build_model
+from liftlab.models import begin_epoch, build_model, fit_to_data
 from liftlab.progress import make_progress
+from liftlab.train.averaging import ExponentialAverage, Lookahead
 from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
 from liftlab.train.finetune import FineTuning
 from liftlab.train.inference import Preprocess, evaluate
 from liftlab.train.losses import classification_loss
 from liftlab.train.lr_finder import lr_range_test
-from liftlab.train.precision import DTYPES, choose_precision
+from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
+from liftlab.train.precision import Execution, choose_execution
 from liftlab.train.schedules import lr_at
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -48,6 +49,7 @@ class FitResult:
     images_per_second: float
     stopped_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    execution: dict[str, Any] = field(default_factory=dict)  # precision, layout, compile and the evidence
 
     @property
     def val_acc(self) -> float | None:
@@ -100,13 +102,15 @@ def fit(
     torch.manual_seed(recipe.seed)
     num_classes = len(data.classes)
     model = build_model(recipe.model, data.channels, num_classes).to(device)
-    model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
     generator = torch.Generator(device=device).manual_seed(recipe.seed)
 
     images = data.train.images.to(device)
     labels = data.train.labels.to(device)
     preprocess = Preprocess.fit(data.train.images, recipe)
     transform = preprocess.on(device)
+    # evenly spaced images, not the first n: a folder's images come sorted by class
+    fit_to_data(model, lambda n: transform(images[:: max(len(images) // n, 1)][:n].float() / 255.0))
+    coins = flip_coins(len(labels), recipe.seed).to(device) if recipe.augment.alternating_flip else None
 
     n_train = len(labels)
     batch_size = min(recipe.optim.batch_size, n_train)
@@ -120,15 +124,26 @@ def fit(
     extra: dict[str, Any] = {}
     checkpoint = load_checkpoint(checkpoint_dir) if (checkpoint_dir and resume) else None
     if checkpoint is not None:
-        dtype_name = str(checkpoint[1]["dtype"])
+        saved = checkpoint[1]
+        execution = (
+            Execution(**saved["execution"])
+            if "execution" in saved  # checkpoints before 0.x recorded only the dtype
+            else Execution(str(saved.get("dtype", "fp32")), "channels_last", False, "requested")
+        )
         extra = dict(checkpoint[1].get("extra", {}))
     else:
         batch_shape = (batch_size, data.channels, recipe.data.size, recipe.data.size)
-        dtype_name = choose_precision(recipe.precision, model, batch_shape, num_classes, device, cache_root())
-    dtype = DTYPES[dtype_name]
+        execution = choose_execution(recipe.precision, recipe.memory_format, recipe.compile, model, batch_shape,
+                                     num_classes, device, cache_root(), total_steps)  # fmt: skip
+    dtype = execution.torch_dtype
     reduced = dtype != torch.float32
+    model = model.to(memory_format=execution.layout)
+    # compiled for the training steps only: evaluation batches have other shapes and would recompile
+    step_model: nn.Module = torch.compile(model) if execution.compiled else model  # type: ignore[assignment]
+    # fp16 (GPU) needs its loss scaled against underflow; bf16 has fp32's range and needs none
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    base_lr = recipe.optim.lr
+    base_lr, weight_decay = torch_rates(recipe.optim, batch_size, recipe.optim.lr)
     if recipe.optim.lr_find:
         if "lr_found" not in extra:
             extra["lr_found"] = lr_range_test(
@@ -137,17 +152,10 @@ def fit(
         base_lr = float(extra["lr_found"])
 
     tuning = FineTuning(model, recipe.model.finetune, bool(recipe.model.pretrained), recipe.epochs)
-    groups = tuning.optimizer_groups(recipe.optim.weight_decay)
-    optimizer: torch.optim.Optimizer
-    if recipe.optim.name == "adamw":
-        optimizer = torch.optim.AdamW(groups, lr=base_lr)
-    else:
-        optimizer = torch.optim.SGD(groups, lr=base_lr, momentum=recipe.optim.momentum, nesterov=recipe.optim.nesterov)
-    ema = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.optim.ema), use_buffers=True)
-        if recipe.optim.ema
-        else None
-    )
+    groups = parameter_groups(tuning.optimizer_groups(weight_decay), model, recipe.optim, weight_decay)
+    optimizer = make_optimizer(groups, recipe.optim, base_lr)
+    ema = ExponentialAverage(model, recipe.optim.ema) if recipe.optim.ema else None
+    lookahead = Lookahead(model) if recipe.optim.lookahead else None
 
     if checkpoint is not None:
         weights, state = checkpoint
@@ -155,6 +163,9 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
+        if lookahead is not None:
+            lookahead.load_state_dict(state["lookahead"])
+        scaler.load_state_dict(state["scaler"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history = list(state["history"])
@@ -175,6 +186,7 @@ def fit(
         for epoch in range(start_epoch, recipe.epochs):
             epoch_start = time.perf_counter()
             tuning.begin_epoch(epoch)
+            begin_epoch(model, epoch, recipe.model.whiten_bias_epochs)
             order = torch.randperm(n_train, generator=generator, device=device)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
@@ -182,7 +194,10 @@ def fit(
             for step in range(steps_per_epoch):
                 index = order[step * batch_size : (step + 1) * batch_size]
                 hard_targets = labels[index]
-                inputs = transform(augment_batch(images[index], recipe.augment, generator))
+                batch_coins = coins[index] if coins is not None else None
+                inputs = transform(
+                    augment_batch(images[index], recipe.augment, generator, coins=batch_coins, epoch=epoch)
+                )
                 targets = hard_targets
                 if mixing:
                     inputs, targets = mix_batch(
@@ -193,11 +208,12 @@ def fit(
                         recipe.augment.cutmix,
                         generator,
                     )
-                lr = lr_at(epoch * steps_per_epoch + step, total_steps, steps_per_epoch, base_lr, recipe.schedule)
+                global_step = epoch * steps_per_epoch + step
+                lr = lr_at(global_step, total_steps, steps_per_epoch, base_lr, recipe.schedule)
                 for group in optimizer.param_groups:
                     group["lr"] = lr * group["lr_scale"]
                 with torch.autocast(device.type, dtype=dtype, enabled=reduced):
-                    logits = model(inputs.contiguous(memory_format=torch.channels_last))
+                    logits = step_model(inputs.contiguous(memory_format=execution.layout))
                 loss = classification_loss(
                     logits, targets, recipe.optim.loss, recipe.optim.label_smoothing, recipe.optim.focal_gamma
                 )
@@ -205,21 +221,25 @@ def fit(
                     stopped_reason = f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}"
                     break
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if record_gradients:
                     grad_norm_sum += torch.stack(
                         [p.grad.norm() if p.grad is not None else torch.zeros((), device=device) for p in kernels]
                     )
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
+                if lookahead is not None:
+                    lookahead.after_step(model, global_step + 1, total_steps)
                 if ema is not None:
-                    ema.update_parameters(model)
+                    ema.update(model)
                 loss_sum += loss.detach() * len(index)
                 correct += (logits.argmax(1) == hard_targets).sum()
                 progress.advance(task)
             seen = steps_per_epoch * batch_size
             train_loss = float(loss_sum.item()) / seen  # the one host sync of the epoch
             trained_images += seen
-            train_seconds += time.perf_counter() - epoch_start
+            epoch_train_seconds = time.perf_counter() - epoch_start
+            train_seconds += epoch_train_seconds
             if stopped_reason is None and not math.isfinite(train_loss):
                 stopped_reason = f"non-finite loss at epoch {epoch + 1}"
             if stopped_reason is not None:
@@ -236,6 +256,7 @@ def fit(
                 "val_acc": val_acc,
                 "lr": lr,
                 "seconds": time.perf_counter() - epoch_start,
+                "train_seconds": epoch_train_seconds,
             }
             if record_gradients:
                 record["grad_norms"] = (grad_norm_sum / steps_per_epoch).tolist()
@@ -249,12 +270,14 @@ def fit(
                 state = {
                     "optimizer": optimizer.state_dict(),
                     "ema": ema.state_dict() if ema is not None else {},
+                    "lookahead": lookahead.state_dict() if lookahead is not None else {},
+                    "scaler": scaler.state_dict(),
+                    "execution": execution.record(),
                     "generator": generator.get_state(),
                     "torch_rng": torch.get_rng_state(),
                     "history": history,
                     "epoch": epoch + 1,
                     "seconds": seconds_before + time.perf_counter() - wall_start,
-                    "dtype": dtype_name,
                     "extra": extra,
                 }
                 save_checkpoint(checkpoint_dir, epoch + 1, model, state)
@@ -268,11 +291,12 @@ def fit(
         model=evaluated_model(),
         preprocess=preprocess,
         history=history,
-        dtype=dtype_name,
+        dtype=execution.dtype,
         device=str(device),
         seconds=seconds,
         train_seconds=train_seconds,
         images_per_second=trained_images / train_seconds if train_seconds > 0 else 0.0,
         stopped_reason=stopped_reason,
         extra=extra,
+        execution=execution.record(),
     )

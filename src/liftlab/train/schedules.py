@@ -29,8 +29,15 @@ def lr_at(step: int, total_steps: int, steps_per_epoch: int, base_lr: float, sch
         # Up from base/10 over the first 30%, then linearly down to zero.
         peak = 0.3
         lr = base_lr * (0.1 + 0.9 * progress / peak) if progress < peak else base_lr * (1 - progress) / (1 - peak)
+    elif schedule.name == "triangle":
+        # airbench's warm-up then linear decay: start_factor -> 1 at peak_at, then down to end_factor.
+        peak = int(schedule.peak_at * total_steps)
+        if step < peak:
+            lr = base_lr * (schedule.start_factor + (1 - schedule.start_factor) * step / peak)
+        else:
+            lr = base_lr * (1 + (schedule.end_factor - 1) * (step - peak) / max(total_steps - peak, 1))
     else:
-        raise ValueError(f"schedule.name {schedule.name!r}: expected constant, step, cosine or onecycle")
+        raise ValueError(f"schedule.name {schedule.name!r}: expected constant, step, cosine, onecycle or triangle")
     warmup_steps = schedule.warmup_epochs * steps_per_epoch
     if step < warmup_steps:
         lr *= 0.1 + 0.9 * step / warmup_steps

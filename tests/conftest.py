@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,18 @@ def isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     """Every test writes its cache under one session folder, never the user's cache."""
     monkeypatch.setenv("LIFTLAB_CACHE", str(session_cache))
     return session_cache
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL server for this test session (stopped and deleted after it)."""
+    from pg_server import postgres_server
+
+    try:
+        with postgres_server() as url:
+            yield url
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")

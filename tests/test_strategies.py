@@ -144,7 +144,7 @@ def test_cli_strategies_table_and_json() -> None:
     assert table.exit_code == 0 and "color-jitter" in table.output
     as_json = json.loads(CliRunner().invoke(app, ["strategies", "--json"]).output)
     by_name = {s["name"]: s for s in as_json}
-    assert by_name["dropout"]["search_space"] == {"type": "float", "low": 0.0, "high": 1.0, "log": False}
+    assert by_name["dropout"]["search_space"] == {"type": "float", "low": 0.0, "high": 0.5, "log": False}
     assert by_name["rotate"]["hurts_when"].startswith("orientation defines the class")
 
 

@@ -481,3 +481,74 @@ def augment_preview(
     resolved = apply_strategies(load_recipe(recipe) if recipe else Recipe(), strategies)
     preview_grid(data, resolved, out, images=images, rows=rows, seed=seed)
     console.print(f"wrote {out}: row 1 original, rows 2-{rows + 1} with {', '.join(resolved.strategies)}")
+
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option(envvar="LIFTLAB_STORAGE", help="Optuna storage URL, e.g. postgresql://user:pw@host/db."),
+]
+
+
+@app.command()
+@reports_errors
+def tune(
+    data: DataArg,
+    trials: Annotated[int, typer.Option(min=1, help="Finished trials the study should reach.")] = 20,
+    timeout: Annotated[float | None, typer.Option(help="Stop taking trials after this many seconds.")] = None,
+    study: Annotated[str, typer.Option(help="Study name (workers join it by name).")] = "liftlab-tune",
+    storage: StorageOption = None,
+    space: Annotated[str, typer.Option(help="Strategies to tune, e.g. lr,weight-decay,dropout.")] = ",".join(
+        ("lr", "weight-decay", "dropout", "label-smoothing")
+    ),
+    repeats: Annotated[int, typer.Option(min=1, help="Seeds for each top configuration before one is crowned.")] = 3,
+    pruner: Annotated[str, typer.Option(help="hyperband, halving or none.")] = "hyperband",
+    recipe: Annotated[Path | None, typer.Option(help="Recipe YAML (or built-in name) to start from.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe field.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes the study.")] = Path("runs/tune"),
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Tune hyperparameters with Optuna (TPE, pruning by epochs); workers anywhere can join the study."""
+    from liftlab.config import Recipe, apply_overrides, load_recipe
+    from liftlab.experiments.tune import TuneSettings, run_tune
+    from liftlab.strategies import split_list
+
+    base = apply_overrides(load_recipe(recipe) if recipe else Recipe(), list(set_ or []))
+    settings = TuneSettings(
+        trials, timeout, study, storage, tuple(split_list(space)), repeats, pruner=pruner, quiet=quiet
+    )
+    summary = run_tune(data, base, settings, out, on_message=lambda text: console.print(escape(text)))
+    best = summary["best"]["repeated"]
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in summary["counts"].items())
+    console.print(f"{len(summary['trials'])} trials ({counts}); epochs trained {summary['epochs_trained']} of "
+                  f"{summary['epochs_unpruned']} unpruned")  # fmt: skip
+    if best:
+        console.print(
+            f"best: {escape(', '.join(best['strategies']))}: val acc {best['mean']:.4f} "
+            f"({best['ci95'][0]:.4f}-{best['ci95'][1]:.4f}, {len(best['scores'])} seeds)"
+        )
+    console.print(f"wrote {escape(str(out / 'tune.json'))}, best_recipe.yaml and report.html")
+
+
+@app.command()
+@reports_errors
+def worker(
+    study: Annotated[str, typer.Option(help="Name of the study to join.")],
+    storage: StorageOption = None,
+    trials: Annotated[int | None, typer.Option(min=1, help="Run this many trials here (default: until done).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop taking trials after this many seconds.")] = None,
+    grace_seconds: Annotated[
+        float, typer.Option(min=2, help="A trial silent this long (its worker died) is failed and retried.")
+    ] = 20.0,
+    quiet: Annotated[bool, typer.Option(help="Only a summary line.")] = False,
+) -> None:
+    """Join a `tune` study from any machine and take trials until none are left."""
+    from liftlab.errors import BadInputError
+    from liftlab.experiments.store import redact
+    from liftlab.experiments.tune import load_study, work
+
+    if not storage:
+        raise BadInputError("--storage (or $LIFTLAB_STORAGE): expected the study's storage URL")
+    joined = load_study(storage, study, grace_s=grace_seconds)
+    console.print(f"joined study {escape(study)} in {escape(redact(storage))}")
+    ran = work(joined, trials, timeout, quiet)
+    console.print(f"ran {ran} trial(s)")

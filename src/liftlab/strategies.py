@@ -42,6 +42,7 @@ class Setting:
     log: bool = False
     low_inclusive: bool = True
     high_inclusive: bool = True
+    tune: tuple[float, float] | None = None  # the range worth searching, when narrower than the valid one
 
     def describe(self) -> str:
         if self.kind == "choice":
@@ -85,7 +86,8 @@ class Setting:
         if self.kind == "choice":
             return {"type": "categorical", "choices": list(self.choices)}
         kind = "int" if self.kind in ("int", "relative-int") else "float"
-        return {"type": kind, "low": self.low, "high": self.high, "log": self.log}
+        low, high = self.tune if self.tune else (self.low, self.high)
+        return {"type": kind, "low": low, "high": high, "log": self.log}
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,7 @@ for _strategy in (
         "overfitting: training accuracy far above validation",
         "underfitting; too much decay shrinks the model into uselessness",
         _set_value("optim.weight_decay"),
-        Setting("float", "5e-4", 0.0, 0.1, log=True),
+        Setting("float", "5e-4", 0.0, 0.1, log=True, tune=(1e-5, 1e-2)),
     ),
     Strategy(
         "dropout",
@@ -372,7 +374,7 @@ for _strategy in (
         "overfitting with a large head",
         "underfitting or short training",
         _set_value("model.dropout"),
-        Setting("float", "0.3", 0.0, 1.0, high_inclusive=False),
+        Setting("float", "0.3", 0.0, 1.0, high_inclusive=False, tune=(0.0, 0.5)),
     ),
     Strategy(
         "batchnorm",
@@ -397,7 +399,7 @@ for _strategy in (
         "overconfident predictions; noisy labels",
         "probabilities must be calibrated to the raw scores' scale",
         _set_value("optim.label_smoothing"),
-        Setting("float", "0.1", 0.0, 1.0, high_inclusive=False),
+        Setting("float", "0.1", 0.0, 1.0, high_inclusive=False, tune=(0.0, 0.3)),
     ),
     Strategy(
         "depth",
@@ -441,7 +443,9 @@ for _strategy in (
         "loss falls very slowly (too low) or jumps and diverges (too high)",
         "a value far from the range test's suggestion",
         _lr,
-        Setting("float-or-choice", "find", 0.0, 10.0, choices=("find",), log=True, low_inclusive=False),
+        Setting(
+            "float-or-choice", "find", 0.0, 10.0, choices=("find",), log=True, low_inclusive=False, tune=(1e-3, 1.0)
+        ),
     ),
     Strategy(
         "schedule",
@@ -477,7 +481,7 @@ for _strategy in (
         "larger: faster epochs on parallel hardware; smaller: more updates on small data",
         "larger without a higher learning rate trains slower per epoch",
         _set_value("optim.batch_size"),
-        Setting("int", "256", 1, 65536, log=True),
+        Setting("int", "256", 1, 65536, log=True, tune=(16, 512)),
     ),
     Strategy(
         "loss",

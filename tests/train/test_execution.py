@@ -88,7 +88,7 @@ def test_requested_settings_are_used_without_measuring(tmp_path: Path) -> None:
 
 def test_compile_is_not_even_measured_for_a_short_run(tmp_path: Path) -> None:
     timer = FakeTimer(EAGER, compiled=0.1)
-    execution = choose(tmp_path, timer, steps=20)  # 20 steps x 1.2 s x 0.5 = 12 s < a 30 s compile
+    execution = choose(tmp_path, timer, steps=20)  # 20 steps x 1.2 s x 0.5 = 12 s < a 60 s compile
     assert not any(compiled for _, _, compiled in timer.calls)
     assert execution.compiled is False
 
@@ -115,5 +115,6 @@ def test_a_slower_or_failing_compile_is_never_used(tmp_path: Path) -> None:
 def test_decision_rules() -> None:
     assert fastest({"fp32/contiguous": 1.0}, ["bf16"], ["channels_last"]) == ("bf16", "channels_last")
     assert worth_measuring_compile(eager_s=1.0, steps=100, compile_guess_s=30.0)
+    assert not worth_measuring_compile(eager_s=1.0, steps=100, compile_guess_s=60.0)
     assert not worth_measuring_compile(eager_s=0.01, steps=100, compile_guess_s=30.0)
     assert compile_pays(1.0, 0.5, 10.0, 21) and not compile_pays(1.0, 0.5, 10.0, 20)

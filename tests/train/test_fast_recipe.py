@@ -17,7 +17,7 @@ from liftlab.train.averaging import Lookahead, slow_weight
 from liftlab.train.optimizer import parameter_groups, torch_rates
 
 # the fast recipe at 16 px on digits: small enough for a test, everything switched on
-SMALL = ["data.size=16", "model.width=16", "optim.batch_size=256", "epochs=8", "precision=fp32"]
+SMALL = ["data.size=16", "model.width=16", "optim.batch_size=64", "epochs=12", "precision=fp32"]
 
 
 class Interrupt(Exception):
@@ -74,7 +74,7 @@ def test_lookahead_ends_on_the_slow_weights() -> None:
 def test_fast_recipe_learns_digits_and_its_whitening_bias_freezes(digits: Any) -> None:
     recipe = apply_overrides(preset("fast"), SMALL)
     result = fit(recipe, digits)
-    # measured 0.98; 0.9 leaves room for another machine's arithmetic
+    # measured 0.97; 0.9 leaves room for another machine's arithmetic
     assert result.val_acc is not None and result.val_acc >= 0.9
     frozen = fit(apply_overrides(recipe, ["model.whiten_bias_epochs=0"]), digits)
     assert torch.count_nonzero(frozen.model.state_dict()["stem.bias"]) == 0, "a bias that never trains stays 0"

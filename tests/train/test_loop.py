@@ -78,7 +78,8 @@ def test_auto_precision_is_measured_once_and_cached(digits: Any, isolated_cache:
     verdicts = json.loads((isolated_cache / "precision.json").read_text())
     assert result.dtype in ("fp32", "bf16")
     matching = [v for v in verdicts.values() if v["dtype"] == result.dtype]
-    assert matching and set(matching[0]["seconds_per_step"]) == {"fp32", "bf16"}
+    layouts = {"channels_last", "contiguous"}
+    assert matching and set(matching[0]["seconds_per_step"]) == {f"{d}/{m}" for d in ("fp32", "bf16") for m in layouts}
     assert fit(recipe, digits).dtype == result.dtype
 
 

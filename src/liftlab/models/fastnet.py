@@ -39,6 +39,9 @@ WHITEN_SAMPLE = 5000  # training images whose patches estimate the covariance (e
 class BiasNorm(nn.Module):
     """Batch norm whose scale is fixed at 1 unless `learn_weight`; the shift (bias) always learns."""
 
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
     def __init__(self, channels: int, learn_weight: bool) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))
@@ -85,6 +88,8 @@ class ConvGroup(nn.Module):
 
 class PatchWhitening(nn.Module):
     """A 2x2 conv whose kernel is a buffer (never trained) and whose bias trains while `train_bias`."""
+
+    weight: torch.Tensor
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()

@@ -17,6 +17,7 @@ passes through `redact`, and `tune.json` records the redacted URL.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from liftlab.config import Recipe, recipe_from_dict, with_values
@@ -77,12 +78,14 @@ def open_storage(url: str, grace_s: float = GRACE_S) -> RDBStorage:
     """An RDB storage with heartbeats and retry of trials whose worker died; errors never show the password."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # liftlab prints its own one line per trial
     try:
-        return RDBStorage(
-            url,
-            heartbeat_interval=max(1, min(HEARTBEAT_S, int(grace_s / 4))),
-            grace_period=max(int(grace_s), 2),
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRIES),
-        )
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna, and stable since 2.8
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                heartbeat_interval=max(1, min(HEARTBEAT_S, int(grace_s / 4))),
+                grace_period=max(int(grace_s), 2),
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+            )
     except Exception as error:  # drivers raise their own types; all mean "cannot open"
         raise BadInputError(f"--storage {redact(url)}: cannot be opened ({scrub(str(error), url)})") from None
 
@@ -255,7 +258,7 @@ def repeat_top(study: optuna.Study, settings: TuneSettings) -> list[dict[str, An
         study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: -float(t.value or 0.0)
     )
     objective_data = Objective(spec, base, {}, settings.quiet).data
-    results = []
+    results: list[dict[str, Any]] = []
     for trial in complete[: settings.top]:
         strategies = list(trial.user_attrs["strategies"])
         scores = [float(trial.value or 0.0)]
@@ -267,7 +270,7 @@ def repeat_top(study: optuna.Study, settings: TuneSettings) -> list[dict[str, An
         mean, (low, high) = mean_ci(finite) if finite else (float("nan"), (float("nan"), float("nan")))
         results.append({"trial": trial.number, "strategies": strategies, "scores": scores, "mean": mean,
                         "ci95": [low, high]})  # fmt: skip
-    results.sort(key=lambda r: -r["mean"])
+    results.sort(key=lambda r: -float(r["mean"]))
     return results
 
 

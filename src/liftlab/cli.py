@@ -55,6 +55,20 @@ def version() -> None:
     console.print(liftlab.__version__)
 
 
+def _without_option(argv: list[str], name: str) -> list[str]:
+    """argv without `name VALUE` or `name=VALUE`."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(f"{name}="):
+            kept.append(arg)
+    return kept
+
+
 @app.command()
 @reports_errors
 def train(
@@ -74,12 +88,22 @@ def train(
     skip_bad: Annotated[
         bool, typer.Option(help="Train on the usable images; list the skipped ones in metrics.json.")
     ] = False,
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Processes for one run under torch.distributed (gloo on CPU, NCCL on GPUs).")
+    ] = 1,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train one recipe and write a run folder (recipe, history, metrics, weights, classes)."""
+    import os
+    import sys
+
     from liftlab.config import Recipe, apply_overrides, load_recipe
     from liftlab.strategies import apply_strategies
+    from liftlab.train import distributed
     from liftlab.train.run import train_run
+
+    if nproc > 1 and "LOCAL_RANK" not in os.environ:  # relaunch this command under torchrun
+        raise typer.Exit(distributed.launch(nproc, _without_option(sys.argv[1:], "--nproc")))
 
     base = load_recipe(recipe) if recipe else Recipe()
     if strategies:
@@ -91,6 +115,8 @@ def train(
         overrides.append(f"seed={seed}")
     resolved = apply_overrides(base, overrides)
     metrics = train_run(data, resolved, out, skip_bad=skip_bad, resume=resume, quiet=quiet)
+    if not metrics:  # a process other than rank 0 of a distributed run: rank 0 reports
+        return
     if metrics["stopped_reason"]:
         errors.print(f"[yellow]stopped:[/yellow] {metrics['stopped_reason']}")
     test = "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.4f}"
@@ -502,6 +528,7 @@ def tune(
     ),
     repeats: Annotated[int, typer.Option(min=1, help="Seeds for each top configuration before one is crowned.")] = 3,
     pruner: Annotated[str, typer.Option(help="hyperband, halving or none.")] = "hyperband",
+    sampler: Annotated[str, typer.Option(help="tpe (multivariate) or random.")] = "tpe",
     recipe: Annotated[Path | None, typer.Option(help="Recipe YAML (or built-in name) to start from.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe field.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes the study.")] = Path("runs/tune"),
@@ -514,7 +541,7 @@ def tune(
 
     base = apply_overrides(load_recipe(recipe) if recipe else Recipe(), list(set_ or []))
     settings = TuneSettings(
-        trials, timeout, study, storage, tuple(split_list(space)), repeats, pruner=pruner, quiet=quiet
+        trials, timeout, study, storage, tuple(split_list(space)), repeats, pruner=pruner, sampler=sampler, quiet=quiet
     )
     summary = run_tune(data, base, settings, out, on_message=lambda text: console.print(escape(text)))
     best = summary["best"]["repeated"]

@@ -52,6 +52,7 @@ class TuneSettings:
     repeats: int = 3  # seeds for the top configurations before one is crowned
     top: int = 2  # how many top configurations are repeated
     pruner: str = "hyperband"
+    sampler: str = "tpe"  # "random" samples independently of results (same seed, same configurations)
     seed: int = 0
     quiet: bool = True
 
@@ -88,6 +89,14 @@ def open_storage(url: str, grace_s: float = GRACE_S) -> RDBStorage:
             )
     except Exception as error:  # drivers raise their own types; all mean "cannot open"
         raise BadInputError(f"--storage {redact(url)}: cannot be opened ({scrub(str(error), url)})") from None
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(multivariate=True, seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise BadInputError(f"--sampler {name!r}: expected tpe or random")
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
@@ -183,7 +192,7 @@ def create_study(spec: str, base: Recipe, settings: TuneSettings, out: Path) -> 
         study_name=settings.study,
         storage=open_storage(url),
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(multivariate=True, seed=settings.seed),
+        sampler=make_sampler(settings.sampler, settings.seed),
         pruner=make_pruner(settings.pruner, base.epochs),
         load_if_exists=True,
     )
@@ -196,6 +205,7 @@ def create_study(spec: str, base: Recipe, settings: TuneSettings, out: Path) -> 
     study.set_user_attr("recipe", base.model_dump(mode="json"))
     study.set_user_attr("space", spaces)
     study.set_user_attr("pruner", settings.pruner)
+    study.set_user_attr("sampler", settings.sampler)
     study.set_user_attr(TARGET_ATTR, max(int(recorded.get(TARGET_ATTR, 0)), settings.trials))
     return study
 
@@ -213,7 +223,7 @@ def load_study(url: str, name: str, seed: int | None = None, grace_s: float = GR
     return optuna.load_study(
         study_name=name,
         storage=storage,
-        sampler=optuna.samplers.TPESampler(multivariate=True, seed=seed),
+        sampler=make_sampler(str(study.user_attrs.get("sampler", "tpe")), seed),
         pruner=make_pruner(str(study.user_attrs.get("pruner", "hyperband")), epochs),
     )
 

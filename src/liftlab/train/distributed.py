@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from liftlab.errors import BadInputError
+from liftlab.models.fastnet import PatchWhitening
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,12 @@ def local_batch(group: Group, batch_size: int) -> int:
 
 
 def wrap(model: nn.Module, group: Group) -> nn.Module:
-    """The model that runs the training steps: DDP when distributed (unused parameters allowed, since
-    a frozen layer's detached bias takes no gradient), the model itself otherwise."""
+    """The model that runs the training steps: DDP when distributed (unused parameters allowed when
+    the fast net's whitening bias may be detached), the model itself otherwise."""
     if not group.enabled:
         return model
-    return nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    detaches = any(isinstance(module, PatchWhitening) for module in model.modules())
+    return nn.parallel.DistributedDataParallel(model, find_unused_parameters=detaches)
 
 
 def sum_across(tensor: torch.Tensor, group: Group) -> torch.Tensor:
@@ -74,6 +76,15 @@ def sum_across(tensor: torch.Tensor, group: Group) -> torch.Tensor:
     if group.enabled:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def any_across(flag: bool, group: Group, device: torch.device) -> bool:
+    """True on every process when it is true on any (so all stop at the same epoch)."""
+    if not group.enabled:
+        return flag
+    value = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def launch(nproc: int, argv: list[str]) -> int:

@@ -24,6 +24,7 @@ from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
 from liftlab.models import begin_epoch, build_model, fit_to_data
 from liftlab.progress import make_progress
+from liftlab.train import distributed
 from liftlab.train.averaging import ExponentialAverage, Lookahead
 from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
 from liftlab.train.finetune import FineTuning
@@ -98,6 +99,7 @@ def fit(
     >>> fit(recipe, load_data("builtin:digits", recipe.data)).history[0]["epoch"]
     1
     """
+    processes = distributed.current()  # one process unless started by torchrun (`train --nproc N`)
     device = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)
     num_classes = len(data.classes)
@@ -114,6 +116,7 @@ def fit(
 
     n_train = len(labels)
     batch_size = min(recipe.optim.batch_size, n_train)
+    local_size = distributed.local_batch(processes, batch_size)  # this process's share of each batch
     steps_per_epoch = steps_in_epoch(n_train, recipe.optim.batch_size)
     total_steps = steps_per_epoch * recipe.epochs
     mixing = recipe.augment.mixup > 0 or recipe.augment.cutmix > 0
@@ -140,6 +143,7 @@ def fit(
     model = model.to(memory_format=execution.layout)
     # compiled for the training steps only: evaluation batches have other shapes and would recompile
     step_model: nn.Module = torch.compile(model) if execution.compiled else model  # type: ignore[assignment]
+    step_model = distributed.wrap(step_model, processes)
     # fp16 (GPU) needs its loss scaled against underflow; bf16 has fp32's range and needs none
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
@@ -193,6 +197,7 @@ def fit(
             grad_norm_sum = torch.zeros(len(kernels), device=device)
             for step in range(steps_per_epoch):
                 index = order[step * batch_size : (step + 1) * batch_size]
+                index = index[processes.rank * local_size : (processes.rank + 1) * local_size]
                 hard_targets = labels[index]
                 batch_coins = coins[index] if coins is not None else None
                 inputs = transform(
@@ -217,7 +222,8 @@ def fit(
                 loss = classification_loss(
                     logits, targets, recipe.optim.loss, recipe.optim.label_smoothing, recipe.optim.focal_gamma
                 )
-                if device.type == "cpu" and not torch.isfinite(loss):  # free on CPU: no device to sync with
+                # free on one CPU process (no device to sync with); distributed, ranks decide together per epoch
+                if device.type == "cpu" and not processes.enabled and not torch.isfinite(loss):
                     stopped_reason = f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}"
                     break
                 optimizer.zero_grad(set_to_none=True)
@@ -236,7 +242,8 @@ def fit(
                 correct += (logits.argmax(1) == hard_targets).sum()
                 progress.advance(task)
             seen = steps_per_epoch * batch_size
-            train_loss = float(loss_sum.item()) / seen  # the one host sync of the epoch
+            totals = distributed.sum_across(torch.stack([loss_sum, correct.to(loss_sum.dtype)]), processes)
+            train_loss, train_correct = (float(x) / seen for x in totals.tolist())  # the one host sync of the epoch
             trained_images += seen
             epoch_train_seconds = time.perf_counter() - epoch_start
             train_seconds += epoch_train_seconds
@@ -251,7 +258,7 @@ def fit(
             record: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
-                "train_acc": float(correct.item()) / seen,
+                "train_acc": train_correct,
                 "val_loss": val_loss,
                 "val_acc": val_acc,
                 "lr": lr,
@@ -266,7 +273,7 @@ def fit(
                 info=f"epoch {epoch + 1}/{recipe.epochs} loss {train_loss:.3f}"
                 + ("" if val_acc is None else f" val_acc {val_acc:.3f}"),
             )
-            if checkpoint_dir is not None:
+            if checkpoint_dir is not None and processes.leader:
                 state = {
                     "optimizer": optimizer.state_dict(),
                     "ema": ema.state_dict() if ema is not None else {},
@@ -283,7 +290,8 @@ def fit(
                 save_checkpoint(checkpoint_dir, epoch + 1, model, state)
             for callback in callbacks:
                 callback(epoch + 1, record)
-            if max_seconds is not None and time.perf_counter() - wall_start + seconds_before > max_seconds:
+            out_of_time = max_seconds is not None and time.perf_counter() - wall_start + seconds_before > max_seconds
+            if distributed.any_across(out_of_time, processes, device):
                 extra["stopped_by_time"] = epoch + 1
                 break
     seconds = seconds_before + time.perf_counter() - wall_start

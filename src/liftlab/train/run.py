@@ -18,6 +18,7 @@ from liftlab.config import Recipe, recipe_from_dict
 from liftlab.data.loading import ImageData, load_data
 from liftlab.errors import BadInputError
 from liftlab.io import write_json, write_text
+from liftlab.train import distributed
 from liftlab.train.checkpoint import save_weights
 from liftlab.train.inference import evaluate
 from liftlab.train.loop import EpochCallback, FitResult, fit
@@ -56,14 +57,24 @@ def train_run(
     >>> metrics = train_run("builtin:digits", Recipe(epochs=1), Path("runs/doc"))  # doctest: +SKIP
     """
     out = Path(out)
-    _check_out_folder(out, recipe, resume)
-    data = load_data(spec, recipe.data, skip_bad=skip_bad, quiet=quiet)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "recipe.yaml", recipe.to_yaml())
-    write_json(out / "classes.json", data.classes)
-    write_json(out / "splits.json", data.split_record())
-    result = fit(recipe, data, checkpoint_dir=out / "checkpoint", resume=resume, quiet=quiet, callbacks=callbacks)
-    return write_run_folder(out, spec, recipe, data, result)
+    group = distributed.current()  # under torchrun only rank 0 writes; the others train and return {}
+    if group.leader:
+        _check_out_folder(out, recipe, resume)
+    data = load_data(spec, recipe.data, skip_bad=skip_bad, quiet=quiet or not group.leader)
+    if group.leader:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "recipe.yaml", recipe.to_yaml())
+        write_json(out / "classes.json", data.classes)
+        write_json(out / "splits.json", data.split_record())
+    result = fit(recipe, data, checkpoint_dir=out / "checkpoint", resume=resume, quiet=quiet or not group.leader,
+                 callbacks=callbacks)  # fmt: skip
+    if not group.leader:
+        return {}
+    metrics = write_run_folder(out, spec, recipe, data, result)
+    if group.enabled:
+        metrics["processes"] = group.world
+        write_json(out / "metrics.json", metrics)
+    return metrics
 
 
 def write_run_folder(out: Path, spec: str, recipe: Recipe, data: ImageData, result: FitResult) -> dict[str, Any]:

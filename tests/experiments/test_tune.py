@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 import yaml
 from optuna.trial import TrialState
 from typer.testing import CliRunner
@@ -64,12 +65,12 @@ def test_tune_writes_the_best_recipe_report_and_every_trial(tmp_path: Path) -> N
 
 
 def test_two_workers_on_sqlite_finish_exactly_the_trials_asked(tmp_path: Path) -> None:
-    url = new_study(tmp_path, "shared", 8, ["epochs=3"])
-    workers = [liftlab("worker", "--study", "shared", "--storage", url, "--trials", "4", "--quiet") for _ in range(2)]
+    url = new_study(tmp_path, "shared", 20, ["epochs=3"])
+    workers = [liftlab("worker", "--study", "shared", "--storage", url, "--trials", "10", "--quiet") for _ in range(2)]
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
     trials = optuna.load_study(study_name="shared", storage=url).get_trials()
-    assert len(trials) == 8 and len({t.number for t in trials}) == 8
+    assert len(trials) == 20 and sorted(t.number for t in trials) == list(range(20))
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials), [t.state for t in trials]
 
 
@@ -129,3 +130,21 @@ def test_four_workers_on_postgresql_finish_exactly_forty_trials(tmp_path: Path, 
     password = postgres_url.split(":")[2].split("@")[0]
     assert not any(password in output for output in outputs), "the password is never printed"
     assert all("***@" in output for output in outputs), "the URL is shown redacted"
+    # the study's own report and records, written through the same URL, carry no password either
+    out = tmp_path / "report"
+    same_recipe = [arg for o in [*TINY, "epochs=2"] for arg in ("--set", o)]
+    command = ["tune", "builtin:digits", "--study", "pg", "--trials", "40", "--repeats", "1", "--out", str(out)]
+    result = runner.invoke(app, [*command, "--quiet", *same_recipe], env={"LIFTLAB_STORAGE": postgres_url})
+    assert result.exit_code == 0, result.output
+    assert password not in result.output
+    assert json.loads((out / "tune.json").read_text())["storage"].count("***") == 1
+    assert not any(password in p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
+    study = optuna.load_study(study_name="pg", storage=postgres_url)
+    stored = json.dumps([study.user_attrs] + [[t.user_attrs, t.system_attrs] for t in trials])
+    assert password not in stored
+    engine = sqlalchemy.create_engine(postgres_url)  # and nowhere in any table of the database
+    with engine.connect() as connection:
+        for table in sqlalchemy.inspect(engine).get_table_names():
+            rows = connection.execute(sqlalchemy.text(f'SELECT * FROM "{table}"')).fetchall()
+            assert password not in repr(rows), table
+    engine.dispose()

@@ -201,6 +201,11 @@ def create_study(spec: str, base: Recipe, settings: TuneSettings, out: Path) -> 
         raise BadInputError(
             f"study {settings.study!r} tunes {recorded['data']!r}, not {spec!r}; use another --study name"
         )
+    if recorded.get("recipe") not in (None, base.model_dump(mode="json")):
+        raise BadInputError(
+            f"study {settings.study!r} was created with another recipe; pass the same --recipe/--set, "
+            "or use another --study name"
+        )
     study.set_user_attr("data", spec)
     study.set_user_attr("recipe", base.model_dump(mode="json"))
     study.set_user_attr("space", spaces)

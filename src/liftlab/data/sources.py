@@ -76,16 +76,28 @@ def _relative(path: Path, root: Path | None) -> str:
         return str(path)
 
 
-def _list_class_folders(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
-    """Image files per class sub-folder (recursive, sorted) and the non-image files seen."""
+OUTSIDE = "a link to a file outside the data root (refused)"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, with every `..` and symbolic link resolved, is within `root`."""
+    return path.resolve().is_relative_to(root)
+
+
+def _list_class_folders(folder: Path, root: Path) -> tuple[dict[str, list[Path]], list[str], list[BadFile]]:
+    """Image files per class sub-folder (recursive, sorted), the non-image files seen, and the files
+    that link outside `root` (never read: a data folder must not expose files elsewhere)."""
     per_class: dict[str, list[Path]] = {}
     ignored: list[str] = []
+    outside: list[BadFile] = []
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(p for p in class_dir.rglob("*") if p.is_file())
+        outside.extend(BadFile(str(p), OUTSIDE) for p in files if not _inside(p, root))
+        files = [p for p in files if _inside(p, root)]
         per_class[class_dir.name] = [p for p in files if is_image_name(p)]
         ignored.extend(str(p) for p in files if not is_image_name(p))
     ignored.extend(str(p) for p in sorted(folder.iterdir()) if p.is_file())
-    return per_class, ignored
+    return per_class, ignored, outside
 
 
 def _folder_source(spec: str, folder: Path) -> Source:
@@ -94,10 +106,12 @@ def _folder_source(spec: str, folder: Path) -> Source:
     predefined = "train" in split_dirs and "test" in split_dirs
     listings: dict[str, dict[str, list[Path]]] = {}
     ignored: list[str] = []
+    refused: list[BadFile] = []
     for split in split_dirs if predefined else ["all"]:
-        per_class, seen = _list_class_folders(folder / split if predefined else folder)
+        per_class, seen, outside = _list_class_folders(folder / split if predefined else folder, folder)
         listings[split] = per_class
         ignored.extend(seen)
+        refused.extend(outside)
     classes = sorted({name for per_class in listings.values() for name in per_class})
     if not classes:
         raise BadInputError(
@@ -114,7 +128,24 @@ def _folder_source(spec: str, folder: Path) -> Source:
     empty = [name for name, count in counts.items() if count == 0]
     if len(classes) - len(empty) < 2:
         raise BadInputError(f"DATA {folder}: found {len(classes) - len(empty)} class(es) with images; need at least 2")
-    return Source(spec, classes, splits, root=folder, non_image_files=ignored, empty_classes=empty)
+    return Source(
+        spec, classes, splits, root=folder, non_image_files=ignored, missing_files=refused, empty_classes=empty
+    )
+
+
+def _confined(csv_path: Path, raw: str, line: int) -> Path:
+    """The file a CSV row names (relative to the CSV's folder), refused when it leaves that folder
+    once `..`, absolute paths and symbolic links are resolved."""
+    root = csv_path.parent
+    if "\x00" in raw:
+        raise BadInputError(f"DATA {csv_path}, line {line}: column 'path' contains a NUL byte")
+    candidate = root / raw
+    if not _inside(candidate, root):
+        raise BadInputError(
+            f"DATA {csv_path}, line {line}: path {raw!r} resolves to {candidate.resolve()}, outside the data "
+            f"root {root}; paths in the CSV must stay within the CSV's folder"
+        )
+    return candidate
 
 
 def _csv_source(spec: str, path: Path) -> Source:
@@ -128,7 +159,11 @@ def _csv_source(spec: str, path: Path) -> Source:
         if "path" not in columns or "label" not in columns:
             raise BadInputError(f"DATA {path}: expected columns 'path,label' (optional 'split'), found {columns}")
         rows = []
-        for line, row in enumerate(reader, start=2):
+        try:
+            numbered = list(enumerate(reader, start=2))
+        except csv.Error as error:
+            raise BadInputError(f"DATA {path}, line {reader.line_num}: not a valid CSV row ({error})") from None
+        for line, row in numbered:
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
             if not row.get("path") or not row.get("label"):
                 raise BadInputError(f"DATA {path}, line {line}: empty 'path' or 'label' (found {row})")
@@ -137,7 +172,7 @@ def _csv_source(spec: str, path: Path) -> Source:
                 raise BadInputError(
                     f"DATA {path}, line {line}: column 'split' must be train, val or test, found {split!r}"
                 )
-            rows.append((path.parent / row["path"], row["label"], split))
+            rows.append((_confined(path, row["path"], line), row["label"], split))
     if not rows:
         raise BadInputError(f"DATA {path}: no rows after the header")
     classes = sorted({label for _, label, _ in rows})

@@ -8,6 +8,7 @@ the pointer, so it sees the previous complete checkpoint or the new one, never a
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
         target = folder / json.loads(pointer.read_text())["folder"]
         weights = load_file(str(target / "weights.safetensors"))
         state = torch.load(target / "state.pt", weights_only=True)
-    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
+    except (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError) as error:
         raise BadInputError(f"checkpoint {folder}: cannot be read ({error}); remove it to start over") from None
     return weights, state
 

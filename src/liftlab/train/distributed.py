@@ -87,6 +87,13 @@ def any_across(flag: bool, group: Group, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def finish(group: Group) -> None:
+    """Leave the process group cleanly (a rank that exits with gloo's threads still up aborts)."""
+    if group.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def launch(nproc: int, argv: list[str]) -> int:
     """Run `liftlab` with `argv` in `nproc` processes on this machine under torchrun; returns its exit code."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",

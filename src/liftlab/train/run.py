@@ -66,15 +66,18 @@ def train_run(
         write_text(out / "recipe.yaml", recipe.to_yaml())
         write_json(out / "classes.json", data.classes)
         write_json(out / "splits.json", data.split_record())
-    result = fit(recipe, data, checkpoint_dir=out / "checkpoint", resume=resume, quiet=quiet or not group.leader,
-                 callbacks=callbacks)  # fmt: skip
-    if not group.leader:
-        return {}
-    metrics = write_run_folder(out, spec, recipe, data, result)
-    if group.enabled:
-        metrics["processes"] = group.world
-        write_json(out / "metrics.json", metrics)
-    return metrics
+    try:
+        result = fit(recipe, data, checkpoint_dir=out / "checkpoint", resume=resume,
+                     quiet=quiet or not group.leader, callbacks=callbacks)  # fmt: skip
+        if not group.leader:
+            return {}
+        metrics = write_run_folder(out, spec, recipe, data, result)
+        if group.enabled:
+            metrics["processes"] = group.world
+            write_json(out / "metrics.json", metrics)
+        return metrics
+    finally:
+        distributed.finish(group)
 
 
 def write_run_folder(out: Path, spec: str, recipe: Recipe, data: ImageData, result: FitResult) -> dict[str, Any]:

@@ -22,3 +22,9 @@ class TrainingStopped(LiftlabError):
     """A run stopped for a recorded reason (for example a non-finite loss)."""
 
     exit_code = 1
+
+
+class DiskFullError(LiftlabError, OSError):
+    """Writing a result failed for lack of space; what was written before is intact."""
+
+    exit_code = 3

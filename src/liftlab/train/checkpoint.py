@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from liftlab.errors import BadInputError
-from liftlab.io import atomic_write, write_json
+from liftlab.io import atomic_write, disk_full, no_space, write_json
 
 POINTER = "latest.json"
 
@@ -33,10 +33,17 @@ def save_checkpoint(folder: Path, epoch: int, model: nn.Module, state: dict[str,
     target = folder / f"epoch-{epoch}"
     if target.exists():
         shutil.rmtree(target)
-    target.mkdir(parents=True)
     weights = cpu_weights(model)
-    save_file(weights, str(target / "weights.safetensors"))
-    torch.save(state, target / "state.pt")
+    try:
+        target.mkdir(parents=True)
+        save_file(weights, str(target / "weights.safetensors"))
+        torch.save(state, target / "state.pt")
+    except (OSError, RuntimeError, SafetensorError) as error:  # the pointer still names the previous checkpoint
+        full = disk_full(error, folder)  # measured before the partial files are removed
+        shutil.rmtree(target, ignore_errors=True)
+        if full:
+            raise no_space(target, error) from None
+        raise
     write_json(folder / POINTER, {"epoch": epoch, "folder": target.name})
     for old in folder.glob("epoch-*"):
         if old.name != target.name:

@@ -139,6 +139,11 @@ class Recipe(_Section):
         description="torch.compile; 'auto' uses it when its measured speed-up repays its compile time in this run.",
     )
     tta: bool = Field(False, description="Test-time augmentation: average flip and shifted views.")
+    deterministic: bool = Field(
+        False,
+        description="torch's deterministic mode during training: an op without a deterministic version raises "
+        "(on CUDA also set CUBLAS_WORKSPACE_CONFIG=:4096:8).",
+    )
     strategies: list[str] = Field(default_factory=list, description="Strategies applied, in order (a record).")
 
     def fingerprint(self) -> str:

@@ -8,12 +8,13 @@ are read once per epoch, so the step loop has no host syncs on a GPU.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -36,6 +37,7 @@ from liftlab.train.precision import Execution, choose_execution
 from liftlab.train.schedules import lr_at
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
+FitFunction = TypeVar("FitFunction", bound=Callable[..., "FitResult"])
 
 
 @dataclass
@@ -70,6 +72,23 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
+def deterministic_mode(function: FitFunction) -> FitFunction:
+    """Run `function(recipe, ...)` with torch's deterministic mode on when `recipe.deterministic`, and
+    restore the previous mode after, however it ends."""
+
+    @functools.wraps(function)
+    def wrapper(recipe: Recipe, *args: Any, **kwargs: Any) -> FitResult:
+        previous = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(previous or recipe.deterministic)
+        try:
+            return function(recipe, *args, **kwargs)
+        finally:
+            torch.use_deterministic_algorithms(previous)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@deterministic_mode
 def fit(
     recipe: Recipe,
     data: ImageData,

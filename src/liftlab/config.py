@@ -33,6 +33,9 @@ class DataConfig(_Section):
     train_fraction: float = Field(
         1.0, gt=0.0, le=1.0, description="Train on this stratified share of the training split (more-data)."
     )
+    allow_empty_classes: bool = Field(
+        False, description="Keep class folders without images as classes (otherwise they are an error)."
+    )
 
 
 class ModelConfig(_Section):

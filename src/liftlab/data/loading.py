@@ -75,6 +75,11 @@ def load_data(
     data = data or DataConfig()
     cache = cache or cache_root()
     source: Source = open_source(spec, cache)
+    if source.empty_classes and not data.allow_empty_classes:
+        raise BadInputError(
+            f"DATA {spec}: class folder(s) with no images: {', '.join(source.empty_classes)}; add images, remove "
+            "the folder(s), or set data.allow_empty_classes=true to keep them as classes the model never sees"
+        )
     split_items = make_splits(source, data.val_fraction, data.test_fraction, data.split_seed)
     if data.train_fraction < 1.0:
         # Keep a stratified share of train (at least one image per class): "would more data help?"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,36 @@ class ImageData:
         return record
 
 
+MEMORY_SHARE = 0.5  # of the memory available now: the decoded images stay resident, and training needs the rest
+RESIDENT_COPIES = 2  # the decoded array, and the tensor (and device copy) the trainer keeps
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations now (Linux's MemAvailable; else physical pages free)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def check_memory(spec: str, images: int, data: DataConfig) -> None:
+    """Refuse up front, with the estimate and what to change, a data set that would not fit in memory
+    decoded at `data.size` (rather than be killed by the OOM killer half-way through decoding)."""
+    channels = 1 if data.color == "gray" else 3
+    needed = RESIDENT_COPIES * images * channels * data.size * data.size
+    available = available_memory()
+    if needed > MEMORY_SHARE * available:
+        largest = int((MEMORY_SHARE * available / (RESIDENT_COPIES * images * channels)) ** 0.5)
+        raise BadInputError(
+            f"DATA {spec}: {images} images at {data.size}x{data.size} need about {needed / 2**30:.1f} GiB resident, "
+            f"but {available / 2**30:.1f} GiB of memory is available; set data.size={max(largest, 8)} or less, "
+            f"data.color=gray, or data.train_fraction below 1, or use a machine with more memory"
+        )
+
+
 def _format_bad(bad: list[BadFile], limit: int = 20) -> str:
     lines = [f"  {b.path}: {b.reason}" for b in bad[:limit]]
     if len(bad) > limit:
@@ -85,6 +116,7 @@ def load_data(
         # Keep a stratified share of train (at least one image per class): "would more data help?"
         _, kept = stratified_indices(split_items["train"].labels, [data.train_fraction], data.split_seed)
         split_items["train"] = split_items["train"].subset(kept)
+    check_memory(spec, sum(len(items.labels) for items in split_items.values()), data)
     skipped: list[BadFile] = list(source.missing_files)
     missing = {b.path for b in source.missing_files}
     decoded: dict[str, ImageSplit] = {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import traceback
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -45,6 +47,14 @@ def reports_errors(command: F) -> F:
         except LiftlabError as error:
             errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
+        except Exception:  # a crash: show the traceback, with any storage password taken out
+            from liftlab.experiments.store import scrub
+
+            text = traceback.format_exc()
+            for url in (kwargs.get("storage"), os.environ.get("LIFTLAB_STORAGE")):
+                text = scrub(text, url)
+            errors.print(text, highlight=False, soft_wrap=True, markup=False)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -94,7 +104,6 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train one recipe and write a run folder (recipe, history, metrics, weights, classes)."""
-    import os
     import sys
 
     from liftlab.config import Recipe, apply_overrides, load_recipe

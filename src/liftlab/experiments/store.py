@@ -37,14 +37,32 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+def scrub(text: str, url: str | None) -> str:
+    """`text` with the password of `url` (if any) removed, wherever a driver may have echoed it."""
+    if not url:
+        return text
+    text = text.replace(url, redact(url))
+    password = _password(url)
+    return text.replace(password, "***") if password else text
+
+
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:  # an unparsable URL has no password to find; redact() still applies
+        return None
+
+
 class RunStore:
     def __init__(self, url: str) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.url = url
         try:
             self.study = optuna.create_study(study_name=STUDY, storage=url, load_if_exists=True)
-        except (ValueError, ImportError, RuntimeError, optuna.exceptions.StorageInternalError) as error:
-            raise BadInputError(f"--storage {redact(url)}: cannot be opened ({error})") from None
+        except Exception as error:  # drivers raise their own types; all mean "cannot open"
+            raise BadInputError(f"--storage {redact(url)}: cannot be opened ({scrub(str(error), url)})") from None
 
     @classmethod
     def in_folder(cls, folder: Path) -> RunStore:

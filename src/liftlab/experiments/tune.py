@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from liftlab.config import Recipe, recipe_from_dict, with_values
 from liftlab.errors import BadInputError
 from liftlab.experiments.stats import mean_ci
-from liftlab.experiments.store import redact
+from liftlab.experiments.store import redact, scrub
 from liftlab.strategies import apply_strategies, get
 
 DEFAULT_SPACE = ("lr", "weight-decay", "dropout", "label-smoothing")
@@ -55,24 +55,6 @@ class TuneSettings:
     sampler: str = "tpe"  # "random" samples independently of results (same seed, same configurations)
     seed: int = 0
     quiet: bool = True
-
-
-def scrub(text: str, url: str | None) -> str:
-    """`text` with the password of `url` (if any) removed, wherever a driver may have echoed it."""
-    if not url:
-        return text
-    text = text.replace(url, redact(url))
-    password = _password(url)
-    return text.replace(password, "***") if password else text
-
-
-def _password(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).password
-    except Exception:  # an unparsable URL has no password to find; redact() still applies
-        return None
 
 
 def open_storage(url: str, grace_s: float = GRACE_S) -> RDBStorage:

@@ -10,6 +10,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -47,6 +48,8 @@ def reports_errors(command: F) -> F:
         except LiftlabError as error:
             errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
+        except (typer.Exit, typer.Abort, click.ClickException):  # how commands end on purpose
+            raise
         except Exception:  # a crash: show the traceback, with any storage password taken out
             from liftlab.experiments.store import scrub
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
@@ -165,9 +164,14 @@ class Objective:
         return float(result.val_acc)
 
 
+def storage_url(settings: TuneSettings, out: Path) -> str:
+    """--storage, or SQLite `tune.db` in the output folder."""
+    return settings.storage or f"sqlite:///{(out / 'tune.db').resolve()}"
+
+
 def create_study(spec: str, base: Recipe, settings: TuneSettings, out: Path) -> optuna.Study:
     """Create (or reopen) the study and record what its workers need: DATA, recipe, space, target."""
-    url = settings.storage or f"sqlite:///{(out / 'tune.db').resolve()}"
+    url = storage_url(settings, out)
     out.mkdir(parents=True, exist_ok=True)
     spaces = check_space(settings.space)
     study = optuna.create_study(
@@ -254,14 +258,16 @@ def repeat_top(study: optuna.Study, settings: TuneSettings) -> list[dict[str, An
     complete = sorted(
         study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: -float(t.value or 0.0)
     )
-    objective_data = Objective(spec, base, {}, settings.quiet).data
+    from liftlab.data import load_data
+
+    data = load_data(spec, base.data, quiet=settings.quiet)
     results: list[dict[str, Any]] = []
     for trial in complete[: settings.top]:
         strategies = list(trial.user_attrs["strategies"])
         scores = [float(trial.value or 0.0)]
         for extra_seed in range(1, settings.repeats):
             recipe = with_values(apply_strategies(base, strategies), {"seed": base.seed + extra_seed})
-            result = fit(recipe, objective_data, quiet=True)
+            result = fit(recipe, data, quiet=True)
             scores.append(float(result.val_acc) if result.val_acc is not None else float("nan"))
         finite = [s for s in scores if math.isfinite(s)]
         mean, (low, high) = mean_ci(finite) if finite else (float("nan"), (float("nan"), float("nan")))
@@ -296,7 +302,7 @@ def importances(study: optuna.Study) -> dict[str, float]:
     return {name: float(value) for name, value in found.items()}
 
 
-def summarise(study: optuna.Study, settings: TuneSettings, url: str, repeated: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(study: optuna.Study, url: str, repeated: list[dict[str, Any]]) -> dict[str, Any]:
     spec, base, spaces = study_recipe(study)
     trials = [trial_record(t) for t in study.get_trials(deepcopy=False)]
     best_strategies = repeated[0]["strategies"] if repeated else []
@@ -329,27 +335,17 @@ def run_tune(
     """Create or resume the study, run trials here until the target, repeat the best, write outputs."""
     from liftlab.io import write_json, write_text
 
-    url = settings.storage or f"sqlite:///{(out / 'tune.db').resolve()}"
+    url = storage_url(settings, out)
     study = create_study(spec, base, settings, out)
     done = finished_count(study)
     if done < settings.trials:
         on_message(f"study {settings.study} in {redact(url)}: {done} of {settings.trials} trials done")
         work(study, None, settings.timeout, settings.quiet)
     repeated = repeat_top(study, settings)
-    summary = summarise(study, settings, url, repeated)
+    summary = summarise(study, url, repeated)
     write_json(out / "tune.json", summary)
     write_text(out / "best_recipe.yaml", recipe_from_dict(summary["best"]["recipe"]).to_yaml())
     from liftlab.report.tune import write_tune_report
 
     write_tune_report(summary, out)
     return summary
-
-
-def compute_ratio(summary: dict[str, Any]) -> float:
-    """Epochs trained over the epochs the same trials would have trained unpruned."""
-    return float(summary["epochs_trained"]) / max(float(summary["epochs_unpruned"]), 1.0)
-
-
-def best_value(summary: dict[str, Any]) -> float:
-    values = [t["value"] for t in summary["trials"] if t["state"] == "COMPLETE" and t["value"] is not None]
-    return float(np.max(values)) if values else float("nan")

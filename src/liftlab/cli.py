@@ -131,6 +131,11 @@ def train(
         return
     if metrics["stopped_reason"]:
         errors.print(f"[yellow]stopped:[/yellow] {metrics['stopped_reason']}")
+    for resumed in metrics.get("resumed", []):
+        exactness = ("it ends as an uninterrupted run would" if resumed["exact"] else
+                     "GPU kernels may add in another order, so it can differ slightly from an uninterrupted run "
+                     "(set deterministic=true for an exact resume)")  # fmt: skip
+        console.print(f"resumed after epoch {resumed['from_epoch']}: {exactness}")
     test = "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.4f}"
     val = "n/a" if metrics["val_acc"] is None else f"{metrics['val_acc']:.4f}"
     console.print(

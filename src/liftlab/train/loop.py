@@ -143,6 +143,8 @@ def fit(
     history: list[dict[str, Any]] = []
     start_epoch = 0
     seconds_before = 0.0
+    train_seconds_before = 0.0  # training time and images of the epochs before a resume, for the throughput
+    images_before = 0
     extra: dict[str, Any] = {}
     checkpoint = load_checkpoint(checkpoint_dir) if (checkpoint_dir and resume) else None
     if checkpoint is not None:
@@ -194,6 +196,12 @@ def fit(
         history = list(state["history"])
         start_epoch = int(state["epoch"])
         seconds_before = float(state["seconds"])
+        train_seconds_before = float(state.get("train_seconds", 0.0))
+        images_before = int(state.get("trained_images", 0))
+        # On the CPU the resumed run repeats an uninterrupted one exactly (tests/reliability/test_crash_resume.py);
+        # GPU kernels may sum in another order unless deterministic mode is on, so say whether it is exact.
+        exact = device.type == "cpu" or recipe.deterministic
+        extra["resumed"] = [*extra.get("resumed", []), {"from_epoch": start_epoch, "exact": exact}]
 
     def evaluated_model() -> nn.Module:
         return ema.module if ema is not None else model
@@ -304,6 +312,8 @@ def fit(
                     "history": history,
                     "epoch": epoch + 1,
                     "seconds": seconds_before + time.perf_counter() - wall_start,
+                    "train_seconds": train_seconds_before + train_seconds,
+                    "trained_images": images_before + trained_images,
                     "extra": extra,
                 }
                 save_checkpoint(checkpoint_dir, epoch + 1, model, state)
@@ -314,6 +324,8 @@ def fit(
                 extra["stopped_by_time"] = epoch + 1
                 break
     seconds = seconds_before + time.perf_counter() - wall_start
+    train_seconds += train_seconds_before
+    trained_images += images_before
     return FitResult(
         model=evaluated_model(),
         preprocess=preprocess,

@@ -471,6 +471,9 @@ def improve(
     result = run_improve(data, base, out, settings, show)
     from liftlab.report.improve import verdict
 
+    if result["resumed"]:
+        console.print(f"[bold]resumed[/bold]: {escape(result['resumed']['note'])}", soft_wrap=True)
+
     for sentence in verdict(result):
         console.print(escape(sentence), soft_wrap=True, highlight=False)
     console.print(f"used {result['used_s']:.0f} s of {result['budget_s']:.0f} s; report: {out / 'report.html'}")

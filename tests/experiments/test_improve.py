@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +12,6 @@ import pytest
 
 from liftlab.errors import BadInputError
 from liftlab.experiments.budget import parse_budget
-from liftlab.experiments.store import RunStore
 
 TINY = ["--set", "data.size=16", "--set", "model.width=8", "--quiet"]
 
@@ -52,36 +49,3 @@ def test_a_three_minute_budget_ends_within_three_minutes_eighteen(tmp_path: Path
         assert (out / "best" / name).is_file(), name
     assert (out / "report.html").is_file() and "report:" in output
     assert result["used_s"] >= 0.5 * 180, "the budget did not bind: make the runs longer"
-
-
-def _run_folders(out: Path) -> int:
-    """Run folders written so far; read without opening the store while improve may be creating it."""
-    return len(list(out.glob("runs/*/metrics.json")))
-
-
-def _stored_runs(out: Path) -> int:
-    return len(RunStore.in_folder(out).records())
-
-
-@pytest.mark.slow
-def test_an_interrupted_improve_resumes_without_retraining_finished_runs(tmp_path: Path) -> None:
-    out = tmp_path / "improve"
-    arguments = ("builtin:digits", "--budget", "2m", "--workers", "1", "--set", "epochs=4", *TINY)
-    process = _improve(out, *arguments)
-    deadline = time.monotonic() + 240
-    while _run_folders(out) < 4 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert process.poll() is None, "improve finished before it could be interrupted"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    before = _stored_runs(out)
-    assert before >= 3 and not (out / "improve.json").exists()
-    rerun = _improve(out, *arguments)
-    output, _ = rerun.communicate(timeout=400)
-    assert rerun.returncode == 0, output
-    result = json.loads((out / "improve.json").read_text())
-    assert result["runs_reused"] >= before
-    trials = RunStore.in_folder(out).study.get_trials(deepcopy=False)
-    keys = [t.user_attrs.get("run_key") for t in trials if t.user_attrs.get("run_key")]
-    assert len(keys) == len(set(keys)), "a finished run was trained again"
-    assert len(set(keys)) == before + result["runs_trained"]

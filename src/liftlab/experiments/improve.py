@@ -57,6 +57,12 @@ DEFAULT_CANDIDATES = (
 COST_CAP = 3.0
 """A search run may take at most this many times the baseline's seconds per epoch: a remedy that costs far
 more (a large pretrained network on a CPU) is cut and compared at equal time, not allowed to eat the budget."""
+RESUME_NOTE = (
+    "continued an earlier, interrupted invocation in this folder: its finished runs were reused unchanged, "
+    "and a run cut short by the interruption was trained again from its start. The time budget restarts "
+    "with each invocation and the search cuts runs by elapsed time, so which arms and rungs fit can differ "
+    "from one uninterrupted invocation; a reused run's numbers are exactly those it was trained with."
+)
 WORKER_SLOWDOWN = 2.0
 """A run in a one-thread worker beside another takes up to twice as long as alone on both cores."""
 FRACTIONS = (0.5, 0.25, 0.125)
@@ -134,6 +140,7 @@ class Improvement:
         self.baseline_seconds = 0.0  # the diagnosis baseline's training time, set by the search
         plan_path = out / "plan.json"
         self.plan: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
+        self.found_at_start = len(self.records) if self.plan else 0  # runs left by an earlier invocation here
         if self.plan and self.plan.get("base") != base.model_dump(mode="json"):
             raise BadInputError(
                 f"--out {out}: holds an improve run of another baseline recipe; choose another --out to start afresh"
@@ -616,6 +623,9 @@ def improve(
         "steps": [vars(s) for s in work.ledger.steps],
         "runs_trained": len(work.ledger.trained),
         "runs_reused": len(work.ledger.reused),
+        "resumed": {"runs_found": work.found_at_start, "exact": False, "note": RESUME_NOTE}
+        if work.found_at_start
+        else None,
         "budget_s": settings.budget_s,
         "reproduce": {
             "command": settings.command,

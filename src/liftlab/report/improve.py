@@ -112,6 +112,7 @@ img { max-width: 100%; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: 
 <p>Budget {{ "%.0f"|format(r.budget_s) }} s, used {{ "%.0f"|format(r.used_s) }} s;
 {{ r.runs_trained }} run(s) trained; {{ r.runs_reused }} found already done in the run store (shared with
 another step, or finished by an earlier, interrupted invocation).
+{% if r.resumed %}This invocation {{ r.resumed.note }}{% endif %}
 Test accuracy is the mean over {{ r.best.runs|length }} seed(s); intervals resample the test images.
 The test split chose nothing: the search compared validation accuracy only.</p>
 

@@ -109,3 +109,69 @@ def test_study_name_and_labels_in_the_tuning_report(tmp_path: Path) -> None:
                                  "--set", "data.size=8", "--set", "epochs=1"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert_inert(out / "report.html", [study])
+
+
+def as_file_name(payload: str) -> str:
+    """The payload as a file or folder name: '/' cannot be in one, so it becomes the look-alike U+2215."""
+    return payload.replace("/", "\u2215")
+
+
+def _image(path: Path, shade: int, row: int) -> None:
+    pixels = np.full((8, 8, 3), shade, dtype=np.uint8)
+    pixels[row % 8, :, :] = 255 - shade
+    Image.fromarray(pixels).save(path, format="PNG")
+
+
+def _folder_with_payload_names(root: Path) -> list[str]:
+    """An image folder whose own name, class folders and file names are payloads, with one broken image
+    named by a payload (so that it is listed); returns the class names."""
+    classes = [as_file_name(p) for p in PAYLOADS[:3]]
+    for index, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for copy in range(30):
+            _image(root / name / f"{as_file_name(PAYLOADS[copy % len(PAYLOADS)])} {copy}.png", 40 + 80 * index, copy)
+    (root / classes[0] / f"{as_file_name(PAYLOADS[4])}.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    return classes
+
+
+def _csv_with_payload_labels(folder: Path) -> Path:
+    """A labels CSV (in a folder named by a payload) whose labels and file names are payloads."""
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for index, label in enumerate(PAYLOADS[6:9]):
+        for copy in range(30):
+            name = f"images/{as_file_name(PAYLOADS[(copy + index) % len(PAYLOADS)])} {index}-{copy}.png"
+            _image(folder / name, 40 + 80 * index, copy)
+            rows.append([name, label])
+    labels = folder / "labels.csv"
+    with labels.open("w", newline="") as handle:
+        csv.writer(handle).writerows([["path", "label"], *rows])
+    return labels
+
+
+TINY = ["--set", "data.size=8", "--set", "model.width=8", "--quiet"]
+
+
+def test_payload_names_in_the_diagnosis_ablation_and_improve_reports(tmp_path: Path) -> None:
+    labels = _csv_with_payload_labels(tmp_path / f"csv {as_file_name(PAYLOADS[9])}")
+    diagnosis = tmp_path / "diagnosis"
+    result = runner.invoke(
+        app, ["diagnose", str(labels), "--quick", "--set", "epochs=2", *TINY, "--out", str(diagnosis)]
+    )
+    assert result.exit_code == 0, result.output
+    assert_inert(diagnosis / "report.html", [str(labels)])
+
+    folder = tmp_path / f"data {as_file_name(PAYLOADS[8])}"
+    classes = _folder_with_payload_names(folder)
+    ablation = tmp_path / "ablation"
+    result = runner.invoke(app, ["ablate", str(folder), "--strategies", "flip", "--seeds", "2", "--epochs", "1",
+                                 "--workers", "1", *TINY, "--out", str(ablation)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert_inert(ablation / "report.html", [str(folder)])
+
+    improvement = tmp_path / "improve"
+    result = runner.invoke(app, ["improve", str(folder), "--budget", "40s", "--skip-bad", "--workers", "1",
+                                 "--set", "epochs=2", *TINY, "--out", str(improvement)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert_inert(improvement / "report.html", [str(folder), *classes])
+    assert_inert(improvement / "evaluation" / "report.html", classes)

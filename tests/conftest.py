@@ -13,16 +13,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 
-@pytest.fixture(scope="session")
-def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("liftlab-cache")
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test writes its cache under one session folder, never the user's cache."""
-    monkeypatch.setenv("LIFTLAB_CACHE", str(session_cache))
-    return session_cache
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test, and every module fixture before it, writes its cache under one session folder, never
+    the user's cache (a session fixture is set up before module ones; a function one would come after)."""
+    cache = tmp_path_factory.mktemp("liftlab-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIFTLAB_CACHE", str(cache))
+        yield cache
 
 
 @pytest.fixture(scope="session")

@@ -72,10 +72,13 @@ def test_non_finite_loss_stops_with_reason(digits: Any) -> None:
     assert all(math.isfinite(r["train_loss"]) for r in result.history), "no non-finite epoch is recorded"
 
 
-def test_auto_precision_is_measured_once_and_cached(digits: Any, isolated_cache: Path) -> None:
+def test_auto_precision_is_measured_once_and_cached(
+    digits: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFTLAB_CACHE", str(tmp_path))  # its own cache: no verdict of another test in it
     recipe = apply_overrides(Recipe(), [*TINY, "epochs=1", "model.width=12", "precision=auto"])
     result = fit(recipe, digits)
-    verdicts = json.loads((isolated_cache / "precision.json").read_text())
+    verdicts = json.loads((tmp_path / "precision.json").read_text())
     assert result.dtype in ("fp32", "bf16")
     matching = [v for v in verdicts.values() if v["dtype"] == result.dtype]
     layouts = {"channels_last", "contiguous"}

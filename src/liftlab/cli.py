@@ -255,8 +255,10 @@ def ablate(
             arm["verdict"],
         )
     console.print(table)
+    resumed = f", {len(execution.resumed)} continued from a killed run's checkpoint" if execution.resumed else ""
     console.print(
-        f"trained {len(execution.trained)} run(s), reused {len(execution.reused)}; report: {out / 'report.html'}"
+        f"trained {len(execution.trained)} run(s), reused {len(execution.reused)}{resumed}; "
+        f"report: {out / 'report.html'}"
     )
 
 

@@ -131,6 +131,8 @@ def test_a_killed_ablation_resumes_to_the_uninterrupted_result(tmp_path: Path) -
     before: dict[str, dict[str, object]] = {}
     for point, at in ABLATE_KILLS:
         _killed(point, at, arguments)
+        if point == "step":  # the third run was killed in its second epoch: its first epoch is kept
+            assert [json.loads(p.read_text())["epoch"] for p in out.glob("checkpoints/*/latest.json")] == [1]
         stored = _stored(out)
         assert {key: stored[key] for key in before} == before, f"{point}: a finished run's record changed"
         assert len(stored) >= len(before)
@@ -141,6 +143,10 @@ def test_a_killed_ablation_resumes_to_the_uninterrupted_result(tmp_path: Path) -
     assert resumed.returncode == 0, resumed.stderr
     assert f"trained 0 run(s), reused {ABLATE_RUNS}" in resumed.stdout
     assert _stored(out) == before
+    # the run killed mid-training continued from its epoch 1, the run killed while its record was stored
+    # from its last epoch (3); the finished runs' checkpoints are gone
+    assert sorted(r["resumed_from_epoch"] for r in before.values() if r["resumed_from_epoch"]) == [1, 3]  # type: ignore[type-var]
+    assert not list(out.glob("checkpoints/*/epoch-*"))
     assert json.loads((out / "ablation.json").read_text()) == json.loads(
         (tmp_path / "whole" / "ablation.json").read_text()
     )
@@ -177,6 +183,7 @@ def test_a_killed_improve_reuses_every_finished_run_and_says_it_resumed(tmp_path
     assert "resumed" in rerun.stdout and "reused unchanged" in rerun.stdout
     final = _stored(out)
     assert {key: final[key] for key in second} == second, "a finished run's record changed"
+    assert any(record["resumed_from_epoch"] for record in final.values()), "the run whose storing was killed resumed"
     result = json.loads((out / "improve.json").read_text())
     assert result["resumed"]["runs_found"] == len(second) and result["resumed"]["exact"] is False
     assert result["runs_reused"] >= len(second) and len(final) == len(second) + result["runs_trained"]

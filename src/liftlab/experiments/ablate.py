@@ -43,6 +43,7 @@ class Execution:
 
     trained: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)  # trained runs that continued from a killed run's checkpoint
 
 
 class Ablation:
@@ -76,7 +77,9 @@ class Ablation:
                         self.execution.reused.append(key)
                 elif key not in arm_of:
                     arm_of[key] = arm.name
-                    jobs.append(Job(key, self.spec, recipe.model_dump(mode="json"), self.settings.time_per_run))
+                    checkpoint = str(self.out / "checkpoints" / key)
+                    jobs.append(Job(key, self.spec, recipe.model_dump(mode="json"), self.settings.time_per_run,
+                                    checkpoint=checkpoint))  # fmt: skip
         if not jobs:
             return
         workers = self.settings.workers or default_workers()
@@ -90,6 +93,8 @@ class Ablation:
                 self.store.add(record["key"], record)
                 self.records[record["key"]] = record
                 self.execution.trained.append(record["key"])
+                if record.get("resumed_from_epoch") is not None:
+                    self.execution.resumed.append(record["key"])
                 progress.advance(rows[arm_of[record["key"]]])
                 progress.advance(total)
 

@@ -59,7 +59,7 @@ COST_CAP = 3.0
 more (a large pretrained network on a CPU) is cut and compared at equal time, not allowed to eat the budget."""
 RESUME_NOTE = (
     "continued an earlier, interrupted invocation in this folder: its finished runs were reused unchanged, "
-    "and a run cut short by the interruption was trained again from its start. The time budget restarts "
+    "and a run cut short by the interruption continued from its last epoch's checkpoint. The time budget restarts "
     "with each invocation and the search cuts runs by elapsed time, so which arms and rungs fit can differ "
     "from one uninterrupted invocation; a reused run's numbers are exactly those it was trained with."
 )
@@ -187,7 +187,8 @@ class Improvement:
                 recipe_json = recipe.model_dump(mode="json")
                 # The deadline is absolute: a job that waits for a free worker does not get more time.
                 deadline = time.time() + max(max_seconds, 1.0)
-                jobs.append(Job(key, self.spec, recipe_json, limit, str(self.run_folder(key)), deadline))
+                checkpoint = str(self.out / "checkpoints" / key)
+                jobs.append(Job(key, self.spec, recipe_json, limit, str(self.run_folder(key)), deadline, checkpoint))
 
         def finished(record: dict[str, Any]) -> None:
             self.store.add(record["key"], record)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -35,6 +36,7 @@ class Job:
     max_seconds: float | None = None
     out: str | None = None  # also write a complete `train` run folder (weights included) here
     deadline: float | None = None  # time.time() by which training stops, however long the job waited to start
+    checkpoint: str | None = None  # per-epoch checkpoints here: a killed job resumes from its last epoch
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -44,7 +46,8 @@ def run_job(job: Job) -> dict[str, Any]:
     limits = [job.max_seconds] if job.max_seconds is not None else []
     if job.deadline is not None:
         limits.append(max(job.deadline - time.time(), 1.0))
-    result = fit(recipe, data, max_seconds=min(limits) if limits else None)
+    checkpoint = Path(job.checkpoint) if job.checkpoint is not None else None
+    result = fit(recipe, data, max_seconds=min(limits) if limits else None, checkpoint_dir=checkpoint, resume=True)
     if job.out is not None:
         write_run_folder(Path(job.out), job.spec, recipe, data, result)
     predictions: list[int] = []
@@ -67,6 +70,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "epoch_seconds": [r["seconds"] for r in result.history],
         "stopped_reason": result.stopped_reason,
         "stopped_by_time": result.extra.get("stopped_by_time"),
+        "resumed_from_epoch": result.extra["resumed"][0]["from_epoch"] if "resumed" in result.extra else None,
         "dtype": result.dtype,
         "device": result.device,
         "liftlab_version": liftlab.__version__,
@@ -84,25 +88,35 @@ def default_workers() -> int:
 
 
 def run_jobs(jobs: list[Job], workers: int, on_done: Callable[[dict[str, Any]], None]) -> None:
-    """Run `jobs`, calling `on_done(record)` in this process as each finishes (in completion order)."""
+    """Run `jobs`, calling `on_done(record)` in this process as each finishes (in completion order).
+
+    A job's checkpoints are removed only after `on_done` has kept its record: killed before that, the
+    job resumes from its last checkpoint when it is run again."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            on_done(run_job(job))
+            _finish(job, run_job(job), on_done)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
-        for record in _as_completed(pool, jobs, workers):
-            on_done(record)
+        for job, record in _as_completed(pool, jobs, workers):
+            _finish(job, record, on_done)
 
 
-def _as_completed(pool: ProcessPoolExecutor, jobs: list[Job], workers: int) -> Iterator[dict[str, Any]]:
+def _finish(job: Job, record: dict[str, Any], on_done: Callable[[dict[str, Any]], None]) -> None:
+    on_done(record)
+    if job.checkpoint is not None:
+        shutil.rmtree(job.checkpoint, ignore_errors=True)
+
+
+def _as_completed(pool: ProcessPoolExecutor, jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict[str, Any]]]:
     # Submit only as many as there are workers, so jobs start in plan order and a crash loses little.
     queue = list(jobs)
-    running: set[Future[dict[str, Any]]] = set()
+    running: dict[Future[dict[str, Any]], Job] = {}
     while queue or running:
         while queue and len(running) < workers:
-            running.add(pool.submit(run_job, queue.pop(0)))
-        done, running = wait(running, return_when=FIRST_COMPLETED)
+            job = queue.pop(0)
+            running[pool.submit(run_job, job)] = job
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in done:
-            yield future.result()
+            yield running.pop(future), future.result()

@@ -70,7 +70,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "epoch_seconds": [r["seconds"] for r in result.history],
         "stopped_reason": result.stopped_reason,
         "stopped_by_time": result.extra.get("stopped_by_time"),
-        "resumed_from_epoch": result.extra["resumed"][0]["from_epoch"] if "resumed" in result.extra else None,
+        "resumed_from_epoch": result.extra["resumed"][-1]["from_epoch"] if "resumed" in result.extra else None,
         "dtype": result.dtype,
         "device": result.device,
         "liftlab_version": liftlab.__version__,

@@ -217,7 +217,7 @@ class Improvement:
         self.step("data check", f"{sum(sum(c.values()) for c in report['counts'].values())} images", started)
         return report
 
-    def diagnose(self) -> dict[str, Any]:
+    def diagnose(self, check: dict[str, Any]) -> dict[str, Any]:
         started = self.clock.used()
         folder = self.out / "diagnosis"
         path = folder / "diagnosis.json"
@@ -228,7 +228,7 @@ class Improvement:
                 return result
         settings = DiagnoseSettings(
             self.settings.target, quick=True, skip_bad=self.settings.skip_bad, quiet=self.settings.quiet,
-            max_seconds=self.settings.budget_s * DIAGNOSIS_SHARE,
+            max_seconds=self.settings.budget_s * DIAGNOSIS_SHARE, data_check=check,
         )  # fmt: skip
         result = run_diagnosis(self.spec, self.base, folder, settings)
         detail = ", ".join(f["code"] for f in result["findings"])
@@ -564,7 +564,7 @@ def improve(
     out.mkdir(parents=True, exist_ok=True)
     work = Improvement(spec, base, settings, out, on_step)
     check = work.check()
-    diagnosis = work.diagnose()
+    diagnosis = work.diagnose(check)
     n_val = sum(check["counts"].get("val", {}).values())
     baseline_seconds = sum(r["seconds"] for r in diagnosis["baseline"]["history"])
     arms = work.candidates(diagnosis)

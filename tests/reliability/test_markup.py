@@ -72,45 +72,6 @@ def assert_inert(report: Path, expected_in_text: list[str]) -> None:
     assert len(shown) == len(expected_in_text), f"payloads shown as text: {len(shown)} of {len(expected_in_text)}"
 
 
-def test_class_names_in_the_evaluation_report(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    predictions = tmp_path / "predictions.csv"
-    with predictions.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "y_true", "y_pred"])
-        for item in range(240):
-            truth = PAYLOADS[item % len(PAYLOADS)]
-            guess = truth if rng.random() < 0.8 else PAYLOADS[rng.integers(len(PAYLOADS))]
-            writer.writerow([f"item-{item}", truth, guess])
-    out = tmp_path / "evaluation"
-    result = runner.invoke(app, ["evaluate", "--predictions", str(predictions), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert_inert(out / "report.html", PAYLOADS)
-
-
-def test_study_name_and_labels_in_the_tuning_report(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    rows = []
-    for index, label in enumerate(PAYLOADS[:2]):  # two classes named by payloads, from a labels CSV
-        for copy in range(30):
-            name = f"{index}-{copy}.png"
-            pixels = np.full((8, 8, 3), 40 + 170 * index, dtype=np.uint8)
-            pixels[copy % 8, :, :] = 255 - pixels[0, 0, 0]
-            data.mkdir(exist_ok=True)
-            Image.fromarray(pixels).save(data / name)
-            rows.append([name, label])
-    labels = data / "labels.csv"
-    with labels.open("w", newline="") as handle:
-        csv.writer(handle).writerows([["path", "label"], *rows])
-    out = tmp_path / "tune"
-    study = PAYLOADS[1]
-    result = runner.invoke(app, ["tune", str(labels), "--trials", "2", "--repeats", "1", "--study", study,
-                                 "--space", "dropout", "--out", str(out), "--quiet",
-                                 "--set", "data.size=8", "--set", "epochs=1"])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert_inert(out / "report.html", [study])
-
-
 def as_file_name(payload: str) -> str:
     """The payload as a file or folder name: '/' cannot be in one, so it becomes the look-alike U+2215."""
     return payload.replace("/", "\u2215")
@@ -134,11 +95,11 @@ def _folder_with_payload_names(root: Path) -> list[str]:
     return classes
 
 
-def _csv_with_payload_labels(folder: Path) -> Path:
-    """A labels CSV (in a folder named by a payload) whose labels and file names are payloads."""
+def _csv_with_payload_labels(folder: Path, labels: list[str]) -> Path:
+    """A labels CSV in `folder` with these (payload) labels, 30 images each, named by payloads."""
     (folder / "images").mkdir(parents=True)
     rows = []
-    for index, label in enumerate(PAYLOADS[6:9]):
+    for index, label in enumerate(labels):
         for copy in range(30):
             name = f"images/{as_file_name(PAYLOADS[(copy + index) % len(PAYLOADS)])} {index}-{copy}.png"
             _image(folder / name, 40 + 80 * index, copy)
@@ -149,11 +110,38 @@ def _csv_with_payload_labels(folder: Path) -> Path:
     return labels
 
 
+def test_class_names_in_the_evaluation_report(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    predictions = tmp_path / "predictions.csv"
+    with predictions.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "y_true", "y_pred"])
+        for item in range(240):
+            truth = PAYLOADS[item % len(PAYLOADS)]
+            guess = truth if rng.random() < 0.8 else PAYLOADS[rng.integers(len(PAYLOADS))]
+            writer.writerow([f"item-{item}", truth, guess])
+    out = tmp_path / "evaluation"
+    result = runner.invoke(app, ["evaluate", "--predictions", str(predictions), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert_inert(out / "report.html", PAYLOADS)
+
+
+def test_study_name_and_labels_in_the_tuning_report(tmp_path: Path) -> None:
+    labels = _csv_with_payload_labels(tmp_path / "data", PAYLOADS[:2])  # two classes named by payloads
+    out = tmp_path / "tune"
+    study = PAYLOADS[1]
+    result = runner.invoke(app, ["tune", str(labels), "--trials", "2", "--repeats", "1", "--study", study,
+                                 "--space", "dropout", "--out", str(out), "--quiet",
+                                 "--set", "data.size=8", "--set", "epochs=1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert_inert(out / "report.html", [study])
+
+
 TINY = ["--set", "data.size=8", "--set", "model.width=8", "--quiet"]
 
 
 def test_payload_names_in_the_diagnosis_ablation_and_improve_reports(tmp_path: Path) -> None:
-    labels = _csv_with_payload_labels(tmp_path / f"csv {as_file_name(PAYLOADS[9])}")
+    labels = _csv_with_payload_labels(tmp_path / f"csv {as_file_name(PAYLOADS[9])}", PAYLOADS[6:9])
     diagnosis = tmp_path / "diagnosis"
     result = runner.invoke(
         app, ["diagnose", str(labels), "--quick", "--set", "epochs=2", *TINY, "--out", str(diagnosis)]

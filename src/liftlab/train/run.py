@@ -71,11 +71,9 @@ def train_run(
                      quiet=quiet or not group.leader, callbacks=callbacks)  # fmt: skip
         if not group.leader:
             return {}
-        metrics = write_run_folder(out, spec, recipe, data, result)
         if group.enabled:
-            metrics["processes"] = group.world
-            write_json(out / "metrics.json", metrics)
-        return metrics
+            result.extra["processes"] = group.world  # recorded in metrics.json with the rest of `extra`
+        return write_run_folder(out, spec, recipe, data, result)
     finally:
         distributed.finish(group)
 

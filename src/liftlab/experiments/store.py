@@ -46,6 +46,11 @@ def scrub(text: str, url: str | None) -> str:
     return text.replace(password, "***") if password else text
 
 
+def cannot_open(url: str, error: Exception) -> BadInputError:
+    """The error for a storage that failed to open: the URL redacted, the driver's message scrubbed."""
+    return BadInputError(f"--storage {redact(url)}: cannot be opened ({scrub(str(error), url)})")
+
+
 def _password(url: str) -> str | None:
     from sqlalchemy.engine import make_url
 
@@ -62,7 +67,7 @@ class RunStore:
         try:
             self.study = optuna.create_study(study_name=STUDY, storage=url, load_if_exists=True)
         except Exception as error:  # drivers raise their own types; all mean "cannot open"
-            raise BadInputError(f"--storage {redact(url)}: cannot be opened ({scrub(str(error), url)})") from None
+            raise cannot_open(url, error) from None
 
     @classmethod
     def in_folder(cls, folder: Path) -> RunStore:

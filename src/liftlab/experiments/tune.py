@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from liftlab.config import Recipe, recipe_from_dict, with_values
 from liftlab.errors import BadInputError
 from liftlab.experiments.stats import mean_ci
-from liftlab.experiments.store import redact, scrub
+from liftlab.experiments.store import cannot_open, redact
 from liftlab.strategies import apply_strategies, get
 
 DEFAULT_SPACE = ("lr", "weight-decay", "dropout", "label-smoothing")
@@ -69,7 +69,7 @@ def open_storage(url: str, grace_s: float = GRACE_S) -> RDBStorage:
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
             )
     except Exception as error:  # drivers raise their own types; all mean "cannot open"
-        raise BadInputError(f"--storage {redact(url)}: cannot be opened ({scrub(str(error), url)})") from None
+        raise cannot_open(url, error) from None
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:

@@ -14,7 +14,6 @@ case dies exactly where it says. Runs in worker processes (`--workers` > 1) are 
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import sys
@@ -32,6 +31,16 @@ from liftlab.train import distributed, loop
 
 def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def keep_half_and_die(path: Path) -> None:
+    """Cut the file just written to its first half, on disk, and die: a write killed half-way."""
+    content = path.read_bytes()
+    with path.open("wb") as stream:
+        stream.write(content[: len(content) // 2])
+        stream.flush()
+        os.fsync(stream.fileno())
+    die()
 
 
 class Countdown:
@@ -63,15 +72,9 @@ def install(point: str, countdown: Countdown) -> None:
         real_save = torch.save
 
         def half_save(obj: Any, path: Any, *args: Any, **kwargs: Any) -> None:
-            if not (str(path).endswith("state.pt") and countdown.due()):
-                return real_save(obj, path, *args, **kwargs)
-            buffer = io.BytesIO()
-            real_save(obj, buffer)
-            with open(path, "wb") as stream:
-                stream.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-                stream.flush()
-                os.fsync(stream.fileno())
-            die()
+            real_save(obj, path, *args, **kwargs)
+            if str(path).endswith("state.pt") and countdown.due():
+                keep_half_and_die(Path(path))
 
         torch.save = half_save
     elif point.startswith("record:"):
@@ -84,9 +87,7 @@ def install(point: str, countdown: Countdown) -> None:
 
             def write_half(tmp: Path) -> None:
                 write(tmp)
-                content = tmp.read_bytes()
-                tmp.write_bytes(content[: len(content) // 2])
-                die()
+                keep_half_and_die(tmp)
 
             return real_atomic_write(path, write_half)
 

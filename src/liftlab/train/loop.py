@@ -154,7 +154,7 @@ def fit(
             if "execution" in saved  # checkpoints before 0.x recorded only the dtype
             else Execution(str(saved.get("dtype", "fp32")), "channels_last", False, "requested")
         )
-        extra = dict(checkpoint[1].get("extra", {}))
+        extra = dict(saved.get("extra", {}))
     else:
         batch_shape = (batch_size, data.channels, recipe.data.size, recipe.data.size)
         execution = choose_execution(recipe.precision, recipe.memory_format, recipe.compile, model, batch_shape,

@@ -168,7 +168,13 @@ def data_check(
         table.add_row(name, *(str(report.counts[s][name]) for s in splits))
     console.print(table)
     if report.splits_made_by_liftlab:
-        console.print("splits: made by liftlab (stratified, fixed seed)")
+        console.print("splits: made by liftlab (stratified, fixed seed, exact duplicates kept in one split)")
+    elif report.split_folders:
+        where = [
+            f"{split} <- " + (f"folder {escape(folder)}/" if folder else "carved from train by liftlab")
+            for split, folder in report.split_folders.items()
+        ]
+        console.print("splits: " + "; ".join(where), highlight=False, soft_wrap=True)
     ratio = "n/a" if report.imbalance_ratio is None else f"{report.imbalance_ratio:.2f}"
     console.print(f"imbalance ratio (largest / smallest class): {ratio}")
     for what, spread in report.image_size.items():

@@ -33,6 +33,8 @@ class CheckReport:
     empty_classes: list[str] = field(default_factory=list)
     non_image_files: list[str] = field(default_factory=list)
     splits_made_by_liftlab: bool = False
+    split_folders: dict[str, str | None] = field(default_factory=dict)
+    """Per split, the folder it was read from, or None where liftlab carved it (from train, or from all)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -133,4 +135,5 @@ def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) ->
         empty_classes=source.empty_classes,
         non_image_files=source.non_image_files,
         splits_made_by_liftlab=not source.predefined_splits,
+        split_folders={name: source.split_folders.get(name) for name in splits},
     )

@@ -17,6 +17,23 @@ from liftlab.data.images import BadFile, is_image_name
 from liftlab.errors import BadInputError
 
 SPLIT_NAMES = ("train", "val", "test")
+SPLIT_ALIASES = {
+    "train": ("train", "training"),
+    "val": ("val", "valid", "validation", "dev"),
+    "test": ("test", "testing"),
+}
+"""Folder names, compared case-insensitively, that make a split; anything else at the top of a split layout
+is an error, so that no folder of a user's is silently dropped or taken for a class."""
+
+
+def split_of(folder_name: str) -> str | None:
+    """The split a top-level folder name stands for (`Training` -> train, `validation` -> val), or None.
+
+    >>> split_of("Testing"), split_of("dev"), split_of("cats")
+    ('test', 'val', None)
+    """
+    lowered = folder_name.lower()
+    return next((split for split, names in SPLIT_ALIASES.items() if lowered in names), None)
 
 
 @dataclass
@@ -61,6 +78,7 @@ class Source:
     non_image_files: list[str] = field(default_factory=list)
     missing_files: list[BadFile] = field(default_factory=list)
     empty_classes: list[str] = field(default_factory=list)
+    split_folders: dict[str, str] = field(default_factory=dict)  # split -> the folder it was read from
 
     @property
     def predefined_splits(self) -> bool:
@@ -100,18 +118,51 @@ def _list_class_folders(folder: Path, root: Path) -> tuple[dict[str, list[Path]]
     return per_class, ignored, outside
 
 
+def _split_folders(folder: Path) -> dict[str, Path]:
+    """The split folders at the top of `folder` by split, or {} when it has none (a plain class layout).
+
+    Raises when two folders name one split, or when split folders stand beside any other folder."""
+    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found: dict[str, list[Path]] = {}
+    for sub in subdirs:
+        split = split_of(sub.name)
+        if split is not None:
+            found.setdefault(split, []).append(sub)
+    if not found:
+        return {}
+    for split, paths in found.items():
+        if len(paths) > 1:
+            raise BadInputError(
+                f"DATA {folder}: folders {', '.join(p.name for p in paths)} all name the {split} split; keep one"
+            )
+    others = [p.name for p in subdirs if split_of(p.name) is None]
+    if others:
+        raise BadInputError(
+            f"DATA {folder}: split folders ({', '.join(p.name for paths in found.values() for p in paths)}) "
+            f"stand beside folder(s) that name no split: {', '.join(others)}. Expected only "
+            f"train/, val/ and test/ (or training/, validation/, valid/, dev/, testing/, in any case); "
+            "move or remove the other folder(s), or put every class folder at the top level"
+        )
+    if "train" not in found:
+        raise BadInputError(
+            f"DATA {folder}: has {', '.join(p.name for paths in found.values() for p in paths)} but no training "
+            "folder; expected train/ (or training/) beside them"
+        )
+    return {split: paths[0] for split, paths in found.items()}
+
+
 def _folder_source(spec: str, folder: Path) -> Source:
-    subdirs = {p.name for p in folder.iterdir() if p.is_dir()}
-    split_dirs = [name for name in SPLIT_NAMES if name in subdirs]
-    predefined = "train" in split_dirs and "test" in split_dirs
+    split_dirs = _split_folders(folder)
     listings: dict[str, dict[str, list[Path]]] = {}
     ignored: list[str] = []
     refused: list[BadFile] = []
-    for split in split_dirs if predefined else ["all"]:
-        per_class, seen, outside = _list_class_folders(folder / split if predefined else folder, folder)
+    for split, split_dir in (split_dirs or {"all": folder}).items():
+        per_class, seen, outside = _list_class_folders(split_dir, folder)
         listings[split] = per_class
         ignored.extend(seen)
         refused.extend(outside)
+    if split_dirs:
+        ignored.extend(str(p) for p in sorted(folder.iterdir()) if p.is_file())
     classes = sorted({name for per_class in listings.values() for name in per_class})
     if not classes:
         raise BadInputError(
@@ -129,7 +180,14 @@ def _folder_source(spec: str, folder: Path) -> Source:
     if len(classes) - len(empty) < 2:
         raise BadInputError(f"DATA {folder}: found {len(classes) - len(empty)} class(es) with images; need at least 2")
     return Source(
-        spec, classes, splits, root=folder, non_image_files=ignored, missing_files=refused, empty_classes=empty
+        spec,
+        classes,
+        splits,
+        root=folder,
+        non_image_files=ignored,
+        missing_files=refused,
+        empty_classes=empty,
+        split_folders={split: path.name for split, path in split_dirs.items()},
     )
 
 

@@ -51,10 +51,13 @@ class ModelConfig(_Section):
     residual: bool = Field(False, description="Skip connections around the extra blocks.")
     pretrained: str | None = Field(
         None,
-        description="Start from pretrained weights: efficientnet_lite0 (offline), a hub name, or a file.",
+        description="Start from pretrained weights: efficientnet_lite0/1/2 (offline), a hub name, or a file.",
     )
     finetune: Literal["linear", "full", "gradual"] = Field(
         "full", description="With pretrained weights: train the head only, everything, or unfreeze gradually."
+    )
+    head: Literal["linear", "mlp"] = Field(
+        "linear", description="With pretrained weights: the classifier, one linear layer or a small MLP (512 units)."
     )
     whiten_stem: bool = Field(
         True, description="fast: first layer a frozen 2x2 patch-whitening conv fitted on the training images."

@@ -17,6 +17,7 @@ from typing import Any
 
 from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
+from liftlab.models.backbones import list_backbones
 
 CATEGORIES = (
     "data",
@@ -215,10 +216,10 @@ class _PretrainedName(Setting):
         return raw.strip()
 
     def describe(self) -> str:
-        return "efficientnet_lite0 (offline), a torchvision or timm name, or a weights file"
+        return f"{'|'.join(list_backbones())} (offline), a torchvision or timm name, or a weights file"
 
     def search_space(self) -> dict[str, Any]:
-        return {"type": "categorical", "choices": ["efficientnet_lite0"]}
+        return {"type": "categorical", "choices": list_backbones()}
 
 
 ORIENTATION = "orientation defines the class (left/right arrows, digits like 6 and 9, text)"
@@ -495,7 +496,7 @@ for _strategy in (
     Strategy(
         "pretrained",
         "transfer",
-        "Start from ImageNet weights (efficientnet_lite0 offline, hub names, files).",
+        "Start from ImageNet weights (efficientnet_lite0/1/2 offline, hub names, files).",
         "few images of natural-looking classes",
         "images unlike photos (spectrograms, documents) may gain little; small inputs lose detail the "
         "backbone expects (it was trained at 224 px)",

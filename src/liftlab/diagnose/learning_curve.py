@@ -18,7 +18,8 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from liftlab.config import Recipe, with_values
 from liftlab.data.loading import ImageData
 from liftlab.diagnose.findings import Finding
-from liftlab.train.loop import fit, steps_in_epoch
+from liftlab.train.fitted import steps_in_epoch
+from liftlab.train.loop import fit
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 

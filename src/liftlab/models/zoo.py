@@ -23,6 +23,21 @@ class RepeatChannels(nn.Module):
         return self.model(x.repeat(1, self.repeats, 1, 1) if self.repeats > 1 else x)
 
 
+MLP_UNITS = 512
+
+
+def mlp_head(model: nn.Module, num_classes: int, dropout: float) -> None:
+    """Replace the pretrained model's classifier by Linear-ReLU-Dropout-Linear over the same features."""
+    from liftlab.models.pretrained import classifier_of
+
+    old = classifier_of(model)
+    if not isinstance(old, nn.Linear) or not hasattr(model, "classifier"):
+        raise BadInputError(f"model.head=mlp: {type(model).__name__} has no linear `classifier` to replace")
+    model.classifier = nn.Sequential(
+        nn.Linear(old.in_features, MLP_UNITS), nn.ReLU(), nn.Dropout(dropout), nn.Linear(MLP_UNITS, num_classes)
+    )
+
+
 def torchvision_names() -> list[str]:
     import torchvision.models as tv_models
 
@@ -39,7 +54,11 @@ def build_model(config: ModelConfig, in_channels: int, num_classes: int) -> nn.M
         from liftlab.models.pretrained import build_pretrained
 
         model = build_pretrained(config.pretrained, config.name, num_classes)
+        if config.head == "mlp":
+            mlp_head(model, num_classes, config.dropout)
         return RepeatChannels(model, in_channels) if in_channels == 1 else model
+    if config.head != "linear":
+        raise BadInputError(f"model.head={config.head}: a head other than linear needs model.pretrained")
     if config.name == "convnet":
         return ConvNet(
             in_channels,

@@ -1,7 +1,8 @@
 """Training: the fit() loop, schedules, precision choice, checkpoints and the run folder."""
 
+from liftlab.train.fitted import FitResult, resolve_device
 from liftlab.train.inference import Preprocess, evaluate, predict_logits
-from liftlab.train.loop import FitResult, fit, resolve_device
+from liftlab.train.loop import fit
 from liftlab.train.run import train_run
 from liftlab.train.schedules import lr_at
 

@@ -12,7 +12,6 @@ import functools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,47 +28,16 @@ from liftlab.train import distributed
 from liftlab.train.averaging import ExponentialAverage, Lookahead
 from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
 from liftlab.train.finetune import FineTuning
+from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
 from liftlab.train.inference import Preprocess, evaluate
 from liftlab.train.losses import classification_loss
 from liftlab.train.lr_finder import lr_range_test
 from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
 from liftlab.train.precision import Execution, choose_execution
+from liftlab.train.probe import fit_on_features, on_features
 from liftlab.train.schedules import lr_at
 
-EpochCallback = Callable[[int, dict[str, Any]], None]
-FitFunction = TypeVar("FitFunction", bound=Callable[..., "FitResult"])
-
-
-@dataclass
-class FitResult:
-    model: nn.Module
-    preprocess: Preprocess
-    history: list[dict[str, Any]]
-    dtype: str
-    device: str
-    seconds: float
-    train_seconds: float  # time in the step loop only, without validation
-    images_per_second: float
-    stopped_reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    execution: dict[str, Any] = field(default_factory=dict)  # precision, layout, compile and the evidence
-
-    @property
-    def val_acc(self) -> float | None:
-        return self.history[-1]["val_acc"] if self.history else None
-
-
-def steps_in_epoch(images: int, batch_size: int) -> int:
-    """Optimizer steps per epoch: full batches only (batch norm dislikes a tiny ragged last one),
-    the batch capped at the data size, at least one step."""
-    return max(images // min(batch_size, images), 1)
-
-
-def resolve_device(requested: str) -> torch.device:
-    """'auto' means the first CUDA device when there is one, else the CPU."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+FitFunction = TypeVar("FitFunction", bound=Callable[..., FitResult])
 
 
 def deterministic_mode(function: FitFunction) -> FitFunction:
@@ -118,6 +86,16 @@ def fit(
     >>> fit(recipe, load_data("builtin:digits", recipe.data)).history[0]["epoch"]
     1
     """
+    if on_features(recipe):  # a linear probe: the frozen backbone's features are computed once and cached
+        return fit_on_features(
+            recipe,
+            data,
+            quiet=quiet,
+            callbacks=callbacks,
+            max_seconds=max_seconds,
+            record_gradients=record_gradients,
+            validate_every_epoch=validate_every_epoch,
+        )
     processes = distributed.current()  # one process unless started by torchrun (`train --nproc N`)
     device = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)

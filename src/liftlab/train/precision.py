@@ -162,6 +162,30 @@ def time_steps(
     return timer
 
 
+def time_forward(
+    model: nn.Module, batch_shape: tuple[int, ...], device: torch.device
+) -> Callable[[str, str, bool], tuple[float, float]]:
+    """A timer like `time_steps`'s for forward passes only, in eval mode without gradients (feature extraction)."""
+    batch = torch.randn(batch_shape, generator=torch.Generator().manual_seed(0)).to(device)
+
+    def timer(dtype_name: str, layout: str, compiled: bool) -> tuple[float, float]:
+        trial = copy.deepcopy(model).to(memory_format=LAYOUTS[layout]).eval()
+        dtype = DTYPES[dtype_name]
+        inputs = batch.contiguous(memory_format=LAYOUTS[layout])
+        timings = []
+        with torch.no_grad():
+            for _ in range(TIMED_STEPS):
+                start = time.perf_counter()
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                    trial(inputs)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                timings.append(time.perf_counter() - start)
+        return timings[0], min(timings[2:])
+
+    return timer
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         loaded = json.loads(path.read_text())
@@ -181,11 +205,14 @@ def choose_execution(
     cache: Path,
     steps: int,
     timer: Callable[[str, str, bool], tuple[float, float]] | None = None,
+    purpose: str = "train",
 ) -> Execution:
     """Precision, layout and compile for a run of `steps` optimizer steps: as requested, or for 'auto'
     the fastest as measured here (cached in `cache`/precision.json).
 
-    `timer` is injectable so the decision logic can be tested without timing anything.
+    `timer` is injectable so the decision logic can be tested without timing anything, or to time other
+    work than a training step; `purpose` names that work in the cache key (a frozen backbone's forward
+    passes, "features", may prefer another layout than its training steps).
     """
     dtypes = candidate_dtypes(recipe_precision, device)
     layouts = candidate_layouts(recipe_layout)
@@ -195,6 +222,7 @@ def choose_execution(
     verdict_file = cache / "precision.json"
     verdicts = _read(verdict_file)
     key = f"{machine_id(device)}|{device.type}|{shape_key(model, batch_shape)}"
+    key += "" if purpose == "train" else f"|{purpose}"
     entry = verdicts.get(key, {})
     seconds: dict[str, float] = dict(entry.get("seconds_per_step", {}))
     source = "cached"

@@ -20,8 +20,9 @@ from liftlab.errors import BadInputError
 from liftlab.io import write_json, write_text
 from liftlab.train import distributed
 from liftlab.train.checkpoint import save_weights
+from liftlab.train.fitted import EpochCallback, FitResult
 from liftlab.train.inference import evaluate
-from liftlab.train.loop import EpochCallback, FitResult, fit
+from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
 
 RUN_FILES = ("recipe.yaml", "history.json", "metrics.json", "model.safetensors", "classes.json")

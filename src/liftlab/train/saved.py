@@ -15,8 +15,8 @@ from torch import nn
 from liftlab.config import Recipe, recipe_from_dict
 from liftlab.errors import BadInputError
 from liftlab.models.zoo import build_model
+from liftlab.train.fitted import resolve_device
 from liftlab.train.inference import Preprocess, predict_logits
-from liftlab.train.loop import resolve_device
 from liftlab.train.precision import DTYPES
 
 NEEDED = ("recipe.yaml", "classes.json", "preprocess.json", "model.safetensors")

@@ -1,0 +1,47 @@
+"""What a fit returns, whichever path trained it (the step loop on images, or a head on cached features),
+and the small rules both paths share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from liftlab.train.inference import Preprocess
+
+EpochCallback = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    preprocess: Preprocess
+    history: list[dict[str, Any]]
+    dtype: str
+    device: str
+    seconds: float
+    train_seconds: float  # time in the step loop only, without validation
+    images_per_second: float
+    stopped_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    execution: dict[str, Any] = field(default_factory=dict)  # precision, layout, compile and the evidence
+
+    @property
+    def val_acc(self) -> float | None:
+        return self.history[-1]["val_acc"] if self.history else None
+
+
+def steps_in_epoch(images: int, batch_size: int) -> int:
+    """Optimizer steps per epoch: full batches only (batch norm dislikes a tiny ragged last one),
+    the batch capped at the data size, at least one step."""
+    return max(images // min(batch_size, images), 1)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """'auto' means the first CUDA device when there is one, else the CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)

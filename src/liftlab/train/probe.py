@@ -1,0 +1,220 @@
+"""A linear probe (or small MLP head) trained on cached features of a frozen backbone.
+
+`finetune=linear` on a registered backbone changes only the classifier, and the backbone's batch-norm
+statistics stay frozen, so every training step would push the same images through the same frozen network.
+Here each training image goes through it once per view (the image, and its mirror when flips are on), the
+pooled features are cached by content (`train/features.py`), and the head trains on them in seconds. The
+result is the same model the step loop would train: the full network with the trained head, saved and
+evaluated like any other run (test accuracy is measured on the images, not on the features).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liftlab.augment import flip_coins
+from liftlab.config import AugmentConfig, Recipe
+from liftlab.data.cache import cache_root
+from liftlab.data.loading import ImageData
+from liftlab.models import build_model
+from liftlab.models.backbones import is_registered
+from liftlab.models.pretrained import classifier_of
+from liftlab.models.zoo import RepeatChannels
+from liftlab.progress import make_progress
+from liftlab.train import distributed
+from liftlab.train.features import FEATURE_BATCH, ExtractionRecord, FeatureCache, extract
+from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
+from liftlab.train.inference import Preprocess
+from liftlab.train.losses import classification_loss
+from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
+from liftlab.train.precision import choose_execution, time_forward
+from liftlab.train.schedules import lr_at
+
+TTA_WEIGHTS = (0.25, 0.25, 0.125, 0.125, 0.125, 0.125)  # inference.tta_views' weights, view by view
+
+
+def on_features(recipe: Recipe) -> bool:
+    """Whether `fit` trains this recipe on cached features: a linear probe of a registered backbone whose
+    training sees nothing the cached views cannot show (flips are the mirror view; crops, colour changes,
+    mixing, weight averaging and the LR finder need the step loop), in one process."""
+    plain = recipe.augment.model_copy(update={"flip": False, "alternating_flip": False}) == AugmentConfig()
+    return (
+        bool(recipe.model.pretrained)
+        and is_registered(str(recipe.model.pretrained))
+        and recipe.model.finetune == "linear"
+        and plain
+        and not recipe.optim.lr_find
+        and not recipe.optim.lookahead
+        and recipe.optim.ema == 0
+        and not distributed.current().enabled
+    )
+
+
+def _backbone(model: nn.Module) -> nn.Module:
+    return model.model if isinstance(model, RepeatChannels) else model
+
+
+def fit_on_features(
+    recipe: Recipe,
+    data: ImageData,
+    *,
+    quiet: bool = True,
+    callbacks: Sequence[EpochCallback] = (),
+    max_seconds: float | None = None,
+    record_gradients: bool = False,
+    validate_every_epoch: bool = True,
+) -> FitResult:
+    """`fit` for recipes where `on_features(recipe)`: same arguments, same result, same history records."""
+    wall_start = time.perf_counter()
+    device = resolve_device(recipe.device)
+    torch.manual_seed(recipe.seed)
+    num_classes = len(data.classes)
+    model = build_model(recipe.model, data.channels, num_classes).to(device)
+    backbone = _backbone(model)
+    preprocess = Preprocess.fit(data.train.images, recipe)
+    transform = preprocess.on(device)
+    size = recipe.data.size
+    batch_shape = (FEATURE_BATCH, 3, size, size)
+    execution = choose_execution(recipe.precision, recipe.memory_format, "off", backbone, batch_shape, num_classes,
+                                 device, cache_root(), 0, timer=time_forward(backbone, batch_shape, device),
+                                 purpose="features")  # fmt: skip
+    backbone.to(memory_format=execution.layout)
+
+    def prepare(batch: torch.Tensor) -> torch.Tensor:
+        inputs = transform(batch.float() / 255.0)
+        inputs = inputs.repeat(1, 3 // inputs.shape[1], 1, 1) if inputs.shape[1] == 1 else inputs
+        return inputs.contiguous(memory_format=execution.layout)
+
+    cache = FeatureCache(cache_root() / "features" / f"{recipe.model.pretrained}-{execution.dtype}")
+    cost = ExtractionRecord()
+    train_views = 2 if recipe.augment.flip else 1
+    val_views = len(TTA_WEIGHTS) if recipe.tta else 1
+    train_x = extract(backbone, data.train.images, train_views, prepare, execution.torch_dtype, cache, cost,
+                      quiet=quiet, label="features train")  # fmt: skip
+    val_x = extract(backbone, data.val.images, val_views, prepare, execution.torch_dtype, cache, cost,
+                    quiet=quiet, label="features val")  # fmt: skip
+    train_x, val_x = train_x.to(device), val_x.to(device)
+    labels = data.train.labels.to(device)
+    val_labels = data.val.labels.to(device)
+
+    head = classifier_of(backbone)
+    head.train()
+    generator = torch.Generator(device=device).manual_seed(recipe.seed)
+    n_train = len(labels)
+    batch_size = min(recipe.optim.batch_size, n_train)
+    steps_per_epoch = steps_in_epoch(n_train, recipe.optim.batch_size)
+    total_steps = steps_per_epoch * recipe.epochs
+    base_lr, weight_decay = torch_rates(recipe.optim, batch_size, recipe.optim.lr)
+    params = list(head.parameters())
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, "lr_scale": 1.0},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": 1.0},
+    ]
+    optimizer = make_optimizer(parameter_groups(groups, head, recipe.optim, weight_decay), recipe.optim, base_lr)
+    # the linear head sees the backbone's dropout (timm's drop_rate) as dropout on its input features
+    dropout = recipe.model.dropout if recipe.model.head == "linear" else 0.0
+    coins = flip_coins(n_train, recipe.seed).to(device) if recipe.augment.alternating_flip else None
+
+    def val_scores() -> tuple[float, float]:
+        head.eval()
+        with torch.no_grad():
+            probabilities = sum(
+                weight * F.softmax(head(val_x[view]).float(), dim=1)
+                for view, weight in enumerate(TTA_WEIGHTS[:val_views])
+            )
+            log_probs = torch.log(torch.as_tensor(probabilities) / sum(TTA_WEIGHTS[:val_views]))
+        head.train()
+        loss = F.nll_loss(log_probs.clamp_min(-100.0), val_labels).item()
+        return float(loss), float((log_probs.argmax(1) == val_labels).float().mean().item())
+
+    kernels = [p for p in params if p.ndim > 1]
+    history: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {"features": {"backbone": recipe.model.pretrained, "size": size, "views": train_views,
+                                          "computed": 0, "reused": 0, "seconds": 0.0}}  # fmt: skip
+    stopped_reason: str | None = None
+    train_seconds = 0.0
+    lr = base_lr
+    with make_progress(quiet) as progress:
+        task = progress.add_task("train head", total=total_steps, info="")
+        for epoch in range(recipe.epochs):
+            epoch_start = time.perf_counter()
+            order = torch.randperm(n_train, generator=generator, device=device)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.int64)
+            grad_norm_sum = torch.zeros(len(kernels), device=device)
+            for step in range(steps_per_epoch):
+                index = order[step * batch_size : (step + 1) * batch_size]
+                if train_views == 1:
+                    view = torch.zeros(len(index), dtype=torch.int64, device=device)
+                elif coins is not None:
+                    view = (coins[index] ^ bool(epoch % 2)).long()
+                else:
+                    view = torch.randint(0, 2, (len(index),), generator=generator, device=device)
+                inputs = F.dropout(train_x[view, index], dropout, training=True) if dropout else train_x[view, index]
+                targets = labels[index]
+                global_step = epoch * steps_per_epoch + step
+                lr = lr_at(global_step, total_steps, steps_per_epoch, base_lr, recipe.schedule)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * group["lr_scale"]
+                logits = head(inputs)
+                loss = classification_loss(
+                    logits, targets, recipe.optim.loss, recipe.optim.label_smoothing, recipe.optim.focal_gamma
+                )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if record_gradients:
+                    grad_norm_sum += torch.stack([p.grad.norm() for p in kernels if p.grad is not None])
+                optimizer.step()
+                loss_sum += loss.detach() * len(index)
+                correct += (logits.argmax(1) == targets).sum()
+                progress.advance(task)
+            seen = steps_per_epoch * batch_size
+            train_loss, train_acc = float(loss_sum) / seen, float(correct) / seen
+            epoch_train_seconds = time.perf_counter() - epoch_start
+            if epoch == 0:  # the forward passes over the data are the first epoch's cost
+                epoch_train_seconds += cost.seconds
+            train_seconds += epoch_train_seconds
+            if not math.isfinite(train_loss):
+                stopped_reason = f"non-finite loss at epoch {epoch + 1}"
+                break
+            val_loss, val_acc = val_scores() if validate_every_epoch or epoch + 1 == recipe.epochs else (None, None)
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "lr": lr,
+                "seconds": time.perf_counter() - epoch_start + (cost.seconds if epoch == 0 else 0.0),
+                "train_seconds": epoch_train_seconds,
+            }
+            if record_gradients:
+                record["grad_norms"] = (grad_norm_sum / steps_per_epoch).tolist()
+            history.append(record)
+            progress.update(task, info=f"epoch {epoch + 1}/{recipe.epochs} loss {train_loss:.3f}")
+            for callback in callbacks:
+                callback(epoch + 1, record)
+            if max_seconds is not None and time.perf_counter() - wall_start > max_seconds:
+                extra["stopped_by_time"] = epoch + 1
+                break
+    extra["features"] |= {"computed": cost.computed, "reused": cost.reused, "seconds": round(cost.seconds, 3)}
+    return FitResult(
+        model=model,
+        preprocess=preprocess,
+        history=history,
+        dtype=execution.dtype,
+        device=str(device),
+        seconds=time.perf_counter() - wall_start,
+        train_seconds=train_seconds,
+        images_per_second=n_train * len(history) / train_seconds if train_seconds > 0 else 0.0,
+        stopped_reason=stopped_reason,
+        extra=extra,
+        execution=execution.record() | {"path": "features"},
+    )

@@ -1,0 +1,58 @@
+"""Linear probes on cached features: the same model as the step loop would give, one forward pass per view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from liftlab.config import DataConfig, Recipe, apply_overrides
+from liftlab.data import load_data
+from liftlab.train import fit
+from liftlab.train.inference import evaluate
+from liftlab.train.precision import DTYPES
+from liftlab.train.probe import on_features
+
+PROBE = ["data.size=32", "model.pretrained=efficientnet_lite0", "model.finetune=linear", "optim.batch_size=32",
+         "epochs=3", "optim.name=adamw", "optim.lr=0.003", "precision=fp32"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shapes() -> Any:
+    return load_data("builtin:shapes-few", DataConfig(size=32))
+
+
+def test_which_recipes_train_on_cached_features() -> None:
+    probe = apply_overrides(Recipe(), PROBE)
+    assert on_features(probe)
+    assert on_features(apply_overrides(probe, ["augment.flip=true", "augment.alternating_flip=true", "tta=true"]))
+    assert not on_features(apply_overrides(probe, ["augment.crop_padding=4"])), "a crop needs the images"
+    assert not on_features(apply_overrides(probe, ["model.finetune=full"]))
+    assert not on_features(apply_overrides(Recipe(), ["model.finetune=linear"])), "no backbone"
+
+
+def test_probe_scores_equal_the_full_network_on_the_images(shapes: Any) -> None:
+    recipe = apply_overrides(Recipe(), [*PROBE, "augment.flip=true"])
+    result = fit(recipe, shapes)
+    assert result.execution["path"] == "features"
+    features = result.extra["features"]
+    assert features["views"] == 2
+    assert features["computed"] + features["reused"] == 2 * len(shapes.train) + len(shapes.val)
+    # validation read off the cached features equals the whole network run on the validation images
+    val_loss, val_acc = evaluate(result.model, shapes.val, result.preprocess, DTYPES[result.dtype])
+    assert val_acc == pytest.approx(result.history[-1]["val_acc"], abs=1e-6)
+    assert val_loss == pytest.approx(result.history[-1]["val_loss"], rel=1e-3)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"], "the head learns"
+
+
+def test_second_fit_reuses_every_feature_and_repeats_the_history(shapes: Any) -> None:
+    recipe = apply_overrides(Recipe(), [*PROBE, "tta=true", "seed=3"])
+    first = fit(recipe, shapes)
+    second = fit(recipe, shapes)
+    assert second.extra["features"]["computed"] == 0
+    assert second.extra["features"]["reused"] == len(shapes.train) + 6 * len(shapes.val)
+    keys = ("train_loss", "train_acc", "val_loss", "val_acc")
+    assert [[r[k] for k in keys] for r in first.history] == [[r[k] for k in keys] for r in second.history]
+    weights = second.model.state_dict()
+    assert all(torch.equal(v, weights[k]) for k, v in first.model.state_dict().items())

@@ -82,7 +82,7 @@ def test_unknown_names_list_the_known_ones() -> None:
     "text, message",
     [
         ("dropout=1.5", r"dropout=1.5: out of range; expected a number in \[0, 1\)"),
-        ("size=4", r"an integer in \[8, 224\]"),
+        ("size=4", r"an integer in \[8, 512\]"),
         ("color=purple", "one of gray, hsv, lab"),
         ("depth=3", r"\+N or -N"),
         ("flip=1", "takes no value"),

@@ -467,6 +467,8 @@ def improve(
         max_arms=max_arms,
         workers=workers,
         question=question if question.asked else None,
+        profile=recipe is None,
+        overrides=tuple(set_ or []),
         skip_bad=skip_bad,
         quiet=quiet,
         command=" ".join(["liftlab", *sys.argv[1:]]),

@@ -335,12 +335,12 @@ for _strategy in (
     Strategy(
         "size",
         "image",
-        "Image side in pixels (8 to 224).",
+        "Image side in pixels (8 to 512).",
         "detail is lost at the current size (small objects, fine textures)",
         "the budget is tight (cost grows with size squared); a model trained at one size and evaluated at "
         "another loses accuracy, so train and evaluate at the same size",
         _set_value("data.size"),
-        Setting("int", "64", 8, 224),
+        Setting("int", "64", 8, 512, tune=(16, 256)),
     ),
     Strategy(
         "keep-aspect",
@@ -511,6 +511,15 @@ for _strategy in (
         "linear: the new images differ much from ImageNet",
         _set_value("model.finetune"),
         Setting("choice", "gradual", choices=("linear", "full", "gradual")),
+    ),
+    Strategy(
+        "head",
+        "transfer",
+        "With pretrained weights: the classifier on the backbone's features, linear or a small MLP (512 units).",
+        "mlp: classes that are not linearly separable in the backbone's features (a probe that plateaus)",
+        "mlp: very few images per class (more parameters to fit)",
+        _set_value("model.head"),
+        Setting("choice", "mlp", choices=("linear", "mlp")),
     ),
     Strategy(
         "tta",

@@ -27,6 +27,7 @@ class CheckReport:
     counts: dict[str, dict[str, int]]
     imbalance_ratio: float | None
     image_size: dict[str, dict[str, float]]
+    image_modes: dict[str, int] = field(default_factory=dict)  # Pillow modes (RGB, L, RGBA, ...) and their counts
     unreadable: list[BadFile] = field(default_factory=list)
     duplicates_within: list[list[str]] = field(default_factory=list)
     duplicates_across: list[list[str]] = field(default_factory=list)
@@ -49,6 +50,7 @@ class _FileFacts:
     width: int | None
     height: int | None
     bad: BadFile | None
+    mode: str | None = None
 
 
 def _inspect_file(path: Path) -> _FileFacts:
@@ -60,13 +62,16 @@ def _inspect_file(path: Path) -> _FileFacts:
         image = read_image(path)
     except BadImageError as error:
         return _FileFacts(digest, None, None, error.bad)
-    return _FileFacts(digest, image.width, image.height, None)
+    return _FileFacts(digest, image.width, image.height, None, image.mode)
 
 
 def _inspect_split(items: SplitItems, quiet: bool, label: str) -> list[_FileFacts]:
     if items.images is not None:
-        _, _, height, width = items.images.shape
-        return [_FileFacts(hashlib.sha1(image.tobytes()).hexdigest(), width, height, None) for image in items.images]
+        _, channels, height, width = items.images.shape
+        mode = "L" if channels == 1 else "RGB"
+        return [
+            _FileFacts(hashlib.sha1(image.tobytes()).hexdigest(), width, height, None, mode) for image in items.images
+        ]
     paths = items.paths or []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, make_progress(quiet) as progress:
         task = progress.add_task(f"check {label}", total=len(paths), info="files")
@@ -99,6 +104,7 @@ def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) ->
     widths: list[float] = []
     heights: list[float] = []
     aspects: list[float] = []
+    modes: Counter[str] = Counter()
     for split_name, items in splits.items():
         per_class = Counter(items.labels)
         counts[split_name] = {name: per_class.get(i, 0) for i, name in enumerate(source.classes)}
@@ -110,6 +116,8 @@ def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) ->
                 continue
             if facts.digest is not None:
                 by_digest[facts.digest].append((split_name, name))
+            if facts.mode:
+                modes[facts.mode] += 1
             if facts.width and facts.height:
                 widths.append(facts.width)
                 heights.append(facts.height)
@@ -128,7 +136,13 @@ def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) ->
         classes=source.classes,
         counts=counts,
         imbalance_ratio=(max(nonzero) / min(nonzero)) if nonzero else None,
-        image_size={"width": _spread(widths), "height": _spread(heights), "aspect_ratio": _spread(aspects)},
+        image_size={
+            "width": _spread(widths),
+            "height": _spread(heights),
+            "aspect_ratio": _spread(aspects),
+            "short_side": _spread([min(w, h) for w, h in zip(widths, heights, strict=True)]),
+        },
+        image_modes=dict(modes),
         unreadable=unreadable,
         duplicates_within=within,
         duplicates_across=across,

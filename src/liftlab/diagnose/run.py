@@ -19,6 +19,7 @@ from liftlab.diagnose.lr import check_learning_rate, lr_findings
 from liftlab.io import write_json
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
+from liftlab.train.probe import on_features
 
 
 def active_augmentations(recipe: Recipe) -> frozenset[str]:
@@ -67,7 +68,10 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
 
     lr = None
     # The range test is about one epoch; the two confirmation runs two epochs each.
-    if fits(5 * per_epoch):
+    if on_features(recipe):
+        # the range test steps the whole network on images; a probe's head trains on cached features instead
+        skipped.append("learning-rate check (not made for linear probes on cached features)")
+    elif fits(5 * per_epoch):
         lr = check_learning_rate(recipe, data)
         findings += lr_findings(lr)
     else:

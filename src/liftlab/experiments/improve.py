@@ -33,11 +33,13 @@ from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import estimates, resampled_arrays
 from liftlab.evaluate.run import BusinessQuestion
 from liftlab.experiments.budget import Clock
+from liftlab.experiments.profile import profiled_baseline
 from liftlab.experiments.runner import Job, default_workers, run_jobs
 from liftlab.experiments.stats import mcnemar
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.io import write_json
 from liftlab.strategies import apply_strategies
+from liftlab.train.probe import on_features
 
 DIAGNOSIS_SHARE = 0.3
 """The diagnosis skips its costlier checks rather than use more than this share of the budget."""
@@ -54,6 +56,12 @@ DEFAULT_CANDIDATES = (
     STRONG_FROM_SCRATCH, "flip", "crop", "epochs=+10", "label-smoothing=0.1", "schedule=onecycle", "weight-decay=5e-4"
 )  # fmt: skip
 """Classic remedies tried after the advisor's own, when it recommends fewer than `max_arms`."""
+PROBE_CANDIDATES = (
+    "flip", "head=mlp", "pretrained=efficientnet_lite1,size=240", "pretrained=efficientnet_lite2,size=260",
+    "label-smoothing=0.1", "tta",
+)  # fmt: skip
+"""For a linear-probe baseline (photographs): the probe's own remedies, each a head on cached features: mirror
+views, a non-linear head, larger backbones at their native sizes, smoothing, test-time views."""
 COST_CAP = 3.0
 """A search run may take at most this many times the baseline's seconds per epoch: a remedy that costs far
 more (a large pretrained network on a CPU) is cut and compared at equal time, not allowed to eat the budget."""
@@ -80,6 +88,8 @@ class ImproveSettings:
     max_arms: int = 6
     workers: int | None = None
     question: BusinessQuestion | None = None
+    profile: bool = False  # choose the baseline from the data (experiments/profile.py); off with a --recipe
+    overrides: tuple[str, ...] = ()  # the user's --set, applied on top of the profile
     skip_bad: bool = False
     quiet: bool = True
     command: str = ""
@@ -141,9 +151,14 @@ class Improvement:
         plan_path = out / "plan.json"
         self.plan: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
         self.found_at_start = len(self.records) if self.plan else 0  # runs left by an earlier invocation here
+
+    def adopt(self, base: Recipe) -> None:
+        """Fix the baseline recipe (after the data profile); a folder holding another baseline's plan is refused."""
+        self.base = base
         if self.plan and self.plan.get("base") != base.model_dump(mode="json"):
             raise BadInputError(
-                f"--out {out}: holds an improve run of another baseline recipe; choose another --out to start afresh"
+                f"--out {self.out}: holds an improve run of another baseline recipe; choose another --out to start "
+                "afresh"
             )
         self.plan["base"] = base.model_dump(mode="json")
 
@@ -242,7 +257,9 @@ class Improvement:
         audit = diagnosis.get("augmentation_audit") or {}
         flagged = set(audit.get("flagged", []))
         names = [r["strategy"] for r in diagnosis["recommendations"]]
-        names += [c for c in DEFAULT_CANDIDATES if c.split("=")[0] not in flagged]
+        probing = on_features(self.base)
+        defaults = PROBE_CANDIDATES if probing else DEFAULT_CANDIDATES
+        names += [c for c in defaults if c.split("=")[0] not in flagged]
         arms: dict[str, Recipe] = {}
         for name in names:
             if len(arms) >= self.settings.max_arms:
@@ -250,6 +267,10 @@ class Improvement:
             if name in arms:
                 continue
             recipe = apply_strategies(self.base, name)
+            # A probe's arms stay probes: an arm that needs the images at every step (a crop on a frozen
+            # backbone) costs tens of times more and is left to fine-tuning, which is not searched yet.
+            if probing and not on_features(recipe):
+                continue
             if recipe.model_copy(update={"strategies": self.base.strategies}) != self.base:
                 arms[name] = recipe
         return arms
@@ -564,6 +585,12 @@ def improve(
     out.mkdir(parents=True, exist_ok=True)
     work = Improvement(spec, base, settings, out, on_step)
     check = work.check()
+    profile = None
+    if settings.profile:
+        started = work.clock.used()
+        base, profile = profiled_baseline(check, list(settings.overrides))
+        work.step("profile", "; ".join(profile.reasons), started)
+    work.adopt(base)
     diagnosis = work.diagnose(check)
     n_val = sum(check["counts"].get("val", {}).values())
     baseline_seconds = sum(r["seconds"] for r in diagnosis["baseline"]["history"])
@@ -620,6 +647,7 @@ def improve(
             k: diagnosis.get(k) for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")
         },
         "data_check": {k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes")},
+        "profile": profile.record() if profile else None,
         "recipe_diff": recipe_diff(base, winner),
         "steps": [vars(s) for s in work.ledger.steps],
         "runs_trained": len(work.ledger.trained),

@@ -422,6 +422,9 @@ def evaluate(
             console.print(f"expected cost per prediction B - A: {cost_delta['value']:+.4g}")
     else:
         _print_evaluation(record)
+        warning = record.get("model", {}).get("resolution_warning")
+        if warning:
+            errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
         corruption = record.get("robustness", {}).get("corruptions")
         if corruption:
             console.print(
@@ -497,12 +500,15 @@ def predict(
     csv: Annotated[Path | None, typer.Option("--csv", help="Write id,y_true,y_pred,p_<class> rows here.")] = None,
 ) -> None:
     """Class and probabilities per image, with the run's own preprocessing."""
-    from liftlab.evaluate.predict import predict_images
+    from liftlab.evaluate.predict import image_files, predict_images, resolution_warning
     from liftlab.evaluate.predictions import write_predictions
 
     predictions, unreadable = predict_images(run_dir, images)
     for bad in unreadable:
         errors.print(f"[yellow]skipped[/yellow] {escape(bad.path)}: {escape(bad.reason)}", soft_wrap=True)
+    warning = resolution_warning(run_dir, image_files(images))
+    if warning:
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
     if csv is not None:
         write_predictions(csv, predictions)
         labelled = int((predictions.y_true >= 0).sum())

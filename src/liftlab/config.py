@@ -108,6 +108,9 @@ class AugmentConfig(_Section):
     )
     translate: int = Field(0, ge=0, le=64, description="Random shift by up to this many pixels, reflected edges.")
     crop_padding: int = Field(0, ge=0, le=64, description="Random crop after padding this much; 0 is off.")
+    resized_crop: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Random crop of [this, 1] of the area, aspect 3/4..4/3, resized back; 0 off."
+    )
     rotate: float = Field(0.0, ge=0.0, le=180.0, description="Random rotation up to this many degrees.")
     color_jitter: float = Field(0.0, ge=0.0, le=1.0, description="Brightness/contrast/saturation strength.")
     cutout: float = Field(0.0, ge=0.0, le=1.0, description="Erase a random square of this share of the side.")

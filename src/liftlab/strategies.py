@@ -261,6 +261,15 @@ for _strategy in (
         Setting("int", "4", 1, 64),
     ),
     Strategy(
+        "resized-crop",
+        "augmentation",
+        "Random crop of a share of the area (and aspect 3/4..4/3), resized back: scale augmentation.",
+        "photos of objects at varying distances; fine-tuning a pretrained network",
+        "small objects or fine detail near the border that a crop cuts away; very short training",
+        _set_value("augment.resized_crop"),
+        Setting("float", "0.35", 0.05, 1.0, high_inclusive=False, tune=(0.08, 0.8)),
+    ),
+    Strategy(
         "rotate",
         "augmentation",
         "Random rotation by up to N degrees.",

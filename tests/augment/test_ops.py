@@ -5,7 +5,7 @@ import torch
 from liftlab.augment import augment_batch, random_flip
 from liftlab.augment.auto import OP_NAMES, apply_ops, rand_augment, trivial_augment
 from liftlab.augment.mixing import mix_batch
-from liftlab.augment.ops import color_jitter, cutout, random_rotate
+from liftlab.augment.ops import color_jitter, cutout, random_resized_crop, random_rotate
 from liftlab.augment.whitening import apply_zca, fit_zca, per_image_standardise
 from liftlab.config import AugmentConfig
 
@@ -134,3 +134,17 @@ def test_zca_refuses_images_that_are_too_large() -> None:
 
     with pytest.raises(ValueError, match="per-image"):
         fit_zca(torch.zeros(4, 3, 64, 64, dtype=torch.uint8))
+
+
+def test_resized_crop_zooms_into_a_share_of_the_image_per_sample() -> None:
+    # a horizontal ramp from 0 to 1: a crop's row spans about its width share of the ramp
+    ramp = torch.linspace(0, 1, 32).expand(64, 3, 32, 32).contiguous()
+    wide = random_resized_crop(ramp, 0.9, _gen(1))
+    narrow = random_resized_crop(ramp, 0.1, _gen(1))
+    assert narrow.shape == ramp.shape
+    span = lambda x: (x[:, 0, 16, -1] - x[:, 0, 16, 0]).abs()  # noqa: E731
+    assert span(wide).mean() > 0.85
+    assert span(narrow).mean() < span(wide).mean() - 0.15  # E[sqrt(area)] is 0.72 for areas in [0.1, 1]
+    assert span(narrow).std() > 0.1, "each image its own crop"
+    assert narrow.min() >= 0 and narrow.max() <= 1
+    assert torch.equal(narrow, random_resized_crop(ramp, 0.1, _gen(1))), "same seed, same crops"

@@ -26,7 +26,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             save_image(root / "train" / name / f"{i:03d}.png", colour, seed=i)
         for i in range(8):
             save_image(root / "test" / name / f"{i:03d}.png", colour, seed=500 + i)
-    run = root / "run"
+    run = root.parent / f"{root.name}-run"  # beside the data: a folder next to train/ and test/ is an error
     settings = ["--set", "data.size=12", "--set", "model.width=8", "--set", "optim.batch_size=16"]
     result = runner.invoke(app, ["train", str(root), "--epochs", "6", "--out", str(run), "--quiet", *settings])
     assert result.exit_code == 0, result.output
@@ -85,3 +85,25 @@ def test_model_evaluation_names_a_missing_run_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "run"), "--data", "builtin:digits"])
     assert result.exit_code == 2
     assert "missing recipe.yaml, classes.json, preprocess.json, model.safetensors" in " ".join(result.output.split())
+
+
+def test_predict_and_evaluate_warn_when_images_differ_in_resolution(trained_run: tuple[Path, Path]) -> None:
+    run, root = trained_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["native_geometry"]["short_side"] == 12  # save_image writes 12x12 files
+    large = root.parent / "large"
+    for name, colour in COLOURS.items():
+        for i in range(10):
+            save_image(large / "test" / name / f"{i:03d}.png", colour, size=(64, 32), seed=900 + i)
+            save_image(large / "train" / name / f"{i:03d}.png", colour, size=(64, 32), seed=950 + i)
+    predicted = runner.invoke(app, ["predict", str(run), str(large / "test")])
+    assert predicted.exit_code == 0, predicted.output
+    assert "warning:" in predicted.output and "resolution mismatch" in predicted.output
+    same = runner.invoke(app, ["predict", str(run), str(root / "test")])
+    assert "warning:" not in same.output
+    out = root.parent / "eval-large"
+    evaluated = runner.invoke(app, ["evaluate", "--model", str(run), "--data", str(large), "--no-corruptions",
+                                    "--out", str(out)])  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    record = json.loads((out / "evaluation.json").read_text())
+    assert "32 px, aspect 2.00" in record["model"]["resolution_warning"]

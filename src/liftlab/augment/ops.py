@@ -40,6 +40,28 @@ def random_rotate(images: torch.Tensor, degrees: float, generator: torch.Generat
     return affine(images, rotation_matrices(angles))
 
 
+def random_resized_crop(images: torch.Tensor, min_area: float, generator: torch.Generator) -> torch.Tensor:
+    """Crop each image to a random share of its area in [min_area, 1] and aspect ratio in [3/4, 4/3], at a
+    random place, resized back to the full size (Inception's scale augmentation, the one fine-tunes use).
+
+    One affine matrix per image (scale and shift) and one grid_sample for the batch, instead of a PIL crop
+    and resize per image.
+    """
+    n, device = images.shape[0], images.device
+    area = uniform(n, min_area, 1.0, generator, device)
+    log_ratio = uniform(n, math.log(3 / 4), math.log(4 / 3), generator, device)
+    ratio = torch.exp(log_ratio)
+    # sides as shares of the image's: width * height = area, width / height = ratio, each at most 1
+    width = torch.sqrt(area * ratio).clamp(max=1.0)
+    height = torch.sqrt(area / ratio).clamp(max=1.0)
+    # the centre may move as far as keeps the crop inside the image (normalised coordinates span [-1, 1])
+    cx = (1 - width) * (2 * torch.rand(n, generator=generator, device=device) - 1)
+    cy = (1 - height) * (2 * torch.rand(n, generator=generator, device=device) - 1)
+    zero = torch.zeros_like(width)
+    theta = torch.stack([torch.stack([width, zero, cx], 1), torch.stack([zero, height, cy], 1)], 1)
+    return affine(images, theta)
+
+
 def grayscale(images: torch.Tensor) -> torch.Tensor:
     """ITU-R 601 luma, kept with the batch's channel count."""
     if images.shape[1] != 3:

@@ -10,7 +10,7 @@ import torch
 
 from liftlab.augment.auto import rand_augment, trivial_augment
 from liftlab.augment.batch import alternating_flip, random_crop, random_flip
-from liftlab.augment.ops import color_jitter, cutout, random_rotate
+from liftlab.augment.ops import color_jitter, cutout, random_resized_crop, random_rotate
 from liftlab.config import AugmentConfig
 
 
@@ -43,6 +43,8 @@ def augment_batch(
     if config.vflip:
         images = random_flip(images, generator, dim=2)
     x = images.float() / 255.0
+    if config.resized_crop:
+        x = random_resized_crop(x, config.resized_crop, generator)
     if config.rotate:
         x = random_rotate(x, config.rotate, generator)
     if config.color_jitter:

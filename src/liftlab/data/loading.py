@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from liftlab.config import DataConfig
 from liftlab.data.cache import cache_root, decode_items
+from liftlab.data.geometry import geometry_of_items
 from liftlab.data.images import BadFile
 from liftlab.data.sources import Source, open_source
 from liftlab.data.splits import make_splits, stratified_indices
@@ -36,6 +38,7 @@ class ImageData:
     val: ImageSplit
     test: ImageSplit | None
     skipped: list[BadFile] = field(default_factory=list)
+    native: dict[str, Any] | None = None  # the training images' own geometry (data/geometry.py), before resizing
 
     @property
     def channels(self) -> int:
@@ -143,6 +146,7 @@ def load_data(
         val=decoded["val"],
         test=decoded.get("test"),
         skipped=skipped,
+        native=None if (geometry := geometry_of_items(split_items["train"])) is None else geometry.record(),
     )
 
 

@@ -42,13 +42,14 @@ REMEDIES: dict[str, list[tuple[str, str]]] = {
                     ("mixup", "smoother decision boundaries")],
     "MORE_DATA_HELPS": [("pretrained=efficientnet_lite0", "features learnt from ImageNet make up for little data"),
                         ("flip", "more varied training images"), ("crop", "more varied training images")],
+    "RESOLUTION_TOO_LOW": [],  # filled with the probe's size
     "CLASS_IMBALANCE": [("loss=focal", "the rare classes weigh more; judge by per-class recall, not accuracy")],
 }  # fmt: skip
 SEVERITY_RANK = {"severe": 0, "warning": 1, "info": 2}
 # Within a severity, causes before symptoms: a bad learning rate explains underfitting, not the reverse.
 CAUSE_ORDER = ["DIVERGED", "EXPLODING_GRADIENTS", "VANISHING_GRADIENTS", "LR_TOO_HIGH", "LR_TOO_LOW",
-               "DUPLICATES_ACROSS_SPLITS", "UNDERFITTING", "SLOW_CONVERGENCE", "OVERFITTING", "MORE_DATA_HELPS",
-               "CLASS_IMBALANCE", "AUGMENTATION_CHANGES_LABEL", "HEALTHY"]  # fmt: skip
+               "DUPLICATES_ACROSS_SPLITS", "RESOLUTION_TOO_LOW", "UNDERFITTING", "SLOW_CONVERGENCE", "OVERFITTING",
+               "MORE_DATA_HELPS", "CLASS_IMBALANCE", "AUGMENTATION_CHANGES_LABEL", "HEALTHY"]  # fmt: skip
 
 
 def recommend(
@@ -62,6 +63,8 @@ def recommend(
         remedies = list(REMEDIES.get(finding.code, []))
         if finding.code in ("LR_TOO_HIGH", "LR_TOO_LOW") and lr_confirmed:
             remedies = [(f"lr={lr_confirmed:.3g}", "the rate that trained better in the confirmation run")]
+        if finding.code == "RESOLUTION_TOO_LOW":
+            remedies = [(f"size={finding.evidence['probe_size']}", "the detail the class lives in survives")]
         for strategy, effect in remedies:
             name = strategy.split("=")[0]
             if strategy in seen or name in flagged or _already_applied(recipe, strategy):

@@ -23,6 +23,7 @@ CODES = (
     "CLASS_IMBALANCE",
     "DUPLICATES_ACROSS_SPLITS",
     "AUGMENTATION_CHANGES_LABEL",
+    "RESOLUTION_TOO_LOW",
     "HEALTHY",
 )
 SEVERITIES = ("info", "warning", "severe")

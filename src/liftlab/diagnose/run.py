@@ -16,6 +16,7 @@ from liftlab.diagnose.audit import audit_augmentations, audit_findings
 from liftlab.diagnose.findings import curve_findings, data_findings, gradient_findings, healthy_unless
 from liftlab.diagnose.learning_curve import FRACTIONS, learning_curve_findings, measure_learning_curve
 from liftlab.diagnose.lr import check_learning_rate, lr_findings
+from liftlab.diagnose.resolution import measure_resolution, probe_cost, probe_size, resolution_findings
 from liftlab.io import write_json
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
@@ -76,6 +77,15 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
         findings += lr_findings(lr)
     else:
         skipped.append("learning-rate check")
+    resolution = None
+    native = ((check.get("image_size") or {}).get("short_side") or {}).get("median")
+    larger = probe_size(native, recipe.data.size)
+    if larger is not None and native is not None:
+        if fits(probe_cost(baseline.seconds, recipe.data.size, larger)):
+            resolution = measure_resolution(spec, recipe, data, native, larger, skip_bad=settings.skip_bad)
+            findings += resolution_findings(resolution)
+        else:
+            skipped.append("resolution probe")
     seeds, fractions = (1, FRACTIONS[1:]) if settings.quick else (2, FRACTIONS)
     curve = None
     # Every size trains as many steps as the full baseline.
@@ -101,6 +111,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
         "recommendations": [r.to_dict() for r in recommendations],
         "learning_curve": curve.to_dict(settings.target) if curve else None,
         "lr_range_test": lr.to_dict() if lr else None,
+        "resolution_probe": resolution.to_dict() if resolution else None,
         "skipped_for_time": skipped,
         "augmentation_audit": audit.to_dict() if audit else None,
         "baseline": {

@@ -6,11 +6,13 @@ labelled ImageFolder gives a CSV that `liftlab evaluate --predictions` reads dir
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from liftlab.data.geometry import geometry_of_paths, mismatch
 from liftlab.data.images import BadFile, BadImageError, is_image_name, load_array
 from liftlab.errors import BadInputError
 from liftlab.evaluate.predictions import Predictions
@@ -45,6 +47,13 @@ def _decode(trained: TrainedModel, paths: list[Path]) -> tuple[torch.Tensor, lis
             bad.append(error.bad)
     images = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, trained.channels, data.size, data.size))
     return images, kept, bad
+
+
+def resolution_warning(run_dir: Path, paths: list[Path]) -> str | None:
+    """A warning when `paths` differ clearly in resolution or aspect from the images `run_dir` was trained on."""
+    metrics_path = run_dir / "metrics.json"
+    trained = json.loads(metrics_path.read_text()).get("native_geometry") if metrics_path.is_file() else None
+    return mismatch(trained, geometry_of_paths(paths))
 
 
 def predict_images(run_dir: Path, inputs: list[Path]) -> tuple[Predictions, list[BadFile]]:

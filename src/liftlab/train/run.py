@@ -107,6 +107,7 @@ def write_run_folder(out: Path, spec: str, recipe: Recipe, data: ImageData, resu
         "data": spec,
         "stopped_reason": result.stopped_reason,
         "strategies": recipe.strategies,
+        "native_geometry": data.native,
         **result.extra,
         "skipped": [asdict(bad) for bad in data.skipped],
     }

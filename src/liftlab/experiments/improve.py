@@ -37,6 +37,7 @@ from liftlab.experiments.profile import profiled_baseline
 from liftlab.experiments.runner import Job, default_workers, run_jobs
 from liftlab.experiments.stats import mcnemar
 from liftlab.experiments.store import RunStore, run_key
+from liftlab.experiments.transfer import epoch_seconds, epochs_that_fit, finetune_recipe, measured_step_seconds
 from liftlab.io import write_json
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
@@ -452,6 +453,47 @@ class Improvement:
                 return winner
             winner = challenger
 
+    def finetune(self, search: dict[str, Any], check: dict[str, Any], n_val: int) -> str:
+        """With the time the final runs and the evaluation leave, fine-tune the winning probe end to end for as
+        many epochs as fit (`experiments/transfer.py`); it becomes the winner when it beats the probe on
+        validation by more than the noise. Returns the winner's name."""
+        winner = search["winner"]
+        probe = search["recipes"][winner]
+        started = self.clock.used()
+        n_train = sum(check["counts"].get("train", {}).values())
+        trial = finetune_recipe(probe, 1)
+        per_step = measured_step_seconds(trial, len(check["classes"]))
+        per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, per_step)
+        # the final phase reuses this run for the winner's first seed; keep what the baseline's seeds need
+        left = self.clock.left() - self.reserve() - self.settings.seeds * self.full_seconds(self.base)
+        epochs = self.remember("finetune_epochs", epochs_that_fit(left, per_epoch))
+        if not epochs:
+            self.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
+            return str(winner)
+        name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
+        search["recipes"][name] = tuned = finetune_recipe(probe, epochs)
+        trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
+        record = self.train([(name, tuned)], max(left, 1.0))[name]
+        # the probe's best validation accuracy in the search (at its full epochs where it got there)
+        probe_val = max((r["val_acc"].get(winner) or -math.inf for r in search["rungs"]), default=-math.inf)
+        val = {winner: probe_val, name: _val(record)}
+        search["rungs"].append({
+            "fraction": 1.0, "kind": "fine-tune", "epochs": {winner: probe.epochs, name: epochs},
+            "val_acc": {n: (None if math.isinf(v) else v) for n, v in val.items()},
+            "failed": {name: record.get("stopped_reason")} if math.isinf(val[name]) else {},
+            "seconds": {name: record["seconds"]},
+        })  # fmt: skip
+        better = val[name] > val[winner] + noise_level(val[winner], n_val)
+        self.step(
+            "fine-tune",
+            f"{name}: {epochs} epochs ({per_epoch:.0f} s each predicted), val {val[name]:.4f} against "
+            f"{val[winner]:.4f}" + (" (kept)" if better else " (not better: the probe stays)"),
+            started,
+            len(self.ledger.trained) - trained_before,
+            len(self.ledger.reused) - reused_before,
+        )
+        return name if better else str(winner)
+
     def final(self, winner: Recipe, search: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """The winner and the baseline at their full budget over several seeds; best/ is the winner's first."""
         started = self.clock.used()
@@ -597,6 +639,8 @@ def improve(
     arms = work.candidates(diagnosis)
     search = work.search(arms, baseline_seconds, n_val)
     winner_name = search["winner"]
+    if on_features(search["recipes"][winner_name]):
+        winner_name = work.finetune(search, check, n_val)
     winner = search["recipes"][winner_name]
     work.step("tuning", "skipped: hyperparameter tuning of the winner comes with `liftlab tune`", work.clock.used())
     finals = work.final(winner, search)

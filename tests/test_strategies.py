@@ -121,9 +121,14 @@ def test_every_strategy_applies_round_trips_and_trains_one_epoch(strategy: str, 
 
 def _small(name: str) -> str:
     """A setting that keeps the one-epoch test fast (sizes and epochs small)."""
-    return {"size": "24", "epochs": "+1", "batch-size": "16", "depth": "+1", "more-data": "0.5"}.get(
-        name, str(get(name).default)
-    )
+    return {
+        "size": "24",
+        "epochs": "+1",
+        "batch-size": "16",
+        "depth": "+1",
+        "more-data": "0.5",
+        "train-size": "12",
+    }.get(name, str(get(name).default))
 
 
 def test_cli_train_with_strategies_records_them(tmp_path: Path) -> None:

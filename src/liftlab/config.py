@@ -111,6 +111,12 @@ class AugmentConfig(_Section):
     resized_crop: float = Field(
         0.0, ge=0.0, lt=1.0, description="Random crop of [this, 1] of the area, aspect 3/4..4/3, resized back; 0 off."
     )
+    train_size: int = Field(
+        0,
+        ge=0,
+        le=512,
+        description="Side of the training crops when smaller than data.size (train low, test high); 0: data.size.",
+    )
     rotate: float = Field(0.0, ge=0.0, le=180.0, description="Random rotation up to this many degrees.")
     color_jitter: float = Field(0.0, ge=0.0, le=1.0, description="Brightness/contrast/saturation strength.")
     cutout: float = Field(0.0, ge=0.0, le=1.0, description="Erase a random square of this share of the side.")

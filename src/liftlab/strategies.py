@@ -352,6 +352,16 @@ for _strategy in (
         Setting("int", "64", 8, 512, tune=(16, 256)),
     ),
     Strategy(
+        "train-size",
+        "image",
+        "Train on smaller images than the model is tested on (train low, test high).",
+        "with random-resized crops, objects look larger in training than at test: training at about 1/1.15 of "
+        "the test size costs a quarter less and matches or beats training at full size (FixRes)",
+        "without crops the shrink alone only removes detail",
+        _set_value("augment.train_size"),
+        Setting("int", "192", 8, 512, tune=(64, 256)),
+    ),
+    Strategy(
         "keep-aspect",
         "image",
         "Resize keeping the aspect ratio, padding the rest, instead of stretching.",

@@ -148,3 +148,12 @@ def test_resized_crop_zooms_into_a_share_of_the_image_per_sample() -> None:
     assert span(narrow).std() > 0.1, "each image its own crop"
     assert narrow.min() >= 0 and narrow.max() <= 1
     assert torch.equal(narrow, random_resized_crop(ramp, 0.1, _gen(1))), "same seed, same crops"
+
+
+def test_train_size_gives_smaller_training_images() -> None:
+    batch = (torch.rand(4, 3, 32, 32, generator=_gen(3)) * 255).to(torch.uint8)
+    cropped = augment_batch(batch, AugmentConfig(resized_crop=0.5, train_size=24), _gen(4))
+    shrunk = augment_batch(batch, AugmentConfig(train_size=16), _gen(4))
+    assert cropped.shape == (4, 3, 24, 24) and shrunk.shape == (4, 3, 16, 16)
+    # a shrink without a crop is the whole image, smaller: its mean brightness stays
+    assert torch.allclose(shrunk.mean(dim=(2, 3)), batch.float().div(255).mean(dim=(2, 3)), atol=0.02)

@@ -17,13 +17,18 @@ def uniform(n: int, low: float, high: float, generator: torch.Generator, device:
     return low + (high - low) * torch.rand(n, generator=generator, device=device)
 
 
-def affine(images: torch.Tensor, theta: torch.Tensor, padding: str = "reflection") -> torch.Tensor:
-    """Resample each image with its own (2, 3) affine matrix (normalised coordinates).
+def affine(
+    images: torch.Tensor, theta: torch.Tensor, padding: str = "reflection", side: int | None = None
+) -> torch.Tensor:
+    """Resample each image with its own (2, 3) affine matrix (normalised coordinates), to `side` x `side`
+    pixels when given (else the input's size).
 
     Pixels from outside the image are mirrored in (reflection), not black: black corners would be a
     feature no test image has.
     """
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    n, c, h, w = images.shape
+    shape = [n, c, side or h, side or w]
+    grid = F.affine_grid(theta.to(images.dtype), shape, align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
 
@@ -40,9 +45,12 @@ def random_rotate(images: torch.Tensor, degrees: float, generator: torch.Generat
     return affine(images, rotation_matrices(angles))
 
 
-def random_resized_crop(images: torch.Tensor, min_area: float, generator: torch.Generator) -> torch.Tensor:
+def random_resized_crop(
+    images: torch.Tensor, min_area: float, generator: torch.Generator, side: int | None = None
+) -> torch.Tensor:
     """Crop each image to a random share of its area in [min_area, 1] and aspect ratio in [3/4, 4/3], at a
-    random place, resized back to the full size (Inception's scale augmentation, the one fine-tunes use).
+    random place, resized to `side` (default: the full size): Inception's scale augmentation, the one
+    fine-tunes use.
 
     One affine matrix per image (scale and shift) and one grid_sample for the batch, instead of a PIL crop
     and resize per image.
@@ -59,7 +67,7 @@ def random_resized_crop(images: torch.Tensor, min_area: float, generator: torch.
     cy = (1 - height) * (2 * torch.rand(n, generator=generator, device=device) - 1)
     zero = torch.zeros_like(width)
     theta = torch.stack([torch.stack([width, zero, cx], 1), torch.stack([zero, height, cy], 1)], 1)
-    return affine(images, theta)
+    return affine(images, theta, side=side)
 
 
 def grayscale(images: torch.Tensor) -> torch.Tensor:

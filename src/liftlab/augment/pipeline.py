@@ -7,6 +7,7 @@ Mixing (mixup, cutmix) changes the labels too, so the training loop applies it a
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from liftlab.augment.auto import rand_augment, trivial_augment
 from liftlab.augment.batch import alternating_flip, random_crop, random_flip
@@ -43,8 +44,12 @@ def augment_batch(
     if config.vflip:
         images = random_flip(images, generator, dim=2)
     x = images.float() / 255.0
+    side = config.train_size if config.train_size and config.train_size != x.shape[-1] else None
     if config.resized_crop:
-        x = random_resized_crop(x, config.resized_crop, generator)
+        x = random_resized_crop(x, config.resized_crop, generator, side)
+    elif side is not None:
+        # train low, test high (FixRes): the network sees smaller training images than it is tested on
+        x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
     if config.rotate:
         x = random_rotate(x, config.rotate, generator)
     if config.color_jitter:

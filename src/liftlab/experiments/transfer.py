@@ -37,7 +37,8 @@ def measured_step_seconds(recipe: Recipe, num_classes: int) -> float:
 
     device = resolve_device(recipe.device)
     model = build_model(recipe.model, 1 if recipe.data.color == "gray" else 3, num_classes).to(device)
-    shape = (recipe.optim.batch_size, 1 if recipe.data.color == "gray" else 3, recipe.data.size, recipe.data.size)
+    side = recipe.augment.train_size or recipe.data.size
+    shape = (recipe.optim.batch_size, 1 if recipe.data.color == "gray" else 3, side, side)
     execution = choose_execution(
         recipe.precision, recipe.memory_format, "off", model, shape, num_classes, device, cache_root(), 0
     )

@@ -134,7 +134,8 @@ def fit(
         )
         extra = dict(saved.get("extra", {}))
     else:
-        batch_shape = (batch_size, data.channels, recipe.data.size, recipe.data.size)
+        side = recipe.augment.train_size or recipe.data.size
+        batch_shape = (batch_size, data.channels, side, side)
         execution = choose_execution(recipe.precision, recipe.memory_format, recipe.compile, model, batch_shape,
                                      num_classes, device, cache_root(), total_steps)  # fmt: skip
     dtype = execution.torch_dtype

@@ -37,7 +37,13 @@ from liftlab.experiments.profile import profiled_baseline
 from liftlab.experiments.runner import Job, default_workers, run_jobs
 from liftlab.experiments.stats import mcnemar
 from liftlab.experiments.store import RunStore, run_key
-from liftlab.experiments.transfer import epoch_seconds, epochs_that_fit, finetune_recipe, measured_step_seconds
+from liftlab.experiments.transfer import (
+    PROBE_SEARCH_ENDS,
+    epoch_seconds,
+    epochs_that_fit,
+    finetune_recipe,
+    measured_step_seconds,
+)
 from liftlab.io import write_json
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
@@ -281,7 +287,7 @@ class Improvement:
 
     def choose_fractions(self, arms: dict[str, Recipe], baseline_seconds: float) -> list[float]:
         """Rung budgets: the largest first rung whose halving fits the search's share of the budget."""
-        allowance = self.clock.left_until(SEARCH_ENDS) * (PARALLEL_SPEEDUP if self.workers > 1 else 1.0)
+        allowance = self.clock.left_until(self.search_ends()) * (PARALLEL_SPEEDUP if self.workers > 1 else 1.0)
         per_epoch = baseline_seconds / max(self.base.epochs, 1)
         sizes = [per_epoch * r.epochs * (r.data.size / self.base.data.size) ** 2 for r in arms.values()]
         mean_full = float(np.mean([*sizes, baseline_seconds]))
@@ -303,7 +309,7 @@ class Improvement:
         alive = list(arms)
         rungs: list[dict[str, Any]] = []
         for index, fraction in enumerate(fractions):
-            allowance = self.clock.left_until(SEARCH_ENDS)
+            allowance = self.clock.left_until(self.search_ends())
             names = [BASELINE, *alive]
             if rungs and allowance > 0:
                 # A rung that cannot finish would compare runs cut at different points of their schedules:
@@ -370,6 +376,10 @@ class Improvement:
             winner = self.greedy(recipes, winner, useful, rungs, n_val)
         return {"rungs": rungs, "winner": winner, "recipes": recipes}
 
+    def search_ends(self) -> float:
+        """Share of the budget by which the search stops: earlier for probes, whose fine-tune needs the rest."""
+        return PROBE_SEARCH_ENDS if on_features(self.base) else SEARCH_ENDS
+
     def run_folder(self, key: str) -> Path:
         return self.out / "runs" / key
 
@@ -422,6 +432,8 @@ class Improvement:
             per_run = self.full_seconds(current) * 1.5  # an addition costs more than the winner alone
             # Keep what the final phase will need for a winner that costly, then spend the rest here.
             allowance = self.clock.left() - self.final_seconds(per_run) - self.reserve()
+            if on_features(self.base):  # probes leave the rest of the budget to the fine-tune
+                allowance = min(allowance, self.clock.left_until(self.search_ends()))
             affordable = int(allowance * min(self.workers, 2) // per_run) - 1 if per_run > 0 else 0
             additions = additions[: max(affordable, 0)]
             if not additions:
@@ -483,7 +495,9 @@ class Improvement:
             "failed": {name: record.get("stopped_reason")} if math.isinf(val[name]) else {},
             "seconds": {name: record["seconds"]},
         })  # fmt: skip
-        better = val[name] > val[winner] + noise_level(val[winner], n_val)
+        # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
+        cut = bool(record.get("stopped_by_time"))
+        better = not cut and val[name] > val[winner] + noise_level(val[winner], n_val)
         self.step(
             "fine-tune",
             f"{name}: {epochs} epochs ({per_epoch:.0f} s each predicted), val {val[name]:.4f} against "

@@ -19,6 +19,9 @@ for the linear probe)."""
 FINETUNE_VALUES = {"optim.name": "adamw", "optim.lr": 5e-4, "optim.weight_decay": 0.05, "optim.batch_size": 32}
 """AdamW at 5e-4 with decoupled decay 0.05 and batches of 32: the usual fine-tuning settings for an
 EfficientNet; with one-cycle the rate warms up from a tenth of it, which keeps the pretrained features."""
+PROBE_SEARCH_ENDS = 0.35
+"""For a probe baseline, the search among probes (seconds each once the features are cached) stops at this
+share of the budget; fine-tuning the winner, tens of times costlier per epoch, gets the rest."""
 MIN_EPOCHS = 3
 """Fewer epochs than this do not recover from the random head and the first large steps."""
 MAX_EPOCHS = 30

@@ -49,3 +49,29 @@ def test_a_three_minute_budget_ends_within_three_minutes_eighteen(tmp_path: Path
         assert (out / "best" / name).is_file(), name
     assert (out / "report.html").is_file() and "report:" in output
     assert result["used_s"] >= 0.5 * 180, "the budget did not bind: make the runs longer"
+
+
+@pytest.mark.slow
+def test_photographs_start_from_a_probe_chosen_by_the_profile_and_a_set_wins(tmp_path: Path) -> None:
+    from tests.conftest import COLOURS, save_image
+
+    root = tmp_path / "photos"
+    for name, colour in COLOURS.items():
+        for i in range(20):
+            save_image(root / "Training" / name / f"{i:03d}.jpg", colour, size=(160, 120), seed=i)
+        for i in range(6):
+            save_image(root / "Testing" / name / f"{i:03d}.jpg", colour, size=(160, 120), seed=100 + i)
+    out = tmp_path / "improve"
+    process = _improve(out, str(root), "--budget", "90s", "--set", "data.size=64", "--max-arms", "2", "--quiet")
+    output, _ = process.communicate(timeout=400)
+    assert process.returncode == 0, output
+    result = json.loads((out / "improve.json").read_text())
+    profile = result["profile"]
+    assert profile["short_side"] == 120 and profile["overrides"]["model.pretrained"] == "efficientnet_lite0"
+    assert profile["overrides"]["data.size"] == 128, "the images' own short side, rounded up to 32"
+    baseline = result["baseline"]["recipe"]
+    assert baseline["data"]["size"] == 64, "the user's --set wins over the profile"
+    assert (baseline["model"]["pretrained"], baseline["model"]["finetune"]) == ("efficientnet_lite0", "linear")
+    assert "profile" in [step["phase"] for step in result["steps"]]
+    assert "photographs" in output
+    assert result["data_check"]["counts"]["test"] == {name: 6 for name in sorted(COLOURS)}

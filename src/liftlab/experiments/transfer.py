@@ -14,11 +14,13 @@ from liftlab.strategies import apply_strategies
 
 FINETUNE = "finetune=full,flip,resized-crop=0.35,schedule=onecycle,label-smoothing=0.1"
 """The practitioner's fine-tune: every layer trains, with scale augmentation and mirror images, a one-cycle
-schedule and label smoothing (a plain version of it reached 93.3% on TrashNet in 8 epochs, against 83-86%
-for the linear probe)."""
-FINETUNE_VALUES = {"optim.name": "adamw", "optim.lr": 5e-4, "optim.weight_decay": 0.05, "optim.batch_size": 32}
-"""AdamW at 5e-4 with decoupled decay 0.05 and batches of 32: the usual fine-tuning settings for an
-EfficientNet; with one-cycle the rate warms up from a tenth of it, which keeps the pretrained features."""
+schedule and label smoothing."""
+FINETUNE_VALUES = {"optim.name": "adamw", "optim.lr": 1e-3, "optim.weight_decay": 0.05, "optim.batch_size": 32}
+"""AdamW at 1e-3 (one-cycle warms up from a tenth of it, which keeps the pretrained features) with decoupled
+decay 0.05, batches of 32. Measured with `liftlab train ../shared/datasets/trashnet` and these settings on
+EfficientNet-Lite0 at 224 px, 8 epochs: 94.05% test accuracy (val 94.4%), against 85.7% for the linear probe
+and 93.3% for the hand-written fine-tune of the issue; about 125 s an epoch on this 2-core machine (fp32 was
+measured faster than bf16 for training steps here)."""
 PROBE_SEARCH_ENDS = 0.35
 """For a probe baseline, the search among probes (seconds each once the features are cached) stops at this
 share of the budget; fine-tuning the winner, tens of times costlier per epoch, gets the rest."""

@@ -6,8 +6,15 @@ import math
 
 import pytest
 
-from liftlab.config import Recipe, apply_overrides
-from liftlab.experiments.transfer import MAX_EPOCHS, MIN_EPOCHS, epoch_seconds, epochs_that_fit, finetune_recipe
+from liftlab.config import Recipe, apply_overrides, with_values
+from liftlab.experiments.transfer import (
+    MAX_EPOCHS,
+    MIN_EPOCHS,
+    START_SECONDS,
+    epoch_seconds,
+    epochs_that_fit,
+    finetune_recipe,
+)
 from liftlab.train.probe import on_features
 
 
@@ -15,8 +22,8 @@ from liftlab.train.probe import on_features
     ("left", "per_epoch", "expected"),
     [
         (1200, 110, 10),  # 30-minute budget after the probes: ten epochs
-        (3 * 110, 110, MIN_EPOCHS),  # exactly the minimum
-        (3 * 110 - 1, 110, 0),  # one second short of it: no fine-tune
+        (3 * 110 + START_SECONDS, 110, MIN_EPOCHS),  # exactly the minimum after the run's start-up
+        (3 * 110 + START_SECONDS - 1, 110, 0),  # one second short of it: no fine-tune
         (-50, 110, 0),  # the final runs already need more than is left
         (1e9, 1, MAX_EPOCHS),
         (math.inf, 100, 0),
@@ -43,3 +50,5 @@ def test_finetune_keeps_the_probes_backbone_head_and_size_and_trains_everything(
     assert tuned.model.finetune == "full" and tuned.epochs == 7
     assert tuned.augment.flip and tuned.augment.resized_crop > 0
     assert not on_features(tuned), "a fine-tune steps the whole network on images"
+    assert tuned.compile == "off", "compile measurement costs more than it saves on a CPU here"
+    assert finetune_recipe(with_values(probe, {"compile": "on"}), 7).compile == "on", "a user's choice stays"

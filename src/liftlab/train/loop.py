@@ -299,7 +299,8 @@ def fit(
             for callback in callbacks:
                 callback(epoch + 1, record)
             out_of_time = max_seconds is not None and time.perf_counter() - wall_start + seconds_before > max_seconds
-            if distributed.any_across(out_of_time, processes, device):
+            # every rank asks every epoch; a limit crossed in the last epoch cut nothing
+            if distributed.any_across(out_of_time, processes, device) and epoch + 1 < recipe.epochs:
                 extra["stopped_by_time"] = epoch + 1
                 break
     seconds = seconds_before + time.perf_counter() - wall_start

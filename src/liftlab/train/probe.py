@@ -31,13 +31,13 @@ from liftlab.progress import make_progress
 from liftlab.train import distributed
 from liftlab.train.features import FEATURE_BATCH, ExtractionRecord, FeatureCache, extract
 from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
-from liftlab.train.inference import Preprocess
+from liftlab.train.inference import Preprocess, tta_views
 from liftlab.train.losses import classification_loss
 from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
 from liftlab.train.precision import choose_execution, time_forward
 from liftlab.train.schedules import lr_at
 
-TTA_WEIGHTS = (0.25, 0.25, 0.125, 0.125, 0.125, 0.125)  # inference.tta_views' weights, view by view
+TTA_WEIGHTS = tuple(weight for _, weight in tta_views(torch.zeros(1, 1, 32, 32)))  # view by view, as in inference
 
 
 def on_features(recipe: Recipe) -> bool:
@@ -118,7 +118,7 @@ def fit_on_features(
         {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": 1.0},
     ]
     optimizer = make_optimizer(parameter_groups(groups, head, recipe.optim, weight_decay), recipe.optim, base_lr)
-    # the linear head sees the backbone's dropout (timm's drop_rate) as dropout on its input features
+    # model.dropout drops the linear head's input features in training (the MLP head has its own dropout layer)
     dropout = recipe.model.dropout if recipe.model.head == "linear" else 0.0
     coins = flip_coins(n_train, recipe.seed).to(device) if recipe.augment.alternating_flip else None
 
@@ -204,7 +204,8 @@ def fit_on_features(
             progress.update(task, info=f"epoch {epoch + 1}/{recipe.epochs} loss {train_loss:.3f}")
             for callback in callbacks:
                 callback(epoch + 1, record)
-            if max_seconds is not None and time.perf_counter() - head_start > max_seconds:
+            out_of_time = max_seconds is not None and time.perf_counter() - head_start > max_seconds
+            if out_of_time and epoch + 1 < recipe.epochs:  # a limit crossed in the last epoch cut nothing
                 extra["stopped_by_time"] = epoch + 1
                 break
     extra["features"] |= {"computed": cost.computed, "reused": cost.reused, "seconds": round(cost.seconds, 3)}

@@ -580,9 +580,11 @@ def test_lift(best: list[dict[str, Any]], baseline: list[dict[str, Any]], seed: 
     return found | {"lift": found["lift"] | {"mcnemar_p": test.p_value}}
 
 
-def effects(search: dict[str, Any], n_val: int) -> dict[str, list[str]]:
-    """Which arms helped, hurt or did neither against the baseline at the same budget (validation)."""
-    verdicts: dict[str, list[str]] = {"helped": [], "hurt": [], "unclear": []}
+def effects(search: dict[str, Any], n_val: int, finetuned: bool = False) -> dict[str, list[str]]:
+    """Which arms helped, hurt or did neither against the baseline at the same budget (validation); a kept
+    fine-tune helped against the best probe (validation, by more than one standard error)."""
+    verdicts: dict[str, list[str]] = {"helped": ["fine-tune (against the best probe)"] if finetuned else [],
+                                      "hurt": [], "unclear": []}  # fmt: skip
     seen: set[str] = set()
     for rung in reversed(search["rungs"]):  # the longest budget each arm reached
         val = rung["val_acc"]
@@ -696,7 +698,7 @@ def improve(
         "target": settings.target,
         "target_reached": None if settings.target is None else best_acc >= settings.target,
         "images_for_target": curve.get("images_for_target"),
-        "effects": effects(search, n_val),
+        "effects": effects(search, n_val, finetuned=winner_name.endswith("fine-tune")),
         "search": {
             "arms": {name: recipe.strategies for name, recipe in search["recipes"].items()},
             "rungs": search["rungs"],

@@ -124,6 +124,10 @@ The test split chose nothing: the search compared validation accuracy only.</p>
 unreadable files: {{ r.data_check.n_unreadable }}{% if r.data_check.empty_classes %};
 empty classes: {{ r.data_check.empty_classes|join(", ") }}{% endif %}.</p>
 
+{% if r.profile %}<h2>Baseline chosen from the data</h2>
+<p>No recipe was given, so the data profile chose the baseline (a <code>--set</code> wins over it):</p>
+<ul>{% for reason in r.profile.reasons %}<li>{{ reason }}</li>{% endfor %}</ul>{% endif %}
+
 <h2>Findings</h2><ul>
 {% for f in r.diagnosis.findings %}<li class="{{ f.severity }}"><b>{{ f.code }}</b> ({{ f.severity }}): {{ f.message }}
 <details><summary>evidence</summary><pre>{{ evidence(f.evidence) }}</pre></details></li>{% endfor %}</ul>

@@ -87,8 +87,9 @@ def curve_findings(history: list[dict[str, Any]], num_classes: int, stopped_reas
         best_val_loss_epoch = min(history, key=lambda r: r["val_loss"])["epoch"]
         findings.append(Finding(
             "OVERFITTING", "warning",
-            f"training accuracy {last['train_acc']:.3f} but validation {val_acc:.3f}: the validation error is "
-            f"{val_error / max(train_error, 1e-9):.1f}x the training error",
+            f"training accuracy {last['train_acc']:.3f} but validation {val_acc:.3f}: "
+            + (f"the validation error is {val_error / train_error:.1f}x the training error" if train_error > 1e-3
+               else "the training images are all learnt while validation errs"),
             {"train_acc": last["train_acc"], "val_acc": val_acc, "train_error": train_error,
              "val_error": val_error, "best_val_loss_epoch": best_val_loss_epoch, "plot": "curves"},
         ))  # fmt: skip

@@ -500,13 +500,14 @@ def predict(
     csv: Annotated[Path | None, typer.Option("--csv", help="Write id,y_true,y_pred,p_<class> rows here.")] = None,
 ) -> None:
     """Class and probabilities per image, with the run's own preprocessing."""
-    from liftlab.evaluate.predict import image_files, predict_images, resolution_warning
+    from liftlab.evaluate.predict import predict_images, resolution_warning
     from liftlab.evaluate.predictions import write_predictions
 
     predictions, unreadable = predict_images(run_dir, images)
     for bad in unreadable:
         errors.print(f"[yellow]skipped[/yellow] {escape(bad.path)}: {escape(bad.reason)}", soft_wrap=True)
-    warning = resolution_warning(run_dir, image_files(images))
+    # the files actually predicted (predict_images has listed the folders once already)
+    warning = resolution_warning(run_dir, [Path(item) for item in predictions.ids or []])
     if warning:
         errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
     if csv is not None:

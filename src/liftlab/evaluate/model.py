@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from liftlab.data.geometry import Geometry, mismatch
 from liftlab.data.loading import load_data
 from liftlab.errors import BadInputError
+from liftlab.evaluate.predict import trained_geometry
 from liftlab.evaluate.predictions import Predictions
 from liftlab.evaluate.robustness import (
     CORRUPTIONS,
@@ -51,9 +51,7 @@ def evaluate_model(
         )
     predictions = predictions_on(trained, scored, f"{run_dir} on {data} ({split_name} split)")
     record = evaluate_predictions(predictions, question, settings)
-    metrics_path = run_dir / "metrics.json"
-    trained_geometry = json.loads(metrics_path.read_text()).get("native_geometry") if metrics_path.is_file() else None
-    warning = mismatch(trained_geometry, None if loaded.native is None else Geometry(**loaded.native))
+    warning = mismatch(trained_geometry(run_dir), None if loaded.native is None else Geometry(**loaded.native))
     record["model"] = {"run": str(run_dir), "data": data, "split": split_name, **matching,
                        "resolution_warning": warning}  # fmt: skip
     record["unusable_files"] = [{"path": b.path, "reason": b.reason} for b in loaded.skipped]

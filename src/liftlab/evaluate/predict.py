@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,11 +50,15 @@ def _decode(trained: TrainedModel, paths: list[Path]) -> tuple[torch.Tensor, lis
     return images, kept, bad
 
 
+def trained_geometry(run_dir: Path) -> dict[str, Any] | None:
+    """The native geometry of the images `run_dir` was trained on (None for runs from before it was recorded)."""
+    metrics_path = run_dir / "metrics.json"
+    return json.loads(metrics_path.read_text()).get("native_geometry") if metrics_path.is_file() else None
+
+
 def resolution_warning(run_dir: Path, paths: list[Path]) -> str | None:
     """A warning when `paths` differ clearly in resolution or aspect from the images `run_dir` was trained on."""
-    metrics_path = run_dir / "metrics.json"
-    trained = json.loads(metrics_path.read_text()).get("native_geometry") if metrics_path.is_file() else None
-    return mismatch(trained, geometry_of_paths(paths))
+    return mismatch(trained_geometry(run_dir), geometry_of_paths(paths))
 
 
 def predict_images(run_dir: Path, inputs: list[Path]) -> tuple[Predictions, list[BadFile]]:

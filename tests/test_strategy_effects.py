@@ -93,14 +93,18 @@ def test_batchnorm_reaches_a_training_accuracy_in_fewer_epochs(seed: int) -> Non
     assert epochs_to(normed) <= 4
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_residual_connections_let_a_21_layer_plain_net_train(seed: int) -> None:
-    # 3 stage convs + 3 blocks x 2 convs x 3 stages = 21 conv layers, no normalisation:
-    # measured final training accuracy 0.10 without skips, 0.84-0.93 with them
-    plain = _train_accuracy_curve("", [*DEEP, "model.blocks=3"], seed)
-    residual = _train_accuracy_curve("residual", [*DEEP, "model.blocks=3"], seed)
+@pytest.mark.parametrize(("seed", "precision"), [(0, "fp32"), (1, "bf16")])
+def test_residual_connections_let_a_21_layer_plain_net_train(seed: int, precision: str) -> None:
+    # 3 stage convs + 3 blocks x 2 convs x 3 stages = 21 conv layers, no normalisation, one warm-up
+    # epoch (what a norm-free net needs at lr 0.05). Measured final training accuracy over seeds 0-3:
+    # 0.10 without skips, 0.80-0.93 with them in fp32 and in bf16. The precision is pinned because
+    # 'auto' picks by timing, and the CI machine's pick once left seed 0 at 0.13 (before the
+    # residual branches started at zero).
+    overrides = [*DEEP, "model.blocks=3", "schedule.warmup_epochs=1", f"precision={precision}"]
+    plain = _train_accuracy_curve("", overrides, seed)
+    residual = _train_accuracy_curve("residual", overrides, seed)
     assert max(plain) < 0.2
-    assert residual[-1] > 0.5
+    assert residual[-1] > 0.6
 
 
 @pytest.fixture()

@@ -55,6 +55,13 @@ class Block(nn.Module):
         )
         self.residual = residual
         self.activation = nn.Identity() if residual else ACTIVATIONS[activation]()
+        if residual and norm != "batch":
+            # Without batch norm nothing keeps the sum x + block(x) in check: every block adds its
+            # variance, and 9 blocks diverged in 1 of 4 seeds (fp32, digits, 21 convs). Starting each
+            # branch at zero (Fixup's last-layer rule, Zhang et al. 2019) makes the net the identity
+            # at first, and the branches grow only as far as the loss asks.
+            last_conv = self.body[1]
+            nn.init.zeros_(last_conv.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)

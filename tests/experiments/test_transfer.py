@@ -8,13 +8,20 @@ import pytest
 
 from liftlab.config import Recipe, apply_overrides, with_values
 from liftlab.experiments.transfer import (
+    GOOD_EPOCHS,
     MAX_EPOCHS,
     MIN_EPOCHS,
+    SMALLEST_TRAIN_SIDE,
     START_SECONDS,
     epoch_seconds,
     epochs_that_fit,
+    finetune_need,
     finetune_recipe,
+    new_feature_rows,
+    plan_finetune,
+    train_sides,
 )
+from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
 
 
@@ -52,3 +59,66 @@ def test_finetune_keeps_the_probes_backbone_head_and_size_and_trains_everything(
     assert not on_features(tuned), "a fine-tune steps the whole network on images"
     assert tuned.compile == "off", "compile measurement costs more than it saves on a CPU here"
     assert finetune_recipe(with_values(probe, {"compile": "on"}), 7).compile == "on", "a user's choice stays"
+
+
+@pytest.mark.parametrize(
+    ("left", "per_epoch", "expected"),
+    [
+        (GOOD_EPOCHS * 110 + START_SECONDS, 110, (224, GOOD_EPOCHS)),  # enough at full size: full size
+        (1e9, 110, (224, MAX_EPOCHS)),
+        # 10-minute budget: 3 epochs at 224, 4 at 192, 7 at 160 (an epoch there ~0.51 of the time)
+        (420, 107, (160, 7)),
+        # 7 at 224 and 9 at 192: the smaller side buys GOOD_EPOCHS
+        (7 * 100 + START_SECONDS + 50, 100, (192, 10)),
+        (150, 107, (224, 0)),  # not even MIN_EPOCHS at 160: no fine-tune
+    ],
+)
+def test_plan_finetune_trades_resolution_for_epochs_only_below_good_epochs(
+    left: float, per_epoch: float, expected: tuple[int, int]
+) -> None:
+    assert plan_finetune(left, per_epoch, 224) == expected
+
+
+def test_train_sides_stay_within_the_crop_zoom_of_the_test_size() -> None:
+    assert train_sides(224) == [224, 192, 160]
+    assert all(side >= SMALLEST_TRAIN_SIDE * 300 for side in train_sides(300))
+    assert train_sides(32) == [32]
+
+
+def test_finetune_need_grows_with_epoch_time_and_counts_the_start() -> None:
+    assert finetune_need(0.0, 224) == START_SECONDS
+    assert finetune_need(200, 224) == pytest.approx(2 * finetune_need(100, 224) - START_SECONDS)
+
+
+def test_a_smaller_train_side_becomes_train_size_and_keeps_the_test_size() -> None:
+    probe = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=224"])
+    small = finetune_recipe(probe, 6, 160)
+    assert (small.augment.train_size, small.data.size, small.epochs) == (160, 224, 6)
+    assert finetune_recipe(probe, 6, 224).augment.train_size == 0, "the full side needs no train-size"
+
+
+LITE0 = ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=224"]
+COUNTS = {"train": 2000, "val": 250, "test": 250}
+
+
+@pytest.mark.parametrize(
+    ("strategies", "rows", "cost"),
+    [
+        ("head=mlp", 0, 1.0),  # a new head on the cached features: nothing to compute
+        ("label-smoothing=0.1", 0, 1.0),
+        ("flip", 2000, 1.0),  # the mirror view of each training image
+        ("tta", 5 * 500, 1.0),  # five more views of each val and test image
+        ("pretrained=efficientnet_lite1,size=240", 2500, 1.4),  # everything again on a costlier backbone
+        ("size=160", 2500, (160 / 224) ** 2),
+    ],
+)
+def test_new_feature_rows_count_what_the_cache_lacks(strategies: str, rows: int, cost: float) -> None:
+    base = apply_overrides(Recipe(), LITE0)
+    found_rows, found_cost = new_feature_rows(base, apply_strategies(base, strategies), COUNTS)
+    assert found_rows == rows
+    assert found_cost == pytest.approx(cost)
+
+
+def test_a_flipping_base_needs_no_new_rows_for_a_flipping_arm() -> None:
+    base = apply_strategies(apply_overrides(Recipe(), LITE0), "flip")
+    assert new_feature_rows(base, apply_strategies(base, "head=mlp"), COUNTS) == (0, 1.0)

@@ -38,11 +38,16 @@ from liftlab.experiments.runner import Job, default_workers, run_jobs
 from liftlab.experiments.stats import mcnemar
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.experiments.transfer import (
+    FORWARD_SHARE,
     PROBE_SEARCH_ENDS,
+    PROBE_SEARCH_MIN,
     epoch_seconds,
     epochs_that_fit,
+    finetune_need,
     finetune_recipe,
     measured_step_seconds,
+    new_feature_rows,
+    plan_finetune,
 )
 from liftlab.io import write_json
 from liftlab.strategies import apply_strategies
@@ -155,6 +160,7 @@ class Improvement:
         self.ledger = Ledger()
         self.workers = settings.workers or default_workers()
         self.baseline_seconds = 0.0  # the diagnosis baseline's training time, set by the search
+        self.probe_search_end = PROBE_SEARCH_ENDS  # for a probe baseline: set from the fine-tune's needs
         plan_path = out / "plan.json"
         self.plan: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
         self.found_at_start = len(self.records) if self.plan else 0  # runs left by an earlier invocation here
@@ -378,7 +384,45 @@ class Improvement:
 
     def search_ends(self) -> float:
         """Share of the budget by which the search stops: earlier for probes, whose fine-tune needs the rest."""
-        return PROBE_SEARCH_ENDS if on_features(self.base) else SEARCH_ENDS
+        return self.probe_search_end if on_features(self.base) else SEARCH_ENDS
+
+    def plan_transfer(
+        self, check: dict[str, Any], arms: dict[str, Recipe], baseline_seconds: float
+    ) -> dict[str, Recipe]:
+        """For a probe baseline, before the search: time a fine-tuning step of the baseline's backbone, end the
+        probe search where the fine-tune still gets GOOD_EPOCHS (at its smallest training side), and keep the
+        arms whose one-off feature extraction is predicted to fit in the search's time. Returns those arms."""
+        started = self.clock.used()
+        counts = {split: sum(c.values()) for split, c in check["counts"].items()}
+        trial = finetune_recipe(self.base, 1)
+        per_step = measured_step_seconds(trial, len(check["classes"]))
+        per_epoch = epoch_seconds(counts.get("train", 0), counts.get("val", 0), trial.optim.batch_size, per_step)
+        after_search = (
+            finetune_need(per_epoch, self.base.data.size) + self.reserve() + self.settings.seeds * baseline_seconds
+        )
+        budget = self.settings.budget_s
+        floor = self.clock.used() / budget + PROBE_SEARCH_MIN
+        self.probe_search_end = self.remember(
+            "probe_search_end", max(floor, min(PROBE_SEARCH_ENDS, (budget - after_search) / budget))
+        )
+        # seconds of one image through the frozen baseline backbone, from the timed step; a worker beside
+        # another runs on one of the two cores
+        per_row = per_step / trial.optim.batch_size * FORWARD_SHARE * (WORKER_SLOWDOWN if self.workers > 1 else 1.0)
+        allowance = self.clock.left_until(self.probe_search_end)
+        kept: list[str] = []
+        dropped: list[str] = []
+        for name, recipe in arms.items():
+            rows, cost = new_feature_rows(self.base, recipe, counts)
+            (kept if rows * cost * per_row <= allowance else dropped).append(name)
+        names = self.remember("probe_arms", kept)
+        detail = (
+            f"fine-tuning epoch {per_epoch:.0f} s predicted; the probe search ends at "
+            f"{self.probe_search_end * budget:.0f} s of {budget:.0f} s"
+        )
+        if dropped:
+            detail += f"; left out for their feature extraction ({allowance:.0f} s to search): {', '.join(dropped)}"
+        self.step("transfer plan", detail, started)
+        return {name: arms[name] for name in names if name in arms}
 
     def run_folder(self, key: str) -> Path:
         return self.out / "runs" / key
@@ -477,13 +521,21 @@ class Improvement:
         per_step = measured_step_seconds(trial, len(check["classes"]))
         per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, per_step)
         # the final phase reuses this run for the winner's first seed; keep what the baseline's seeds need
-        left = self.clock.left() - self.reserve() - self.settings.seeds * self.full_seconds(self.base)
-        epochs = self.remember("finetune_epochs", epochs_that_fit(left, per_epoch))
+        keep = self.reserve() + self.settings.seeds * self.full_seconds(self.base)
+        side, epochs = plan_finetune(self.clock.left() - keep, per_epoch, probe.data.size)
+        if epochs and side < probe.data.size:
+            # pixels predicted the side; time its steps (the run then finds this verdict cached)
+            small = finetune_recipe(probe, 1, side)
+            small_step = measured_step_seconds(small, len(check["classes"]))
+            per_epoch = epoch_seconds(n_train, n_val, small.optim.batch_size, small_step, per_step)
+            epochs = epochs_that_fit(self.clock.left() - keep, per_epoch)
+        side, epochs = self.remember("finetune_plan", [side, epochs])
+        left = self.clock.left() - keep
         if not epochs:
             self.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
             return str(winner)
         name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
-        search["recipes"][name] = tuned = finetune_recipe(probe, epochs)
+        search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side)
         trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
         record = self.train([(name, tuned)], max(left, 1.0))[name]
         # the probe's best validation accuracy in the search (at its full epochs where it got there)
@@ -500,7 +552,7 @@ class Improvement:
         better = not cut and val[name] > val[winner] + noise_level(val[winner], n_val)
         self.step(
             "fine-tune",
-            f"{name}: {epochs} epochs ({per_epoch:.0f} s each predicted), val {val[name]:.4f} against "
+            f"{name}: {epochs} epochs at {side} px ({per_epoch:.0f} s each predicted), val {val[name]:.4f} against "
             f"{val[winner]:.4f}" + (" (kept)" if better else " (not better: the probe stays)"),
             started,
             len(self.ledger.trained) - trained_before,
@@ -653,6 +705,8 @@ def improve(
     n_val = sum(check["counts"].get("val", {}).values())
     baseline_seconds = sum(r["seconds"] for r in diagnosis["baseline"]["history"])
     arms = work.candidates(diagnosis)
+    if on_features(base):
+        arms = work.plan_transfer(check, arms, baseline_seconds)
     search = work.search(arms, baseline_seconds, n_val)
     winner_name = search["winner"]
     if on_features(search["recipes"][winner_name]):

@@ -31,7 +31,20 @@ START_SECONDS = 30.0
 scoring the test split twice at the end (about 30 s for TrashNet at 224 px here)."""
 MIN_EPOCHS = 3
 """Fewer epochs than this do not recover from the random head and the first large steps."""
+GOOD_EPOCHS = 8
+"""Epochs that get most of what fine-tuning gives: the issue's hand-written fine-tune reached 93.3% on TrashNet
+in 8, `liftlab train` 94.05% in 8 and `improve` 94.84% in 11. Below it, training at a smaller side buys
+epochs (`plan_finetune`)."""
 MAX_EPOCHS = 30
+SMALLEST_TRAIN_SIDE = 0.7
+"""Train low, test high, no lower than this share of the test size: random-resized crops zoom objects in by
+about 1.2x on average (area share 0.35..1), so a model trained at 0.7-0.85 of the test size sees objects at
+about the scale it is tested at (FixRes, Touvron et al. 2019); further down the mismatch grows again."""
+PROBE_SEARCH_MIN = 0.05
+"""When the fine-tune needs the whole budget, the probe search still gets this share: the arms on cached
+features cost a second or two each."""
+FORWARD_SHARE = 1 / 3
+"""A forward pass over the cost of a training step on the same images (forward + backward, about 1 + 2)."""
 STEP_OVERHEAD = 1.1
 """An epoch's time over the pure compute of its steps: 0.96 measured for fine-tuning at 224 px with resized
 crops and flips (`python -m benchmarks.transfer`); 1.1 leaves room for validation and noise."""
@@ -59,30 +72,110 @@ def measured_step_seconds(recipe: Recipe, num_classes: int) -> float:
     return time_steps(model, shape, num_classes, device)(execution.dtype, execution.memory_format, False)[1]
 
 
-def finetune_recipe(winner: Recipe, epochs: int) -> Recipe:
-    """The probe `winner` (backbone, size, head) fine-tuned end to end for `epochs`.
+def finetune_recipe(winner: Recipe, epochs: int, train_side: int = 0) -> Recipe:
+    """The probe `winner` (backbone, size, head) fine-tuned end to end for `epochs`, on crops of `train_side`
+    px when that is below the test size (0: the test size).
 
     `compile=auto` becomes off on a CPU: measuring torch.compile for a new model shape took 98 s here and the
     compiled step was slower (2.59 s against 1.74 s for EfficientNet-Lite0 at 224 px), time a budget cannot
     spare; a recipe that says `compile=on` keeps it, and on a GPU `auto` still measures.
     """
     tuned = apply_strategies(winner, FINETUNE)
+    if 0 < train_side < winner.data.size:
+        tuned = apply_strategies(tuned, f"train-size={train_side}")
     values: dict[str, object] = {**FINETUNE_VALUES, "epochs": epochs}
     if winner.compile == "auto" and winner.device in ("auto", "cpu") and not torch.cuda.is_available():
         values["compile"] = "off"
     return with_values(tuned, values, "fine-tune step")
 
 
-def epoch_seconds(n_train: int, n_val: int, batch_size: int, seconds_per_step: float) -> float:
+def epoch_seconds(
+    n_train: int, n_val: int, batch_size: int, seconds_per_step: float, val_step_seconds: float | None = None
+) -> float:
     """Predicted seconds of one fine-tuning epoch: its steps at the measured rate, plus validation at about a
-    third of a training step's cost per image (a forward pass without the backward).
+    third of a training step's cost per image (a forward pass without the backward); `val_step_seconds` is
+    a training step's time at the validation size when the training crops are smaller.
 
     >>> round(epoch_seconds(2000, 250, 32, 1.7), 1)
-    123.0
+    120.4
     """
     steps = max(n_train // batch_size, 1)
-    validation = n_val / batch_size * seconds_per_step / 3
+    validation = n_val / batch_size * (val_step_seconds or seconds_per_step) * FORWARD_SHARE
     return STEP_OVERHEAD * steps * seconds_per_step + validation
+
+
+def train_sides(size: int) -> list[int]:
+    """Training sides to consider for a test size: the size itself, then multiples of 32 below it down to
+    SMALLEST_TRAIN_SIDE of it.
+
+    >>> train_sides(224), train_sides(260), train_sides(64)
+    ([224, 192, 160], [260, 256, 224, 192], [64])
+    """
+    lower = [side for side in range(size - 1, 0, -1) if side % 32 == 0 and side >= SMALLEST_TRAIN_SIDE * size]
+    return [size, *lower]
+
+
+def plan_finetune(seconds_left: float, seconds_per_epoch: float, size: int) -> tuple[int, int]:
+    """(training side, epochs) for a fine-tune whose epoch at the full `size` takes `seconds_per_epoch`:
+    the largest side at which GOOD_EPOCHS fit, else the side that fits the most epochs (a tie goes to the
+    larger side); epochs 0 when not even MIN_EPOCHS fit at the smallest. An epoch's time is taken to
+    shrink with the pixels; `improve` times the step again at the side it picks.
+
+    >>> plan_finetune(1200, 110, 224), plan_finetune(420, 107, 224), plan_finetune(150, 107, 224)
+    ((224, 10), (160, 7), (224, 0))
+    """
+    best = (size, 0)
+    for side in train_sides(size):
+        epochs = epochs_that_fit(seconds_left, seconds_per_epoch * (side / size) ** 2)
+        if epochs >= GOOD_EPOCHS:
+            return side, epochs
+        if epochs > best[1]:
+            best = (side, epochs)
+    return best
+
+
+def finetune_need(seconds_per_epoch: float, size: int) -> float:
+    """Seconds a fine-tune of GOOD_EPOCHS needs at the smallest training side, start-up included.
+
+    >>> round(finetune_need(107, 224))
+    467
+    """
+    side = train_sides(size)[-1]
+    return START_SECONDS + GOOD_EPOCHS * seconds_per_epoch * (side / size) ** 2
+
+
+def new_feature_rows(base: Recipe, arm: Recipe, counts: dict[str, int]) -> tuple[int, float]:
+    """(rows, cost per row in units of the base backbone's row) of the features a probe `arm` must compute
+    that the `base` probe's run has cached: every view of every split for another backbone or size, else
+    the mirror views of the training images when only the arm flips, and the extra test-time views when
+    only the arm uses them. `counts` holds the images per split (train, val, test).
+
+    >>> base = Recipe.model_validate({"model": {"pretrained": "efficientnet_lite0", "finetune": "linear"},
+    ...                               "data": {"size": 224}})
+    >>> counts = {"train": 2000, "val": 250, "test": 250}
+    >>> new_feature_rows(base, apply_strategies(base, "flip"), counts)
+    (2000, 1.0)
+    >>> rows, cost = new_feature_rows(base, apply_strategies(base, "pretrained=efficientnet_lite1,size=240"), counts)
+    >>> rows, round(cost, 2)
+    (2500, 1.4)
+    """
+    from liftlab.models.backbones import get
+    from liftlab.train.probe import TTA_WEIGHTS
+
+    views = len(TTA_WEIGHTS)
+    train_views = 2 if arm.augment.flip else 1
+    eval_views = views if arm.tta else 1
+    eval_rows = counts.get("val", 0) + counts.get("test", 0)
+    base_cost = get(str(base.model.pretrained)).image_cost(base.data.size)
+    arm_cost = get(str(arm.model.pretrained)).image_cost(arm.data.size)
+    same_features = (arm.model.pretrained, arm.data.size, arm.data.resize, arm.data.color) == (
+        base.model.pretrained, base.data.size, base.data.resize, base.data.color
+    )  # fmt: skip
+    if not same_features:
+        return counts.get("train", 0) * train_views + eval_rows * eval_views, arm_cost / base_cost
+    rows = counts.get("train", 0) * (train_views - (2 if base.augment.flip else 1))
+    rows += eval_rows * (eval_views - (views if base.tta else 1))
+    return max(rows, 0), 1.0
 
 
 def epochs_that_fit(seconds_left: float, seconds_per_epoch: float) -> int:

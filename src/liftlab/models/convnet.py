@@ -48,10 +48,9 @@ class Block(nn.Module):
 
     def __init__(self, channels: int, norm: str, activation: str, residual: bool) -> None:
         super().__init__()
+        last_conv = nn.Conv2d(channels, channels, 3, padding=1, bias=norm != "batch")
         self.body = nn.Sequential(
-            conv_norm_act(channels, channels, norm, activation),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=norm != "batch"),
-            make_norm(norm, channels),
+            conv_norm_act(channels, channels, norm, activation), last_conv, make_norm(norm, channels)
         )
         self.residual = residual
         self.activation = nn.Identity() if residual else ACTIVATIONS[activation]()
@@ -60,7 +59,6 @@ class Block(nn.Module):
             # variance, and 9 blocks diverged in 1 of 4 seeds (fp32, digits, 21 convs). Starting each
             # branch at zero (Fixup's last-layer rule, Zhang et al. 2019) makes the net the identity
             # at first, and the branches grow only as far as the loss asks.
-            last_conv = self.body[1]
             nn.init.zeros_(last_conv.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

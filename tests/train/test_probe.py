@@ -10,7 +10,7 @@ import torch
 from liftlab.config import DataConfig, Recipe, apply_overrides
 from liftlab.data import load_data
 from liftlab.train import fit
-from liftlab.train.inference import evaluate
+from liftlab.train.inference import evaluate, predict_logits
 from liftlab.train.precision import DTYPES
 from liftlab.train.probe import on_features
 
@@ -38,11 +38,16 @@ def test_probe_scores_equal_the_full_network_on_the_images(shapes: Any) -> None:
     assert result.execution["path"] == "features"
     features = result.extra["features"]
     assert features["views"] == 2
-    assert features["computed"] + features["reused"] == 2 * len(shapes.train) + len(shapes.val)
+    assert features["computed"] + features["reused"] == 2 * len(shapes.train) + len(shapes.val) + len(shapes.test)
     # validation read off the cached features equals the whole network run on the validation images
     val_loss, val_acc = evaluate(result.model, shapes.val, result.preprocess, DTYPES[result.dtype])
     assert val_acc == pytest.approx(result.history[-1]["val_acc"], abs=1e-6)
     assert val_loss == pytest.approx(result.history[-1]["val_loss"], rel=1e-3)
+    # and so does the test split's scoring, which the run folder and the runner take from the features
+    on_images = predict_logits(result.model, shapes.test.images, result.preprocess, DTYPES[result.dtype])
+    assert result.test_log_probs is not None
+    assert torch.equal(result.test_log_probs.argmax(1), on_images.argmax(1))
+    assert torch.allclose(result.test_log_probs, on_images, atol=1e-3)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"], "the head learns"
 
 
@@ -51,7 +56,7 @@ def test_second_fit_reuses_every_feature_and_repeats_the_history(shapes: Any) ->
     first = fit(recipe, shapes)
     second = fit(recipe, shapes)
     assert second.extra["features"]["computed"] == 0
-    assert second.extra["features"]["reused"] == len(shapes.train) + 6 * len(shapes.val)
+    assert second.extra["features"]["reused"] == len(shapes.train) + 6 * len(shapes.val) + 6 * len(shapes.test)
     keys = ("train_loss", "train_acc", "val_loss", "val_acc")
     assert [[r[k] for k in keys] for r in first.history] == [[r[k] for k in keys] for r in second.history]
     weights = second.model.state_dict()

@@ -22,10 +22,8 @@ import torch
 import liftlab
 from liftlab.config import Recipe, recipe_from_dict
 from liftlab.data.loading import load_data
-from liftlab.train.inference import predict_logits
 from liftlab.train.loop import fit
-from liftlab.train.precision import DTYPES
-from liftlab.train.run import write_run_folder
+from liftlab.train.run import test_log_probs, write_run_folder
 
 
 @dataclass(frozen=True)
@@ -52,8 +50,8 @@ def run_job(job: Job) -> dict[str, Any]:
         write_run_folder(Path(job.out), job.spec, recipe, data, result)
     predictions: list[int] = []
     test_acc = None
-    if data.test is not None and result.stopped_reason is None:
-        log_probs = predict_logits(result.model, data.test.images, result.preprocess, DTYPES[result.dtype])
+    log_probs = test_log_probs(result, data, recipe.eval_batch_size)
+    if log_probs is not None and data.test is not None:
         predicted = log_probs.argmax(1)
         predictions = predicted.tolist()
         test_acc = float((predicted == data.test.labels).float().mean())

@@ -28,6 +28,9 @@ class FitResult:
     stopped_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     execution: dict[str, Any] = field(default_factory=dict)  # precision, layout, compile and the evidence
+    # log-probabilities of the test split when the fit made them (a probe reads them off cached features);
+    # `train.run.test_log_probs` fills it otherwise, so a run's test split is scored once
+    test_log_probs: torch.Tensor | None = None
 
     @property
     def val_acc(self) -> float | None:

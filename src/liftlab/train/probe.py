@@ -122,15 +122,20 @@ def fit_on_features(
     dropout = recipe.model.dropout if recipe.model.head == "linear" else 0.0
     coins = flip_coins(n_train, recipe.seed).to(device) if recipe.augment.alternating_flip else None
 
-    def val_scores() -> tuple[float, float]:
+    def log_probs_of(features: torch.Tensor) -> torch.Tensor:
+        """The head's log-probabilities averaged over the views, weighted as `predict_logits` weighs them."""
         head.eval()
         with torch.no_grad():
             probabilities = sum(
-                weight * F.softmax(head(val_x[view]).float(), dim=1)
+                weight * F.softmax(head(features[view]).float(), dim=1)
                 for view, weight in enumerate(TTA_WEIGHTS[:val_views])
             )
             log_probs = torch.log(torch.as_tensor(probabilities) / sum(TTA_WEIGHTS[:val_views]))
         head.train()
+        return log_probs
+
+    def val_scores() -> tuple[float, float]:
+        log_probs = log_probs_of(val_x)
         loss = F.nll_loss(log_probs.clamp_min(-100.0), val_labels).item()
         return float(loss), float((log_probs.argmax(1) == val_labels).float().mean().item())
 
@@ -208,6 +213,13 @@ def fit_on_features(
             if out_of_time and epoch + 1 < recipe.epochs:  # a limit crossed in the last epoch cut nothing
                 extra["stopped_by_time"] = epoch + 1
                 break
+    test_log_probs = None
+    if data.test is not None and len(data.test) and stopped_reason is None:
+        # the test split off cached features too: every probe of this backbone and size (a search's arms, the
+        # seeds of the final runs) scores it without a forward pass, and equal to the network on the images
+        test_x = extract(backbone, data.test.images, val_views, prepare, execution.torch_dtype, cache, cost,
+                         quiet=quiet, label="features test")  # fmt: skip
+        test_log_probs = log_probs_of(test_x.to(device)).cpu()
     extra["features"] |= {"computed": cost.computed, "reused": cost.reused, "seconds": round(cost.seconds, 3)}
     return FitResult(
         model=model,
@@ -221,4 +233,5 @@ def fit_on_features(
         stopped_reason=stopped_reason,
         extra=extra,
         execution=execution.record() | {"path": "features"},
+        test_log_probs=test_log_probs,
     )

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 import liftlab
@@ -21,7 +22,7 @@ from liftlab.io import write_json, write_text
 from liftlab.train import distributed
 from liftlab.train.checkpoint import save_weights
 from liftlab.train.fitted import EpochCallback, FitResult
-from liftlab.train.inference import evaluate
+from liftlab.train.inference import predict_logits
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
 
@@ -79,15 +80,27 @@ def train_run(
         distributed.finish(group)
 
 
+def test_log_probs(result: FitResult, data: ImageData, batch_size: int = 1024) -> torch.Tensor | None:
+    """Log-probabilities of `data`'s test split under the fitted model, computed once per result (a probe's
+    come from its cached features); None without a test split or when the run failed."""
+    if data.test is None or not len(data.test) or result.stopped_reason is not None:
+        return None
+    if result.test_log_probs is None:
+        dtype = DTYPES[result.dtype]
+        result.test_log_probs = predict_logits(result.model, data.test.images, result.preprocess, dtype, batch_size)
+    return result.test_log_probs
+
+
 def write_run_folder(out: Path, spec: str, recipe: Recipe, data: ImageData, result: FitResult) -> dict[str, Any]:
     """Test the fitted model and write the run folder's files; returns metrics.json's content."""
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "recipe.yaml", recipe.to_yaml())
     write_json(out / "classes.json", data.classes)
     write_json(out / "splits.json", data.split_record())
+    log_probs = test_log_probs(result, data, recipe.eval_batch_size)
     test_acc = None
-    if data.test is not None and len(data.test) and result.stopped_reason is None:
-        _, test_acc = evaluate(result.model, data.test, result.preprocess, DTYPES[result.dtype], recipe.eval_batch_size)
+    if log_probs is not None and data.test is not None:
+        test_acc = float((log_probs.argmax(1) == data.test.labels).float().mean())
     metrics: dict[str, Any] = {
         "val_acc": result.val_acc,
         "test_acc": test_acc,

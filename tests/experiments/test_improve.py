@@ -75,3 +75,19 @@ def test_photographs_start_from_a_probe_chosen_by_the_profile_and_a_set_wins(tmp
     assert "profile" in [step["phase"] for step in result["steps"]]
     assert "photographs" in output
     assert result["data_check"]["counts"]["test"] == {name: 6 for name in sorted(COLOURS)}
+
+
+@pytest.mark.parametrize("flagged", ["flip", "crop"])
+def test_no_arm_brings_in_a_flagged_augmentation_inside_a_combined_arm(tmp_path: Path, flagged: str) -> None:
+    # the strong from-scratch arm is "flip,crop,depth=+1,...": each strategy inside it is checked
+    from liftlab.config import Recipe
+    from liftlab.experiments.improve import STRONG_FROM_SCRATCH, Improvement, ImproveSettings
+
+    work = Improvement("builtin:digits", Recipe(), ImproveSettings(max_arms=20), tmp_path, lambda step: None)
+    diagnosis = {"augmentation_audit": {"flagged": [flagged]}, "recommendations": []}
+    arms = work.candidates(diagnosis)
+    assert STRONG_FROM_SCRATCH not in arms and flagged not in arms
+    assert all(flagged not in recipe.strategies for recipe in arms.values())
+    assert "label-smoothing=0.1" in arms, "the other classic remedies stay"
+    unflagged = work.candidates({"augmentation_audit": {"flagged": []}, "recommendations": []})
+    assert STRONG_FROM_SCRATCH in unflagged

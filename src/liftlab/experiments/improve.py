@@ -272,7 +272,7 @@ class Improvement:
         names = [r["strategy"] for r in diagnosis["recommendations"]]
         probing = on_features(self.base)
         defaults = PROBE_CANDIDATES if probing else DEFAULT_CANDIDATES
-        names += [c for c in defaults if c.split("=")[0] not in flagged]
+        names += [c for c in defaults if not flagged_inside(c, flagged)]
         arms: dict[str, Recipe] = {}
         for name in names:
             if len(arms) >= self.settings.max_arms:
@@ -589,6 +589,15 @@ class Improvement:
         shutil.rmtree(self.out / "best", ignore_errors=True)
         shutil.copytree(self.run_folder(best[0]["key"]), self.out / "best")
         return {"best": best, BASELINE: [records[label] for label, _ in runs if label.startswith(f"{BASELINE}:")]}
+
+
+def flagged_inside(arm: str, flagged: set[str]) -> list[str]:
+    """The strategies of `arm` (comma-separated, each maybe with a value) that the audit flagged.
+
+    >>> flagged_inside("flip,crop,depth=+1", {"crop"}), flagged_inside("crop=4", {"flip"})
+    (['crop'], [])
+    """
+    return [name for name in (part.split("=")[0].strip() for part in arm.split(",")) if name in flagged]
 
 
 def stacked(strategies: list[str]) -> list[str]:

@@ -615,6 +615,30 @@ def noise_level(accuracy: float, n_val: int) -> float:
     return math.sqrt(2 * p * (1 - p) / max(n_val, 1))
 
 
+NO_VERDICT = (
+    "no final pair of winner and baseline finished its schedule within the budget; a run the deadline cut "
+    "did not train its recipe, so it is not scored as one. Give a longer --budget"
+)
+
+
+def final_lift(finals: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """`test_lift` over the seed pairs whose winner and baseline runs both finished their schedules; a pair with
+    a run the deadline cut is left out, and with no pair left there is no verdict (values None, `no_verdict`
+    says why). Time only chooses how many seeds there are, never what a cut run would have reached."""
+    pairs = [
+        (best, base)
+        for best, base in zip(finals["best"], finals[BASELINE], strict=True)
+        if not best.get("stopped_by_time") and not base.get("stopped_by_time")
+    ]
+    counts = {"seeds_scored": len(pairs), "seeds_cut": len(finals["best"]) - len(pairs)}
+    if pairs:
+        found = test_lift([best for best, _ in pairs], [base for _, base in pairs])
+        return found | {"lift": found["lift"] | counts}
+    missing: dict[str, Any] = {"value": None, "ci95": [None, None]}
+    no_verdict = {"mcnemar_p": None, "no_verdict": NO_VERDICT, **counts}
+    return {"best": missing, BASELINE: missing, "lift": missing | no_verdict}
+
+
 def test_lift(best: list[dict[str, Any]], baseline: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
     """Test accuracy of each (mean over seeds) and the lift, with 95% intervals by resampling test items."""
     labels = np.asarray(best[0]["test_labels"])
@@ -723,7 +747,7 @@ def improve(
     winner = search["recipes"][winner_name]
     work.step("tuning", "skipped: hyperparameter tuning of the winner comes with `liftlab tune`", work.clock.used())
     finals = work.final(winner, search)
-    lift = test_lift(finals["best"], finals[BASELINE])
+    lift = final_lift(finals)
     started = work.clock.used()
     best_metrics = json.loads((out / "best" / "metrics.json").read_text())
     # 31 passes over the test split (clean + 6 corruptions x 5 severities), timed at training speed to be safe.
@@ -759,7 +783,7 @@ def improve(
         },
         "lift": lift["lift"],
         "target": settings.target,
-        "target_reached": None if settings.target is None else best_acc >= settings.target,
+        "target_reached": None if settings.target is None or best_acc is None else best_acc >= settings.target,
         "images_for_target": curve.get("images_for_target"),
         "effects": effects(search, n_val, finetuned=winner_name.endswith("fine-tune")),
         "search": {

@@ -20,8 +20,8 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
-def _points(value: float) -> str:
-    return f"{100 * value:+.2f} points"
+def _points(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:+.2f} points"
 
 
 def verdict(result: dict[str, Any]) -> list[str]:
@@ -29,7 +29,9 @@ def verdict(result: dict[str, Any]) -> list[str]:
     lift = result["lift"]
     low, high = lift["ci95"]
     best = result["best"]
-    if best["name"] == "baseline":
+    if lift["value"] is None:
+        first = f"No lift verdict: {lift.get('no_verdict', 'the final runs did not finish')}."
+    elif best["name"] == "baseline":
         first = (
             f"No remedy beat the baseline on validation accuracy, so the best model is the baseline at "
             f"{_pct(best['test_acc'])} test accuracy."
@@ -144,14 +146,19 @@ a time to the winner.</p>
 {% for name, strategies in r.search.arms.items() %}<tr><td>{{ name }}</td><td>{{ strategies|join(", ") }}</td>
 {% for rung in r.search.rungs %}<td>{% if rung.val_acc.get(name) is not none %}{{ pct(rung.val_acc[name]) }}
 {%- elif name in rung.failed %}failed{% endif %}</td>{% endfor %}</tr>{% endfor %}</table>
-<table><tr><th>final (full budget)</th><th>test accuracy</th><th>95% interval</th><th>seeds</th></tr>
+<table><tr><th>final (full budget)</th><th>test accuracy</th><th>95% interval</th><th>seeds scored</th></tr>
 <tr><td>baseline</td><td>{{ pct(r.baseline.test_acc) }}</td>
-<td>{{ pct(r.baseline.ci95[0]) }} to {{ pct(r.baseline.ci95[1]) }}</td><td>{{ r.baseline.runs|length }}</td></tr>
+<td>{{ pct(r.baseline.ci95[0]) }} to {{ pct(r.baseline.ci95[1]) }}</td>
+<td>{{ r.lift.seeds_scored|default(r.baseline.runs|length) }}</td></tr>
 <tr><td>best ({{ r.best.name }})</td><td>{{ pct(r.best.test_acc) }}</td>
-<td>{{ pct(r.best.ci95[0]) }} to {{ pct(r.best.ci95[1]) }}</td><td>{{ r.best.runs|length }}</td></tr>
+<td>{{ pct(r.best.ci95[0]) }} to {{ pct(r.best.ci95[1]) }}</td>
+<td>{{ r.lift.seeds_scored|default(r.best.runs|length) }}</td></tr>
 <tr><td>lift</td><td>{{ points(r.lift.value) }}</td>
 <td>{{ points(r.lift.ci95[0]) }} to {{ points(r.lift.ci95[1]) }}</td>
-<td>McNemar p = {{ "%.3g"|format(r.lift.mcnemar_p) }}</td></tr></table>
+<td>{% if r.lift.mcnemar_p is not none %}McNemar p = {{ "%.3g"|format(r.lift.mcnemar_p) }}
+{%- else %}no verdict{% endif %}</td></tr></table>
+{% if r.lift.seeds_cut %}<p>{{ r.lift.seeds_cut }} seed pair(s) left out: the deadline cut a run of the pair before
+the end of its schedule, and a cut run is not scored as its recipe.</p>{% endif %}
 
 {% if r.target is not none %}<h2>Target</h2>
 <p>Target {{ pct(r.target) }}: {{ "reached" if r.target_reached else "not reached" }}.

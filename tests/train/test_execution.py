@@ -114,6 +114,15 @@ def test_a_slower_or_failing_compile_is_never_used(tmp_path: Path) -> None:
 
 def test_decision_rules() -> None:
     assert fastest({"fp32/contiguous": 1.0}, ["bf16"], ["channels_last"]) == ("bf16", "channels_last")
+    both = ["fp32", "bf16"], ["channels_last", "contiguous"]
+    # a reduced precision must be clearly faster than the best fp32 layout; a near tie stays in fp32
+    assert fastest({"fp32/channels_last": 2.09, "bf16/channels_last": 2.0, "fp32/contiguous": 4.0,
+                    "bf16/contiguous": 2.1}, *both) == ("fp32", "channels_last")  # fmt: skip
+    assert fastest({"fp32/channels_last": 2.0, "bf16/channels_last": 1.79, "fp32/contiguous": 4.0,
+                    "bf16/contiguous": 2.1}, *both) == ("bf16", "channels_last")  # fmt: skip
+    assert fastest({"fp32/channels_last": 3.0, "fp32/contiguous": 2.0, "bf16/channels_last": 1.9}, *both) == (
+        "fp32", "contiguous"
+    ), "compared with fp32's best layout"  # fmt: skip
     assert worth_measuring_compile(eager_s=1.0, steps=100, compile_guess_s=30.0)
     assert not worth_measuring_compile(eager_s=1.0, steps=100, compile_guess_s=60.0)
     assert not worth_measuring_compile(eager_s=0.01, steps=100, compile_guess_s=30.0)

@@ -520,8 +520,9 @@ class Improvement:
         trial = finetune_recipe(probe, 1)
         per_step = measured_step_seconds(trial, len(check["classes"]))
         per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, per_step)
-        # the final phase reuses this run for the winner's first seed; keep what the baseline's seeds need
-        keep = self.reserve() + self.settings.seeds * self.full_seconds(self.base)
+        # the final phase reuses this run for the winner's first seed; keep what one baseline seed needs (more
+        # seeds of a fine-tune do not fit after it, and the final phase trains only the seeds that fit)
+        keep = self.reserve() + self.full_seconds(self.base)
         side, epochs = plan_finetune(self.clock.left() - keep, per_epoch, probe.data.size)
         if epochs and side < probe.data.size:
             # pixels predicted the side; time its steps (the run then finds this verdict cached)

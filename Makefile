@@ -38,7 +38,7 @@ test: lint typecheck browser postgres
 	$(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python -m benchmarks.throughput
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

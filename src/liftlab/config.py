@@ -6,8 +6,6 @@ strategies. Overrides use dotted keys: ``apply_overrides(recipe, ["optim.lr=0.1"
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -160,11 +158,6 @@ class Recipe(_Section):
         "(on CUDA also set CUBLAS_WORKSPACE_CONFIG=:4096:8).",
     )
     strategies: list[str] = Field(default_factory=list, description="Strategies applied, in order (a record).")
-
-    def fingerprint(self) -> str:
-        """A short stable hash of the recipe, for naming and caching runs."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

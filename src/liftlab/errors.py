@@ -18,12 +18,6 @@ class BadInputError(LiftlabError, ValueError):
     exit_code = 2
 
 
-class TrainingStopped(LiftlabError):
-    """A run stopped for a recorded reason (for example a non-finite loss)."""
-
-    exit_code = 1
-
-
 class DiskFullError(LiftlabError, OSError):
     """Writing a result failed for lack of space; what was written before is intact."""
 

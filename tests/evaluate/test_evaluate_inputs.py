@@ -34,6 +34,8 @@ CASES = {
     "empty file": ("", r"empty file"),
     "header only": ("y_true,y_pred\n", r"no prediction rows after the header"),
     "short row": ("y_true,cat,dog\ncat,0.8\n", r"line 2: expected 3 fields, found 2"),
+    "empty y_true": ("y_true,y_pred\ncat,cat\n,dog\n", r"line 3, column 'y_true': empty"),
+    "empty y_pred": ("y_true,y_pred\ncat,cat\ndog, \n", r"line 3, column 'y_pred': empty"),
     "duplicate id": ("id,y_true,y_pred\n7,cat,cat\n7,dog,dog\n", r"column 'id': item id '7' appears more than once"),
 }
 

@@ -109,8 +109,6 @@ SCENARIOS = [
              frozenset({"OVERFITTING"})),
 ]  # fmt: skip
 
-SEVERE = frozenset({"DIVERGED", "VANISHING_GRADIENTS", "EXPLODING_GRADIENTS", "DUPLICATES_ACROSS_SPLITS"})
-
 
 @dataclass
 class ScenarioResult:

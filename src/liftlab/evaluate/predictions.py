@@ -88,6 +88,14 @@ def read_predictions(path: Path, classes: list[str] | None = None) -> Prediction
     if not body:
         raise BadInputError(f"{path}: no prediction rows after the header")
     position = {name: i for i, name in enumerate(header)}
+    for line, row in body:
+        for field in ("y_true", "y_pred"):
+            if field in position and len(row) == len(header) and not row[position[field]].strip():
+                raise BadInputError(
+                    f"{path}, line {line}, column {field!r}: empty; every row needs a class name there "
+                    "(a `liftlab predict` file leaves y_true empty for images outside class folders: "
+                    "keep only the rows whose true class is known)"
+                )
     labels_seen = {row[position["y_true"]].strip() for _, row in body if len(row) == len(header)}
     if "y_pred" in position:
         labels_seen |= {row[position["y_pred"]].strip() for _, row in body if len(row) == len(header)}

@@ -561,7 +561,7 @@ class Improvement:
         )
         return name if better else str(winner)
 
-    def final(self, winner: Recipe, search: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    def final(self, winner: Recipe) -> dict[str, list[dict[str, Any]]]:
         """The winner and the baseline at their full budget over several seeds; best/ is the winner's first."""
         started = self.clock.used()
         left = self.clock.left() - self.reserve()
@@ -747,7 +747,7 @@ def improve(
         winner_name = work.finetune(search, check, n_val)
     winner = search["recipes"][winner_name]
     work.step("tuning", "skipped: hyperparameter tuning of the winner comes with `liftlab tune`", work.clock.used())
-    finals = work.final(winner, search)
+    finals = work.final(winner)
     lift = final_lift(finals)
     started = work.clock.used()
     best_metrics = json.loads((out / "best" / "metrics.json").read_text())

@@ -6,7 +6,6 @@ preprocess.json, splits.json (the exact items of every split) and checkpoint/ (f
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,6 @@ from liftlab.train.fitted import EpochCallback, FitResult
 from liftlab.train.inference import predict_logits
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
-
-RUN_FILES = ("recipe.yaml", "history.json", "metrics.json", "model.safetensors", "classes.json")
 
 
 def _check_out_folder(out: Path, recipe: Recipe, resume: bool) -> None:
@@ -129,7 +126,3 @@ def write_run_folder(out: Path, spec: str, recipe: Recipe, data: ImageData, resu
     save_weights(out / "model.safetensors", result.model)
     write_json(out / "metrics.json", metrics)
     return metrics
-
-
-def read_metrics(out: Path) -> dict[str, Any]:
-    return dict(json.loads((Path(out) / "metrics.json").read_text()))

@@ -17,6 +17,7 @@ from liftlab.experiments.transfer import (
     epochs_that_fit,
     finetune_need,
     finetune_recipe,
+    finetune_size,
     new_feature_rows,
     plan_finetune,
     train_sides,
@@ -122,3 +123,13 @@ def test_new_feature_rows_count_what_the_cache_lacks(strategies: str, rows: int,
 def test_a_flipping_base_needs_no_new_rows_for_a_flipping_arm() -> None:
     base = apply_strategies(apply_overrides(Recipe(), LITE0), "flip")
     assert new_feature_rows(base, apply_strategies(base, "head=mlp"), COUNTS) == (0, 1.0)
+
+
+def test_the_finetune_tests_high_where_the_photos_have_the_pixels() -> None:
+    probe = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=224"])
+    assert finetune_size(224, 224, 288.0) == 288, "FixRes: trained at 224, tested at 1.28x"
+    assert finetune_size(224, 224, 240.0) == 224, "never above the photos' own short side (in steps of 32)"
+    assert finetune_size(160, 224, 1000.0) == 224, "never below the probe's size"
+    assert finetune_size(224, 224, None) == 224
+    tuned = finetune_recipe(probe, 8, 224, 288)
+    assert (tuned.data.size, tuned.augment.train_size) == (288, 224), "decoded at 288, crops of 224"

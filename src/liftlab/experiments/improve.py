@@ -45,6 +45,7 @@ from liftlab.experiments.transfer import (
     epochs_that_fit,
     finetune_need,
     finetune_recipe,
+    finetune_size,
     measured_step_seconds,
     new_feature_rows,
     plan_finetune,
@@ -524,19 +525,24 @@ class Improvement:
         # seeds of a fine-tune do not fit after it, and the final phase trains only the seeds that fit)
         keep = self.reserve() + self.full_seconds(self.base)
         side, epochs = plan_finetune(self.clock.left() - keep, per_epoch, probe.data.size)
-        if epochs and side < probe.data.size:
-            # pixels predicted the side; time its steps (the run then finds this verdict cached)
-            small = finetune_recipe(probe, 1, side)
-            small_step = measured_step_seconds(small, len(check["classes"]))
-            per_epoch = epoch_seconds(n_train, n_val, small.optim.batch_size, small_step, per_step)
+        native = ((check.get("image_size") or {}).get("short_side") or {}).get("median")
+        size = finetune_size(side, probe.data.size, native)
+        if epochs:
+            # validation runs at the test size; a smaller side's steps are timed (the run then finds the
+            # verdict cached), where pixels only predicted them
+            val_step = per_step * (size / probe.data.size) ** 2
+            step = per_step
+            if side < probe.data.size:
+                step = measured_step_seconds(finetune_recipe(probe, 1, side, size), len(check["classes"]))
+            per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, step, val_step)
             epochs = epochs_that_fit(self.clock.left() - keep, per_epoch)
-        side, epochs = self.remember("finetune_plan", [side, epochs])
+        side, size, epochs = self.remember("finetune_plan", [side, size, epochs])
         left = self.clock.left() - keep
         if not epochs:
             self.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
             return str(winner)
         name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
-        search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side)
+        search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size)
         trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
         record = self.train([(name, tuned)], max(left, 1.0))[name]
         # the probe's best validation accuracy in the search (at its full epochs where it got there)
@@ -553,7 +559,8 @@ class Improvement:
         better = not cut and val[name] > val[winner] + noise_level(val[winner], n_val)
         self.step(
             "fine-tune",
-            f"{name}: {epochs} epochs at {side} px ({per_epoch:.0f} s each predicted), val {val[name]:.4f} against "
+            f"{name}: {epochs} epochs, {side} px crops tested at {size} px ({per_epoch:.0f} s each predicted), "
+            f"val {val[name]:.4f} against "
             f"{val[winner]:.4f}" + (" (kept)" if better else " (not better: the probe stays)"),
             started,
             len(self.ledger.trained) - trained_before,

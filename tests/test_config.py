@@ -71,3 +71,12 @@ def test_valid_keys_cover_every_section() -> None:
         "schedule.warmup_epochs",
         "epochs",
     } <= set(keys)
+
+
+def test_switch_words_stay_words_on_the_command_line_and_in_a_recipe_file(tmp_path: Path) -> None:
+    # YAML 1.1 reads off/on/yes as booleans: compile=off must mean the word, a bool field still takes yes
+    recipe = apply_overrides(Recipe(), ["compile=off", "augment.flip=yes"])
+    assert (recipe.compile, recipe.augment.flip) == ("off", True)
+    path = tmp_path / "recipe.yaml"
+    path.write_text("compile: on\nepochs: 2\n")
+    assert load_recipe(path).compile == "on"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from liftlab.errors import BadInputError
 
@@ -159,6 +159,12 @@ class Recipe(_Section):
     )
     strategies: list[str] = Field(default_factory=list, description="Strategies applied, in order (a record).")
 
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _switch_words(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `compile: off` in a recipe file as the boolean false
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
@@ -289,7 +295,9 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
         if not sep or not key:
             raise BadInputError(f"--set {override!r}: expected key=value, for example optim.lr=0.1")
         try:
-            values[key] = yaml.safe_load(raw) if raw.strip() else raw
+            value = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError:
-            values[key] = raw
+            value = raw
+        # YAML 1.1 turns on/off/yes/no into booleans; only true/false mean one here (compile=off is a word)
+        values[key] = raw.strip() if isinstance(value, bool) and raw.strip().lower() not in ("true", "false") else value
     return with_values(recipe, values)

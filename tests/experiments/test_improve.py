@@ -42,6 +42,10 @@ def test_a_three_minute_budget_records_at_most_three_minutes_eighteen(tmp_path: 
         low, high = result[part]["ci95"]
         assert low <= result[part]["test_acc"] <= high
     assert {"value", "ci95"} <= set(result["lift"]) and result["steps"]
+    # final seeds are not the search's seed 0, unless no fresh pair fitted, and then the scope says so
+    seeds, scope = result["reproduce"]["seeds"], result["lift"].get("scope") or ""
+    if result["lift"]["value"] is not None:
+        assert (seeds == [0]) == ("the search's own run" in scope), (seeds, scope)
     for name in ("recipe.yaml", "model.safetensors", "classes.json", "metrics.json", "history.json"):
         assert (out / "best" / name).is_file(), name
     assert (out / "report.html").is_file() and "report:" in output

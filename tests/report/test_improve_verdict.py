@@ -28,3 +28,11 @@ def test_verdict_follows_the_interval(interval: tuple[float, float, float], expe
     first, second = verdict(_result(*interval))
     assert expected in first and "with flip" in first
     assert second == "Helped in the search: flip; hurt: crop. Target 90.00%: not reached."
+
+
+def test_verdict_states_what_was_compared_and_the_compute_ratio() -> None:
+    result = _result(0.05, 0.03, 0.07)
+    result["lift"] |= {"scope": "model comparison, one seed (seed-to-seed variation not measured), test split",
+                       "compute_ratio": 3.4}  # fmt: skip
+    first, _ = verdict(result)
+    assert "model comparison, one seed" in first and "3.4x the baseline's time" in first

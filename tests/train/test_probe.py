@@ -40,8 +40,9 @@ def test_probe_scores_equal_the_full_network_on_the_images(shapes: Any) -> None:
     assert features["views"] == 2
     assert features["computed"] + features["reused"] == 2 * len(shapes.train) + len(shapes.val) + len(shapes.test)
     # validation read off the cached features equals the whole network run on the validation images
-    val_loss, val_acc = evaluate(result.model, shapes.val, result.preprocess, DTYPES[result.dtype])
+    val_loss, val_acc, val_predictions = evaluate(result.model, shapes.val, result.preprocess, DTYPES[result.dtype])
     assert val_acc == pytest.approx(result.history[-1]["val_acc"], abs=1e-6)
+    assert val_predictions == result.val_predictions, "the run records its last validation's predictions"
     assert val_loss == pytest.approx(result.history[-1]["val_loss"], rel=1e-3)
     # and so does the test split's scoring, which the run folder and the runner take from the features
     on_images = predict_logits(result.model, shapes.test.images, result.preprocess, DTYPES[result.dtype])

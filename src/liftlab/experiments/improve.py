@@ -30,12 +30,11 @@ from liftlab.config import Recipe, with_values
 from liftlab.data.check import check_data
 from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
 from liftlab.errors import BadInputError
-from liftlab.evaluate.metrics import estimates, resampled_arrays
 from liftlab.evaluate.run import BusinessQuestion
 from liftlab.experiments.budget import Clock
+from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift
 from liftlab.experiments.profile import profiled_baseline
 from liftlab.experiments.runner import Job, default_workers, run_jobs
-from liftlab.experiments.stats import mcnemar
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.experiments.transfer import (
     FORWARD_SHARE,
@@ -50,6 +49,7 @@ from liftlab.experiments.transfer import (
     new_feature_rows,
     plan_finetune,
 )
+from liftlab.experiments.validation import clearly_better, effects, noise_level, paired_standard_error
 from liftlab.io import write_json
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
@@ -88,9 +88,7 @@ WORKER_SLOWDOWN = 2.0
 """A run in a one-thread worker beside another takes up to twice as long as alone on both cores."""
 FRACTIONS = (0.5, 0.25, 0.125)
 """First-rung budgets (share of each arm's epochs) tried from the largest down until the search fits."""
-BASELINE = "baseline"
 STACK = "stack"
-RESAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -344,6 +342,7 @@ class Improvement:
                 "val_acc": {name: (None if math.isinf(v) else v) for name, v in val.items()},
                 "failed": {name: records[name].get("stopped_reason") for name in names if math.isinf(val[name])},
                 "seconds": {name: records[name]["seconds"] for name in names},
+                "paired_se": {n: paired_standard_error(records[n], records[BASELINE]) for n in names if n != BASELINE},
             })  # fmt: skip
             ranked = sorted(alive, key=lambda n: val[n], reverse=True)
             self.step(
@@ -497,7 +496,7 @@ class Improvement:
                 "seconds": {n: records[n]["seconds"] for n in names},
             })  # fmt: skip
             challenger = max(names[1:], key=lambda n: val[n])
-            better = val[challenger] > val[winner] + noise_level(val[winner], n_val) / 2
+            better = clearly_better(records[challenger], records[winner], n_val, len(names) - 1)
             self.step(
                 "search",
                 f"greedy: {winner} {val[winner]:.4f}; best addition {challenger} {val[challenger]:.4f}"
@@ -521,8 +520,8 @@ class Improvement:
         trial = finetune_recipe(probe, 1)
         per_step = measured_step_seconds(trial, len(check["classes"]))
         per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, per_step)
-        # the final phase reuses this run for the winner's first seed; keep what one baseline seed needs (more
-        # seeds of a fine-tune do not fit after it, and the final phase trains only the seeds that fit)
+        # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
+        # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs
         keep = self.reserve() + self.full_seconds(self.base)
         side, epochs = plan_finetune(self.clock.left() - keep, per_epoch, probe.data.size)
         native = ((check.get("image_size") or {}).get("short_side") or {}).get("median")
@@ -556,7 +555,11 @@ class Improvement:
         })  # fmt: skip
         # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
         cut = bool(record.get("stopped_by_time"))
-        better = not cut and val[name] > val[winner] + noise_level(val[winner], n_val)
+        probe_record = self.records.get(run_key(self.spec, probe, {"improve": 1}))
+        if probe_record is not None and not math.isinf(probe_val):
+            better = not cut and clearly_better(record, probe_record, n_val)
+        else:  # the probe ran only at a shorter budget: its best validation accuracy, unpaired
+            better = not cut and val[name] > probe_val + 2 * noise_level(probe_val, n_val)
         self.step(
             "fine-tune",
             f"{name}: {epochs} epochs, {side} px crops tested at {size} px ({per_epoch:.0f} s each predicted), "
@@ -568,8 +571,10 @@ class Improvement:
         )
         return name if better else str(winner)
 
-    def final(self, winner: Recipe) -> dict[str, list[dict[str, Any]]]:
-        """The winner and the baseline at their full budget over several seeds; best/ is the winner's first."""
+    def final(self, winner: Recipe) -> tuple[dict[str, list[dict[str, Any]]], bool]:
+        """The winner and the baseline at their full budget over seeds the search did not use (its winner was
+        chosen on that seed's luck), as many pairs as fit; when none fits, the search's own run of the winner
+        at its seed, if it has one, and the flag saying so. best/ is the winner's first run."""
         started = self.clock.used()
         left = self.clock.left() - self.reserve()
         pair_seconds = sum(
@@ -577,17 +582,21 @@ class Improvement:
             for seconds in (self.full_seconds(winner), self.full_seconds(self.base))
         )
         fitting = int(left * min(self.workers, 2) // max(pair_seconds, 1e-9))
-        seeds = self.remember("final_seeds", max(1, min(self.settings.seeds, fitting)))
+        fresh = [self.base.seed + 1 + offset for offset in range(min(self.settings.seeds, fitting))]
+        seeds = self.remember("final_seeds", fresh or [self.base.seed])
+        if isinstance(seeds, int):  # a plan.json from before the final seeds were distinct: the first N seeds
+            seeds = [self.base.seed + offset for offset in range(seeds)]
+        from_search = seeds == [self.base.seed]
         runs: list[tuple[str, Recipe]] = []
-        for offset in range(seeds):
-            seed = self.base.seed + offset
+        for seed in seeds:
             runs.append((f"best:{seed}", with_values(winner, {"seed": seed})))
             runs.append((f"{BASELINE}:{seed}", with_values(self.base, {"seed": seed})))
         trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
         records = self.train(runs, max(left, 1.0), complete=True)
+        detail = f"winner and baseline at full budget, seed(s) {', '.join(map(str, seeds))}"
         self.step(
             "final",
-            f"winner and baseline at full budget, {seeds} seed(s) each",
+            detail + (" (the search's seed: no fresh pair fits)" if from_search else ""),
             started,
             len(self.ledger.trained) - trained_before,
             len(self.ledger.reused) - reused_before,
@@ -596,7 +605,8 @@ class Improvement:
         # The winner's first seed is the exported model: a copy of its run folder.
         shutil.rmtree(self.out / "best", ignore_errors=True)
         shutil.copytree(self.run_folder(best[0]["key"]), self.out / "best")
-        return {"best": best, BASELINE: [records[label] for label, _ in runs if label.startswith(f"{BASELINE}:")]}
+        finals = {"best": best, BASELINE: [records[label] for label, _ in runs if label.startswith(f"{BASELINE}:")]}
+        return finals, from_search
 
 
 def flagged_inside(arm: str, flagged: set[str]) -> list[str]:
@@ -615,81 +625,6 @@ def stacked(strategies: list[str]) -> list[str]:
         if strategy.startswith("epochs=") or strategy not in kept:
             kept.append(strategy)
     return kept
-
-
-def noise_level(accuracy: float, n_val: int) -> float:
-    """One standard error of the difference of two validation accuracies: below it, an arm did not help."""
-    p = min(max(accuracy, 0.01), 0.99)
-    return math.sqrt(2 * p * (1 - p) / max(n_val, 1))
-
-
-NO_VERDICT = (
-    "no final pair of winner and baseline finished its schedule within the budget; a run the deadline cut "
-    "did not train its recipe, so it is not scored as one. Give a longer --budget"
-)
-
-
-def final_lift(finals: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """`test_lift` over the seed pairs whose winner and baseline runs both finished their schedules; a pair with
-    a run the deadline cut is left out, and with no pair left there is no verdict (values None, `no_verdict`
-    says why). Time only chooses how many seeds there are, never what a cut run would have reached."""
-    pairs = [
-        (best, base)
-        for best, base in zip(finals["best"], finals[BASELINE], strict=True)
-        if not best.get("stopped_by_time") and not base.get("stopped_by_time")
-    ]
-    counts = {"seeds_scored": len(pairs), "seeds_cut": len(finals["best"]) - len(pairs)}
-    if pairs:
-        found = test_lift([best for best, _ in pairs], [base for _, base in pairs])
-        return found | {"lift": found["lift"] | counts}
-    missing: dict[str, Any] = {"value": None, "ci95": [None, None]}
-    no_verdict = {"mcnemar_p": None, "no_verdict": NO_VERDICT, **counts}
-    return {"best": missing, BASELINE: missing, "lift": missing | no_verdict}
-
-
-def test_lift(best: list[dict[str, Any]], baseline: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
-    """Test accuracy of each (mean over seeds) and the lift, with 95% intervals by resampling test items."""
-    labels = np.asarray(best[0]["test_labels"])
-    if not labels.size or any(not r["test_predictions"] for r in best + baseline):
-        raise BadInputError("improve: a final run has no test predictions (it failed); see improve.json's runs")
-    correct = {
-        name: np.mean([np.asarray(r["test_predictions"]) == labels for r in records], axis=0)
-        for name, records in (("best", best), (BASELINE, baseline))
-    }
-    differences = {"best": correct["best"], BASELINE: correct[BASELINE], "lift": correct["best"] - correct[BASELINE]}
-    point, resampled = resampled_arrays(
-        lambda weights: {name: weights @ values / labels.size for name, values in differences.items()},
-        labels.size,
-        RESAMPLES,
-        seed,
-    )
-    found = {name: estimates(point[name], resampled[name])[0].record() for name in differences}
-
-    paired = list(zip(best, baseline, strict=False))
-    test = mcnemar(
-        [np.asarray(b["test_predictions"]) == labels for b, _ in paired],
-        [np.asarray(a["test_predictions"]) == labels for _, a in paired],
-    )
-    return found | {"lift": found["lift"] | {"mcnemar_p": test.p_value}}
-
-
-def effects(search: dict[str, Any], n_val: int, finetuned: bool = False) -> dict[str, list[str]]:
-    """Which arms helped, hurt or did neither against the baseline at the same budget (validation); a kept
-    fine-tune helped against the best probe (validation, by more than one standard error)."""
-    verdicts: dict[str, list[str]] = {"helped": ["fine-tune (against the best probe)"] if finetuned else [],
-                                      "hurt": [], "unclear": []}  # fmt: skip
-    seen: set[str] = set()
-    for rung in reversed(search["rungs"]):  # the longest budget each arm reached
-        val = rung["val_acc"]
-        base = val.get(BASELINE)
-        for name, value in val.items():
-            if name in (BASELINE, *seen) or base is None:
-                continue
-            seen.add(name)
-            margin = noise_level(base, n_val)
-            delta = -1.0 if value is None else value - base
-            verdicts["helped" if delta > margin else "hurt" if delta < -margin else "unclear"].append(name)
-    return verdicts
 
 
 def recipe_diff(base: Recipe, best: Recipe) -> list[dict[str, Any]]:
@@ -754,8 +689,9 @@ def improve(
         winner_name = work.finetune(search, check, n_val)
     winner = search["recipes"][winner_name]
     work.step("tuning", "skipped: hyperparameter tuning of the winner comes with `liftlab tune`", work.clock.used())
-    finals = work.final(winner)
-    lift = final_lift(finals)
+    finals, from_search = work.final(winner)
+    lift = final_lift(finals, from_search)
+    lift["lift"]["compute_ratio"] = compute_ratio(finals)
     started = work.clock.used()
     best_metrics = json.loads((out / "best" / "metrics.json").read_text())
     # 31 passes over the test split (clean + 6 corruptions x 5 severities), timed at training speed to be safe.

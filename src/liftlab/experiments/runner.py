@@ -63,6 +63,8 @@ def run_job(job: Job) -> dict[str, Any]:
         "test_acc": test_acc,
         "test_labels": data.test.labels.tolist() if data.test is not None else [],
         "test_predictions": predictions,
+        "val_labels": data.val.labels.tolist(),
+        "val_predictions": result.val_predictions,
         "history": [{k: v for k, v in r.items() if k not in ("seconds", "train_seconds")} for r in result.history],
         "seconds": result.seconds,
         "epoch_seconds": [r["seconds"] for r in result.history],

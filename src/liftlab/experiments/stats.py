@@ -89,12 +89,41 @@ class McNemar:
     arm_only_right: int  # images the arm gets right and the baseline wrong, summed over seeds
     baseline_only_right: int
     p_value: float
+    method: str = "exact McNemar, one seed"
 
 
-def mcnemar(arm_correct: list[np.ndarray], baseline_correct: list[np.ndarray]) -> McNemar:
-    """Exact McNemar test on per-image correctness, pooled over paired seeds."""
-    arm_only = sum(int(np.sum(a & ~b)) for a, b in zip(arm_correct, baseline_correct, strict=True))
-    base_only = sum(int(np.sum(b & ~a)) for a, b in zip(arm_correct, baseline_correct, strict=True))
-    total = arm_only + base_only
-    p = 1.0 if total == 0 else float(stats.binomtest(arm_only, total, 0.5).pvalue)
-    return McNemar(arm_only, base_only, p)
+SIGN_FLIPS = 20_000
+"""Random sign flips of the per-image differences in the clustered test: the p-value's Monte Carlo error is
+at most 0.0035 at p = 0.05."""
+
+
+def mcnemar(arm_correct: list[np.ndarray], baseline_correct: list[np.ndarray], seed: int = 0) -> McNemar:
+    """McNemar's test on per-image correctness of paired runs, each image counted once.
+
+    One seed: the exact test (discordant images, binomial at 1/2). Several seeds on the same images: the
+    test clustered by image, as a sign-flip (permutation) test of the per-image difference in correct runs
+    (`arm right - baseline right`, summed over seeds). Pooling seeds as if every run saw new images counts an
+    image the arm happens to suit once per seed: in simulation that pooled test declared 9-14% of no-effect
+    comparisons significant at the 5% level (`tests/experiments/test_stats.py`), the clustered one 5%.
+    """
+    pairs = list(zip(arm_correct, baseline_correct, strict=True))
+    arm_only = sum(int(np.sum(a & ~b)) for a, b in pairs)
+    base_only = sum(int(np.sum(b & ~a)) for a, b in pairs)
+    if len(pairs) <= 1:
+        total = arm_only + base_only
+        p = 1.0 if total == 0 else float(stats.binomtest(arm_only, total, 0.5).pvalue)
+        return McNemar(arm_only, base_only, p)
+    per_image = np.sum([a.astype(np.int64) - b.astype(np.int64) for a, b in pairs], axis=0)
+    differences = per_image[per_image != 0].astype(np.float64)
+    method = f"McNemar clustered by image over {len(pairs)} seeds (sign-flip test)"
+    if differences.size == 0:
+        return McNemar(arm_only, base_only, 1.0, method)
+    observed = abs(differences.sum())
+    rng = np.random.default_rng(seed)
+    extreme, done = 0, 0
+    while done < SIGN_FLIPS:
+        chunk = min(1000, SIGN_FLIPS - done)
+        signs = rng.integers(0, 2, (chunk, differences.size)) * 2 - 1
+        extreme += int(np.sum(np.abs(signs @ differences) >= observed - 1e-9))
+        done += chunk
+    return McNemar(arm_only, base_only, (extreme + 1) / (SIGN_FLIPS + 1), method)

@@ -47,10 +47,16 @@ def verdict(result: dict[str, Any]) -> list[str]:
         first = (
             f"Test accuracy {change} from {_pct(result['baseline']['test_acc'])} (baseline) to "
             f"{_pct(best['test_acc'])} with {added}: {meaning} {_points(lift['value'])} "
-            f"(95% interval {_points(low)} to {_points(high)})."
+            f"(95% interval {_points(low)} to {_points(high)}; {lift.get('scope') or 'test split'})."
         )
+        if lift.get("compute_ratio"):
+            first += f" The best recipe trained for {lift['compute_ratio']:.1f}x the baseline's time."
     helped, hurt = result["effects"]["helped"], result["effects"]["hurt"]
-    second = f"Helped in the search: {', '.join(helped) or 'none'}; hurt: {', '.join(hurt) or 'none'}."
+    scope = result["effects"].get("scope")
+    second = (
+        f"Helped in the search{f' ({scope})' if scope else ''}: {', '.join(helped) or 'none'}; "
+        f"hurt: {', '.join(hurt) or 'none'}."
+    )
     if result.get("target") is not None:
         reached = "reached" if result["target_reached"] else "not reached"
         second += f" Target {_pct(result['target'])}: {reached}."

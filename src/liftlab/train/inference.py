@@ -138,11 +138,12 @@ def predict_logits(
 
 def evaluate(
     model: nn.Module, split: ImageSplit, preprocess: Preprocess, dtype: torch.dtype, batch_size: int = 1024
-) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of `model` on `split`."""
+) -> tuple[float, float, list[int]]:
+    """(mean cross-entropy, accuracy, predicted class per image) of `model` on `split`."""
     if len(split) == 0:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), []
     log_probs = predict_logits(model, split.images, preprocess, dtype, batch_size)
     loss = F.nll_loss(log_probs.clamp_min(-100.0), split.labels).item()
-    accuracy = (log_probs.argmax(1) == split.labels).float().mean().item()
-    return float(loss), float(accuracy)
+    predicted = log_probs.argmax(1)
+    accuracy = (predicted == split.labels).float().mean().item()
+    return float(loss), float(accuracy), predicted.tolist()

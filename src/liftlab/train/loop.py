@@ -119,6 +119,7 @@ def fit(
     mixing = recipe.augment.mixup > 0 or recipe.augment.cutmix > 0
 
     history: list[dict[str, Any]] = []
+    val_predictions: list[int] = []  # of the last validation
     start_epoch = 0
     seconds_before = 0.0
     train_seconds_before = 0.0  # training time and images of the epochs before a resume, for the throughput
@@ -260,7 +261,9 @@ def fit(
             val_loss: float | None = None
             val_acc: float | None = None
             if validate_every_epoch or epoch + 1 == recipe.epochs:
-                val_loss, val_acc = evaluate(evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size)
+                val_loss, val_acc, val_predictions = evaluate(
+                    evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size
+                )
             record: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
@@ -318,4 +321,5 @@ def fit(
         stopped_reason=stopped_reason,
         extra=extra,
         execution=execution.record(),
+        val_predictions=val_predictions,
     )

@@ -134,10 +134,14 @@ def fit_on_features(
         head.train()
         return log_probs
 
+    val_predictions: list[int] = []
+
     def val_scores() -> tuple[float, float]:
         log_probs = log_probs_of(val_x)
         loss = F.nll_loss(log_probs.clamp_min(-100.0), val_labels).item()
-        return float(loss), float((log_probs.argmax(1) == val_labels).float().mean().item())
+        predicted = log_probs.argmax(1)
+        val_predictions[:] = predicted.tolist()
+        return float(loss), float((predicted == val_labels).float().mean().item())
 
     kernels = [p for p in params if p.ndim > 1]
     history: list[dict[str, Any]] = []
@@ -234,4 +238,5 @@ def fit_on_features(
         extra=extra,
         execution=execution.record() | {"path": "features"},
         test_log_probs=test_log_probs,
+        val_predictions=val_predictions,
     )

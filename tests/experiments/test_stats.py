@@ -19,8 +19,38 @@ def test_paired_comparison_matches_scipy_and_handles_zero_spread() -> None:
     result = paired_comparison(arm, base)
     assert result.delta == pytest.approx(0.0125)
     assert result.p_value == pytest.approx(scipy_stats.ttest_rel(arm, base).pvalue)
-    assert paired_comparison([0.9, 0.8], [0.8, 0.7]).p_value == 0.0
+    # identical non-zero differences are not a certainty: the exact sign-flip p over 2 seeds is 2 / 4
+    assert paired_comparison([0.9, 0.8], [0.8, 0.7]).p_value == 0.5
     assert paired_comparison([0.8, 0.7], [0.8, 0.7]).p_value == 1.0
+    # with the test set's sampling variance, equal differences get a finite, honest p
+    assert 0 < paired_comparison([0.82, 0.82, 0.82], [0.80, 0.80, 0.80], 0.01**2, 1000).p_value < 0.2
+
+
+def test_seeds_to_detect_comes_from_the_noncentral_t() -> None:
+    # spread 0.01 between seeds, 1 point to detect at 80% power: a paired t-test needs 10 seeds (the normal
+    # approximation said 8)
+    comparison = paired_comparison([0.81, 0.82, 0.80], [0.80, 0.80, 0.80])
+    assert comparison.sd == pytest.approx(0.01)
+    assert comparison.seeds_to_detect(0.01) == 10
+
+
+def test_an_ablation_on_one_test_set_keeps_its_error_rate_with_the_test_sets_variance() -> None:
+    """3 seeds, 300 test images, two recipes with no effect on average but each suiting some images: the
+    XX (the shared test set's luck is invisible
+        to it); with the test-sampling variance added, 2.5% (it is conservative)."""
+    from liftlab.experiments.stats import image_variance_of
+
+    rng = np.random.default_rng(3)
+    trials, seeds_only, with_images = 400, 0, 0
+    for _ in range(trials):
+        difficulty, preference = rng.normal(1.5, 1.5, 300), rng.normal(0, 2.0, 300)
+        arm = rng.random((3, 300)) < 1 / (1 + np.exp(-(difficulty + preference)))
+        base = rng.random((3, 300)) < 1 / (1 + np.exp(-(difficulty - preference)))
+        accuracies = arm.mean(1).tolist(), base.mean(1).tolist()
+        seeds_only += paired_comparison(*accuracies).p_value < 0.05
+        with_images += paired_comparison(*accuracies, image_variance_of(list(arm), list(base)), 300).p_value < 0.05
+    assert with_images / trials <= 0.065
+    assert seeds_only / trials >= 0.1, "the simulation no longer shows what the seeds' t-test missed"
 
 
 def test_holm_adjusts_in_step_down_order() -> None:

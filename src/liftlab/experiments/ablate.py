@@ -18,7 +18,7 @@ from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
 from liftlab.experiments.plan import BASELINE, Arm, arm_name, initial_arms
 from liftlab.experiments.runner import Job, default_workers, run_jobs
-from liftlab.experiments.stats import ALPHA, holm, mcnemar, mean_ci, paired_comparison, verdict
+from liftlab.experiments.stats import ALPHA, holm, image_variance_of, mcnemar, mean_ci, paired_comparison, verdict
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.io import write_json
 from liftlab.progress import make_progress
@@ -145,6 +145,9 @@ class Ablation:
         for entry, p_holm in zip(others, adjusted, strict=True):
             entry["p_holm"] = p_holm
             entry["verdict"] = verdict(entry["delta_vs_baseline"]["mean"], p_holm) if entry["runs"] else "failed"
+            if entry["runs"] and entry["failed_runs"]:
+                # judged on the seeds that survived, an arm that diverges on some looks better than it is
+                entry["verdict"] = f"unstable (failed on {len(entry['failed_runs'])} of {len(self.seeds)} seeds)"
         return {
             "data": self.spec,
             "strategies": self.settings.strategies,
@@ -175,13 +178,15 @@ class Ablation:
             return entry
         by_seed = {r["seed"]: r for r in baseline_runs if r["test_acc"] is not None}
         pairs = [(r, by_seed[r["seed"]]) for r in ok if r["seed"] in by_seed]
+        arm_correct = [np.asarray(a["test_predictions"]) == np.asarray(a["test_labels"]) for a, _ in pairs]
+        base_correct = [np.asarray(b["test_predictions"]) == np.asarray(b["test_labels"]) for _, b in pairs]
         comparison = paired_comparison(
-            [float(a["test_acc"]) for a, _ in pairs], [float(b["test_acc"]) for _, b in pairs]
+            [float(a["test_acc"]) for a, _ in pairs],
+            [float(b["test_acc"]) for _, b in pairs],
+            image_variance_of(arm_correct, base_correct),
+            len(arm_correct[0]) if arm_correct else 0,
         )
-        test = mcnemar(
-            [np.asarray(a["test_predictions"]) == np.asarray(a["test_labels"]) for a, _ in pairs],
-            [np.asarray(b["test_predictions"]) == np.asarray(b["test_labels"]) for _, b in pairs],
-        )
+        test = mcnemar(arm_correct, base_correct)
         entry["delta_vs_baseline"] = {"mean": comparison.delta, "ci95": list(comparison.ci95)}
         entry["p_value"] = comparison.p_value
         entry["mcnemar"] = {

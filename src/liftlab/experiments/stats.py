@@ -32,38 +32,72 @@ class PairedComparison:
     ci95: tuple[float, float]
     p_value: float
     n: int
-    sd: float
+    sd: float  # seed-to-seed spread of the per-seed differences
 
     def seeds_to_detect(self, difference: float = 0.01, power: float = 0.8) -> int | None:
-        """Seeds needed for a paired test to detect `difference` with `power` at the observed noise."""
+        """Seeds a paired t-test needs to detect `difference` with `power` at the observed spread, from the
+        noncentral t distribution. A lower bound: the spread comes from a few seeds and is itself noisy,
+        and the test set's own sampling error, which more seeds do not shrink, is left out."""
         if self.n < 2:
             return None
         if self.sd == 0:
             return 2
-        z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(power)
-        return max(2, math.ceil((z * self.sd / difference) ** 2))
+        for seeds in range(2, 1001):
+            critical = stats.t.ppf(1 - ALPHA / 2, seeds - 1)
+            shift = difference / (self.sd / math.sqrt(seeds))
+            if stats.nct.sf(critical, seeds - 1, shift) + stats.nct.cdf(-critical, seeds - 1, shift) >= power:
+                return seeds
+        return None
 
 
-def paired_comparison(arm: list[float], baseline: list[float]) -> PairedComparison:
-    """Paired t-test of arm - baseline over the same seeds.
+def paired_comparison(
+    arm: list[float], baseline: list[float], image_variance: float = 0.0, n_images: int = 0
+) -> PairedComparison:
+    """Paired test of arm - baseline over the same seeds, scored on one test set.
 
-    Identical non-zero differences on every seed (zero spread) are a certain effect (p = 0); identical
-    zero differences are none (p = 1).
+    `image_variance` is the variance of the mean difference from sampling the test images (the test set is
+    shared by every seed, so the seeds' spread does not contain it; `image_variance_of` computes it from
+    per-image predictions). The standard error combines both, with Welch-Satterthwaite degrees of freedom.
+    Without it and with identical differences on every seed, the exact sign-flip test over the seeds gives
+    the p-value (2 / 2^n: 0.25 for 3 seeds), not a certainty.
     """
     diffs = np.asarray(arm, dtype=float) - np.asarray(baseline, dtype=float)
-    delta, ci = mean_ci(diffs.tolist())
     n = len(diffs)
+    delta = float(diffs.mean())
     sd = float(diffs.std(ddof=1)) if n > 1 else 0.0
     if sd <= 1e-12 * max(1.0, abs(delta)):  # equal differences up to rounding
         sd = 0.0
-    if n < 2:
-        p = 1.0
-    elif sd == 0:
-        p = 0.0 if abs(delta) > 1e-12 else 1.0
-    else:
-        t = delta / (sd / math.sqrt(n))
-        p = float(2 * stats.t.sf(abs(t), n - 1))  # the paired t-test, without scipy's per-call overhead
-    return PairedComparison(delta, ci, p, n, sd)
+    seed_part = sd**2 / n if n else 0.0
+    se = math.sqrt(seed_part + max(image_variance, 0.0))
+    if se == 0:
+        if n < 2 or abs(delta) <= 1e-12:
+            return PairedComparison(delta, (delta, delta), 1.0, n, sd)
+        return PairedComparison(delta, (delta, delta), min(1.0, 2 / 2**n), n, sd)
+    if n < 2 and image_variance <= 0:
+        return PairedComparison(delta, (delta, delta), 1.0, n, sd)
+    # Welch-Satterthwaite degrees of freedom of the two parts (seeds: n - 1; the test set: its images - 1)
+    seed_term = seed_part**2 / (n - 1) if n > 1 and seed_part > 0 else 0.0
+    image_term = image_variance**2 / max(n_images - 1, 1) if image_variance > 0 else 0.0
+    df = se**4 / (seed_term + image_term) if seed_term + image_term > 0 else 1.0
+    df = max(df, 1.0)
+    half = float(stats.t.ppf(0.975, df) * se)
+    p = float(2 * stats.t.sf(abs(delta) / se, df))
+    return PairedComparison(delta, (delta - half, delta + half), p, n, sd)
+
+
+def image_variance_of(arm_correct: list[np.ndarray], baseline_correct: list[np.ndarray]) -> float:
+    """Variance, from sampling the test images, of the mean over seeds of arm accuracy - baseline accuracy:
+    the per-image difference averaged over the seeds, its variance over the images, over their number.
+
+    >>> round(image_variance_of([np.array([1, 1, 0, 1], bool)], [np.array([1, 0, 0, 0], bool)]), 4)
+    0.0833
+    """
+    if not arm_correct:
+        return 0.0
+    per_image = np.mean(
+        [a.astype(float) - b.astype(float) for a, b in zip(arm_correct, baseline_correct, strict=True)], axis=0
+    )
+    return float(per_image.var(ddof=1) / per_image.size) if per_image.size > 1 else 0.0
 
 
 def holm(p_values: list[float]) -> list[float]:

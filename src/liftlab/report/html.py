@@ -30,7 +30,7 @@ Verdicts use the paired difference to the baseline over seeds with Holm's correc
 (alpha {{ s.alpha }}); McNemar's test pools the per-image test predictions over seeds.</p>
 <table>
 <tr><th>arm</th><th>test accuracy</th><th>95% interval</th><th>change vs baseline</th><th>95% interval</th>
-<th>p (Holm)</th><th>McNemar p</th><th>verdict</th><th>seeds for 1 point</th></tr>
+<th>p (Holm)</th><th>McNemar p</th><th>verdict</th><th>seeds for 1 point (at least)</th></tr>
 {% for a in s.arms %}<tr>
 <td>{{ a.name }}</td>
 <td>{{ pct(a.mean_test_acc) }}</td>

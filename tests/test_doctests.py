@@ -1,0 +1,22 @@
+"""The examples in the pure modules' docstrings run and say what they show."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+PURE_MODULES = [
+    "liftlab.experiments.lift",
+    "liftlab.experiments.validation",
+    "liftlab.experiments.stats",
+    "liftlab.experiments.transfer",
+    "liftlab.experiments.profile",
+]
+
+
+@pytest.mark.parametrize("name", PURE_MODULES)
+def test_docstring_examples_hold(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} docstring example(s) of {name} failed"

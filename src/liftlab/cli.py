@@ -338,7 +338,9 @@ def _print_evaluation(record: dict[str, Any]) -> None:
             continue
         parts = [f"{decision['name']}:"]
         if decision.get("threshold") is not None:
-            parts.append(f"threshold {decision['threshold']:.3f}")
+            parts.append(
+                f"threshold {decision['threshold']:.3f} (chosen on {decision.get('chosen_on', 'these items')})"
+            )
         for key in ("precision", "recall"):
             if key in decision:
                 parts.append(f"{key} {decision[key]['value']:.3f}")
@@ -376,6 +378,13 @@ def evaluate(
     max_profit: Annotated[
         bool, typer.Option(help="Threshold for --target-class with the lowest expected cost.")
     ] = False,
+    thresholds_on: Annotated[
+        Path | None,
+        typer.Option(
+            help="Predictions CSV of other items (a validation set) to choose the thresholds on; without it a "
+            "--predictions file's thresholds are chosen and reported on the same items (optimistic)."
+        ),
+    ] = None,
     shift_data: Annotated[
         list[str] | None, typer.Option(help="Other data with the same class names to score --model on (repeatable).")
     ] = None,
@@ -406,6 +415,7 @@ def evaluate(
         shifted=tuple(shift_data or ()),
         corruptions=corruptions,
         quiet=quiet,
+        thresholds_on=thresholds_on,
     )
     if "comparison" in record:
         comparison = record["comparison"]

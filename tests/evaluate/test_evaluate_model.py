@@ -107,3 +107,25 @@ def test_predict_and_evaluate_warn_when_images_differ_in_resolution(trained_run:
     assert evaluated.exit_code == 0, evaluated.output
     record = json.loads((out / "evaluation.json").read_text())
     assert "32 px, aspect 2.00" in record["model"]["resolution_warning"]
+
+
+def test_thresholds_for_a_model_are_chosen_on_its_validation_split(trained_run: tuple[Path, Path]) -> None:
+    run, root = trained_run
+    out = root.parent / "eval-threshold"
+    arguments = ["evaluate", "--model", str(run), "--data", str(root), "--target-class", "red",
+                 "--min-precision", "0.5", "--no-corruptions", "--out", str(out)]  # fmt: skip
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    rule = json.loads((out / "evaluation.json").read_text())["business"]["decisions"][-1]
+    assert rule["name"] == "min_precision=0.5" and rule["chosen_on"] == "validation split"
+    assert "chosen on validation split" in result.output
+    # a predictions file alone: chosen and reported on the same items, and the record says so
+    same = runner.invoke(app, ["evaluate", "--predictions", str(out / "predictions.csv"), "--target-class", "red",
+                               "--min-precision", "0.5", "--out", str(root.parent / "eval-same")])  # fmt: skip
+    assert same.exit_code == 0, same.output
+    assert (
+        "optimistic"
+        in json.loads((root.parent / "eval-same" / "evaluation.json").read_text())["business"]["decisions"][-1][
+            "chosen_on"
+        ]
+    )

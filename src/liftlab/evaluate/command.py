@@ -25,6 +25,7 @@ def run_evaluation(
     shifted: tuple[str, ...] = (),
     corruptions: bool = True,
     quiet: bool = True,
+    thresholds_on: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate exactly one of: `predictions`, `compare` (A, B) or `model` with `data`; write `out`.
 
@@ -35,6 +36,11 @@ def run_evaluation(
         raise BadInputError("evaluate: give exactly one of --predictions FILE, --compare A.csv B.csv, --model RUN_DIR")
     if (model is None) != (data is None):
         raise BadInputError("evaluate: --model RUN_DIR and --data DATA go together")
+    if thresholds_on is not None and predictions is None:
+        raise BadInputError(
+            "evaluate: --thresholds-on FILE goes with --predictions FILE (with --model the thresholds are "
+            "chosen on the data's validation split)"
+        )
     if (shifted or not corruptions) and model is None:
         raise BadInputError("evaluate: --shift-data and corruption checks need --model RUN_DIR --data DATA")
     out = Path(out)
@@ -58,7 +64,9 @@ def run_evaluation(
             )
             write_predictions(out / "predictions.csv", scored)
         elif predictions is not None:
-            record = evaluate_predictions(read_predictions(predictions), question, settings)
+            scored_items = read_predictions(predictions)
+            basis = None if thresholds_on is None else read_predictions(thresholds_on, classes=scored_items.classes)
+            record = evaluate_predictions(scored_items, question, settings, basis, str(thresholds_on))
         evaluation_report([("Model", record)], out)
     write_json(out / "evaluation.json", record)
     return record

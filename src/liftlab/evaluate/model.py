@@ -50,7 +50,13 @@ def evaluate_model(
             f"--data {data}: none of the {split_name} images belongs to a class of the model ({trained.classes})"
         )
     predictions = predictions_on(trained, scored, f"{run_dir} on {data} ({split_name} split)")
-    record = evaluate_predictions(predictions, question, settings)
+    choose_on = None
+    if question is not None and question.rules and split_name == "test" and len(loaded.val):
+        # thresholds are chosen on the validation split and reported on the test split, never both on test
+        validation = mapped_split(trained.classes, loaded.classes, loaded.val)
+        if len(validation):
+            choose_on = predictions_on(trained, validation, f"{run_dir} on {data} (val split)")
+    record = evaluate_predictions(predictions, question, settings, choose_on, "validation split")
     warning = mismatch(trained_geometry(run_dir), None if loaded.native is None else Geometry(**loaded.native))
     record["model"] = {"run": str(run_dir), "data": data, "split": split_name, **matching,
                        "resolution_warning": warning}  # fmt: skip

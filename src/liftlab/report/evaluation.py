@@ -137,7 +137,8 @@ p = {{ "%.3g"|format(c.mcnemar.p_value) }}.</p>
 <th>expected {{ r.business.cost_kind or "cost" }} per prediction</th><th>contacts</th></tr>
 {% for d in r.business.decisions %}<tr><td>{{ d.name }}</td>
 <td>{% if d.threshold is not none %}{{ "%.3f"|format(d.threshold) }}
-{%- elif d.reachable is false %}not reachable{% endif %}</td>
+{%- elif d.reachable is false %}not reachable{% endif %}
+{%- if d.chosen_on %} <small>(chosen on {{ d.chosen_on }})</small>{% endif %}</td>
 <td>{{ est(d.accuracy) }}</td><td>{{ est(d.precision) }}</td><td>{{ est(d.recall) }}</td>
 <td>{{ est(d.expected_gain or d.expected_cost, False) }}</td>
 <td>{% if d.contacts %}{{ d.contacts.value }} ({{ d.contacts.ci95[0] }} to {{ d.contacts.ci95[1] }}){% endif %}</td>

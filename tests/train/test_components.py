@@ -78,6 +78,25 @@ def test_lr_range_test_suggests_a_rate_inside_the_sweep_and_leaves_the_model_alo
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+@pytest.mark.parametrize(
+    ("overrides", "low", "high"),
+    [(["optim.name=adamw", "optim.lr=1e-3"], 1e-6, 0.05), (["optim.units=per-1024", "optim.lr=10"], 0.05, 500.0)],
+)
+def test_lr_range_test_sweeps_in_the_recipes_optimizer_and_units(
+    shapes: Any, overrides: list[str], low: float, high: float
+) -> None:
+    # AdamW rates live near 1e-3, per-1024 SGD rates near 10: each sweep is centred on its own scale, and its
+    # suggestion goes back into optim.lr unchanged (a raw SGD sweep said about 0.1 for both)
+    recipe = apply_overrides(Recipe(), [*TINY, *overrides])
+    torch.manual_seed(0)
+    model = build_model(recipe.model, 3, 4)
+    preprocess = Preprocess.fit(shapes.train.images, recipe)
+    test = lr_range_test(model, shapes.train.images, shapes.train.labels, preprocess.on(torch.device("cpu")),
+                         recipe, torch.float32)  # fmt: skip
+    assert test.lrs[0] == pytest.approx(recipe.optim.lr * 1e-4)
+    assert low < test.suggestion < high
+
+
 def test_lr_find_records_the_rate_it_used(shapes: Any) -> None:
     result = fit(apply_overrides(Recipe(), [*TINY, "optim.lr_find=true"]), shapes)
     assert 0 < result.extra["lr_found"] < 1

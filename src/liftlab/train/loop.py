@@ -154,7 +154,8 @@ def fit(
             extra["lr_found"] = lr_range_test(
                 model, images, labels, transform, recipe, dtype, seed=recipe.seed
             ).suggestion
-        base_lr = float(extra["lr_found"])
+        # the range test's rates are in the recipe's units, like optim.lr
+        base_lr, weight_decay = torch_rates(recipe.optim, batch_size, float(extra["lr_found"]))
 
     tuning = FineTuning(model, recipe.model.finetune, bool(recipe.model.pretrained), recipe.epochs)
     groups = parameter_groups(tuning.optimizer_groups(weight_decay), model, recipe.optim, weight_decay)

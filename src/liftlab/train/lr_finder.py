@@ -1,6 +1,11 @@
 """A learning-rate range test (Smith, 2017): raise the rate exponentially over a short run on a copy of
 the model, smooth the loss curve, and suggest a rate below the point where it turns up.
 
+The sweep runs the recipe's own optimizer (SGD or AdamW), parameter groups (frozen layers, norm-bias
+scale) and learning-rate units (`optim.units`), and its rates are in those units, so a suggestion goes back
+into `optim.lr` as it is: a sweep of raw SGD rates fed back as a `per-1024` or AdamW rate was off by the
+unit conversion (or by the optimizer's whole scale).
+
 The diagnosis issue refines this (several suggestion rules and a confirmation run); this is the
 version the `lr=find` strategy uses.
 """
@@ -17,7 +22,9 @@ from torch import nn
 
 from liftlab.augment import augment_batch
 from liftlab.config import Recipe
+from liftlab.train.finetune import FineTuning
 from liftlab.train.losses import classification_loss
+from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
 
 
 @dataclass
@@ -35,16 +42,23 @@ def lr_range_test(
     recipe: Recipe,
     dtype: torch.dtype,
     *,
-    start: float = 1e-5,
-    end: float = 10.0,
+    span: tuple[float, float] = (1e-4, 100.0),
     steps: int = 60,
     seed: int = 0,
 ) -> RangeTest:
-    """Sweep the learning rate from `start` to `end` on a copy of `model`; the model is untouched."""
+    """Sweep the learning rate (in the recipe's units) from `span[0]` to `span[1]` times the recipe's own on
+    a copy of `model`, with the recipe's optimizer; the model is untouched."""
     trial = copy.deepcopy(model).train()
-    optimizer = torch.optim.SGD(trial.parameters(), lr=start, momentum=recipe.optim.momentum, nesterov=False)
-    generator = torch.Generator(device=images.device).manual_seed(seed)
     batch_size = min(recipe.optim.batch_size, len(labels))
+    start, end = recipe.optim.lr * span[0], recipe.optim.lr * span[1]
+    _, decay = torch_rates(recipe.optim, batch_size, start)
+    tuning = FineTuning(trial, recipe.model.finetune, bool(recipe.model.pretrained), 1)
+    optimizer = make_optimizer(parameter_groups(tuning.optimizer_groups(decay), trial, recipe.optim, decay),
+                               recipe.optim, start)  # fmt: skip
+    # each group's decay relative to the base one (0 for no decay, 1/scale for norm biases): in per-1024
+    # units the PyTorch decay depends on the rate, so it is set again at every step
+    decay_shares = [group["weight_decay"] / decay if decay else 0.0 for group in optimizer.param_groups]
+    generator = torch.Generator(device=images.device).manual_seed(seed)
     factor = (end / start) ** (1.0 / max(steps - 1, 1))
     lrs: list[float] = []
     losses: list[float] = []
@@ -52,8 +66,10 @@ def lr_range_test(
     best = math.inf
     for step in range(steps):
         lr = start * factor**step
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        torch_lr, torch_decay = torch_rates(recipe.optim, batch_size, lr)
+        for group, share in zip(optimizer.param_groups, decay_shares, strict=True):
+            group["lr"] = torch_lr * group["lr_scale"]
+            group["weight_decay"] = torch_decay * share
         index = torch.randint(0, len(labels), (batch_size,), generator=generator, device=images.device)
         inputs = transform(augment_batch(images[index], recipe.augment, generator))
         with torch.autocast(images.device.type, dtype=dtype, enabled=dtype != torch.float32):

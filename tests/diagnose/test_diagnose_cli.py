@@ -40,7 +40,7 @@ def test_flagged_augmentations_are_never_recommended(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     diagnosis = json.loads((out / "diagnosis.json").read_text())
     flagged = set(diagnosis["augmentation_audit"]["flagged"])
-    assert {"flip", "rotate"} <= flagged
+    assert "flip" in flagged, "left and right arrows swap"  # rotate is audited at its own 15 degrees
     recommended = {r["strategy"].split("=")[0] for r in diagnosis["recommendations"]}
     assert not recommended & flagged
 

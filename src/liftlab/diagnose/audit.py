@@ -1,23 +1,28 @@
 """Augmentation audit: would this augmentation change what the images mean?
 
 A trained baseline predicts the validation images, then the same images transformed by each
-candidate augmentation. A label-preserving change (a shift of a few pixels) moves some predictions
-of an imperfect model; an augmentation that changes far more predictions than that, on images the
-model got right, turns one class into another (a flip on left/right arrows, grayscale on
-colour-coded classes) and must not be used.
+candidate augmentation at the strength its strategy would use. A label-preserving change (a shift of a
+few pixels) moves some predictions of an imperfect model; an augmentation that changes far more
+predictions than that, on images the model got right, and sends them consistently to another class,
+turns one class into another (a flip on left/right arrows, grayscale on colour-coded classes). A flag
+is advice: `improve` tries a flagged remedy last rather than never, and validation decides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from scipy import stats
 from torch import nn
 
+from liftlab.augment.ops import affine, rotation_matrices
+from liftlab.config import Recipe
 from liftlab.diagnose.findings import Finding
+from liftlab.strategies import get as get_strategy
 from liftlab.train.inference import Preprocess, predict_logits
 
 
@@ -35,22 +40,58 @@ def _gray(images: torch.Tensor) -> torch.Tensor:
     return luma.expand_as(images).contiguous()
 
 
-def _crop_at_its_limit(images: torch.Tensor) -> torch.Tensor:
-    """The largest shift of the default random crop (size/8), edges repeated: what it moves out of
-    the frame, not the black border a model trained without crops has never seen."""
-    return _shift(images, max(1, images.shape[-1] // 8))
+def _rotated(degrees: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Rotation by the strategy's own largest angle (mirrored edges, as in training)."""
+
+    def rotate(images: torch.Tensor) -> torch.Tensor:
+        angles = torch.full((images.shape[0],), float(degrees))
+        return affine(images.float(), rotation_matrices(angles)).round().clamp(0, 255).to(images.dtype)
+
+    return rotate
 
 
-# strategy name -> the deterministic transform that stands for it in the audit
-CANDIDATES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "flip": lambda x: x.flip(3),
-    "vflip": lambda x: x.flip(2),
-    "rotate": lambda x: torch.rot90(x, 1, dims=(2, 3)),
-    "color": _gray,
-    "crop": _crop_at_its_limit,
-}
+@dataclass(frozen=True)
+class Strengths:
+    """How strongly each audited strategy transforms, as the recipe (or the strategy's default) sets it: the
+    audit tests the augmentation that would be used, not a stronger one (rotate at 15 degrees, not 90)."""
+
+    rotate_degrees: float = 15.0
+    crop_pixels: int = 4
+
+    @classmethod
+    def of(cls, recipe: Recipe) -> Strengths:
+        rotate = recipe.augment.rotate or float(get_strategy("rotate").default or 15)
+        crop = recipe.augment.crop_padding or int(get_strategy("crop").default or 4)
+        return cls(rotate, crop)
+
+
+def candidates(strengths: Strengths) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """Strategy name -> the deterministic transform that stands for it in the audit, at its own strength."""
+    return {
+        "flip": lambda x: x.flip(3),
+        "vflip": lambda x: x.flip(2),
+        "rotate": _rotated(strengths.rotate_degrees),
+        "color": _gray,
+        # the crop's largest shift, edges repeated: what it moves out of the frame, not the black border a
+        # model trained without crops has never seen
+        "crop": lambda x: _shift(x, max(1, strengths.crop_pixels)),
+    }
+
+
 CHANGE_FACTOR = 3.0  # flagged when it changes 3x as many predictions as the reference shift ...
-CHANGE_MARGIN = 0.15  # ... and at least 15 points more
+CHANGE_MARGIN = 0.15  # ... and at least 15 points more (both at the 95% lower bound of the change) ...
+CONSISTENT = 0.5  # ... and, with more than two classes, more than half the changes go to one other class
+
+
+def lower_bound(successes: int, trials: int) -> float:
+    """One-sided 95% Clopper-Pearson lower bound of a binomial proportion.
+
+    >>> round(lower_bound(30, 100), 3), lower_bound(0, 10)
+    (0.226, 0.0)
+    """
+    if trials == 0 or successes == 0:
+        return 0.0
+    return float(stats.beta.ppf(0.05, successes, trials - successes + 1))
 
 
 @dataclass
@@ -58,33 +99,60 @@ class AuditResult:
     reference_change: float
     changes: dict[str, float]
     flagged: list[str]
+    consistency: dict[str, float] = field(default_factory=dict)  # share of changes going to one other class
+    strengths: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reference_change": self.reference_change, "changes": self.changes, "flagged": self.flagged}
+        return {"reference_change": self.reference_change, "changes": self.changes, "flagged": self.flagged,
+                "consistency": self.consistency, "strengths": self.strengths}  # fmt: skip
 
 
 def audit_augmentations(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, preprocess: Preprocess, dtype: torch.dtype
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    preprocess: Preprocess,
+    dtype: torch.dtype,
+    strengths: Strengths | None = None,
 ) -> AuditResult:
-    """Share of correctly predicted validation images whose prediction each transform changes."""
+    """Share of correctly predicted validation images whose prediction each transform changes; flagged when
+    the change is far above a small shift's (at its binomial lower bound) and, with more than two classes,
+    the changed predictions go consistently to one other class per class (a flip turning "left" into
+    "right"), not anywhere (a weak model unsettled by any transform)."""
+    strengths = strengths or Strengths()
     original = predict_logits(model, images, preprocess, dtype).argmax(1)
     right = original == labels
-    if int(right.sum()) == 0:
+    n_right = int(right.sum())
+    if n_right == 0:
         return AuditResult(0.0, {}, [])
     kept = images[right]
     base = original[right]
+    n_classes = int(max(int(labels.max()), int(original.max())) + 1)
 
-    def changed(transform: Callable[[torch.Tensor], torch.Tensor]) -> float:
-        moved = predict_logits(model, transform(kept), preprocess, dtype).argmax(1)
-        return float((moved != base).float().mean())
+    def moved(transform: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        return predict_logits(model, transform(kept), preprocess, dtype).argmax(1)
 
-    reference = changed(lambda x: _shift(x, max(1, x.shape[-1] // 16)))
-    changes = {name: changed(transform) for name, transform in CANDIDATES.items()}
-    if images.shape[1] != 3:
-        changes.pop("color")
+    reference = float((moved(lambda x: _shift(x, max(1, x.shape[-1] // 16))) != base).float().mean())
     threshold = max(CHANGE_FACTOR * reference, reference + CHANGE_MARGIN)
-    flagged = [name for name, change in changes.items() if change > threshold]
-    return AuditResult(reference, changes, flagged)
+    changes: dict[str, float] = {}
+    consistency: dict[str, float] = {}
+    flagged: list[str] = []
+    for name, transform in candidates(strengths).items():
+        if name == "color" and images.shape[1] != 3:
+            continue
+        predicted = moved(transform)
+        changed = predicted != base
+        n_changed = int(changed.sum())
+        changes[name] = n_changed / n_right
+        # per original class, how many changes went to its most common new class
+        pairs = torch.bincount(base[changed] * n_classes + predicted[changed], minlength=n_classes**2)
+        modal = int(pairs.view(n_classes, n_classes).max(1).values.sum())
+        consistency[name] = modal / n_changed if n_changed else 0.0
+        consistent = n_classes <= 2 or lower_bound(modal, n_changed) > CONSISTENT
+        if lower_bound(n_changed, n_right) > threshold and consistent:
+            flagged.append(name)
+    record = {"rotate_degrees": strengths.rotate_degrees, "crop_pixels": float(strengths.crop_pixels)}
+    return AuditResult(reference, changes, flagged, consistency, record)
 
 
 def audit_findings(result: AuditResult, active: frozenset[str] = frozenset()) -> list[Finding]:

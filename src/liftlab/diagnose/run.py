@@ -12,7 +12,7 @@ from liftlab.config import Recipe, with_values
 from liftlab.data.check import check_data
 from liftlab.data.loading import load_data
 from liftlab.diagnose.advisor import recommend
-from liftlab.diagnose.audit import audit_augmentations, audit_findings
+from liftlab.diagnose.audit import Strengths, audit_augmentations, audit_findings
 from liftlab.diagnose.findings import curve_findings, data_findings, gradient_findings, healthy_unless
 from liftlab.diagnose.learning_curve import FRACTIONS, learning_curve_findings, measure_learning_curve
 from liftlab.diagnose.lr import check_learning_rate, lr_findings
@@ -100,7 +100,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     reference = fit(without_audited_augmentations(recipe), data) if active - {"color"} else baseline
     if reference.stopped_reason is None:
         audit = audit_augmentations(reference.model, data.val.images, data.val.labels, reference.preprocess,
-                                    DTYPES[reference.dtype])  # fmt: skip
+                                    DTYPES[reference.dtype], Strengths.of(recipe))  # fmt: skip
         findings += audit_findings(audit, active)
     findings = healthy_unless(findings)
     recommendations = recommend(findings, recipe, audit.flagged if audit else [], lr.confirmed_lr if lr else None)

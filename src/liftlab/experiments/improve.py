@@ -265,13 +265,16 @@ class Improvement:
         return result
 
     def candidates(self, diagnosis: dict[str, Any]) -> dict[str, Recipe]:
-        """Arms: the advisor's recommendations first, then classic remedies, none the audit flagged."""
+        """Arms: the advisor's recommendations first, then classic remedies, those with an augmentation the
+        audit flagged last (inside a combined arm too)."""
         audit = diagnosis.get("augmentation_audit") or {}
         flagged = set(audit.get("flagged", []))
         names = [r["strategy"] for r in diagnosis["recommendations"]]
         probing = on_features(self.base)
         defaults = PROBE_CANDIDATES if probing else DEFAULT_CANDIDATES
+        # a flagged augmentation is demoted, not banned: tried after every other remedy, validation decides
         names += [c for c in defaults if not flagged_inside(c, flagged)]
+        names += [c for c in defaults if flagged_inside(c, flagged)]
         arms: dict[str, Recipe] = {}
         for name in names:
             if len(arms) >= self.settings.max_arms:

@@ -1,8 +1,16 @@
 """Learning curves: validation accuracy against training-set size, fitted with a power law
 error(n) = a + b * n^(-c), to say whether more data would help and how much would reach a target.
 
-Uncertainty comes from a bootstrap over the seeds at each size: the curve is refitted on resampled
+Uncertainty comes from a bootstrap over the seeds at each size and over the validation images (one
+resample of the images serves every point, as they share the images): the curve is refitted on resampled
 points, and every prediction is reported with the 2.5% and 97.5% quantiles of the refits.
+
+What the curve can claim: a three-parameter curve through three points (one seed, three sizes: the quick
+diagnosis) fits them exactly and its bootstrap only jitters it (moving one point by half a point turned
+"61,840 images" into "not reachable"), so an interval needs at least `MIN_SEEDS` seeds and `MIN_SIZES` sizes;
+with fewer there is no interval and no extrapolated finding, only the measured gain of the last doubling.
+Predictions beyond `RANGE` times the largest measured size are marked out of range. Every number is the
+baseline recipe's, on the validation split.
 """
 
 from __future__ import annotations
@@ -22,6 +30,10 @@ from liftlab.train.fitted import steps_in_epoch
 from liftlab.train.loop import fit
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+MIN_SEEDS, MIN_SIZES = 2, 4
+RANGE = 4.0
+"""Extrapolation further than this many times the largest measured training set is out of range."""
+SCOPE = "baseline recipe, validation split"
 
 
 def power_law(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
@@ -47,28 +59,52 @@ class LearningCurve:
     params: tuple[float, float, float] | None
     boot: list[tuple[float, float, float]]
 
+    @property
+    def reliable(self) -> bool:
+        """Whether the points can carry an interval (enough seeds and sizes that the fit is not exact)."""
+        return len(self.sizes) >= MIN_SIZES and min((len(v) for v in self.val_acc), default=0) >= MIN_SEEDS
+
     @classmethod
     def from_points(
-        cls, sizes: list[int], val_acc: list[list[float]], resamples: int = 150, seed: int = 0
+        cls,
+        sizes: list[int],
+        val_acc: list[list[float]],
+        resamples: int = 150,
+        seed: int = 0,
+        correct: list[list[np.ndarray]] | None = None,
     ) -> LearningCurve:
+        """The fit and its bootstrap; `correct` (per size, per seed, per validation image) lets the bootstrap
+        resample the validation images too."""
         x = np.repeat(sizes, [len(v) for v in val_acc]).astype(float)
         y = 1.0 - np.concatenate([np.asarray(v, dtype=float) for v in val_acc])
         params = _fit(x, y)
         rng = np.random.default_rng(seed)
+        usable = correct is not None and all(len(c) == len(v) for c, v in zip(correct, val_acc, strict=True))
+        n_val = len(correct[0][0]) if usable and correct and correct[0] else 0
         boot = []
-        for _ in range(resamples):
-            picks = [rng.choice(np.asarray(v, dtype=float), size=len(v)) for v in val_acc]
-            refit = _fit(x, 1.0 - np.concatenate(picks) + rng.normal(0, 0.003, len(x)))
-            if refit is not None:
-                boot.append(refit)
+        if len(sizes) >= MIN_SIZES and min((len(v) for v in val_acc), default=0) >= MIN_SEEDS:
+            for _ in range(resamples):
+                weights = np.bincount(rng.integers(0, n_val, n_val), minlength=n_val) / n_val if n_val else None
+                picks = []
+                for index, values in enumerate(val_acc):
+                    chosen = rng.integers(0, len(values), len(values))
+                    if weights is not None and correct is not None:
+                        picks.append(np.array([weights @ correct[index][k] for k in chosen]))
+                    else:  # without per-image predictions a 0.3-point jitter stands in for the images' noise
+                        picks.append(np.asarray(values, dtype=float)[chosen] + rng.normal(0, 0.003, len(values)))
+                refit = _fit(x, 1.0 - np.concatenate(picks))
+                if refit is not None:
+                    boot.append(refit)
         return cls(list(sizes), [list(v) for v in val_acc], params, boot)
 
     def predict(self, n: float) -> tuple[float, tuple[float, float]]:
-        """Predicted accuracy at n training images and its 95% interval."""
+        """Predicted accuracy at n training images and its 95% interval (NaN without a reliable curve)."""
         if self.params is None:
             return math.nan, (math.nan, math.nan)
         point = 1.0 - float(power_law(np.array([n]), *self.params)[0])
-        draws = [1.0 - float(power_law(np.array([n]), *p)[0]) for p in self.boot] or [point]
+        if not self.boot:
+            return point, (math.nan, math.nan)
+        draws = [1.0 - float(power_law(np.array([n]), *p)[0]) for p in self.boot]
         return point, (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)))
 
     def images_for(self, target: float) -> tuple[float | None, tuple[float | None, float | None]]:
@@ -81,6 +117,8 @@ class LearningCurve:
 
         if self.params is None:
             return None, (None, None)
+        if not self.boot:
+            return needed(self.params), (None, None)
         values = [needed(p) for p in self.boot]
         finite = sorted(v for v in values if v is not None)
         reachable_share = len(finite) / max(len(values), 1)
@@ -94,7 +132,11 @@ class LearningCurve:
             "val_acc": self.val_acc,
             "fit": None if self.params is None else dict(zip(("a", "b", "c"), self.params, strict=True)),
             "images_for_target": None,
-        }
+            "scope": SCOPE,
+            "interval": None if self.reliable else (
+                f"none: fewer than {MIN_SEEDS} seeds or {MIN_SIZES} sizes, which the curve fits (almost) exactly"
+            ),
+        }  # fmt: skip
         if target is not None:
             estimate, (low, high) = self.images_for(target)
             data["images_for_target"] = {
@@ -102,6 +144,7 @@ class LearningCurve:
                 "images": estimate,
                 "ci95": [low, high],
                 "reachable_by_data_alone": estimate is not None,
+                "out_of_range": estimate is not None and estimate > RANGE * max(self.sizes),
             }
         return data
 
@@ -113,11 +156,13 @@ def measure_learning_curve(
     each) and fit the curve."""
     sizes: list[int] = []
     accuracies: list[list[float]] = []
+    correct: list[list[np.ndarray]] = []
     batch = recipe.optim.batch_size
     largest = max(len(data.classes), round(len(data.train) * max(fractions)))
     for fraction in fractions:
         keep = max(len(data.classes), round(len(data.train) * fraction))
         per_seed = []
+        per_seed_correct = []
         for seed in range(recipe.seed, recipe.seed + seeds):
             subset = _subset(data, keep, seed)
             # the same number of optimizer steps at every size: a small subset trained for the same
@@ -125,9 +170,14 @@ def measure_learning_curve(
             epochs = max(1, math.ceil(recipe.epochs * steps_in_epoch(largest, batch) / steps_in_epoch(keep, batch)))
             result = fit(with_values(recipe, {"seed": seed, "epochs": epochs}), subset, validate_every_epoch=False)
             per_seed.append(float(result.val_acc or 0.0))
+            truth = data.val.labels.numpy()
+            predicted = np.asarray(result.val_predictions)
+            per_seed_correct.append(predicted == truth if predicted.shape == truth.shape else np.zeros(0, bool))
         sizes.append(keep)
         accuracies.append(per_seed)
-    return LearningCurve.from_points(sizes, accuracies)
+        correct.append(per_seed_correct)
+    usable = all(c.size == len(data.val) for per_size in correct for c in per_size) and len(data.val) > 0
+    return LearningCurve.from_points(sizes, accuracies, correct=correct if usable else None)
 
 
 def _subset(data: ImageData, keep: int, seed: int) -> ImageData:
@@ -147,26 +197,57 @@ def _subset(data: ImageData, keep: int, seed: int) -> ImageData:
 DOUBLING_GAIN = 0.01  # doubling the data is predicted to add at least 1 point
 
 
-def learning_curve_findings(curve: LearningCurve, target: float | None) -> list[Finding]:
+def learning_curve_findings(curve: LearningCurve, target: float | None, n_val: int = 0) -> list[Finding]:
+    """MORE_DATA_HELPS when more data is predicted to help: from the fitted curve's interval when it is
+    reliable, else from the measured gain of the last doubling (at least DOUBLING_GAIN and 2 standard errors
+    of a validation accuracy), without an extrapolated image count."""
     if curve.params is None:
         return []
     n = curve.sizes[-1]
+    if not curve.reliable:
+        return _measured_findings(curve, n_val)
     now, _ = curve.predict(n)
     doubled, (low, _) = curve.predict(2 * n)
     gain = doubled - now
-    if gain < DOUBLING_GAIN or low <= now:
+    if gain < DOUBLING_GAIN or not low > now:
         return []
     evidence: dict[str, Any] = {"images": n, "predicted_acc_now": now, "predicted_acc_doubled": doubled,
-                                "doubled_ci95_low": low, "plot": "learning curve"}  # fmt: skip
+                                "doubled_ci95_low": low, "plot": "learning curve", "scope": SCOPE}  # fmt: skip
     message = (
         f"validation accuracy is still climbing with data: doubling the {n} training images is predicted "
-        f"to add {100 * gain:.1f} points"
+        f"to add {100 * gain:.1f} points ({SCOPE})"
     )
     if target is not None:
         estimate, (lo, hi) = curve.images_for(target)
-        evidence["images_for_target"] = {"target": target, "images": estimate, "ci95": [lo, hi]}
+        out_of_range = estimate is not None and estimate > RANGE * n
+        evidence["images_for_target"] = {"target": target, "images": estimate, "ci95": [lo, hi],
+                                         "out_of_range": out_of_range}  # fmt: skip
         if estimate is None:
             message += f"; {target:.0%} is not reachable by data alone"
+        elif out_of_range:
+            message += (
+                f"; {target:.0%} would need more than {RANGE:g}x the measured data, beyond what the curve can say"
+            )
         else:
             message += f"; about {estimate:,.0f} images would reach {target:.0%}"
+    return [Finding("MORE_DATA_HELPS", "warning", message, evidence)]
+
+
+def _measured_findings(curve: LearningCurve, n_val: int) -> list[Finding]:
+    """The quick curve's claim: what the last doubling measured, when it clearly added accuracy."""
+    if len(curve.sizes) < 2:
+        return []
+    before, after = float(np.mean(curve.val_acc[-2])), float(np.mean(curve.val_acc[-1]))
+    p = min(max(after, 0.01), 0.99)
+    error = math.sqrt(2 * p * (1 - p) / max(n_val, 1)) if n_val else math.inf
+    gain = after - before
+    if gain < DOUBLING_GAIN or gain < 2 * error:
+        return []
+    message = (
+        f"validation accuracy is still climbing with data: going from {curve.sizes[-2]} to {curve.sizes[-1]} "
+        f"training images added {100 * gain:.1f} points (measured; {SCOPE}; too few points for an interval "
+        "or an image count)"
+    )
+    evidence = {"images": curve.sizes[-1], "measured_gain": gain, "standard_error": error, "plot": "learning curve",
+                "scope": SCOPE}  # fmt: skip
     return [Finding("MORE_DATA_HELPS", "warning", message, evidence)]

@@ -91,7 +91,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     # Every size trains as many steps as the full baseline.
     if fits(seeds * len(fractions) * baseline.seconds):
         curve = measure_learning_curve(recipe, data, seeds=seeds, fractions=fractions)
-        findings += learning_curve_findings(curve, settings.target)
+        findings += learning_curve_findings(curve, settings.target, len(data.val))
     else:
         skipped.append("learning curve")
     audit = None
@@ -110,6 +110,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
         "findings": [f.to_dict() for f in findings],
         "recommendations": [r.to_dict() for r in recommendations],
         "learning_curve": curve.to_dict(settings.target) if curve else None,
+        "target": settings.target,
         "lr_range_test": lr.to_dict() if lr else None,
         "resolution_probe": resolution.to_dict() if resolution else None,
         "skipped_for_time": skipped,

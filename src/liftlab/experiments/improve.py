@@ -250,7 +250,9 @@ class Improvement:
         path = folder / "diagnosis.json"
         if path.is_file():
             result: dict[str, Any] = json.loads(path.read_text())
-            if result.get("recipe") == self.base.model_dump(mode="json"):
+            # the target is part of what it answered (images for the target), so another target diagnoses again
+            same_target = result.get("target", self.settings.target) == self.settings.target
+            if result.get("recipe") == self.base.model_dump(mode="json") and same_target:
                 self.step("diagnosis", "reused " + ", ".join(f["code"] for f in result["findings"]), started)
                 return result
         settings = DiagnoseSettings(

@@ -72,6 +72,7 @@ def learning_curve_plot(curve: dict[str, Any], path: Path) -> None:
     axes.set_xscale("log")
     axes.set_xlabel("training images")
     axes.set_ylabel("validation accuracy")
+    axes.set_title(f"learning curve ({curve.get('scope') or 'baseline recipe, validation split'})", fontsize=9)
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     save_figure(figure, path)

@@ -10,7 +10,7 @@ import pytest
 PURE_MODULES = [
     "liftlab.experiments.lift",
     "liftlab.experiments.validation",
-    "liftlab.experiments.stats",
+    "liftlab.stats",
     "liftlab.experiments.transfer",
     "liftlab.experiments.profile",
 ]

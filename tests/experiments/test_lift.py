@@ -78,7 +78,7 @@ def test_the_clustered_mcnemar_keeps_its_error_rate_where_pooling_seeds_does_not
     # per seed (about 10% false positives at the 5% level); clustered by image it stays near 5%.
     from scipy import stats as scipy_stats
 
-    from liftlab.experiments.stats import mcnemar
+    from liftlab.stats import mcnemar
 
     rng = np.random.default_rng(0)
     trials, pooled, clustered = 300, 0, 0

@@ -21,7 +21,7 @@ from liftlab.evaluate.metrics import (
 )
 from liftlab.evaluate.predictions import Predictions
 from liftlab.evaluate.thresholds import Rule, choose_threshold, contacts_needed, decisions_at
-from liftlab.experiments.stats import mcnemar
+from liftlab.stats import mcnemar
 
 PR_CURVE_POINTS = 100
 """Points kept per precision-recall curve in evaluation.json: enough to draw it, small enough to read."""

@@ -18,10 +18,10 @@ from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
 from liftlab.experiments.plan import BASELINE, Arm, arm_name, initial_arms
 from liftlab.experiments.runner import Job, default_workers, run_jobs
-from liftlab.experiments.stats import ALPHA, holm, image_variance_of, mcnemar, mean_ci, paired_comparison, verdict
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.io import write_json
 from liftlab.progress import make_progress
+from liftlab.stats import ALPHA, holm, image_variance_of, mcnemar, mean_ci, paired_comparison, verdict
 from liftlab.strategies import apply_strategies
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import bootstrap_weights, estimates
-from liftlab.experiments.stats import mcnemar
+from liftlab.stats import mcnemar
 
 BASELINE = "baseline"
 RESAMPLES = 1000

@@ -29,8 +29,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from liftlab.config import Recipe, recipe_from_dict, with_values
 from liftlab.errors import BadInputError
-from liftlab.experiments.stats import mean_ci
 from liftlab.experiments.store import cannot_open, redact
+from liftlab.stats import mean_ci
 from liftlab.strategies import apply_strategies, get
 
 DEFAULT_SPACE = ("lr", "weight-decay", "dropout", "label-smoothing")

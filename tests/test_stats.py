@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from liftlab.experiments.stats import holm, mcnemar, mean_ci, paired_comparison, verdict
+from liftlab.stats import holm, mcnemar, mean_ci, paired_comparison, verdict
 
 
 def test_mean_ci_uses_the_t_distribution() -> None:
@@ -38,7 +38,7 @@ def test_an_ablation_on_one_test_set_keeps_its_error_rate_with_the_test_sets_var
     """3 seeds, 300 test images, two recipes with no effect on average but each suiting some images: the
     XX (the shared test set's luck is invisible
         to it); with the test-sampling variance added, 2.5% (it is conservative)."""
-    from liftlab.experiments.stats import image_variance_of
+    from liftlab.stats import image_variance_of
 
     rng = np.random.default_rng(3)
     trials, seeds_only, with_images = 400, 0, 0

@@ -467,7 +467,7 @@ class Improvement:
 
         Halving at short budgets favours what converges fast; remedies such as augmentation pay off only
         with enough epochs, and remedies add up, so the winner is tried with each remaining useful remedy
-        and the best addition kept while it beats the winner by more than half the validation noise.
+        and the best addition kept while it beats the winner clearly (`validation.clearly_better`).
         """
         while True:
             current = recipes[winner]

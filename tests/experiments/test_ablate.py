@@ -106,3 +106,6 @@ def test_greedy_adds_strategies_while_they_help(tmp_path: Path) -> None:
     assert names[:3] == ["baseline", "vflip", "batchnorm"]
     # batch norm is picked first; vflip on top of it is tried and kept only if it helps significantly
     assert all(name.startswith("batchnorm") for name in names[3:])
+    for arm in summary["arms"][3:]:  # a chosen combination is tested on seeds that did not choose it
+        assert arm["tested_on_fresh_seeds"] and {r["seed"] for r in arm["runs"]} == {3, 4, 5}
+    assert not summary["arms"][1]["tested_on_fresh_seeds"]

@@ -59,17 +59,18 @@ class Ablation:
         self.seeds = list(range(self.base.seed, self.base.seed + settings.seeds))
         self.execution = Execution()
         self.records: dict[str, dict[str, Any]] = {}
+        self.greedy_arms: set[str] = set()  # combinations the greedy step chose: tested on fresh seeds
 
     def recipe(self, arm: Arm, seed: int) -> Recipe:
         return with_values(apply_strategies(self.base, list(arm.strategies)), {"seed": seed})
 
-    def ensure(self, arms: list[Arm]) -> None:
-        """Train every (arm, seed) run not already in the store."""
+    def ensure(self, arms: list[Arm], seeds: list[int] | None = None) -> None:
+        """Train every (arm, seed) run not already in the store (`seeds`: the ablation's own by default)."""
         self.records = self.store.records()
         jobs: list[Job] = []
         arm_of: dict[str, str] = {}
         for arm in arms:
-            for seed in self.seeds:
+            for seed in seeds or self.seeds:
                 recipe = self.recipe(arm, seed)
                 key = run_key(self.spec, recipe, self.budget)
                 if key in self.records:
@@ -100,8 +101,14 @@ class Ablation:
 
             run_jobs(jobs, workers, finished)
 
-    def runs(self, arm: Arm) -> list[dict[str, Any]]:
-        return [self.records[run_key(self.spec, self.recipe(arm, seed), self.budget)] for seed in self.seeds]
+    def runs(self, arm: Arm, seeds: list[int] | None = None) -> list[dict[str, Any]]:
+        chosen = seeds or self.seeds
+        return [self.records[run_key(self.spec, self.recipe(arm, seed), self.budget)] for seed in chosen]
+
+    def fresh_seeds(self) -> list[int]:
+        """Seeds after the ablation's own: a combination the greedy step chose on its seeds' validation luck
+        is tested, with the baseline, on seeds that did not choose it."""
+        return [seed + len(self.seeds) for seed in self.seeds]
 
     def greedy(self, singles: list[Arm]) -> list[Arm]:
         """Forward selection on validation accuracy: add the best remaining strategy while it helps
@@ -131,8 +138,11 @@ class Ablation:
         arms = initial_arms(self.settings.strategies, self.settings.combine)
         self.ensure(arms)
         if self.settings.combine == "greedy":
-            arms += self.greedy(arms[1:])
-            self.ensure(arms)
+            chosen = self.greedy(arms[1:])
+            if chosen:
+                self.ensure([BASELINE, *chosen], self.fresh_seeds())
+            arms += chosen
+            self.greedy_arms = {arm.name for arm in chosen}
         summary = self.summarise(arms)
         write_json(self.out / "ablation.json", summary)
         return summary
@@ -161,13 +171,17 @@ class Ablation:
         }
 
     def _arm_entry(self, arm: Arm, baseline_runs: list[dict[str, Any]]) -> dict[str, Any]:
-        all_runs = self.runs(arm)
+        fresh = arm.name in self.greedy_arms
+        all_runs = self.runs(arm, self.fresh_seeds() if fresh else None)
+        if fresh:
+            baseline_runs = self.runs(BASELINE, self.fresh_seeds())
         ok = [r for r in all_runs if r["test_acc"] is not None]
         entry: dict[str, Any] = {
             "name": arm.name,
             "strategies": list(arm.strategies),
             "runs": [{k: r[k] for k in ("seed", "val_acc", "test_acc", "history")} for r in ok],
             "failed_runs": [{"seed": r["seed"], "reason": r["stopped_reason"]} for r in all_runs if r not in ok],
+            "tested_on_fresh_seeds": fresh,
         }
         accuracies = [float(r["test_acc"]) for r in ok]
         mean, ci = mean_ci(accuracies) if accuracies else (None, None)

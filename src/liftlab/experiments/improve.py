@@ -160,6 +160,7 @@ class Improvement:
         self.workers = settings.workers or default_workers()
         self.baseline_seconds = 0.0  # the diagnosis baseline's training time, set by the search
         self.probe_search_end = PROBE_SEARCH_ENDS  # for a probe baseline: set from the fine-tune's needs
+        self.forward_seconds = 0.0  # one image through the baseline's backbone at its size (probe baselines)
         plan_path = out / "plan.json"
         self.plan: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
         self.found_at_start = len(self.records) if self.plan else 0  # runs left by an earlier invocation here
@@ -413,6 +414,7 @@ class Improvement:
         # seconds of one image through the frozen baseline backbone, from the timed step; a worker beside
         # another runs on one of the two cores
         per_row = per_step / trial.optim.batch_size * FORWARD_SHARE * (WORKER_SLOWDOWN if self.workers > 1 else 1.0)
+        self.forward_seconds = per_step / trial.optim.batch_size * FORWARD_SHARE
         allowance = self.clock.left_until(self.probe_search_end)
         kept: list[str] = []
         dropped: list[str] = []
@@ -428,6 +430,16 @@ class Improvement:
             detail += f"; left out for their feature extraction ({allowance:.0f} s to search): {', '.join(dropped)}"
         self.step("transfer plan", detail, started)
         return {name: arms[name] for name in names if name in arms}
+
+    def best_record(self, name: str, recipe: Recipe, rungs: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The stored run of arm `name` (recipe `recipe` at full epochs) at the rung where it scored best on
+        validation: the run a later challenger is compared with, image by image."""
+        scored = [r for r in rungs if r["val_acc"].get(name) is not None]
+        if not scored:
+            return None
+        rung = max(scored, key=lambda r: r["val_acc"][name])
+        epochs = rung["epochs"].get(name, recipe.epochs)
+        return self.records.get(run_key(self.spec, with_values(recipe, {"epochs": epochs}), {"improve": 1}))
 
     def run_folder(self, key: str) -> Path:
         return self.out / "runs" / key
@@ -560,10 +572,10 @@ class Improvement:
         })  # fmt: skip
         # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
         cut = bool(record.get("stopped_by_time"))
-        probe_record = self.records.get(run_key(self.spec, probe, {"improve": 1}))
-        if probe_record is not None and not math.isinf(probe_val):
+        probe_record = self.best_record(winner, probe, search["rungs"][:-1])
+        if probe_record is not None:
             better = not cut and clearly_better(record, probe_record, n_val)
-        else:  # the probe ran only at a shorter budget: its best validation accuracy, unpaired
+        else:  # no stored run of the probe: its best validation accuracy, unpaired
             better = not cut and val[name] > probe_val + 2 * noise_level(probe_val, n_val)
         self.step(
             "fine-tune",
@@ -700,7 +712,12 @@ def improve(
     started = work.clock.used()
     best_metrics = json.loads((out / "best" / "metrics.json").read_text())
     # 31 passes over the test split (clean + 6 corruptions x 5 severities), timed at training speed to be safe.
-    corruption_seconds = 31 * best_metrics["n_test"] / max(best_metrics["images_per_second"], 1.0)
+    # (a probe's training throughput is its head's on cached features: the network's forward pass is what
+    # the corruption passes cost, timed in the transfer plan and scaled by pixels)
+    per_image = 1 / max(best_metrics["images_per_second"], 1.0)
+    if work.forward_seconds:
+        per_image = max(per_image, work.forward_seconds * (winner.data.size / base.data.size) ** 2)
+    corruption_seconds = 31 * best_metrics["n_test"] * per_image
     evaluation = run_evaluation(
         out / "evaluation",
         model=out / "best",

@@ -341,9 +341,10 @@ def _print_evaluation(record: dict[str, Any]) -> None:
             parts.append(
                 f"threshold {decision['threshold']:.3f} (chosen on {decision.get('chosen_on', 'these items')})"
             )
-        for key in ("precision", "recall"):
+        for key in ("precision", "recall", "precision_in_use"):
             if key in decision:
-                parts.append(f"{key} {decision[key]['value']:.3f}")
+                label = f"precision at a {decision['target_share']:g} share" if key == "precision_in_use" else key
+                parts.append(f"{label} {decision[key]['value']:.3f}")
         money = decision.get("expected_gain") or decision.get("expected_cost")
         if money:
             parts.append(f"{'gain' if 'expected_gain' in decision else 'cost'} per prediction {money['value']:.4g}")
@@ -378,6 +379,13 @@ def evaluate(
     max_profit: Annotated[
         bool, typer.Option(help="Threshold for --target-class with the lowest expected cost.")
     ] = False,
+    target_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of --target-class among the items met in use (e.g. 0.05), when it differs from the test "
+            "data's: precision and contacts are also given at that mix."
+        ),
+    ] = None,
     thresholds_on: Annotated[
         Path | None,
         typer.Option(
@@ -403,7 +411,7 @@ def evaluate(
     rules = [Rule("min_precision", min_precision)] if min_precision is not None else []
     rules += [Rule("min_recall", min_recall)] if min_recall is not None else []
     rules += [Rule("max_profit")] if max_profit else []
-    question = BusinessQuestion(load_cost(cost) if cost else None, target_class, goal, tuple(rules))
+    question = BusinessQuestion(load_cost(cost) if cost else None, target_class, goal, tuple(rules), target_share)
     record = run_evaluation(
         out,
         predictions=predictions,

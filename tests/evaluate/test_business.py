@@ -176,3 +176,27 @@ def test_a_threshold_chosen_on_validation_keeps_the_reported_precision_honest() 
     assert false_claims["same items"] / trials >= 0.4, false_claims
     assert false_claims["validation"] / trials <= 0.2, false_claims
     assert row["chosen_on"] == "validation split"
+
+
+def test_precision_and_contacts_at_the_class_mix_expected_in_use() -> None:
+    # 30% targets on the test items, 5% in use: the same recall and false-positive rate give a far lower
+    # precision, more contacts for the goal, and a min-precision threshold chosen at that mix
+    from liftlab.evaluate.run import BusinessQuestion, Settings, business_view
+
+    rng = np.random.default_rng(4)
+    test, population = _scored(rng, 2000), _scored(rng, 400_000)
+    rule = (Rule("min_precision", 0.5),)
+    plain = business_view(test, BusinessQuestion(target="target", goal=50, rules=rule), Settings())
+    in_use = business_view(test, BusinessQuestion(target="target", goal=50, rules=rule, target_share=0.05), Settings())
+    model, model_in_use = plain["decisions"][0], in_use["decisions"][0]
+    assert model_in_use["precision_in_use"]["value"] < 0.5 * model["precision"]["value"]
+    assert model_in_use["contacts"]["value"] > 2 * model["contacts"]["value"]
+    # the population at a 5% share, drawn by keeping targets at the right rate: its precision is the predicted one
+    keep = (population.y_true == 0) | (rng.random(len(population)) < 0.05 / 0.95 * 0.7 / 0.3)
+    predicted = population.y_pred[keep] == 1
+    true_precision = (population.y_true[keep][predicted] == 1).mean()
+    low, high = model_in_use["precision_in_use"]["ci95"]
+    assert low <= true_precision <= high
+    assert in_use["decisions"][-1]["threshold"] > plain["decisions"][-1]["threshold"], "stricter at a rarer mix"
+    with pytest.raises(BadInputError, match="--target-share"):
+        BusinessQuestion(target="target", target_share=1.5)

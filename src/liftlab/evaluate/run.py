@@ -35,10 +35,16 @@ class BusinessQuestion:
     target: str | None = None
     goal: float | None = None
     rules: tuple[Rule, ...] = ()
+    # the target class's share of the items the model will meet in use, when it differs from the test split's
+    target_share: float | None = None
 
     def __post_init__(self) -> None:
-        if self.target is None and (self.goal is not None or self.rules):
-            raise BadInputError("--goal and threshold rules need --target-class NAME (the class you act on)")
+        if self.target is None and (self.goal is not None or self.rules or self.target_share is not None):
+            raise BadInputError(
+                "--goal, --target-share and threshold rules need --target-class NAME (the class you act on)"
+            )
+        if self.target_share is not None and not 0 < self.target_share < 1:
+            raise BadInputError(f"--target-share: expected a share in (0, 1), found {self.target_share}")
         if self.goal is not None and not self.goal > 0:
             raise BadInputError(f"--goal: expected a positive number of successes, found {self.goal}")
 
@@ -86,6 +92,8 @@ def decision_record(
         values = {"accuracy": metrics["accuracy"]}
         if target is not None:
             values |= {"precision": metrics["precision"][:, target], "recall": metrics["recall"][:, target]}
+            if question.target_share is not None:
+                values["precision_in_use"] = precision_at_share(matrix, target, question.target_share)
         if costs is not None:
             values["expected_cost"] = expected_cost(matrix, costs)
         return values
@@ -97,8 +105,29 @@ def decision_record(
         cost = found["expected_cost"]
         record["expected_gain"] = {"value": -cost.value, "ci95": [-cost.high, -cost.low]}
     if question.goal is not None and "precision" in found:
-        record["contacts"] = _contacts(question.goal, found["precision"])
+        # contacts at the precision expected in use when the class mix there is given
+        record["contacts"] = _contacts(question.goal, found.get("precision_in_use", found["precision"]))
+    if question.target_share is not None:
+        record["target_share"] = question.target_share
     return record
+
+
+def precision_at_share(matrix: np.ndarray, target: int, share: float) -> np.ndarray:
+    """The target's precision where a `share` of the items are of the target class: recall and false-positive
+    rate do not depend on the class mix, precision does (share x recall over share x recall + (1 - share) x
+    false-positive rate). `matrix` is (B, true, predicted).
+
+    >>> matrix = np.array([[[80.0, 20.0], [10.0, 90.0]]])  # true 0: 20 called 1; true 1: 90 of 100 found
+    >>> round(float(precision_at_share(matrix, 1, 0.5)[0]), 3), round(float(precision_at_share(matrix, 1, 0.05)[0]), 3)
+    (0.818, 0.191)
+    """
+    positives = matrix[:, target, :].sum(axis=1)
+    negatives = matrix.sum(axis=(1, 2)) - positives
+    recall = np.divide(matrix[:, target, target], positives, out=np.zeros_like(positives), where=positives > 0)
+    false_positives = matrix[:, :, target].sum(axis=1) - matrix[:, target, target]
+    false_rate = np.divide(false_positives, negatives, out=np.zeros_like(negatives), where=negatives > 0)
+    found = share * recall + (1 - share) * false_rate
+    return np.divide(share * recall, found, out=np.zeros_like(found), where=found > 0)
 
 
 CHOSEN_ON_SAME = "the evaluated items (optimistic: chosen and reported on the same items)"
@@ -129,7 +158,7 @@ def business_view(
         target = predictions.class_index(question.target, "--target-class")
         basis = choose_on if choose_on is not None and choose_on.proba is not None else predictions
         chosen_on = choose_on_name if basis is not predictions else CHOSEN_ON_SAME
-        threshold = choose_threshold(basis, target, rule, costs)
+        threshold = choose_threshold(basis, target, rule, costs, question.target_share)
         if threshold is None:
             rows.append({"name": rule.label, "threshold": None, "reachable": False, "chosen_on": chosen_on})
             continue

@@ -48,9 +48,10 @@ def decisions_at(proba: np.ndarray, target: int, threshold: float) -> np.ndarray
 
 
 def _curve(
-    predictions: Predictions, target: int, costs: np.ndarray | None
+    predictions: Predictions, target: int, costs: np.ndarray | None, share: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """At every distinct threshold (descending): threshold, precision, recall and mean cost."""
+    """At every distinct threshold (descending): threshold, precision (at the target `share` of the items when
+    given), recall and mean cost."""
     if predictions.proba is None:
         raise BadInputError(f"{predictions.source}: thresholds need one probability column per class")
     scores = predictions.proba[:, target]
@@ -67,18 +68,24 @@ def _curve(
         cost_if_not = costs[y_sorted, other_class(predictions.proba, target)[order]]
         mean_cost = (np.cumsum(cost_if_target) + (cost_if_not.sum() - np.cumsum(cost_if_not))) / len(scores)
     keep = last_of_each
-    return sorted_scores[keep], (true_positives / chosen)[keep], (true_positives / positives)[keep], mean_cost[keep]
+    precision = true_positives / chosen
+    if share is not None:
+        negatives = max(len(scores) - hits.sum(), 1.0)
+        found = share * true_positives / positives + (1 - share) * (chosen - true_positives) / negatives
+        precision = np.divide(share * true_positives / positives, found, out=np.zeros_like(found), where=found > 0)
+    return sorted_scores[keep], precision[keep], (true_positives / positives)[keep], mean_cost[keep]
 
 
 def choose_threshold(
-    predictions: Predictions, target: int, rule: Rule, costs: np.ndarray | None = None
+    predictions: Predictions, target: int, rule: Rule, costs: np.ndarray | None = None, share: float | None = None
 ) -> float | None:
     """The threshold on p(target) that satisfies `rule`, or None when no threshold does.
 
-    min_precision: the largest recall with precision >= level; min_recall: the largest precision with
-    recall >= level; max_profit: the lowest expected cost under `costs`.
+    min_precision: the largest recall with precision >= level (precision where a `share` of the items are of
+    the target class, when given); min_recall: the largest precision with recall >= level; max_profit: the
+    lowest expected cost under `costs`.
     """
-    thresholds, precision, recall, mean_cost = _curve(predictions, target, costs)
+    thresholds, precision, recall, mean_cost = _curve(predictions, target, costs, share)
     if rule.kind == "max_profit":
         if costs is None:
             raise BadInputError("--max-profit: needs a cost or gain matrix (--cost FILE)")

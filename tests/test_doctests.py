@@ -9,6 +9,7 @@ import pytest
 
 PURE_MODULES = [
     "liftlab.experiments.lift",
+    "liftlab.experiments.halving",
     "liftlab.experiments.validation",
     "liftlab.stats",
     "liftlab.experiments.transfer",

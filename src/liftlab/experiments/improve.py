@@ -32,6 +32,7 @@ from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
 from liftlab.errors import BadInputError
 from liftlab.evaluate.run import BusinessQuestion
 from liftlab.experiments.budget import Clock
+from liftlab.experiments.halving import choose_fractions, survivors, to_stack, winner
 from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift
 from liftlab.experiments.profile import profiled_baseline
 from liftlab.experiments.runner import Job, default_workers, run_jobs
@@ -86,8 +87,6 @@ RESUME_NOTE = (
 )
 WORKER_SLOWDOWN = 2.0
 """A run in a one-thread worker beside another takes up to twice as long as alone on both cores."""
-FRACTIONS = (0.5, 0.25, 0.125)
-"""First-rung budgets (share of each arm's epochs) tried from the largest down until the search fits."""
 STACK = "stack"
 
 
@@ -301,16 +300,7 @@ class Improvement:
         allowance = self.clock.left_until(self.search_ends()) * (PARALLEL_SPEEDUP if self.workers > 1 else 1.0)
         per_epoch = baseline_seconds / max(self.base.epochs, 1)
         sizes = [per_epoch * r.epochs * (r.data.size / self.base.data.size) ** 2 for r in arms.values()]
-        mean_full = float(np.mean([*sizes, baseline_seconds]))
-        for first in FRACTIONS:
-            fractions = [min(1.0, first * 2**i) for i in range(int(math.log2(1 / first)) + 1)]
-            alive, cost = len(arms) + 1, 0.0
-            for fraction in fractions:
-                cost += (alive + 1) * fraction * mean_full  # + the baseline at every rung
-                alive = math.ceil(alive / 2)
-            if cost <= allowance:
-                return fractions
-        return [min(FRACTIONS), 2 * min(FRACTIONS)]
+        return choose_fractions(len(arms) + 1, float(np.mean([*sizes, baseline_seconds])), allowance)
 
     def search(self, arms: dict[str, Recipe], baseline_seconds: float, n_val: int) -> dict[str, Any]:
         """Successive halving on validation accuracy; returns the rungs and the winner's name."""
@@ -319,6 +309,7 @@ class Improvement:
         recipes = {BASELINE: self.base, **arms}
         alive = list(arms)
         rungs: list[dict[str, Any]] = []
+        target = self.settings.target
         for index, fraction in enumerate(fractions):
             allowance = self.clock.left_until(self.search_ends())
             names = [BASELINE, *alive]
@@ -359,34 +350,27 @@ class Improvement:
                 len(self.ledger.trained) - trained_before,
                 len(self.ledger.reused) - reused_before,
             )
-            target = self.settings.target
-            if target is not None and val[ranked[0]] >= target:
-                alive = ranked[:1]
+            alive, reached = survivors(val, alive, target)
+            if reached:
                 break
-            alive = ranked[: max(1, math.ceil(len(ranked) / 2))]
             if index == 0:
                 # Remedies add up, and augmentation pays off only with epochs: stack every remedy that did
                 # not clearly hurt at this short budget (and ran to the end of its schedule).
-                margin = noise_level(val[BASELINE], n_val)
-                helping = [
-                    n for n in ranked if val[n] > val[BASELINE] - margin and not records[n].get("stopped_by_time")
-                ]
-                if len(helping) >= 2:
+                cut = {n for n in ranked if records[n].get("stopped_by_time")}
+                helping = to_stack(val, ranked, noise_level(val[BASELINE], n_val), cut)
+                if helping:
                     stack = self.remember("stack", stacked([s for n in helping for s in self.added(recipes[n])]))
                     recipes[STACK] = apply_strategies(self.base, stack)
                     alive.append(STACK)
             if len(alive) == 1 and fraction >= 1.0:
                 break
         last = rungs[-1]["val_acc"] if rungs else {}
-        contenders = [n for n in alive if last.get(n) is not None] or [n for n in last if n != BASELINE]
-        winner = max(contenders, key=lambda n: last[n] or -1.0, default=BASELINE)
-        if last and (last.get(winner) or -1.0) <= (last.get(BASELINE) or -1.0):
-            winner = BASELINE
-        reached = target is not None and (last.get(winner) or 0.0) >= target
+        best = winner(last, alive)
+        reached = target is not None and (last.get(best) or 0.0) >= target
         if not reached:
             useful = [n for n in arms if n not in effects({"rungs": rungs}, n_val)["hurt"]]
-            winner = self.greedy(recipes, winner, useful, rungs, n_val)
-        return {"rungs": rungs, "winner": winner, "recipes": recipes}
+            best = self.greedy(recipes, best, useful, rungs, n_val)
+        return {"rungs": rungs, "winner": best, "recipes": recipes}
 
     def search_ends(self) -> float:
         """Share of the budget by which the search stops: earlier for probes, whose fine-tune needs the rest."""

@@ -121,7 +121,9 @@ img { max-width: 100%; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: 
 {{ r.runs_trained }} run(s) trained; {{ r.runs_reused }} found already done in the run store (shared with
 another step, or finished by an earlier, interrupted invocation).
 {% if r.resumed %}This invocation {{ r.resumed.note }}{% endif %}
-Test accuracy is the mean over {{ r.best.runs|length }} seed(s); intervals resample the test images.
+Test accuracy is the mean over {{ r.best.runs|length }} seed(s); intervals resample
+{% if r.best.runs|length > 1 %}the seed pairs, then the test images{% else %}the test images (one seed: the
+seed-to-seed variation is not in them){% endif %}; McNemar's test counts each test image once.
 The test split chose nothing: the search compared validation accuracy only.</p>
 
 <h2>Data check</h2>

@@ -24,7 +24,7 @@ def test_diagnose_writes_the_contract_and_finds_a_learning_rate_far_too_high(tmp
         assert set(finding) == {"code", "severity", "message", "evidence"}
     assert diagnosis["recommendations"][0]["strategy"].startswith("lr=")
     assert all(set(r) >= {"strategy", "reason", "expected_effect"} for r in diagnosis["recommendations"])
-    assert set(diagnosis["learning_curve"]) == {"sizes", "val_acc", "fit", "images_for_target"}
+    assert set(diagnosis["learning_curve"]) >= {"sizes", "val_acc", "fit", "images_for_target", "scope", "interval"}
     assert diagnosis["learning_curve"]["images_for_target"]["target"] == 0.99
     for picture in ("curves.png", "lr_range_test.png", "gradients.png", "learning_curve.png"):
         assert (out / picture).stat().st_size > 1000

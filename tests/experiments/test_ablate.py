@@ -139,3 +139,31 @@ def test_a_greedy_combination_is_scored_with_the_baseline_on_fresh_seeds(tmp_pat
     assert entry["tested_on_fresh_seeds"] and [r["seed"] for r in entry["runs"]] == [2, 3]
     assert entry["mean_test_acc"] == pytest.approx(0.8)
     assert entry["delta_vs_baseline"]["mean"] == pytest.approx(0.1)
+
+
+def test_an_arm_that_failed_on_some_seeds_is_unstable_not_judged_on_its_survivors(tmp_path: Path) -> None:
+    import numpy as np
+
+    from liftlab.experiments.ablate import Ablation
+    from liftlab.experiments.plan import BASELINE, Arm
+    from liftlab.experiments.store import run_key
+
+    ablation = Ablation("builtin:digits", Recipe(), AblationSettings(["flip"], seeds=3), tmp_path)
+    arm = Arm("flip", ("flip",))
+    labels = np.arange(200) % 4
+
+    def record(seed: int, accuracy: float | None) -> dict[str, object]:
+        right = np.arange(200) < (accuracy or 0.0) * 200
+        predictions = np.where(right, labels, (labels + 1) % 4)
+        failed = accuracy is None
+        return {"seed": seed, "val_acc": accuracy, "test_acc": accuracy, "history": [],
+                "stopped_reason": "non-finite loss at epoch 2" if failed else None,
+                "test_labels": labels.tolist(), "test_predictions": [] if failed else predictions.tolist()}  # fmt: skip
+
+    for seed in ablation.seeds:  # the arm diverged on seed 2 and is far better on the two that survived
+        ablation.records[run_key(ablation.spec, ablation.recipe(BASELINE, seed), ablation.budget)] = record(seed, 0.6)
+        accuracy = None if seed == 2 else 0.95
+        ablation.records[run_key(ablation.spec, ablation.recipe(arm, seed), ablation.budget)] = record(seed, accuracy)
+    entry = ablation.summarise([BASELINE, arm])["arms"][1]
+    assert entry["verdict"] == "unstable (failed on 1 of 3 seeds)"
+    assert entry["failed_runs"] == [{"seed": 2, "reason": "non-finite loss at epoch 2"}]

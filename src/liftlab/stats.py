@@ -161,3 +161,13 @@ def mcnemar(arm_correct: list[np.ndarray], baseline_correct: list[np.ndarray], s
         extreme += int(np.sum(np.abs(signs @ differences) >= observed - 1e-9))
         done += chunk
     return McNemar(arm_only, base_only, (extreme + 1) / (SIGN_FLIPS + 1), method)
+
+
+def noise_level(accuracy: float, n_val: int) -> float:
+    """One standard error of the difference of two independent validation accuracies.
+
+    >>> round(noise_level(0.8, 400), 4)
+    0.0283
+    """
+    p = min(max(accuracy, 0.01), 0.99)
+    return math.sqrt(2 * p * (1 - p) / max(n_val, 1))

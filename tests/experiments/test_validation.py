@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from liftlab.experiments.validation import clearly_better, effects, judge, noise_level, paired_standard_error
+from liftlab.experiments.validation import clearly_better, effects, judge, paired_standard_error
+from liftlab.stats import noise_level
 
 N_VAL, ARMS = 250, 7
 

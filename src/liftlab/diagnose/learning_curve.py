@@ -26,6 +26,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from liftlab.config import Recipe, with_values
 from liftlab.data.loading import ImageData
 from liftlab.diagnose.findings import Finding
+from liftlab.stats import noise_level
 from liftlab.train.fitted import steps_in_epoch
 from liftlab.train.loop import fit
 
@@ -81,8 +82,8 @@ class LearningCurve:
         rng = np.random.default_rng(seed)
         usable = correct is not None and all(len(c) == len(v) for c, v in zip(correct, val_acc, strict=True))
         n_val = len(correct[0][0]) if usable and correct and correct[0] else 0
-        boot = []
-        if len(sizes) >= MIN_SIZES and min((len(v) for v in val_acc), default=0) >= MIN_SEEDS:
+        curve = cls(list(sizes), [list(v) for v in val_acc], params, [])
+        if curve.reliable:
             for _ in range(resamples):
                 weights = np.bincount(rng.integers(0, n_val, n_val), minlength=n_val) / n_val if n_val else None
                 picks = []
@@ -94,8 +95,8 @@ class LearningCurve:
                         picks.append(np.asarray(values, dtype=float)[chosen] + rng.normal(0, 0.003, len(values)))
                 refit = _fit(x, 1.0 - np.concatenate(picks))
                 if refit is not None:
-                    boot.append(refit)
-        return cls(list(sizes), [list(v) for v in val_acc], params, boot)
+                    curve.boot.append(refit)
+        return curve
 
     def predict(self, n: float) -> tuple[float, tuple[float, float]]:
         """Predicted accuracy at n training images and its 95% interval (NaN without a reliable curve)."""
@@ -238,8 +239,7 @@ def _measured_findings(curve: LearningCurve, n_val: int) -> list[Finding]:
     if len(curve.sizes) < 2:
         return []
     before, after = float(np.mean(curve.val_acc[-2])), float(np.mean(curve.val_acc[-1]))
-    p = min(max(after, 0.01), 0.99)
-    error = math.sqrt(2 * p * (1 - p) / max(n_val, 1)) if n_val else math.inf
+    error = noise_level(after, n_val) if n_val else math.inf
     gain = after - before
     if gain < DOUBLING_GAIN or gain < 2 * error:
         return []

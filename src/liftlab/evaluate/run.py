@@ -20,7 +20,7 @@ from liftlab.evaluate.metrics import (
     summarise,
 )
 from liftlab.evaluate.predictions import Predictions
-from liftlab.evaluate.thresholds import Rule, choose_threshold, contacts_needed, decisions_at
+from liftlab.evaluate.thresholds import Rule, choose_threshold, contacts_needed, decisions_at, precision_at
 from liftlab.stats import mcnemar
 
 PR_CURVE_POINTS = 100
@@ -126,8 +126,7 @@ def precision_at_share(matrix: np.ndarray, target: int, share: float) -> np.ndar
     recall = np.divide(matrix[:, target, target], positives, out=np.zeros_like(positives), where=positives > 0)
     false_positives = matrix[:, :, target].sum(axis=1) - matrix[:, target, target]
     false_rate = np.divide(false_positives, negatives, out=np.zeros_like(negatives), where=negatives > 0)
-    found = share * recall + (1 - share) * false_rate
-    return np.divide(share * recall, found, out=np.zeros_like(found), where=found > 0)
+    return precision_at(share, recall, false_rate)
 
 
 CHOSEN_ON_SAME = "the evaluated items (optimistic: chosen and reported on the same items)"

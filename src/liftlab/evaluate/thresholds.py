@@ -47,6 +47,18 @@ def decisions_at(proba: np.ndarray, target: int, threshold: float) -> np.ndarray
     return np.where(proba[:, target] >= threshold, target, other_class(proba, target))
 
 
+def precision_at(share: float, recall: np.ndarray, false_rate: np.ndarray) -> np.ndarray:
+    """The target's precision where a `share` of the items are of the target class, from its recall and
+    false-positive rate (neither depends on the class mix): share x recall over share x recall + (1 - share)
+    x false-positive rate; 0 where nothing is predicted.
+
+    >>> round(float(precision_at(0.05, np.array([0.9]), np.array([0.2]))[0]), 3)
+    0.191
+    """
+    found = share * recall + (1 - share) * false_rate
+    return np.divide(share * recall, found, out=np.zeros_like(found, dtype=float), where=found > 0)
+
+
 def _curve(
     predictions: Predictions, target: int, costs: np.ndarray | None, share: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -71,8 +83,7 @@ def _curve(
     precision = true_positives / chosen
     if share is not None:
         negatives = max(len(scores) - hits.sum(), 1.0)
-        found = share * true_positives / positives + (1 - share) * (chosen - true_positives) / negatives
-        precision = np.divide(share * true_positives / positives, found, out=np.zeros_like(found), where=found > 0)
+        precision = precision_at(share, true_positives / positives, (chosen - true_positives) / negatives)
     return sorted_scores[keep], precision[keep], (true_positives / positives)[keep], mean_cost[keep]
 
 

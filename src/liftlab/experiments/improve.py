@@ -50,8 +50,9 @@ from liftlab.experiments.transfer import (
     new_feature_rows,
     plan_finetune,
 )
-from liftlab.experiments.validation import clearly_better, effects, noise_level, paired_standard_error
+from liftlab.experiments.validation import clearly_better, effects, paired_standard_error
 from liftlab.io import write_json
+from liftlab.stats import noise_level
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
 

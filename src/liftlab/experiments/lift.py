@@ -20,9 +20,9 @@ import numpy as np
 
 from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import bootstrap_weights, estimates
+from liftlab.experiments.halving import BASELINE
 from liftlab.stats import mcnemar
 
-BASELINE = "baseline"
 RESAMPLES = 1000
 NO_VERDICT = (
     "no final pair of winner and baseline finished its schedule within the budget; a run the deadline cut "

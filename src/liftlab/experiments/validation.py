@@ -17,21 +17,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from liftlab.experiments.halving import BASELINE
+from liftlab.stats import noise_level
+
 CLEAR_Z = 2.0
 """The fewest standard errors for a claim about one comparison."""
 FAMILY_ALPHA = 0.05
 """Chance, with no effect anywhere, that some arm of a family is labelled helped or hurt."""
 SCOPE = "one seed each, validation split"
-
-
-def noise_level(accuracy: float, n_val: int) -> float:
-    """One standard error of the difference of two independent validation accuracies.
-
-    >>> round(noise_level(0.8, 400), 4)
-    0.0283
-    """
-    p = min(max(accuracy, 0.01), 0.99)
-    return math.sqrt(2 * p * (1 - p) / max(n_val, 1))
 
 
 def paired_standard_error(arm: dict[str, Any], base: dict[str, Any]) -> float | None:
@@ -92,9 +85,9 @@ def effects(search: dict[str, Any], n_val: int, finetuned: bool = False) -> dict
     seen: dict[str, tuple[float, float]] = {}
     for rung in reversed(search["rungs"]):
         val, errors = rung["val_acc"], rung.get("paired_se") or {}
-        base = val.get("baseline")
+        base = val.get(BASELINE)
         for name, value in val.items():
-            if name == "baseline" or name in seen or base is None:
+            if name == BASELINE or name in seen or base is None:
                 continue
             delta = -1.0 if value is None else value - base
             error = errors.get(name)

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from liftlab.config import Recipe, apply_overrides
-from liftlab.diagnose.audit import Strengths, audit_augmentations
-from liftlab.train.inference import Preprocess
+from liftlab.diagnose.audit import CHANGE_FACTOR, CHANGE_MARGIN, Strengths, audit_augmentations, lower_bound
+from liftlab.train.inference import Preprocess, predict_logits
 
 SIDE = 32
 
@@ -62,3 +62,45 @@ def test_the_audit_uses_each_strategys_own_strength() -> None:
 def test_strengths_follow_the_recipe_or_the_strategys_default() -> None:
     assert Strengths.of(Recipe()) == Strengths(15.0, 4)
     assert Strengths.of(apply_overrides(Recipe(), ["augment.rotate=30", "augment.crop_padding=2"])) == Strengths(30, 2)
+
+
+class MirrorSensitiveHash(nn.Module):
+    """A weak model that any mirror unsettles: it hashes two statistics of the column profile's steps, the
+    mean cubed step (which a mirror negates) and the mean squared step (which it keeps), into six classes.
+    A shift of flat borders leaves both exactly unchanged; a mirror sends each image to an unrelated class,
+    scattered over the other five rather than consistently to one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = x.mean(dim=(1, 2)).diff(dim=1)
+        hashed = torch.frac(7.0 * (steps**3).mean(1) + 3.0 * (steps**2).mean(1) + 100.0)
+        classes = (hashed * 6).long().clamp(max=5)
+        return nn.functional.one_hot(classes, 6).float() * self.scale
+
+
+def _profiles(count: int = 300) -> torch.Tensor:
+    """Images whose rows are all one random smooth profile, flat over the five columns at either edge."""
+    generator = torch.Generator().manual_seed(0)
+    middle = torch.rand(count, SIDE - 10, generator=generator) * 180 + 40
+    middle = nn.functional.avg_pool1d(middle[:, None], 3, 1, 1)[:, 0]
+    profile = torch.cat([middle[:, :1].expand(count, 5), middle, middle[:, -1:].expand(count, 5)], 1)
+    return profile[:, None, None, :].expand(count, 3, SIDE, SIDE).round().to(torch.uint8).contiguous()
+
+
+def test_changes_scattered_over_classes_are_not_flagged() -> None:
+    images = _profiles()
+    preprocess = Preprocess.fit(images, Recipe())
+    model = MirrorSensitiveHash()
+    labels = predict_logits(model, images, preprocess, torch.float32).argmax(1)  # every answer right
+    assert torch.bincount(labels, minlength=6).min() >= 30, "all six classes are present"
+    result = audit_augmentations(model, images, labels, preprocess, torch.float32, Strengths(15, 4))
+    assert result.reference_change == 0.0 and result.changes["crop"] == 0.0, "the borders are flat"
+    threshold = max(CHANGE_FACTOR * result.reference_change, result.reference_change + CHANGE_MARGIN)
+    assert lower_bound(round(result.changes["flip"] * len(images)), len(images)) > threshold, (
+        "by the change rate alone the mirror would be flagged"
+    )
+    assert result.consistency["flip"] < 0.4, "but its changes scatter over the other classes"
+    assert "flip" not in result.flagged

@@ -95,3 +95,24 @@ def test_a_flagged_augmentation_is_demoted_inside_a_combined_arm_too(tmp_path: P
     assert not set(few.candidates(diagnosis)) & set(demoted), "with few arms the flagged ones do not fit"
     unflagged = list(work.candidates({"augmentation_audit": {"flagged": []}, "recommendations": []}))
     assert unflagged[0] == STRONG_FROM_SCRATCH
+
+
+def test_a_stored_diagnosis_is_reused_only_for_the_same_recipe_and_target(tmp_path: Path) -> None:
+    # the diagnosis answers "how many images for the target": another target asks another question
+    from liftlab.config import Recipe, apply_overrides
+    from liftlab.experiments.improve import Improvement, ImproveSettings
+
+    recipe = apply_overrides(Recipe(), ["data.size=16", "model.width=8", "epochs=2"])
+    stored = {"recipe": recipe.model_dump(mode="json"), "target": 0.9, "recommendations": [],
+              "findings": [{"code": "STORED_FINDING"}]}  # fmt: skip
+    (tmp_path / "diagnosis").mkdir()
+    (tmp_path / "diagnosis" / "diagnosis.json").write_text(json.dumps(stored))
+
+    def diagnosis_for(target: float) -> dict[str, object]:
+        settings = ImproveSettings(budget_s=60, target=target)
+        work = Improvement("builtin:digits", recipe, settings, tmp_path, lambda step: None)
+        return work.diagnose(work.check())
+
+    assert diagnosis_for(0.9) == stored, "same recipe, same target: reused as stored"
+    fresh = diagnosis_for(0.8)
+    assert fresh["target"] == 0.8 and "STORED_FINDING" not in [f["code"] for f in fresh["findings"]]

@@ -14,6 +14,7 @@ PURE_MODULES = [
     "liftlab.stats",
     "liftlab.experiments.transfer",
     "liftlab.experiments.profile",
+    "liftlab.records",
 ]
 
 

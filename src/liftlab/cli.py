@@ -51,7 +51,7 @@ def reports_errors(command: F) -> F:
         except (typer.Exit, typer.Abort, click.ClickException):  # how commands end on purpose
             raise
         except Exception:  # a crash: show the traceback, with any storage password taken out
-            from liftlab.experiments.store import scrub
+            from liftlab.redaction import scrub
 
             text = traceback.format_exc()
             for url in (kwargs.get("storage"), os.environ.get("LIFTLAB_STORAGE")):
@@ -625,8 +625,8 @@ def worker(
 ) -> None:
     """Join a `tune` study from any machine and take trials until none are left."""
     from liftlab.errors import BadInputError
-    from liftlab.experiments.store import redact
     from liftlab.experiments.tune import load_study, work
+    from liftlab.redaction import redact
 
     if not storage:
         raise BadInputError("--storage (or $LIFTLAB_STORAGE): expected the study's storage URL")

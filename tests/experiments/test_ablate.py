@@ -14,6 +14,7 @@ from liftlab.cli import app
 from liftlab.config import Recipe, apply_overrides
 from liftlab.experiments.ablate import AblationSettings, run_ablation
 from liftlab.experiments.store import RunStore
+from liftlab.records import RunRecord
 
 runner = CliRunner()
 
@@ -124,17 +125,22 @@ def test_a_greedy_combination_is_scored_with_the_baseline_on_fresh_seeds(tmp_pat
     ablation.greedy_arms = {combination.name}
     labels = np.arange(200) % 4
 
-    def record(seed: int, accuracy: float) -> dict[str, object]:
+    def record(seed: int, accuracy: float) -> RunRecord:
         right = np.arange(200) < accuracy * 200
         predictions = np.where(right, labels, (labels + 1) % 4)
-        return {"seed": seed, "val_acc": accuracy, "test_acc": accuracy, "history": [], "stopped_reason": None,
-                "test_labels": labels.tolist(), "test_predictions": predictions.tolist()}  # fmt: skip
+        return RunRecord(f"run{seed}", seed, (), accuracy, accuracy, (), 1.0, test_labels=tuple(labels.tolist()),
+                         test_predictions=tuple(predictions.tolist()))  # fmt: skip
+
+    stored = ablation.session.records
+
+    def key_of(arm: Arm, seed: int) -> str:
+        return run_key(ablation.spec, ablation.recipe(arm, seed), ablation.budget)
 
     for arm, chosen, fresh in ((BASELINE, 0.7, 0.7), (combination, 0.9, 0.8)):
         for seed in ablation.seeds:
-            ablation.records[run_key(ablation.spec, ablation.recipe(arm, seed), ablation.budget)] = record(seed, chosen)
+            stored[key_of(arm, seed)] = record(seed, chosen)
         for seed in ablation.fresh_seeds():
-            ablation.records[run_key(ablation.spec, ablation.recipe(arm, seed), ablation.budget)] = record(seed, fresh)
+            stored[key_of(arm, seed)] = record(seed, fresh)
     entry = ablation.summarise([BASELINE, combination])["arms"][1]
     assert entry["tested_on_fresh_seeds"] and [r["seed"] for r in entry["runs"]] == [2, 3]
     assert entry["mean_test_acc"] == pytest.approx(0.8)
@@ -152,18 +158,26 @@ def test_an_arm_that_failed_on_some_seeds_is_unstable_not_judged_on_its_survivor
     arm = Arm("flip", ("flip",))
     labels = np.arange(200) % 4
 
-    def record(seed: int, accuracy: float | None) -> dict[str, object]:
+    def record(seed: int, accuracy: float | None) -> RunRecord:
         right = np.arange(200) < (accuracy or 0.0) * 200
         predictions = np.where(right, labels, (labels + 1) % 4)
         failed = accuracy is None
-        return {"seed": seed, "val_acc": accuracy, "test_acc": accuracy, "history": [],
-                "stopped_reason": "non-finite loss at epoch 2" if failed else None,
-                "test_labels": labels.tolist(), "test_predictions": [] if failed else predictions.tolist()}  # fmt: skip
+        return RunRecord(f"run{seed}", seed, (), accuracy, accuracy, (), 1.0,
+                         stopped_reason="non-finite loss at epoch 2" if failed else None,
+                         test_labels=tuple(labels.tolist()),
+                         test_predictions=() if failed else tuple(predictions.tolist()))  # fmt: skip
+
+    stored = ablation.session.records
+
+    def key_of(arm: Arm, seed: int) -> str:
+        return run_key(ablation.spec, ablation.recipe(arm, seed), ablation.budget)
 
     for seed in ablation.seeds:  # the arm diverged on seed 2 and is far better on the two that survived
-        ablation.records[run_key(ablation.spec, ablation.recipe(BASELINE, seed), ablation.budget)] = record(seed, 0.6)
+        ablation.session.records[run_key(ablation.spec, ablation.recipe(BASELINE, seed), ablation.budget)] = record(
+            seed, 0.6
+        )
         accuracy = None if seed == 2 else 0.95
-        ablation.records[run_key(ablation.spec, ablation.recipe(arm, seed), ablation.budget)] = record(seed, accuracy)
+        stored[key_of(arm, seed)] = record(seed, accuracy)
     entry = ablation.summarise([BASELINE, arm])["arms"][1]
     assert entry["verdict"] == "unstable (failed on 1 of 3 seeds)"
     assert entry["failed_runs"] == [{"seed": 2, "reason": "non-finite loss at epoch 2"}]

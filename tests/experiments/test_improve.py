@@ -11,6 +11,7 @@ import pytest
 
 from liftlab.errors import BadInputError
 from liftlab.experiments.budget import parse_budget
+from liftlab.experiments.store import RunStore
 
 TINY = ["--set", "data.size=16", "--set", "model.width=8", "--quiet"]
 
@@ -50,6 +51,16 @@ def test_a_three_minute_budget_records_at_most_three_minutes_eighteen(tmp_path: 
         assert (out / "best" / name).is_file(), name
     assert (out / "report.html").is_file() and "report:" in output
     assert result["used_s"] >= 0.5 * 180, "the budget did not bind: make the runs longer"
+    # only the final runs were scored on the test split; the search's were not (the test split chooses nothing)
+    stored = RunStore.in_folder(out).records()
+    scored = [record for record in stored.values() if record.scored_on_test]
+    assert 0 < len(scored) <= len(result["best"]["runs"]) + len(result["baseline"]["runs"]) < len(stored)
+    exported = result["best"]["exported"]
+    assert exported["seed"] == seeds[0] and exported["folder"].endswith("best")
+    assert (
+        exported["test_acc"]
+        == json.loads((out / "evaluation" / "evaluation.json").read_text())["metrics"]["accuracy"]["value"]
+    )
 
 
 @pytest.mark.slow

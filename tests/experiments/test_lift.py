@@ -7,18 +7,19 @@ import numpy as np
 import pytest
 
 from liftlab.experiments.lift import BASELINE, NO_VERDICT, final_lift, lift_on_test
+from liftlab.records import RunRecord
 from liftlab.report.improve import verdict
 
 N = 400
 
 
-def _run(seed: int, accuracy: float, cut: bool = False) -> dict[str, object]:
+def _run(seed: int, accuracy: float, cut: bool = False) -> RunRecord:
     rng = np.random.default_rng(seed)
     labels = np.arange(N) % 4
     right = rng.random(N) < accuracy
     predictions = np.where(right, labels, (labels + 1) % 4)
-    return {"seed": seed, "test_labels": labels.tolist(), "test_predictions": predictions.tolist(),
-            "stopped_by_time": 2 if cut else None}  # fmt: skip
+    return RunRecord(f"run{seed}", seed, (), accuracy, float(right.mean()), (), 1.0, stopped_by_time=2 if cut else None,
+                     test_labels=tuple(labels.tolist()), test_predictions=tuple(predictions.tolist()))  # fmt: skip
 
 
 def test_a_pair_with_a_cut_run_is_left_out_of_the_lift() -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import sqlalchemy
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 
 from liftlab.cli import app
 from liftlab.config import Recipe, apply_overrides, recipe_from_dict
-from liftlab.experiments.tune import TuneSettings, create_study
+from liftlab.experiments.tune import TuneSettings, create_study, repeat_top
 
 TINY = ["data.size=8", "model.width=8", "data.color=gray"]
 runner = CliRunner()
@@ -148,3 +149,32 @@ def test_four_workers_on_postgresql_finish_exactly_forty_trials(tmp_path: Path, 
             rows = connection.execute(sqlalchemy.text(f'SELECT * FROM "{table}"')).fetchall()
             assert password not in repr(rows), table
     engine.dispose()
+
+
+def test_repeats_use_fresh_seeds_only_so_the_winners_luck_is_not_counted() -> None:
+    # issue 17, item 12: 12 configurations of equal true accuracy (0.80), one noisy score each; the search
+    # crowns the luckiest. Its repeats on fresh seeds must be unbiased and their interval must cover 0.80 at
+    # its 95%; the selected score itself is biased upwards (which is why it is kept apart).
+    rng = np.random.default_rng(0)
+    truth, noise, trials = 0.80, 0.02, 300
+    selected, repeated, covered = [], [], 0
+    for _ in range(trials):
+        study = optuna.create_study(direction="maximize")
+        study.set_user_attr("data", "builtin:digits")
+        study.set_user_attr("recipe", Recipe().model_dump(mode="json"))
+        study.set_user_attr("space", {})
+        for _ in range(12):
+            value = float(truth + noise * rng.standard_normal())
+            study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"strategies": []}))
+        top = repeat_top(
+            study,
+            TuneSettings(repeats=3, top=1),
+            lambda recipes: list(truth + noise * rng.standard_normal(len(recipes))),
+        )
+        assert top[0]["seeds"] == [1, 2, 3] and len(top[0]["scores"]) == 3, "the search's seed 0 is not repeated"
+        selected.append(top[0]["search_score"])
+        repeated.append(top[0]["mean"])
+        covered += top[0]["ci95"][0] <= truth <= top[0]["ci95"][1]
+    assert np.mean(selected) - truth > 0.02, "the winner's own score is biased upwards"
+    assert abs(np.mean(repeated) - truth) < 0.003, "the repeats are not"
+    assert 0.92 <= covered / trials <= 0.98

@@ -6,25 +6,27 @@ from __future__ import annotations
 import numpy as np
 
 from liftlab.experiments.validation import clearly_better, effects, judge, paired_standard_error
+from liftlab.records import RunRecord
 from liftlab.stats import noise_level
 
 N_VAL, ARMS = 250, 7
 
 
-def _record(rng: np.random.Generator, difficulty: np.ndarray, labels: np.ndarray, shift: float = 0.0) -> dict:
+def _record(rng: np.random.Generator, difficulty: np.ndarray, labels: np.ndarray, shift: float = 0.0) -> RunRecord:
     right = rng.random(labels.size) < 1 / (1 + np.exp(-(difficulty + shift)))
     predictions = np.where(right, labels, (labels + 1) % 5)
-    return {"val_labels": labels.tolist(), "val_predictions": predictions.tolist(), "val_acc": float(right.mean())}
+    return RunRecord("run", 0, (), float(right.mean()), None, (), 1.0, val_labels=tuple(labels.tolist()),
+                     val_predictions=tuple(predictions.tolist()))  # fmt: skip
 
 
-def _search(rng: np.random.Generator, shift: float = 0.0) -> tuple[dict, dict[str, dict]]:
+def _search(rng: np.random.Generator, shift: float = 0.0) -> tuple[dict, dict[str, RunRecord]]:
     """One rung of a search: the baseline and ARMS arms on the same images (each arm `shift` logits better)."""
     difficulty = rng.normal(1.5, 2.0, N_VAL)  # models share their easy and hard images, as real ones do
     labels = np.arange(N_VAL) % 5
     records = {"baseline": _record(rng, difficulty, labels)}
     records |= {f"arm{i}": _record(rng, difficulty, labels, shift) for i in range(ARMS)}
     rung = {
-        "val_acc": {name: r["val_acc"] for name, r in records.items()},
+        "val_acc": {name: r.val_acc for name, r in records.items()},
         "paired_se": {name: paired_standard_error(r, records["baseline"]) for name, r in records.items()},
     }
     return {"rungs": [rung]}, records
@@ -37,9 +39,9 @@ def test_with_no_effect_some_arm_is_labelled_at_most_five_percent_of_the_time() 
         search, records = _search(rng)
         found = effects(search, N_VAL)
         labelled += bool(found["helped"] or found["hurt"])
-        base = records["baseline"]["val_acc"]
+        base = records["baseline"].val_acc
         margin = noise_level(base, N_VAL)  # the old rule: one unpaired standard error, no correction
-        old_rule += any(abs(r["val_acc"] - base) > margin for n, r in records.items() if n != "baseline")
+        old_rule += any(abs(r.val_acc - base) > margin for n, r in records.items() if n != "baseline")
     assert labelled / trials <= 0.06
     assert old_rule / trials >= 0.3, "the simulation no longer shows what the old rule did"
     assert found["scope"] == "one seed each, validation split"

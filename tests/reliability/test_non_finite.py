@@ -11,6 +11,7 @@ import torch
 from liftlab.config import DataConfig, Recipe, apply_overrides
 from liftlab.data import load_data
 from liftlab.experiments.runner import Job, run_jobs
+from liftlab.records import RunRecord
 from liftlab.train import fit, loop
 
 TINY = ["data.size=8", "model.width=8", "optim.batch_size=64", "epochs=3", "data.color=gray", "precision=fp32"]
@@ -50,12 +51,12 @@ def test_one_failing_run_out_of_ten_leaves_nine_complete(tmp_path: Any) -> None:
     for seed in range(10):
         overrides = [*TINY, f"seed={seed}", *(DIVERGING if seed == 6 else [])]
         jobs.append(Job(f"run-{seed}", "builtin:digits", apply_overrides(Recipe(), overrides).model_dump(mode="json")))
-    records: list[dict[str, Any]] = []
+    records: list[RunRecord] = []
     run_jobs(jobs, workers=2, on_done=records.append)
     assert len(records) == 10
-    failed = [r for r in records if r["stopped_reason"]]
-    assert [r["key"] for r in failed] == ["run-6"] and failed[0]["test_acc"] is None
-    assert all(r["test_acc"] is not None and r["test_acc"] > 0.5 for r in records if r["key"] != "run-6")
+    failed = [r for r in records if r.stopped_reason]
+    assert [r.key for r in failed] == ["run-6"] and failed[0].test_acc is None
+    assert all(r.test_acc is not None and r.test_acc > 0.5 for r in records if r.key != "run-6")
 
 
 def test_a_diverged_trial_is_never_the_best(tmp_path: Any) -> None:

@@ -27,7 +27,7 @@ def _result(value: float, low: float, high: float) -> dict[str, Any]:
 def test_verdict_follows_the_interval(interval: tuple[float, float, float], expected: str) -> None:
     first, second = verdict(_result(*interval))
     assert expected in first and "with flip" in first
-    assert second == "Helped in the search: flip; hurt: crop. Target 90.00%: not reached."
+    assert second == "Helped in the search: flip; hurt: crop. Target 90.00% (by the exported model): not reached."
 
 
 def test_verdict_states_what_was_compared_and_the_compute_ratio() -> None:
@@ -36,3 +36,13 @@ def test_verdict_states_what_was_compared_and_the_compute_ratio() -> None:
                        "compute_ratio": 3.4}  # fmt: skip
     first, _ = verdict(result)
     assert "model comparison, one seed" in first and "3.4x the baseline's time" in first
+
+
+def test_the_headline_names_the_exported_model_apart_from_the_recipes_mean() -> None:
+    # issue 17, item 11: two final seeds average 65%; the exported model (seed 1) scores 63% on its own.
+    result = _result(0.05, 0.03, 0.07)
+    exported_model = {"seed": 1, "test_acc": 0.63, "ci95": [0.58, 0.68], "folder": "out/best"}
+    result["best"] |= {"runs": [{"seed": 1}, {"seed": 2}], "exported": exported_model}
+    exported, first, _ = verdict(result)
+    assert "seed 1" in exported and "63.00%" in exported and "58.00% to 68.00%" in exported
+    assert "mean of 2 final seeds" in first and "65.00%" in first

@@ -7,7 +7,7 @@ it and a changed plan reuses the runs it shares with the old one. Only validatio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,12 @@ import liftlab
 from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
 from liftlab.experiments.plan import BASELINE, Arm, arm_name, initial_arms
-from liftlab.experiments.runner import Job, default_workers, run_jobs
+from liftlab.experiments.runner import Job
+from liftlab.experiments.session import Ledger, Session
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.io import write_json
 from liftlab.progress import make_progress
+from liftlab.records import RunRecord
 from liftlab.stats import ALPHA, holm, image_variance_of, mcnemar, mean_ci, paired_comparison, verdict
 from liftlab.strategies import apply_strategies
 
@@ -37,15 +39,6 @@ class AblationSettings:
     quiet: bool = True
 
 
-@dataclass
-class Execution:
-    """What this invocation trained and what it found already done."""
-
-    trained: list[str] = field(default_factory=list)
-    reused: list[str] = field(default_factory=list)
-    resumed: list[str] = field(default_factory=list)  # trained runs that continued from a killed run's checkpoint
-
-
 class Ablation:
     def __init__(self, spec: str, base: Recipe, settings: AblationSettings, out: Path) -> None:
         if settings.seeds < 1:
@@ -54,56 +47,50 @@ class Ablation:
         self.settings = settings
         self.out = out
         self.base = with_values(base, {"epochs": settings.epochs}) if settings.epochs else base
-        self.store = RunStore(settings.storage) if settings.storage else RunStore.in_folder(out)
+        store = RunStore(settings.storage) if settings.storage else RunStore.in_folder(out)
+        self.session = Session(store, settings.workers)
         self.budget = {"max_seconds": settings.time_per_run}
         self.seeds = list(range(self.base.seed, self.base.seed + settings.seeds))
-        self.execution = Execution()
-        self.records: dict[str, dict[str, Any]] = {}
         self.greedy_arms: set[str] = set()  # combinations the greedy step chose: tested on fresh seeds
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.session.ledger
 
     def recipe(self, arm: Arm, seed: int) -> Recipe:
         return with_values(apply_strategies(self.base, list(arm.strategies)), {"seed": seed})
 
     def ensure(self, arms: list[Arm], seeds: list[int] | None = None) -> None:
         """Train every (arm, seed) run not already in the store (`seeds`: the ablation's own by default)."""
-        self.records = self.store.records()
         jobs: list[Job] = []
         arm_of: dict[str, str] = {}
         for arm in arms:
             for seed in seeds or self.seeds:
                 recipe = self.recipe(arm, seed)
                 key = run_key(self.spec, recipe, self.budget)
-                if key in self.records:
-                    if key not in self.execution.reused and key not in self.execution.trained:
-                        self.execution.reused.append(key)
-                elif key not in arm_of:
-                    arm_of[key] = arm.name
-                    checkpoint = str(self.out / "checkpoints" / key)
-                    jobs.append(Job(key, self.spec, recipe.model_dump(mode="json"), self.settings.time_per_run,
-                                    checkpoint=checkpoint))  # fmt: skip
-        if not jobs:
+                checkpoint = str(self.out / "checkpoints" / key)
+                jobs.append(Job(key, self.spec, recipe.model_dump(mode="json"), self.settings.time_per_run,
+                                checkpoint=checkpoint))  # fmt: skip
+                if key not in self.session.records:
+                    arm_of.setdefault(key, arm.name)
+        if not arm_of:
+            self.session.run(jobs)
             return
-        workers = self.settings.workers or default_workers()
         with make_progress(self.settings.quiet) as progress:
             # one row per arm (its seeds) under one row for the whole plan, each with its ETA
-            total = progress.add_task("all runs", total=len(jobs), info=f"{workers} worker(s)")
+            total = progress.add_task("all runs", total=len(arm_of), info=f"{self.session.workers} worker(s)")
             rows = {name: progress.add_task(f"  {name}", total=list(arm_of.values()).count(name), info="seeds")
                     for name in dict.fromkeys(arm_of.values())}  # fmt: skip
 
-            def finished(record: dict[str, Any]) -> None:
-                self.store.add(record["key"], record)
-                self.records[record["key"]] = record
-                self.execution.trained.append(record["key"])
-                if record.get("resumed_from_epoch") is not None:
-                    self.execution.resumed.append(record["key"])
-                progress.advance(rows[arm_of[record["key"]]])
+            def finished(record: RunRecord) -> None:
+                progress.advance(rows[arm_of[record.key]])
                 progress.advance(total)
 
-            run_jobs(jobs, workers, finished)
+            self.session.run(jobs, on_done=finished)
 
-    def runs(self, arm: Arm, seeds: list[int] | None = None) -> list[dict[str, Any]]:
+    def runs(self, arm: Arm, seeds: list[int] | None = None) -> list[RunRecord]:
         chosen = seeds or self.seeds
-        return [self.records[run_key(self.spec, self.recipe(arm, seed), self.budget)] for seed in chosen]
+        return [self.session.records[run_key(self.spec, self.recipe(arm, seed), self.budget)] for seed in chosen]
 
     def fresh_seeds(self) -> list[int]:
         """Seeds after the ablation's own: a combination the greedy step chose on its seeds' validation luck
@@ -119,7 +106,7 @@ class Ablation:
         remaining = [arm.strategies[0] for arm in singles]
 
         def validation(arm: Arm) -> list[float]:
-            return [float(r["val_acc"] or 0.0) for r in self.runs(arm)]
+            return [float(r.val_acc or 0.0) for r in self.runs(arm)]
 
         while remaining:
             candidates = [Arm(arm_name((*selected, name)), (*selected, name)) for name in remaining]
@@ -170,33 +157,33 @@ class Ablation:
             "liftlab_version": liftlab.__version__,
         }
 
-    def _arm_entry(self, arm: Arm, baseline_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def _arm_entry(self, arm: Arm, baseline_runs: list[RunRecord]) -> dict[str, Any]:
         fresh = arm.name in self.greedy_arms
         all_runs = self.runs(arm, self.fresh_seeds() if fresh else None)
         if fresh:
             baseline_runs = self.runs(BASELINE, self.fresh_seeds())
-        ok = [r for r in all_runs if r["test_acc"] is not None]
+        ok = [r for r in all_runs if r.test_acc is not None and not r.failed]
         entry: dict[str, Any] = {
             "name": arm.name,
             "strategies": list(arm.strategies),
-            "runs": [{k: r[k] for k in ("seed", "val_acc", "test_acc", "history")} for r in ok],
-            "failed_runs": [{"seed": r["seed"], "reason": r["stopped_reason"]} for r in all_runs if r not in ok],
+            "runs": [run_entry(r) for r in ok],
+            "failed_runs": [{"seed": r.seed, "reason": r.stopped_reason} for r in all_runs if r not in ok],
             "tested_on_fresh_seeds": fresh,
         }
-        accuracies = [float(r["test_acc"]) for r in ok]
+        accuracies = [float(r.test_acc or 0.0) for r in ok]
         mean, ci = mean_ci(accuracies) if accuracies else (None, None)
         entry["mean_test_acc"] = mean
         entry["ci95"] = list(ci) if ci else None
         if arm == BASELINE:
             entry.update({"delta_vs_baseline": None, "p_value": None, "verdict": "baseline"})
             return entry
-        by_seed = {r["seed"]: r for r in baseline_runs if r["test_acc"] is not None}
-        pairs = [(r, by_seed[r["seed"]]) for r in ok if r["seed"] in by_seed]
-        arm_correct = [np.asarray(a["test_predictions"]) == np.asarray(a["test_labels"]) for a, _ in pairs]
-        base_correct = [np.asarray(b["test_predictions"]) == np.asarray(b["test_labels"]) for _, b in pairs]
+        by_seed = {r.seed: r for r in baseline_runs if r.test_acc is not None and not r.failed}
+        pairs = [(r, by_seed[r.seed]) for r in ok if r.seed in by_seed]
+        arm_correct = [np.asarray(a.test_predictions) == np.asarray(a.test_labels) for a, _ in pairs]
+        base_correct = [np.asarray(b.test_predictions) == np.asarray(b.test_labels) for _, b in pairs]
         comparison = paired_comparison(
-            [float(a["test_acc"]) for a, _ in pairs],
-            [float(b["test_acc"]) for _, b in pairs],
+            [float(a.test_acc or 0.0) for a, _ in pairs],
+            [float(b.test_acc or 0.0) for _, b in pairs],
             image_variance_of(arm_correct, base_correct),
             len(arm_correct[0]) if arm_correct else 0,
         )
@@ -212,7 +199,13 @@ class Ablation:
         return entry
 
 
-def run_ablation(spec: str, base: Recipe, settings: AblationSettings, out: Path) -> tuple[dict[str, Any], Execution]:
+def run_entry(record: RunRecord) -> dict[str, Any]:
+    """What ablation.json keeps of a run."""
+    history = [epoch.to_json() for epoch in record.history]
+    return {"seed": record.seed, "val_acc": record.val_acc, "test_acc": record.test_acc, "history": history}
+
+
+def run_ablation(spec: str, base: Recipe, settings: AblationSettings, out: Path) -> tuple[dict[str, Any], Ledger]:
     """Plan, train what is missing, compare, and write ablation.json, the plots and report.html.
 
     >>> summary, _ = run_ablation("builtin:digits", Recipe(), AblationSettings(["flip"]), Path("out"))  # doctest: +SKIP
@@ -224,4 +217,4 @@ def run_ablation(spec: str, base: Recipe, settings: AblationSettings, out: Path)
     summary = ablation.run()
     plots = ablation_plots(summary, out)
     ablation_report(summary, plots, out / "report.html")
-    return summary, ablation.execution
+    return summary, ablation.ledger

@@ -18,7 +18,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,8 @@ from liftlab.experiments.budget import Clock
 from liftlab.experiments.halving import choose_fractions, survivors, to_stack, winner
 from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift
 from liftlab.experiments.profile import profiled_baseline
-from liftlab.experiments.runner import Job, default_workers, run_jobs
+from liftlab.experiments.runner import Job
+from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.experiments.transfer import (
     FORWARD_SHARE,
@@ -52,6 +53,7 @@ from liftlab.experiments.transfer import (
 )
 from liftlab.experiments.validation import clearly_better, effects, paired_standard_error
 from liftlab.io import write_json
+from liftlab.records import RunRecord
 from liftlab.stats import noise_level
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
@@ -123,25 +125,16 @@ class Step:
     reused: int = 0
 
 
-@dataclass
-class Ledger:
-    """What this invocation trained and reused, and the steps it took (for improve.json and the screen)."""
-
-    steps: list[Step] = field(default_factory=list)
-    trained: list[str] = field(default_factory=list)
-    reused: list[str] = field(default_factory=list)
-
-
-def _full_seconds(record: dict[str, Any], epochs: int) -> float:
+def _full_seconds(record: RunRecord, epochs: int) -> float:
     """Seconds a run of `epochs` epochs takes, from a (possibly shorter) run's epoch times."""
-    times = record.get("epoch_seconds") or [record["seconds"]]
+    times = record.epoch_seconds or (record.seconds,)
     return float(np.mean(times)) * epochs
 
 
-def _val(record: dict[str, Any] | None) -> float:
-    if record is None or record.get("stopped_reason") or record.get("val_acc") is None:
+def _val(record: RunRecord | None) -> float:
+    if record is None or record.failed or record.val_acc is None:
         return -math.inf  # a failed or non-finite run is never chosen
-    return float(record["val_acc"])
+    return float(record.val_acc)
 
 
 class Improvement:
@@ -154,10 +147,11 @@ class Improvement:
         self.out = out
         self.on_step = on_step
         self.clock = Clock(settings.budget_s)
-        self.store = RunStore.in_folder(out)
-        self.records = self.store.records()
-        self.ledger = Ledger()
-        self.workers = settings.workers or default_workers()
+        self.session = Session(RunStore.in_folder(out), settings.workers)
+        self.records = self.session.records
+        self.steps: list[Step] = []
+        self.batch_counts = (0, 0)  # runs trained and found done by this invocation's train() calls so far
+        self.workers = self.session.workers
         self.baseline_seconds = 0.0  # the diagnosis baseline's training time, set by the search
         self.probe_search_end = PROBE_SEARCH_ENDS  # for a probe baseline: set from the fine-tune's needs
         self.forward_seconds = 0.0  # one image through the baseline's backbone at its size (probe baselines)
@@ -183,7 +177,7 @@ class Improvement:
 
     def step(self, phase: str, detail: str, started: float, trained: int = 0, reused: int = 0) -> None:
         step = Step(phase, detail, round(self.clock.used() - started, 2), trained, reused)
-        self.ledger.steps.append(step)
+        self.steps.append(step)
         self.on_step(step)
 
     def train(
@@ -192,39 +186,37 @@ class Improvement:
         max_seconds: float,
         per_epoch_cap: float | None = None,
         complete: bool = False,
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, RunRecord]:
         """Records of (label, recipe) runs: from the store when done before, else trained.
 
         Every run also writes its run folder (weights included) to runs/KEY, so the winner is exported
         by copying, not by training it again.
 
         A run stops after the epoch in which `max_seconds` passed, or `per_epoch_cap` times its epochs.
-        With `complete`, a stored run that such a limit cut short is trained again, to the end.
+        `complete` marks the final runs: a stored run that such a limit cut short is trained again, to the
+        end, and every record is scored on the test split (the search's runs are not: the test split
+        chooses nothing).
         """
-        by_key: dict[str, list[str]] = {}
-        jobs: list[Job] = []
-        for label, recipe in runs:
-            key = run_key(self.spec, recipe, {"improve": 1})
-            by_key.setdefault(key, []).append(label)
-            stored = self.records.get(key)
-            cut = stored is not None and bool(stored.get("stopped_by_time"))
-            if stored is not None and (self.run_folder(key) / "metrics.json").is_file() and not (complete and cut):
-                self.ledger.reused.append(key)
-            elif len(by_key[key]) == 1:
-                limit = None if per_epoch_cap is None else per_epoch_cap * recipe.epochs
-                recipe_json = recipe.model_dump(mode="json")
-                # The deadline is absolute: a job that waits for a free worker does not get more time.
-                deadline = time.time() + max(max_seconds, 1.0)
-                checkpoint = str(self.out / "checkpoints" / key)
-                jobs.append(Job(key, self.spec, recipe_json, limit, str(self.run_folder(key)), deadline, checkpoint))
+        keys = {label: run_key(self.spec, recipe, {"improve": 1}) for label, recipe in runs}
+        # The deadline is absolute: a job that waits for a free worker does not get more time.
+        deadline = time.time() + max(max_seconds, 1.0)
+        jobs = [
+            Job(key, self.spec, recipe.model_dump(mode="json"),
+                None if per_epoch_cap is None else per_epoch_cap * recipe.epochs, str(self.run_folder(key)),
+                deadline, str(self.out / "checkpoints" / key), score_test=complete)
+            for (label, recipe), key in zip(runs, keys.values(), strict=True)
+        ]  # fmt: skip
 
-        def finished(record: dict[str, Any]) -> None:
-            self.store.add(record["key"], record)
-            self.records[record["key"]] = record
-            self.ledger.trained.append(record["key"])
+        def reusable(stored: RunRecord) -> bool:
+            done = (self.run_folder(stored.key) / "metrics.json").is_file()
+            return done and not (complete and bool(stored.stopped_by_time))
 
-        run_jobs(jobs, min(self.workers, len(jobs)) if jobs else 1, finished)
-        return {label: self.records[key] for key, labels in by_key.items() for label in labels}
+        batch = self.session.run(jobs, reusable)
+        self.batch_counts = (self.batch_counts[0] + batch.trained, self.batch_counts[1] + batch.reused)
+        records = batch.records
+        if complete:
+            records = {k: self.session.scored_on_test(r, self.run_folder(k), self.spec) for k, r in records.items()}
+        return {label: records[key] for label, key in keys.items()}
 
     # -- phases ---------------------------------------------------------------------------------------
 
@@ -329,7 +321,7 @@ class Improvement:
             if allowance <= 0 or not alive:
                 break
             started = self.clock.used()
-            trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
+            trained_before, reused_before = self.batch_counts
             records = self.train(
                 [(n, self.rung_recipe(recipes[n], fraction)) for n in names], allowance, self.epoch_cap()
             )
@@ -338,8 +330,8 @@ class Improvement:
                 "fraction": fraction,
                 "epochs": {name: self.rung_recipe(recipes[name], fraction).epochs for name in names},
                 "val_acc": {name: (None if math.isinf(v) else v) for name, v in val.items()},
-                "failed": {name: records[name].get("stopped_reason") for name in names if math.isinf(val[name])},
-                "seconds": {name: records[name]["seconds"] for name in names},
+                "failed": {name: records[name].stopped_reason for name in names if math.isinf(val[name])},
+                "seconds": {name: records[name].seconds for name in names},
                 "paired_se": {n: paired_standard_error(records[n], records[BASELINE]) for n in names if n != BASELINE},
             })  # fmt: skip
             ranked = sorted(alive, key=lambda n: val[n], reverse=True)
@@ -348,8 +340,8 @@ class Improvement:
                 f"rung {index + 1}: {len(names)} arms at {fraction:.3g} of their epochs; best {ranked[0]} "
                 f"{val[ranked[0]]:.4f} (baseline {val[BASELINE]:.4f})",
                 started,
-                len(self.ledger.trained) - trained_before,
-                len(self.ledger.reused) - reused_before,
+                self.batch_counts[0] - trained_before,
+                self.batch_counts[1] - reused_before,
             )
             alive, reached = survivors(val, alive, target)
             if reached:
@@ -357,7 +349,7 @@ class Improvement:
             if index == 0:
                 # Remedies add up, and augmentation pays off only with epochs: stack every remedy that did
                 # not clearly hurt at this short budget (and ran to the end of its schedule).
-                cut = {n for n in ranked if records[n].get("stopped_by_time")}
+                cut = {n for n in ranked if records[n].stopped_by_time}
                 helping = to_stack(val, ranked, noise_level(val[BASELINE], n_val), cut)
                 if helping:
                     stack = self.remember("stack", stacked([s for n in helping for s in self.added(recipes[n])]))
@@ -416,7 +408,7 @@ class Improvement:
         self.step("transfer plan", detail, started)
         return {name: arms[name] for name in names if name in arms}
 
-    def best_record(self, name: str, recipe: Recipe, rungs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def best_record(self, name: str, recipe: Recipe, rungs: list[dict[str, Any]]) -> RunRecord | None:
         """The stored run of arm `name` (recipe `recipe` at full epochs) at the rung where it scored best on
         validation: the run a later challenger is compared with, image by image."""
         scored = [r for r in rungs if r["val_acc"].get(name) is not None]
@@ -444,7 +436,7 @@ class Improvement:
 
     def full_seconds(self, recipe: Recipe) -> float:
         """Seconds one search run of `recipe` at its full epochs takes, from runs of it done so far."""
-        done = [r for r in self.records.values() if r.get("strategies") == recipe.strategies and r.get("history")]
+        done = [r for r in self.records.values() if list(r.strategies) == recipe.strategies and r.history]
         return _full_seconds(done[0], recipe.epochs) if done else math.inf
 
     def final_seconds(self, winner_seconds: float) -> float:
@@ -485,7 +477,7 @@ class Improvement:
             if not additions:
                 return winner
             started = self.clock.used()
-            trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
+            trained_before, reused_before = self.batch_counts
             names = [winner] + [f"{winner}+{n}" if winner != BASELINE else n for n in additions]
             for name, addition in zip(names[1:], additions, strict=True):
                 recipes[name] = apply_strategies(current, self.added(recipes[addition]))
@@ -494,8 +486,8 @@ class Improvement:
             rungs.append({
                 "fraction": 1.0, "kind": "greedy", "epochs": {n: recipes[n].epochs for n in names},
                 "val_acc": {n: (None if math.isinf(v) else v) for n, v in val.items()},
-                "failed": {n: records[n].get("stopped_reason") for n in names if math.isinf(val[n])},
-                "seconds": {n: records[n]["seconds"] for n in names},
+                "failed": {n: records[n].stopped_reason for n in names if math.isinf(val[n])},
+                "seconds": {n: records[n].seconds for n in names},
             })  # fmt: skip
             challenger = max(names[1:], key=lambda n: val[n])
             better = clearly_better(records[challenger], records[winner], n_val, len(names) - 1)
@@ -504,8 +496,8 @@ class Improvement:
                 f"greedy: {winner} {val[winner]:.4f}; best addition {challenger} {val[challenger]:.4f}"
                 + (" (kept)" if better else " (not better: stop)"),
                 started,
-                len(self.ledger.trained) - trained_before,
-                len(self.ledger.reused) - reused_before,
+                self.batch_counts[0] - trained_before,
+                self.batch_counts[1] - reused_before,
             )
             if not better:
                 return winner
@@ -544,7 +536,7 @@ class Improvement:
             return str(winner)
         name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
         search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size)
-        trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
+        trained_before, reused_before = self.batch_counts
         record = self.train([(name, tuned)], max(left, 1.0))[name]
         # the probe's best validation accuracy in the search (at its full epochs where it got there)
         probe_val = max((r["val_acc"].get(winner) or -math.inf for r in search["rungs"]), default=-math.inf)
@@ -552,11 +544,11 @@ class Improvement:
         search["rungs"].append({
             "fraction": 1.0, "kind": "fine-tune", "epochs": {winner: probe.epochs, name: epochs},
             "val_acc": {n: (None if math.isinf(v) else v) for n, v in val.items()},
-            "failed": {name: record.get("stopped_reason")} if math.isinf(val[name]) else {},
-            "seconds": {name: record["seconds"]},
+            "failed": {name: record.stopped_reason} if math.isinf(val[name]) else {},
+            "seconds": {name: record.seconds},
         })  # fmt: skip
         # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
-        cut = bool(record.get("stopped_by_time"))
+        cut = bool(record.stopped_by_time)
         probe_record = self.best_record(winner, probe, search["rungs"][:-1])
         if probe_record is not None:
             better = not cut and clearly_better(record, probe_record, n_val)
@@ -568,12 +560,12 @@ class Improvement:
             f"val {val[name]:.4f} against "
             f"{val[winner]:.4f}" + (" (kept)" if better else " (not better: the probe stays)"),
             started,
-            len(self.ledger.trained) - trained_before,
-            len(self.ledger.reused) - reused_before,
+            self.batch_counts[0] - trained_before,
+            self.batch_counts[1] - reused_before,
         )
         return name if better else str(winner)
 
-    def final(self, winner: Recipe) -> tuple[dict[str, list[dict[str, Any]]], bool]:
+    def final(self, winner: Recipe) -> tuple[dict[str, list[RunRecord]], bool]:
         """The winner and the baseline at their full budget over seeds the search did not use (its winner was
         chosen on that seed's luck), as many pairs as fit; when none fits, the search's own run of the winner
         at its seed, if it has one, and the flag saying so. best/ is the winner's first run."""
@@ -593,20 +585,20 @@ class Improvement:
         for seed in seeds:
             runs.append((f"best:{seed}", with_values(winner, {"seed": seed})))
             runs.append((f"{BASELINE}:{seed}", with_values(self.base, {"seed": seed})))
-        trained_before, reused_before = len(self.ledger.trained), len(self.ledger.reused)
+        trained_before, reused_before = self.batch_counts
         records = self.train(runs, max(left, 1.0), complete=True)
         detail = f"winner and baseline at full budget, seed(s) {', '.join(map(str, seeds))}"
         self.step(
             "final",
             detail + (" (the search's seed: no fresh pair fits)" if from_search else ""),
             started,
-            len(self.ledger.trained) - trained_before,
-            len(self.ledger.reused) - reused_before,
+            self.batch_counts[0] - trained_before,
+            self.batch_counts[1] - reused_before,
         )
         best = [records[label] for label, _ in runs if label.startswith("best:")]
         # The winner's first seed is the exported model: a copy of its run folder.
         shutil.rmtree(self.out / "best", ignore_errors=True)
-        shutil.copytree(self.run_folder(best[0]["key"]), self.out / "best")
+        shutil.copytree(self.run_folder(best[0].key), self.out / "best")
         finals = {"best": best, BASELINE: [records[label] for label, _ in runs if label.startswith(f"{BASELINE}:")]}
         return finals, from_search
 
@@ -645,11 +637,6 @@ def recipe_diff(base: Recipe, best: Recipe) -> list[dict[str, Any]]:
     return [
         {"field": k, "baseline": a.get(k), "best": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
     ]
-
-
-def _run_summary(record: dict[str, Any]) -> dict[str, Any]:
-    keep = ("seed", "val_acc", "test_acc", "seconds", "stopped_reason", "stopped_by_time", "history")
-    return {k: record.get(k) for k in keep}
 
 
 def improve(
@@ -714,6 +701,11 @@ def improve(
     work.step("evaluation", f"best model on the test split: {evaluation['metrics']['accuracy']['value']:.4f}", started)
     curve = diagnosis.get("learning_curve") or {}
     best_acc = lift["best"]["value"]
+    # The lift describes the recipe (mean over the final seeds); what the user deploys is one model, best/ (the
+    # first final seed): its own test accuracy is the headline's first figure and decides the target.
+    accuracy = evaluation["metrics"]["accuracy"]
+    exported = {"seed": finals["best"][0].seed, "test_acc": accuracy["value"], "ci95": accuracy.get("ci95"),
+                "folder": str(out / "best")}  # fmt: skip
     result: dict[str, Any] = {
         "data": spec,
         "baseline": {
@@ -721,7 +713,7 @@ def improve(
             "strategies": base.strategies,
             "test_acc": lift[BASELINE]["value"],
             "ci95": lift[BASELINE]["ci95"],
-            "runs": [_run_summary(r) for r in finals[BASELINE]],
+            "runs": [r.summary() for r in finals[BASELINE]],
         },
         "best": {
             "name": winner_name,
@@ -729,12 +721,13 @@ def improve(
             "strategies": winner.strategies,
             "test_acc": best_acc,
             "ci95": lift["best"]["ci95"],
-            "runs": [_run_summary(r) for r in finals["best"]],
+            "runs": [r.summary() for r in finals["best"]],
             "folder": str(out / "best"),
+            "exported": exported,
         },
         "lift": lift["lift"],
         "target": settings.target,
-        "target_reached": None if settings.target is None or best_acc is None else best_acc >= settings.target,
+        "target_reached": None if settings.target is None else exported["test_acc"] >= settings.target,
         "images_for_target": curve.get("images_for_target"),
         "effects": effects(search, n_val, finetuned=winner_name.endswith("fine-tune")),
         "search": {
@@ -747,9 +740,9 @@ def improve(
         "data_check": {k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes")},
         "profile": profile.record() if profile else None,
         "recipe_diff": recipe_diff(base, winner),
-        "steps": [vars(s) for s in work.ledger.steps],
-        "runs_trained": len(work.ledger.trained),
-        "runs_reused": len(work.ledger.reused),
+        "steps": [vars(s) for s in work.steps],
+        "runs_trained": len(work.session.ledger.trained),
+        "runs_reused": len(work.session.ledger.reused),
         "resumed": {"runs_found": work.found_at_start, "exact": False, "note": RESUME_NOTE}
         if work.found_at_start
         else None,
@@ -759,7 +752,7 @@ def improve(
             "liftlab_version": liftlab.__version__,
             "torch_version": torch.__version__,
             "python": platform.python_version(),
-            "seeds": [r["seed"] for r in finals["best"]],
+            "seeds": [r.seed for r in finals["best"]],
             "baseline_recipe": base.to_yaml(),
         },
     }

@@ -21,6 +21,7 @@ import numpy as np
 from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import bootstrap_weights, estimates
 from liftlab.experiments.halving import BASELINE
+from liftlab.records import RunRecord
 from liftlab.stats import mcnemar
 
 RESAMPLES = 1000
@@ -69,15 +70,15 @@ def seeds_then_images(
 
 
 def lift_on_test(
-    best: list[dict[str, Any]], baseline: list[dict[str, Any]], seed: int = 0, from_search: bool = False
+    best: list[RunRecord], baseline: list[RunRecord], seed: int = 0, from_search: bool = False
 ) -> dict[str, Any]:
     """Test accuracy of each (mean over seeds) and the lift, with 95% intervals from `seeds_then_images`,
     the clustered McNemar p-value and the scope (`from_search`: the winner's run is the search's own)."""
-    labels = np.asarray(best[0]["test_labels"])
-    if not labels.size or any(not r["test_predictions"] for r in best + baseline):
+    labels = np.asarray(best[0].test_labels)
+    if not labels.size or any(not r.test_predictions for r in best + baseline):
         raise BadInputError("improve: a final run has no test predictions (it failed); see improve.json's runs")
     correct = {
-        name: np.stack([np.asarray(r["test_predictions"]) == labels for r in records])
+        name: np.stack([np.asarray(r.test_predictions) == labels for r in records])
         for name, records in (("best", best), (BASELINE, baseline))
     }
     means = {name: values.mean(axis=0) for name, values in correct.items()}
@@ -90,14 +91,14 @@ def lift_on_test(
     return found | {"lift": lift}
 
 
-def final_lift(finals: dict[str, list[dict[str, Any]]], from_search: bool = False) -> dict[str, Any]:
+def final_lift(finals: dict[str, list[RunRecord]], from_search: bool = False) -> dict[str, Any]:
     """`lift_on_test` over the seed pairs whose winner and baseline runs both finished their schedules; a pair with
     a run the deadline cut is left out, and with no pair left there is no verdict (values None, `no_verdict`
     says why). Time only chooses how many seeds there are, never what a cut run would have reached."""
     pairs = [
         (best, base)
         for best, base in zip(finals["best"], finals[BASELINE], strict=True)
-        if not best.get("stopped_by_time") and not base.get("stopped_by_time")
+        if not best.stopped_by_time and not base.stopped_by_time
     ]
     counts = {"seeds_scored": len(pairs), "seeds_cut": len(finals["best"]) - len(pairs)}
     if pairs:
@@ -108,15 +109,16 @@ def final_lift(finals: dict[str, list[dict[str, Any]]], from_search: bool = Fals
     return {"best": missing, BASELINE: missing, "lift": missing | no_verdict}
 
 
-def compute_ratio(finals: dict[str, list[dict[str, Any]]]) -> float | None:
+def compute_ratio(finals: dict[str, list[RunRecord]]) -> float | None:
     """Training seconds of the winner's final runs over the baseline's (means over seeds): the verdict states
     it, since the winner keeps the epochs, size and network it won with, and the baseline does not get them.
 
-    >>> compute_ratio({"best": [{"seconds": 300.0}], BASELINE: [{"seconds": 100.0}]})
+    >>> def run(seconds): return RunRecord("key", 0, (), 0.9, 0.9, (), seconds)
+    >>> compute_ratio({"best": [run(300.0)], BASELINE: [run(100.0)]})
     3.0
     """
-    best = [float(r["seconds"]) for r in finals["best"] if r.get("seconds")]
-    base = [float(r["seconds"]) for r in finals[BASELINE] if r.get("seconds")]
+    best = [r.seconds for r in finals["best"] if r.seconds]
+    base = [r.seconds for r in finals[BASELINE] if r.seconds]
     if not best or not base or not sum(base):
         return None
     return round(float(np.mean(best) / np.mean(base)), 2)

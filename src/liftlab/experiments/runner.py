@@ -22,6 +22,7 @@ import torch
 import liftlab
 from liftlab.config import Recipe, recipe_from_dict
 from liftlab.data.loading import load_data
+from liftlab.records import Epoch, RunRecord
 from liftlab.train.loop import fit
 from liftlab.train.run import test_log_probs, write_run_folder
 
@@ -35,10 +36,12 @@ class Job:
     out: str | None = None  # also write a complete `train` run folder (weights included) here
     deadline: float | None = None  # time.time() by which training stops, however long the job waited to start
     checkpoint: str | None = None  # per-epoch checkpoints here: a killed job resumes from its last epoch
+    score_test: bool = True  # False for the search's runs: the test split chooses nothing, so it is not scored
 
 
-def run_job(job: Job) -> dict[str, Any]:
-    """Train one run and return its record: accuracies, history, per-image test predictions."""
+def run_job(job: Job) -> RunRecord:
+    """Train one run and return its record: accuracies, history, per-image validation (and, with
+    `job.score_test`, test) predictions."""
     recipe: Recipe = recipe_from_dict(job.recipe)
     data = load_data(job.spec, recipe.data, skip_bad=True)
     limits = [job.max_seconds] if job.max_seconds is not None else []
@@ -47,34 +50,37 @@ def run_job(job: Job) -> dict[str, Any]:
     checkpoint = Path(job.checkpoint) if job.checkpoint is not None else None
     result = fit(recipe, data, max_seconds=min(limits) if limits else None, checkpoint_dir=checkpoint, resume=True)
     if job.out is not None:
-        write_run_folder(Path(job.out), job.spec, recipe, data, result)
+        write_run_folder(Path(job.out), job.spec, recipe, data, result, score_test=job.score_test)
     predictions: list[int] = []
     test_acc = None
-    log_probs = test_log_probs(result, data, recipe.eval_batch_size)
+    log_probs = test_log_probs(result, data, recipe.eval_batch_size) if job.score_test else None
     if log_probs is not None and data.test is not None:
         predicted = log_probs.argmax(1)
         predictions = predicted.tolist()
         test_acc = float((predicted == data.test.labels).float().mean())
-    return {
-        "key": job.key,
-        "seed": recipe.seed,
-        "strategies": recipe.strategies,
-        "val_acc": result.val_acc,
-        "test_acc": test_acc,
-        "test_labels": data.test.labels.tolist() if data.test is not None else [],
-        "test_predictions": predictions,
-        "val_labels": data.val.labels.tolist(),
-        "val_predictions": result.val_predictions,
-        "history": [{k: v for k, v in r.items() if k not in ("seconds", "train_seconds")} for r in result.history],
-        "seconds": result.seconds,
-        "epoch_seconds": [r["seconds"] for r in result.history],
-        "stopped_reason": result.stopped_reason,
-        "stopped_by_time": result.extra.get("stopped_by_time"),
-        "resumed_from_epoch": result.extra["resumed"][-1]["from_epoch"] if "resumed" in result.extra else None,
-        "dtype": result.dtype,
-        "device": result.device,
-        "liftlab_version": liftlab.__version__,
-    }
+    return RunRecord(
+        key=job.key,
+        seed=recipe.seed,
+        strategies=tuple(recipe.strategies),
+        val_acc=result.val_acc,
+        test_acc=test_acc,
+        history=tuple(
+            Epoch.from_json({k: v for k, v in r.items() if k not in ("seconds", "train_seconds")})
+            for r in result.history
+        ),
+        seconds=result.seconds,
+        epoch_seconds=tuple(r["seconds"] for r in result.history),
+        val_labels=tuple(data.val.labels.tolist()),
+        val_predictions=tuple(result.val_predictions),
+        test_labels=tuple(data.test.labels.tolist()) if data.test is not None and predictions else (),
+        test_predictions=tuple(predictions),
+        stopped_reason=result.stopped_reason,
+        stopped_by_time=result.extra.get("stopped_by_time"),
+        resumed_from_epoch=result.extra["resumed"][-1]["from_epoch"] if "resumed" in result.extra else None,
+        dtype=result.dtype,
+        device=result.device,
+        liftlab_version=liftlab.__version__,
+    )
 
 
 def _init_worker(threads: int) -> None:
@@ -87,7 +93,7 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def run_jobs(jobs: list[Job], workers: int, on_done: Callable[[dict[str, Any]], None]) -> None:
+def run_jobs(jobs: list[Job], workers: int, on_done: Callable[[RunRecord], None]) -> None:
     """Run `jobs`, calling `on_done(record)` in this process as each finishes (in completion order).
 
     A job's checkpoints are removed only after `on_done` has kept its record: killed before that, the
@@ -103,16 +109,16 @@ def run_jobs(jobs: list[Job], workers: int, on_done: Callable[[dict[str, Any]], 
             _finish(job, record, on_done)
 
 
-def _finish(job: Job, record: dict[str, Any], on_done: Callable[[dict[str, Any]], None]) -> None:
+def _finish(job: Job, record: RunRecord, on_done: Callable[[RunRecord], None]) -> None:
     on_done(record)
     if job.checkpoint is not None:
         shutil.rmtree(job.checkpoint, ignore_errors=True)
 
 
-def _as_completed(pool: ProcessPoolExecutor, jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict[str, Any]]]:
+def _as_completed(pool: ProcessPoolExecutor, jobs: list[Job], workers: int) -> Iterator[tuple[Job, RunRecord]]:
     # Submit only as many as there are workers, so jobs start in plan order and a crash loses little.
     queue = list(jobs)
-    running: dict[Future[dict[str, Any]], Job] = {}
+    running: dict[Future[RunRecord], Job] = {}
     while queue or running:
         while queue and len(running) < workers:
             job = queue.pop(0)

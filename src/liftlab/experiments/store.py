@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,13 @@ import optuna
 from optuna.trial import TrialState
 
 from liftlab.config import Recipe
-from liftlab.errors import BadInputError
+from liftlab.records import RunRecord
+from liftlab.redaction import cannot_open, redact
 
 STUDY = "liftlab-runs"
 RECORD_FORMAT = 1
+SCORED_AFTER = "scored_after_training"
+"""Marks a record stored again for a run scored on the test split after it trained (the later one wins)."""
 
 
 def run_key(spec: str, recipe: Recipe, budget: dict[str, Any]) -> str:
@@ -30,34 +32,6 @@ def run_key(spec: str, recipe: Recipe, budget: dict[str, Any]) -> str:
     content.pop("strategies", None)
     blob = json.dumps({"data": spec, "recipe": content, "budget": budget, "format": RECORD_FORMAT}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-def redact(url: str) -> str:
-    """A storage URL with its password replaced, for messages and records."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
-
-
-def scrub(text: str, url: str | None) -> str:
-    """`text` with the password of `url` (if any) removed, wherever a driver may have echoed it."""
-    if not url:
-        return text
-    text = text.replace(url, redact(url))
-    password = _password(url)
-    return text.replace(password, "***") if password else text
-
-
-def cannot_open(url: str, error: Exception) -> BadInputError:
-    """The error for a storage that failed to open: the URL redacted, the driver's message scrubbed."""
-    return BadInputError(f"--storage {redact(url)}: cannot be opened ({scrub(str(error), url)})")
-
-
-def _password(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).password
-    except Exception:  # an unparsable URL has no password to find; redact() still applies
-        return None
 
 
 class RunStore:
@@ -74,21 +48,25 @@ class RunStore:
         folder.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{(folder / 'runs.db').resolve()}")
 
-    def records(self) -> dict[str, dict[str, Any]]:
-        """Every finished run (completed or failed for a recorded reason) by key."""
-        found: dict[str, dict[str, Any]] = {}
+    def records(self) -> dict[str, RunRecord]:
+        """Every finished run (completed or failed for a recorded reason) by key; where a key was recorded
+        twice (a run scored on the test split after it trained), the later record."""
+        found: dict[str, RunRecord] = {}
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
             key = trial.user_attrs.get("run_key")
             record = trial.user_attrs.get("record")
             if key and record:
-                found[key] = record
+                found[key] = RunRecord.from_json(record, f"{redact(self.url)}: run {key}")
         return found
 
-    def add(self, key: str, record: dict[str, Any]) -> None:
+    def add(self, record: RunRecord, scored_after: bool = False) -> None:
+        """Store a finished run (`scored_after`: the same run again, now with its test scores)."""
         trial = self.study.ask()
-        trial.set_user_attr("run_key", key)
-        trial.set_user_attr("record", record)
-        if record.get("stopped_reason") or record.get("test_acc") is None:
+        trial.set_user_attr("run_key", record.key)
+        trial.set_user_attr("record", record.to_json())
+        if scored_after:
+            trial.set_user_attr(SCORED_AFTER, True)
+        if record.failed or record.val_acc is None:
             self.study.tell(trial, state=TrialState.FAIL)
         else:
-            self.study.tell(trial, float(record["val_acc"]))
+            self.study.tell(trial, float(record.val_acc))

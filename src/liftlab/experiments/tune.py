@@ -29,7 +29,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from liftlab.config import Recipe, recipe_from_dict, with_values
 from liftlab.errors import BadInputError
-from liftlab.experiments.store import cannot_open, redact
+from liftlab.experiments.runner import Job
+from liftlab.experiments.session import Session
+from liftlab.experiments.store import RunStore, run_key
+from liftlab.redaction import cannot_open, redact
 from liftlab.stats import mean_ci
 from liftlab.strategies import apply_strategies, get
 
@@ -250,31 +253,53 @@ def work(study: optuna.Study, trials: int | None = None, timeout: float | None =
     return ran["n"]
 
 
-def repeat_top(study: optuna.Study, settings: TuneSettings) -> list[dict[str, Any]]:
-    """Re-train the top configurations over `repeats` seeds; the mean decides (one seed's luck does not)."""
-    from liftlab.train import fit
+Scorer = Callable[[list[Recipe]], list[float | None]]
+"""Validation accuracies of recipes, trained (or found in the run store) together."""
 
-    spec, base, _ = study_recipe(study)
+
+def repeat_top(study: optuna.Study, settings: TuneSettings, score: Scorer) -> list[dict[str, Any]]:
+    """Re-train the top configurations on `repeats` seeds the search did not use; their mean decides.
+
+    The trial's own score chose it, so it is kept apart (`search_score`) and never averaged in: the best of
+    many noisy scores is biased upwards (the winner's curse), and counting it would carry that luck into the
+    mean and its interval.
+    """
+    _, base, _ = study_recipe(study)
     complete = sorted(
         study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: -float(t.value or 0.0)
     )
-    from liftlab.data import load_data
-
-    data = load_data(spec, base.data, quiet=settings.quiet)
+    seeds = [base.seed + offset for offset in range(1, settings.repeats + 1)]  # the search trained base.seed
+    top = complete[: settings.top]
+    recipes = [
+        with_values(apply_strategies(base, list(trial.user_attrs["strategies"])), {"seed": seed})
+        for trial in top
+        for seed in seeds
+    ]
+    values = score(recipes)
     results: list[dict[str, Any]] = []
-    for trial in complete[: settings.top]:
-        strategies = list(trial.user_attrs["strategies"])
-        scores = [float(trial.value or 0.0)]
-        for extra_seed in range(1, settings.repeats):
-            recipe = with_values(apply_strategies(base, strategies), {"seed": base.seed + extra_seed})
-            result = fit(recipe, data, quiet=True)
-            scores.append(float(result.val_acc) if result.val_acc is not None else float("nan"))
+    for index, trial in enumerate(top):
+        mine = values[index * len(seeds) : (index + 1) * len(seeds)]
+        scores = [float(v) if v is not None else float("nan") for v in mine]
         finite = [s for s in scores if math.isfinite(s)]
         mean, (low, high) = mean_ci(finite) if finite else (float("nan"), (float("nan"), float("nan")))
-        results.append({"trial": trial.number, "strategies": strategies, "scores": scores, "mean": mean,
+        results.append({"trial": trial.number, "strategies": list(trial.user_attrs["strategies"]),
+                        "search_score": trial.value, "seeds": seeds, "scores": scores, "mean": mean,
                         "ci95": [low, high]})  # fmt: skip
     results.sort(key=lambda r: -float(r["mean"]))
     return results
+
+
+def session_scorer(spec: str, session: Session) -> Scorer:
+    """Scores through the experiment session: repeats are runs in the store like any other, so a rerun of
+    `tune` finds them instead of training them again (validation only: the test split is not scored)."""
+
+    def score(recipes: list[Recipe]) -> list[float | None]:
+        jobs = [Job(run_key(spec, r, {"tune_repeat": 1}), spec, r.model_dump(mode="json"), score_test=False)
+                for r in recipes]  # fmt: skip
+        records = session.run(jobs).records
+        return [None if records[job.key].failed else records[job.key].val_acc for job in jobs]
+
+    return score
 
 
 def trial_record(trial: FrozenTrial) -> dict[str, Any]:
@@ -341,7 +366,8 @@ def run_tune(
     if done < settings.trials:
         on_message(f"study {settings.study} in {redact(url)}: {done} of {settings.trials} trials done")
         work(study, None, settings.timeout, settings.quiet)
-    repeated = repeat_top(study, settings)
+    session = Session(RunStore.in_folder(out))
+    repeated = repeat_top(study, settings, session_scorer(spec, session))
     summary = summarise(study, url, repeated)
     write_json(out / "tune.json", summary)
     write_text(out / "best_recipe.yaml", recipe_from_dict(summary["best"]["recipe"]).to_yaml())

@@ -12,12 +12,14 @@ Records from before per-image validation predictions fall back on the unpaired s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from liftlab.experiments.halving import BASELINE
+from liftlab.records import RunRecord
 from liftlab.stats import noise_level
 
 CLEAR_Z = 2.0
@@ -27,18 +29,20 @@ FAMILY_ALPHA = 0.05
 SCOPE = "one seed each, validation split"
 
 
-def paired_standard_error(arm: dict[str, Any], base: dict[str, Any]) -> float | None:
+def paired_standard_error(arm: RunRecord, base: RunRecord) -> float | None:
     """Standard error of `arm`'s validation accuracy minus `base`'s from their per-image predictions on the
-    same images (None when a record has none, or they were scored on different images).
+    same images (None when a record has none, or they were scored on different images)."""
+    if not arm.val_labels or arm.val_labels != base.val_labels:
+        return None
+    return difference_standard_error(arm.val_labels, arm.val_predictions, base.val_predictions)
 
-    >>> right, half = {"val_labels": [0, 1, 0, 1], "val_predictions": [0, 1, 0, 1]}, {"val_predictions": [0, 0, 0, 0]}
-    >>> round(paired_standard_error(right, half | {"val_labels": [0, 1, 0, 1]}), 3)
+
+def difference_standard_error(labels: Sequence[int], a: Sequence[int], b: Sequence[int]) -> float | None:
+    """Standard error of the accuracy of predictions `a` minus `b` on the same labelled images.
+
+    >>> round(difference_standard_error([0, 1, 0, 1], [0, 1, 0, 1], [0, 0, 0, 0]), 3)
     0.289
     """
-    labels = arm.get("val_labels")
-    if not labels or labels != base.get("val_labels"):
-        return None
-    a, b = arm.get("val_predictions") or [], base.get("val_predictions") or []
     if len(a) != len(labels) or len(b) != len(labels):
         return None
     truth = np.asarray(labels)
@@ -66,10 +70,10 @@ def judge(delta: float, standard_error: float, n_val: int, comparisons: int = 1)
     return "helped" if delta > margin else "hurt" if delta < -margin else "unclear"
 
 
-def clearly_better(challenger: dict[str, Any], incumbent: dict[str, Any], n_val: int, comparisons: int = 1) -> bool:
+def clearly_better(challenger: RunRecord, incumbent: RunRecord, n_val: int, comparisons: int = 1) -> bool:
     """Whether run record `challenger` beats `incumbent` on validation by a clear margin (see `judge`)."""
-    a, b = challenger.get("val_acc"), incumbent.get("val_acc")
-    if a is None or b is None or challenger.get("stopped_reason"):
+    a, b = challenger.val_acc, incumbent.val_acc
+    if a is None or b is None or challenger.failed:
         return False
     paired = paired_standard_error(challenger, incumbent)
     error = noise_level(float(b), n_val) if paired is None else paired

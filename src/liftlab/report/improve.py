@@ -44,8 +44,11 @@ def verdict(result: dict[str, Any]) -> list[str]:
         else:
             change, meaning = "went", "no reliable lift (the interval includes zero):"
         added = ", ".join(best["strategies"][len(result["baseline"]["strategies"]) :])
+        seeds = len(best.get("runs") or [])
+        described = f"mean of {seeds} final seeds" if seeds > 1 else "one final seed"
         first = (
-            f"Test accuracy {change} from {_pct(result['baseline']['test_acc'])} (baseline) to "
+            f"The recipe's test accuracy ({described}) {change} from {_pct(result['baseline']['test_acc'])} "
+            "(baseline) to "
             f"{_pct(best['test_acc'])} with {added}: {meaning} {_points(lift['value'])} "
             f"(95% interval {_points(low)} to {_points(high)}; {lift.get('scope') or 'test split'})."
         )
@@ -57,10 +60,19 @@ def verdict(result: dict[str, Any]) -> list[str]:
         f"Helped in the search{f' ({scope})' if scope else ''}: {', '.join(helped) or 'none'}; "
         f"hurt: {', '.join(hurt) or 'none'}."
     )
+    exported = best.get("exported")
+    headline = []
+    if exported:
+        low_e, high_e = exported.get("ci95") or (None, None)
+        headline.append(
+            f"The exported model (best/, the winner trained with seed {exported['seed']}) scores "
+            f"{_pct(exported['test_acc'])} on the test split (95% interval {_pct(low_e)} to {_pct(high_e)}, "
+            "test images); the per-class table, confusion matrix, business view and curves below describe it."
+        )
     if result.get("target") is not None:
         reached = "reached" if result["target_reached"] else "not reached"
-        second += f" Target {_pct(result['target'])}: {reached}."
-    return [first, second]
+        second += f" Target {_pct(result['target'])} (by the exported model): {reached}."
+    return [*headline, first, second]
 
 
 def training_curves(result: dict[str, Any], path: Path) -> Path:
@@ -121,7 +133,8 @@ img { max-width: 100%; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: 
 {{ r.runs_trained }} run(s) trained; {{ r.runs_reused }} found already done in the run store (shared with
 another step, or finished by an earlier, interrupted invocation).
 {% if r.resumed %}This invocation {{ r.resumed.note }}{% endif %}
-Test accuracy is the mean over {{ r.best.runs|length }} seed(s); intervals resample
+The recipe comparison (the lift and the final table) is the mean over {{ r.best.runs|length }} seed(s);
+intervals resample
 {% if r.best.runs|length > 1 %}the seed pairs, then the test images{% else %}the test images (one seed: the
 seed-to-seed variation is not in them){% endif %}; McNemar's test counts each test image once.
 The test split chose nothing: the search compared validation accuracy only.</p>
@@ -215,7 +228,10 @@ The learning curve does not reach it within its range.{% endif %}</p>{% endif %}
 def improve_report(result: dict[str, Any], evaluation: dict[str, Any], out: Path) -> Path:
     """Write the plots and report.html (self-contained: every image inlined) into `out`."""
     plots = [
-        ("Training curves: baseline and best (final seed)", training_curves(result, out / "curves.png")),
+        (
+            "Training curves: baseline and best (first final seed; the exported model)",
+            training_curves(result, out / "curves.png"),
+        ),
         ("Search: validation accuracy per arm and rung", search_plot(result, out / "search.png")),
     ]
     curve = (result.get("diagnosis") or {}).get("learning_curve")

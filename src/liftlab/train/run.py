@@ -6,6 +6,7 @@ preprocess.json, splits.json (the exact items of every split) and checkpoint/ (f
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from liftlab.train.fitted import EpochCallback, FitResult
 from liftlab.train.inference import predict_logits
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
+from liftlab.train.saved import load_trained
 
 
 def _check_out_folder(out: Path, recipe: Recipe, resume: bool) -> None:
@@ -88,13 +90,16 @@ def test_log_probs(result: FitResult, data: ImageData, batch_size: int = 1024) -
     return result.test_log_probs
 
 
-def write_run_folder(out: Path, spec: str, recipe: Recipe, data: ImageData, result: FitResult) -> dict[str, Any]:
-    """Test the fitted model and write the run folder's files; returns metrics.json's content."""
+def write_run_folder(
+    out: Path, spec: str, recipe: Recipe, data: ImageData, result: FitResult, score_test: bool = True
+) -> dict[str, Any]:
+    """Test the fitted model (unless not `score_test`: then `test_acc` is null) and write the run folder's
+    files; returns metrics.json's content."""
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "recipe.yaml", recipe.to_yaml())
     write_json(out / "classes.json", data.classes)
     write_json(out / "splits.json", data.split_record())
-    log_probs = test_log_probs(result, data, recipe.eval_batch_size)
+    log_probs = test_log_probs(result, data, recipe.eval_batch_size) if score_test else None
     test_acc = None
     if log_probs is not None and data.test is not None:
         test_acc = float((log_probs.argmax(1) == data.test.labels).float().mean())
@@ -126,3 +131,19 @@ def write_run_folder(out: Path, spec: str, recipe: Recipe, data: ImageData, resu
     save_weights(out / "model.safetensors", result.model)
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def score_run_folder(folder: Path, spec: str) -> tuple[list[int], list[int]]:
+    """(test labels, predicted classes) of the model saved in a run folder that was not scored on the test
+    split when it trained; its metrics.json gets the test accuracy."""
+    trained = load_trained(folder)
+    data = load_data(spec, trained.recipe.data, skip_bad=True)
+    if data.test is None or not len(data.test):
+        return [], []
+    predicted = trained.probabilities(data.test.images).argmax(1)
+    labels = data.test.labels.tolist()
+    metrics_path = folder / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["test_acc"] = float((predicted == data.test.labels).float().mean())
+    write_json(metrics_path, metrics)
+    return labels, predicted.tolist()

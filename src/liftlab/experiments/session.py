@@ -1,0 +1,94 @@
+"""One experiment session: the run store, the runner and the ledger of what this invocation trained.
+
+`ablate`, `improve` and `tune`'s repeats all ask the same thing of it: here are jobs (content-addressed
+runs); give me their records, from the store where they are done, else trained, and remember which was
+which. One place decides reuse, records a finished run before its checkpoints go, and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from liftlab.experiments.runner import Job, default_workers, run_jobs
+from liftlab.experiments.store import RunStore
+from liftlab.records import RunRecord
+from liftlab.train.run import score_run_folder
+
+
+@dataclass
+class Ledger:
+    """Keys this invocation trained, found already done (each once), and trained on from a killed run's
+    checkpoint."""
+
+    trained: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one `Session.run` call returned: records by key, and how many it trained and reused."""
+
+    records: dict[str, RunRecord]
+    trained: int
+    reused: int
+
+
+def always(record: RunRecord) -> bool:
+    return True
+
+
+class Session:
+    def __init__(self, store: RunStore, workers: int | None = None) -> None:
+        self.store = store
+        self.workers = workers or default_workers()
+        self.records = store.records()
+        self.ledger = Ledger()
+        self.found_at_start = len(self.records)
+
+    def run(
+        self,
+        jobs: list[Job],
+        reusable: Callable[[RunRecord], bool] = always,
+        on_done: Callable[[RunRecord], None] = lambda record: None,
+    ) -> Batch:
+        """Records of `jobs` (one per distinct key): a stored one where `reusable(record)`, else trained
+        (in parallel workers), stored as it finishes and passed to `on_done`."""
+        wanted: dict[str, Job] = {}
+        reused = 0
+        for job in jobs:
+            if job.key in wanted:
+                continue
+            wanted[job.key] = job
+            stored = self.records.get(job.key)
+            if stored is not None and reusable(stored):
+                reused += 1
+                if job.key not in self.ledger.reused and job.key not in self.ledger.trained:
+                    self.ledger.reused.append(job.key)
+        to_train = [job for key, job in wanted.items() if key not in self.records or not reusable(self.records[key])]
+
+        def finished(record: RunRecord) -> None:
+            self.keep(record)
+            self.ledger.trained.append(record.key)
+            if record.resumed_from_epoch is not None:
+                self.ledger.resumed.append(record.key)
+            on_done(record)
+
+        run_jobs(to_train, min(self.workers, len(to_train)) if to_train else 1, finished)
+        return Batch({key: self.records[key] for key in wanted}, len(to_train), reused)
+
+    def keep(self, record: RunRecord, scored_after: bool = False) -> None:
+        self.store.add(record, scored_after)
+        self.records[record.key] = record
+
+    def scored_on_test(self, record: RunRecord, folder: Path, spec: str) -> RunRecord:
+        """`record` with test predictions: as stored when it has them, else its saved model scored now (a
+        search run that becomes a final one), and the scored record kept in the store."""
+        if record.scored_on_test or record.failed:
+            return record
+        labels, predictions = score_run_folder(folder, spec)
+        scored = record.with_test(labels, predictions)
+        self.keep(scored, scored_after=True)
+        return scored

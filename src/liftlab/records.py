@@ -1,0 +1,193 @@
+"""Typed, immutable records of what liftlab trained: an epoch and a run.
+
+The bottom layer (no torch): the runner builds them, the run store keeps them, and `ablate`, `improve`,
+`tune`, the statistics and the reports read their fields instead of string keys. Each has `to_json` (the
+documented keys, the same as the files written before these classes existed) and `from_json`, which names
+the field that is missing or of the wrong type. `FORMAT` is written into every run record; a record
+without one is of format 1, the format before it was written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from liftlab.errors import BadInputError
+
+FORMAT = 1
+
+
+def _field(record: dict[str, Any], name: str, kinds: tuple[type, ...], where: str, optional: bool = False) -> Any:
+    if name not in record:
+        if optional:
+            return None
+        raise BadInputError(f"{where}: field '{name}' is missing")
+    value = record[name]
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) and bool not in kinds:
+        raise BadInputError(f"{where}: field '{name}' expected {'/'.join(k.__name__ for k in kinds)}, found {value!r}")
+    if not isinstance(value, kinds):
+        raise BadInputError(f"{where}: field '{name}' expected {'/'.join(k.__name__ for k in kinds)}, found {value!r}")
+    return value
+
+
+NUMBER = (int, float)
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch of a run's history. `val_loss`/`val_acc` are None on epochs that were not validated;
+    `seconds` is None where a record keeps epoch times apart (a run record's `epoch_seconds`)."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float | None
+    val_loss: float | None
+    val_acc: float | None
+    lr: float
+    seconds: float | None = None
+    train_seconds: float | None = None
+    grad_norms: tuple[float, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "train_acc": self.train_acc,
+            "val_loss": self.val_loss,
+            "val_acc": self.val_acc,
+            "lr": self.lr,
+        }
+        for name in ("seconds", "train_seconds"):
+            if getattr(self, name) is not None:
+                record[name] = getattr(self, name)
+        if self.grad_norms is not None:
+            record["grad_norms"] = list(self.grad_norms)
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any], where: str = "epoch") -> Epoch:
+        """One epoch from its JSON object; the error names a missing or mistyped field.
+
+        >>> row = {"epoch": 1, "train_loss": 0.5, "train_acc": 0.8, "val_loss": None, "val_acc": None, "lr": 0.1}
+        >>> Epoch.from_json(row).to_json() == row
+        True
+        """
+        if not isinstance(record, dict):
+            raise BadInputError(f"{where}: expected an object, found {record!r}")
+        norms = _field(record, "grad_norms", (list,), where, optional=True)
+        return cls(
+            epoch=_field(record, "epoch", (int,), where),
+            train_loss=_field(record, "train_loss", NUMBER, where),
+            train_acc=_field(record, "train_acc", NUMBER, where, optional=True),
+            val_loss=_field(record, "val_loss", NUMBER, where, optional=True),
+            val_acc=_field(record, "val_acc", NUMBER, where, optional=True),
+            lr=_field(record, "lr", NUMBER, where),
+            seconds=_field(record, "seconds", NUMBER, where, optional=True),
+            train_seconds=_field(record, "train_seconds", NUMBER, where, optional=True),
+            grad_norms=tuple(float(n) for n in norms) if norms is not None else None,
+        )
+
+
+def history_from_json(records: list[dict[str, Any]], where: str = "history") -> tuple[Epoch, ...]:
+    """A history.json (or a run record's `history`) as epochs."""
+    if not isinstance(records, list):
+        raise BadInputError(f"{where}: expected a list of epochs, found {type(records).__name__}")
+    return tuple(Epoch.from_json(r, f"{where}[{i}]") for i, r in enumerate(records))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished training run as the run store keeps it: what `ablate`, `improve` and the statistics read.
+
+    `test_predictions` is empty for a run that was not scored on the test split (the search's runs) or that
+    failed; `stopped_reason` says why a run failed (then it is never chosen), `stopped_by_time` after which
+    epoch the deadline cut it before the end of its schedule (then it is never scored as its recipe).
+    """
+
+    key: str
+    seed: int
+    strategies: tuple[str, ...]
+    val_acc: float | None
+    test_acc: float | None
+    history: tuple[Epoch, ...]
+    seconds: float
+    epoch_seconds: tuple[float, ...] = ()
+    val_labels: tuple[int, ...] = ()
+    val_predictions: tuple[int, ...] = ()
+    test_labels: tuple[int, ...] = ()
+    test_predictions: tuple[int, ...] = ()
+    stopped_reason: str | None = None
+    stopped_by_time: int | None = None  # the epoch after which the deadline stopped it
+    resumed_from_epoch: int | None = None
+    dtype: str = ""
+    device: str = ""
+    liftlab_version: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """Diverged, crashed or never validated: never chosen, never scored."""
+        return self.stopped_reason is not None or self.val_acc is None
+
+    @property
+    def scored_on_test(self) -> bool:
+        return bool(self.test_predictions)
+
+    def with_test(self, labels: list[int], predictions: list[int]) -> RunRecord:
+        """The same run scored on the test split afterwards (from its saved model)."""
+        correct = sum(int(p == y) for p, y in zip(predictions, labels, strict=True))
+        accuracy = correct / len(labels) if labels else None
+        return replace(self, test_labels=tuple(labels), test_predictions=tuple(predictions), test_acc=accuracy)
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "history":
+                value = [epoch.to_json() for epoch in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            record[item.name] = value
+        record["format"] = FORMAT
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any], where: str = "run record") -> RunRecord:
+        if not isinstance(record, dict):
+            raise BadInputError(f"{where}: expected an object, found {type(record).__name__}")
+        version = record.get("format", 1)
+        if version != FORMAT:
+            raise BadInputError(
+                f"{where}: format {version!r}, this liftlab reads format {FORMAT}; use the liftlab that wrote it"
+            )
+
+        def numbers(name: str, kind: type = int) -> tuple[Any, ...]:
+            values = _field(record, name, (list,), where, optional=True) or []
+            return tuple(kind(v) for v in values)
+
+        return cls(
+            key=_field(record, "key", (str,), where),
+            seed=_field(record, "seed", (int,), where),
+            strategies=tuple(_field(record, "strategies", (list,), where, optional=True) or ()),
+            val_acc=_field(record, "val_acc", NUMBER, where, optional=True),
+            test_acc=_field(record, "test_acc", NUMBER, where, optional=True),
+            history=history_from_json(_field(record, "history", (list,), where), f"{where}: history"),
+            seconds=float(_field(record, "seconds", NUMBER, where)),
+            epoch_seconds=numbers("epoch_seconds", float),
+            val_labels=numbers("val_labels"),
+            val_predictions=numbers("val_predictions"),
+            test_labels=numbers("test_labels"),
+            test_predictions=numbers("test_predictions"),
+            stopped_reason=_field(record, "stopped_reason", (str,), where, optional=True),
+            stopped_by_time=_field(record, "stopped_by_time", (int, bool), where, optional=True),
+            resumed_from_epoch=_field(record, "resumed_from_epoch", (int,), where, optional=True),
+            dtype=_field(record, "dtype", (str,), where, optional=True) or "",
+            device=_field(record, "device", (str,), where, optional=True) or "",
+            liftlab_version=_field(record, "liftlab_version", (str,), where, optional=True) or "",
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """What improve.json keeps of a final run."""
+        keep = ("seed", "val_acc", "test_acc", "seconds", "stopped_reason", "stopped_by_time")
+        return {name: getattr(self, name) for name in keep} | {"history": [e.to_json() for e in self.history]}

@@ -1,0 +1,67 @@
+"""The typed records read every JSON file liftlab wrote before they existed (format 1, kept under
+tests/records/format1: a run store's record, history.json, ablation.json, improve.json), write the same keys
+back, and name the field when a file is broken."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from liftlab.errors import BadInputError
+from liftlab.records import FORMAT, Epoch, RunRecord, history_from_json
+
+FORMAT1 = Path(__file__).parent / "records" / "format1"
+
+
+def _load(name: str) -> object:
+    return json.loads((FORMAT1 / name).read_text())
+
+
+def test_a_stored_run_record_of_format_1_loads_and_writes_the_same_keys_back() -> None:
+    stored = _load("run_record.json")
+    assert isinstance(stored, dict) and "format" not in stored, "written before records carried a format"
+    record = RunRecord.from_json(stored)
+    assert record.val_acc == stored["val_acc"] and len(record.test_predictions) == len(stored["test_labels"]) > 0
+    assert record.history[-1].epoch == len(stored["history"]) and not record.failed
+    assert record.to_json() == stored | {"format": FORMAT}
+    assert RunRecord.from_json(record.to_json()) == record
+    cut = RunRecord.from_json(stored | {"stopped_by_time": 12})  # the epoch after which the deadline cut it
+    assert cut.stopped_by_time == 12
+
+
+@pytest.mark.parametrize("path", ["history.json"])
+def test_a_run_folders_history_loads_as_epochs_and_round_trips(path: str) -> None:
+    rows = _load(path)
+    assert isinstance(rows, list)
+    epochs = history_from_json(rows, path)
+    assert [e.to_json() for e in epochs] == rows and epochs[0].seconds is not None
+
+
+def test_the_histories_inside_ablation_and_improve_results_load() -> None:
+    ablation = _load("ablation.json")
+    improve = _load("improve.json")
+    assert isinstance(ablation, dict) and isinstance(improve, dict)
+    runs = [run for arm in ablation["arms"] for run in arm["runs"]]
+    runs += improve["best"]["runs"] + improve["baseline"]["runs"]
+    assert runs
+    for run in runs:
+        epochs = history_from_json(run["history"])
+        assert [e.to_json() for e in epochs] == run["history"]
+
+
+def test_a_broken_record_names_the_field_and_a_newer_format_is_refused() -> None:
+    stored = _load("run_record.json")
+    assert isinstance(stored, dict)
+    with pytest.raises(BadInputError, match="field 'val_acc' expected int/float"):
+        RunRecord.from_json(stored | {"val_acc": "high"}, "runs.db: run abc")
+    without_seed = {k: v for k, v in stored.items() if k != "seed"}
+    with pytest.raises(BadInputError, match=r"runs\.db: run abc: field 'seed' is missing"):
+        RunRecord.from_json(without_seed, "runs.db: run abc")
+    with pytest.raises(BadInputError, match=r"history\[1\]: field 'lr' is missing"):
+        history_from_json([stored["history"][0], {"epoch": 2, "train_loss": 0.1}])
+    with pytest.raises(BadInputError, match="format 2"):
+        RunRecord.from_json(stored | {"format": 2})
+    with pytest.raises(BadInputError, match="field 'epoch' expected int"):
+        Epoch.from_json(stored["history"][0] | {"epoch": True})

@@ -94,17 +94,18 @@ def test_a_flagged_augmentation_is_demoted_inside_a_combined_arm_too(tmp_path: P
     # the strong from-scratch arm is "flip,crop,depth=+1,...": each strategy inside it is checked, and an arm
     # with a flagged one comes after every other arm (tried last, not never: validation decides)
     from liftlab.config import Recipe
-    from liftlab.experiments.improve import STRONG_FROM_SCRATCH, Improvement, ImproveSettings, flagged_inside
+    from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
+    from liftlab.experiments.improve import Improvement, ImproveSettings
 
     work = Improvement("builtin:digits", Recipe(), ImproveSettings(max_arms=20), tmp_path, lambda step: None)
     diagnosis = {"augmentation_audit": {"flagged": [flagged]}, "recommendations": []}
-    names = list(work.candidates(diagnosis))
+    names = list(candidates(work, diagnosis))
     demoted = [n for n in names if flagged_inside(n, {flagged})]
     assert set(demoted) == {STRONG_FROM_SCRATCH, flagged}
     assert names[-len(demoted) :] == demoted, names
     few = Improvement("builtin:digits", Recipe(), ImproveSettings(max_arms=4), tmp_path, lambda step: None)
-    assert not set(few.candidates(diagnosis)) & set(demoted), "with few arms the flagged ones do not fit"
-    unflagged = list(work.candidates({"augmentation_audit": {"flagged": []}, "recommendations": []}))
+    assert not set(candidates(few, diagnosis)) & set(demoted), "with few arms the flagged ones do not fit"
+    unflagged = list(candidates(work, {"augmentation_audit": {"flagged": []}, "recommendations": []}))
     assert unflagged[0] == STRONG_FROM_SCRATCH
 
 

@@ -1,0 +1,70 @@
+"""The final phase: the winner and the baseline at their full budget on seeds the search did not use, and
+the export of the winner's first run as `best/`. The statistics of the verdict are in `lift.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from typing import Any
+
+from liftlab.config import Recipe, with_values
+from liftlab.experiments.halving import BASELINE
+from liftlab.experiments.work import Improvement
+from liftlab.records import RunRecord
+
+
+def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]], bool]:
+    """The winner and the baseline at their full budget over seeds the search did not use (its winner was
+    chosen on that seed's luck), as many pairs as fit; when none fits, the search's own run of the winner
+    at its seed, if it has one, and the flag saying so. best/ is the winner's first run."""
+    started = work.clock.used()
+    left = work.clock.left() - work.reserve()
+    pair_seconds = sum(
+        seconds if math.isfinite(seconds) else work.settings.budget_s * 0.1
+        for seconds in (work.full_seconds(winner), work.full_seconds(work.base))
+    )
+    fitting = int(left * min(work.workers, 2) // max(pair_seconds, 1e-9))
+    fresh = [work.base.seed + 1 + offset for offset in range(min(work.settings.seeds, fitting))]
+    seeds = work.remember("final_seeds", fresh or [work.base.seed])
+    if isinstance(seeds, int):  # a plan.json from before the final seeds were distinct: the first N seeds
+        seeds = [work.base.seed + offset for offset in range(seeds)]
+    from_search = seeds == [work.base.seed]
+    runs: list[tuple[str, Recipe]] = []
+    for seed in seeds:
+        runs.append((f"best:{seed}", with_values(winner, {"seed": seed})))
+        runs.append((f"{BASELINE}:{seed}", with_values(work.base, {"seed": seed})))
+    trained_before, reused_before = work.batch_counts
+    records = work.train(runs, max(left, 1.0), complete=True)
+    detail = f"winner and baseline at full budget, seed(s) {', '.join(map(str, seeds))}"
+    work.step(
+        "final",
+        detail + (" (the search's seed: no fresh pair fits)" if from_search else ""),
+        started,
+        work.batch_counts[0] - trained_before,
+        work.batch_counts[1] - reused_before,
+    )
+    best = [records[label] for label, _ in runs if label.startswith("best:")]
+    # The winner's first seed is the exported model: a copy of its run folder.
+    shutil.rmtree(work.out / "best", ignore_errors=True)
+    shutil.copytree(work.run_folder(best[0].key), work.out / "best")
+    finals = {"best": best, BASELINE: [records[label] for label, _ in runs if label.startswith(f"{BASELINE}:")]}
+    return finals, from_search
+
+
+def recipe_diff(base: Recipe, best: Recipe) -> list[dict[str, Any]]:
+    """Every field that differs between the two recipes, dotted, with both values."""
+
+    def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                flat |= flatten(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+        return flat
+
+    a, b = flatten(base.model_dump(mode="json")), flatten(best.model_dump(mode="json"))
+    return [
+        {"field": k, "baseline": a.get(k), "best": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+    ]

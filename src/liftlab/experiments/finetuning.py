@@ -1,0 +1,132 @@
+"""Transfer learning inside `improve`: before the search, the transfer plan (time a fine-tuning step, end the
+probe search where the fine-tune still gets its epochs, leave out probes whose feature extraction would not
+fit); after it, the fine-tune of the winning probe, kept when it beats the probe clearly on validation.
+The arithmetic is pure, in `transfer.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from liftlab.config import Recipe
+from liftlab.experiments.halving import BASELINE
+from liftlab.experiments.transfer import (
+    FORWARD_SHARE,
+    PROBE_SEARCH_ENDS,
+    PROBE_SEARCH_MIN,
+    epoch_seconds,
+    epochs_that_fit,
+    finetune_need,
+    finetune_recipe,
+    finetune_size,
+    measured_step_seconds,
+    new_feature_rows,
+    plan_finetune,
+)
+from liftlab.experiments.validation import clearly_better
+from liftlab.experiments.work import WORKER_SLOWDOWN, Improvement, val_of
+from liftlab.stats import noise_level
+
+
+def plan_transfer(
+    work: Improvement, check: dict[str, Any], arms: dict[str, Recipe], baseline_seconds: float
+) -> dict[str, Recipe]:
+    """For a probe baseline, before the search: time a fine-tuning step of the baseline's backbone, end the
+    probe search where the fine-tune still gets GOOD_EPOCHS (at its smallest training side), and keep the
+    arms whose one-off feature extraction is predicted to fit in the search's time. Returns those arms."""
+    started = work.clock.used()
+    counts = {split: sum(c.values()) for split, c in check["counts"].items()}
+    trial = finetune_recipe(work.base, 1)
+    per_step = measured_step_seconds(trial, len(check["classes"]))
+    per_epoch = epoch_seconds(counts.get("train", 0), counts.get("val", 0), trial.optim.batch_size, per_step)
+    after_search = (
+        finetune_need(per_epoch, work.base.data.size) + work.reserve() + work.settings.seeds * baseline_seconds
+    )
+    budget = work.settings.budget_s
+    floor = work.clock.used() / budget + PROBE_SEARCH_MIN
+    work.probe_search_end = work.remember(
+        "probe_search_end", max(floor, min(PROBE_SEARCH_ENDS, (budget - after_search) / budget))
+    )
+    # seconds of one image through the frozen baseline backbone, from the timed step; a worker beside
+    # another runs on one of the two cores
+    per_row = per_step / trial.optim.batch_size * FORWARD_SHARE * (WORKER_SLOWDOWN if work.workers > 1 else 1.0)
+    work.forward_seconds = per_step / trial.optim.batch_size * FORWARD_SHARE
+    allowance = work.clock.left_until(work.probe_search_end)
+    kept: list[str] = []
+    dropped: list[str] = []
+    for name, recipe in arms.items():
+        rows, cost = new_feature_rows(work.base, recipe, counts)
+        (kept if rows * cost * per_row <= allowance else dropped).append(name)
+    names = work.remember("probe_arms", kept)
+    detail = (
+        f"fine-tuning epoch {per_epoch:.0f} s predicted; the probe search ends at "
+        f"{work.probe_search_end * budget:.0f} s of {budget:.0f} s"
+    )
+    if dropped:
+        detail += f"; left out for their feature extraction ({allowance:.0f} s to search): {', '.join(dropped)}"
+    work.step("transfer plan", detail, started)
+    return {name: arms[name] for name in names if name in arms}
+
+
+def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n_val: int) -> str:
+    """With the time the final runs and the evaluation leave, fine-tune the winning probe end to end for as
+    many epochs as fit (`experiments/transfer.py`); it becomes the winner when it beats the probe on
+    validation by more than the noise. Returns the winner's name."""
+    winner = search["winner"]
+    probe = search["recipes"][winner]
+    started = work.clock.used()
+    n_train = sum(check["counts"].get("train", {}).values())
+    trial = finetune_recipe(probe, 1)
+    per_step = measured_step_seconds(trial, len(check["classes"]))
+    per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, per_step)
+    # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
+    # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs
+    keep = work.reserve() + work.full_seconds(work.base)
+    side, epochs = plan_finetune(work.clock.left() - keep, per_epoch, probe.data.size)
+    native = ((check.get("image_size") or {}).get("short_side") or {}).get("median")
+    size = finetune_size(side, probe.data.size, native)
+    if epochs:
+        # validation runs at the test size; a smaller side's steps are timed (the run then finds the
+        # verdict cached), where pixels only predicted them
+        val_step = per_step * (size / probe.data.size) ** 2
+        step = per_step
+        if side < probe.data.size:
+            step = measured_step_seconds(finetune_recipe(probe, 1, side, size), len(check["classes"]))
+        per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, step, val_step)
+        epochs = epochs_that_fit(work.clock.left() - keep, per_epoch)
+    side, size, epochs = work.remember("finetune_plan", [side, size, epochs])
+    left = work.clock.left() - keep
+    if not epochs:
+        work.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
+        return str(winner)
+    name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
+    search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size)
+    trained_before, reused_before = work.batch_counts
+    record = work.train([(name, tuned)], max(left, 1.0))[name]
+    # the probe's best validation accuracy in the search (at its full epochs where it got there)
+    probe_val = max((r["val_acc"].get(winner) or -math.inf for r in search["rungs"]), default=-math.inf)
+    val = {winner: probe_val, name: val_of(record)}
+    search["rungs"].append({
+        "fraction": 1.0, "kind": "fine-tune", "epochs": {winner: probe.epochs, name: epochs},
+        "val_acc": {n: (None if math.isinf(v) else v) for n, v in val.items()},
+        "failed": {name: record.stopped_reason} if math.isinf(val[name]) else {},
+        "seconds": {name: record.seconds},
+    })  # fmt: skip
+    # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
+    cut = bool(record.stopped_by_time)
+    probe_record = work.best_record(winner, probe, search["rungs"][:-1])
+    if probe_record is not None:
+        better = not cut and clearly_better(record, probe_record, n_val)
+    else:  # no stored run of the probe: its best validation accuracy, unpaired
+        better = not cut and val[name] > probe_val + 2 * noise_level(probe_val, n_val)
+    work.step(
+        "fine-tune",
+        f"{name}: {epochs} epochs, {side} px crops tested at {size} px ({per_epoch:.0f} s each predicted), "
+        f"val {val[name]:.4f} against "
+        f"{val[winner]:.4f}" + (" (kept)" if better else " (not better: the probe stays)"),
+        started,
+        work.batch_counts[0] - trained_before,
+        work.batch_counts[1] - reused_before,
+    )
+    return name if better else str(winner)

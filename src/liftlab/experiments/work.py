@@ -1,0 +1,254 @@
+"""The state `improve` carries from phase to phase: settings, the clock, the experiment session, the plan
+written down as it is decided (so a rerun makes the same decisions and finds the same runs), the steps
+taken, and the time arithmetic the phases share. The phases themselves are functions of it
+(`arms`, `search`, `finetuning`, `final`); `improve.py` keeps their order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liftlab.config import Recipe, with_values
+from liftlab.data.check import check_data
+from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
+from liftlab.errors import BadInputError
+from liftlab.evaluate.run import BusinessQuestion
+from liftlab.experiments.budget import Clock
+from liftlab.experiments.runner import Job
+from liftlab.experiments.session import Session
+from liftlab.experiments.store import RunStore, run_key
+from liftlab.experiments.transfer import PROBE_SEARCH_ENDS
+from liftlab.io import write_json
+from liftlab.records import RunRecord
+from liftlab.train.probe import on_features
+
+DIAGNOSIS_SHARE = 0.3
+"""The diagnosis skips its costlier checks rather than use more than this share of the budget."""
+SEARCH_ENDS = 0.65
+"""Share of the budget by which the search stops; the rest trains and tests the finalists."""
+PARALLEL_SPEEDUP = 1.2
+"""Two runs side by side against one after the other on 2 cores (benchmarks/ablation_workers.py)."""
+COST_CAP = 3.0
+"""A search run may take at most this many times the baseline's seconds per epoch: a remedy that costs far
+more (a large pretrained network on a CPU) is cut and compared at equal time, not allowed to eat the budget."""
+WORKER_SLOWDOWN = 2.0
+"""A run in a one-thread worker beside another takes up to twice as long as alone on both cores."""
+
+
+@dataclass(frozen=True)
+class ImproveSettings:
+    budget_s: float = 1200.0
+    target: float | None = None
+    seeds: int = 2
+    max_arms: int = 6
+    workers: int | None = None
+    question: BusinessQuestion | None = None
+    profile: bool = False  # choose the baseline from the data (experiments/profile.py); off with a --recipe
+    overrides: tuple[str, ...] = ()  # the user's --set, applied on top of the profile
+    skip_bad: bool = False
+    quiet: bool = True
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        if self.budget_s < 30:
+            raise BadInputError(f"--budget: expected at least 30s, found {self.budget_s:g}s")
+        if self.seeds < 1:
+            raise BadInputError(f"--seeds: expected at least 1, found {self.seeds}")
+        if self.target is not None and not 0 < self.target <= 1:
+            raise BadInputError(f"--target: expected an accuracy in (0, 1], found {self.target}")
+
+
+@dataclass
+class Step:
+    phase: str
+    detail: str
+    seconds: float
+    trained: int = 0
+    reused: int = 0
+
+
+def _full_seconds(record: RunRecord, epochs: int) -> float:
+    """Seconds a run of `epochs` epochs takes, from a (possibly shorter) run's epoch times."""
+    times = record.epoch_seconds or (record.seconds,)
+    return float(np.mean(times)) * epochs
+
+
+def val_of(record: RunRecord | None) -> float:
+    """A run's validation accuracy for ranking; -inf for a failed run, so it is never chosen."""
+    if record is None or record.failed or record.val_acc is None:
+        return -math.inf  # a failed or non-finite run is never chosen
+    return float(record.val_acc)
+
+
+class Improvement:
+    def __init__(
+        self, spec: str, base: Recipe, settings: ImproveSettings, out: Path, on_step: Callable[[Step], None]
+    ) -> None:
+        self.spec = spec
+        self.base = base
+        self.settings = settings
+        self.out = out
+        self.on_step = on_step
+        self.clock = Clock(settings.budget_s)
+        self.session = Session(RunStore.in_folder(out), settings.workers)
+        self.records = self.session.records
+        self.steps: list[Step] = []
+        self.batch_counts = (0, 0)  # runs trained and found done by this invocation's train() calls so far
+        self.workers = self.session.workers
+        self.baseline_seconds = 0.0  # the diagnosis baseline's training time, set by the search
+        self.probe_search_end = PROBE_SEARCH_ENDS  # for a probe baseline: set from the fine-tune's needs
+        self.forward_seconds = 0.0  # one image through the baseline's backbone at its size (probe baselines)
+        plan_path = out / "plan.json"
+        self.plan: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
+        self.found_at_start = len(self.records) if self.plan else 0  # runs left by an earlier invocation here
+
+    def adopt(self, base: Recipe) -> None:
+        """Fix the baseline recipe (after the data profile); a folder holding another baseline's plan is refused."""
+        self.base = base
+        if self.plan and self.plan.get("base") != base.model_dump(mode="json"):
+            raise BadInputError(
+                f"--out {self.out}: holds an improve run of another baseline recipe; choose another --out to start "
+                "afresh"
+            )
+        self.plan["base"] = base.model_dump(mode="json")
+
+    def remember(self, key: str, value: Any) -> Any:
+        """Write a plan decision once, so that a rerun makes the same one (and so finds the same runs)."""
+        self.plan.setdefault(key, value)
+        write_json(self.out / "plan.json", self.plan)
+        return self.plan[key]
+
+    def step(self, phase: str, detail: str, started: float, trained: int = 0, reused: int = 0) -> None:
+        step = Step(phase, detail, round(self.clock.used() - started, 2), trained, reused)
+        self.steps.append(step)
+        self.on_step(step)
+
+    def train(
+        self,
+        runs: list[tuple[str, Recipe]],
+        max_seconds: float,
+        per_epoch_cap: float | None = None,
+        complete: bool = False,
+    ) -> dict[str, RunRecord]:
+        """Records of (label, recipe) runs: from the store when done before, else trained.
+
+        Every run also writes its run folder (weights included) to runs/KEY, so the winner is exported
+        by copying, not by training it again.
+
+        A run stops after the epoch in which `max_seconds` passed, or `per_epoch_cap` times its epochs.
+        `complete` marks the final runs: a stored run that such a limit cut short is trained again, to the
+        end, and every record is scored on the test split (the search's runs are not: the test split
+        chooses nothing).
+        """
+        keys = {label: run_key(self.spec, recipe, {"improve": 1}) for label, recipe in runs}
+        # The deadline is absolute: a job that waits for a free worker does not get more time.
+        deadline = time.time() + max(max_seconds, 1.0)
+        jobs = [
+            Job(key, self.spec, recipe.model_dump(mode="json"),
+                None if per_epoch_cap is None else per_epoch_cap * recipe.epochs, str(self.run_folder(key)),
+                deadline, str(self.out / "checkpoints" / key), score_test=complete)
+            for (label, recipe), key in zip(runs, keys.values(), strict=True)
+        ]  # fmt: skip
+
+        def reusable(stored: RunRecord) -> bool:
+            done = (self.run_folder(stored.key) / "metrics.json").is_file()
+            return done and not (complete and bool(stored.stopped_by_time))
+
+        batch = self.session.run(jobs, reusable)
+        self.batch_counts = (self.batch_counts[0] + batch.trained, self.batch_counts[1] + batch.reused)
+        records = batch.records
+        if complete:
+            records = {k: self.session.scored_on_test(r, self.run_folder(k), self.spec) for k, r in records.items()}
+        return {label: records[key] for label, key in keys.items()}
+
+    def check(self) -> dict[str, Any]:
+        started = self.clock.used()
+        report = check_data(self.spec, self.base.data).to_dict()
+        if report["n_unreadable"] and not self.settings.skip_bad:
+            names = ", ".join(b["path"] for b in report["unreadable"][:5])
+            raise BadInputError(
+                f"DATA {self.spec}: {report['n_unreadable']} unreadable file(s) ({names}); "
+                "run `liftlab data check` for the reasons, or pass --skip-bad"
+            )
+        if not sum(report["counts"].get("test", {}).values()):
+            raise BadInputError(
+                f"DATA {self.spec}: no test split; improve tests only on untouched data. "
+                "Give a test/ folder, or keep data.test_fraction above 0"
+            )
+        self.step("data check", f"{sum(sum(c.values()) for c in report['counts'].values())} images", started)
+        return report
+
+    def diagnose(self, check: dict[str, Any]) -> dict[str, Any]:
+        started = self.clock.used()
+        folder = self.out / "diagnosis"
+        path = folder / "diagnosis.json"
+        if path.is_file():
+            result: dict[str, Any] = json.loads(path.read_text())
+            # the target is part of what it answered (images for the target), so another target diagnoses again
+            same_target = result.get("target", self.settings.target) == self.settings.target
+            if result.get("recipe") == self.base.model_dump(mode="json") and same_target:
+                self.step("diagnosis", "reused " + ", ".join(f["code"] for f in result["findings"]), started)
+                return result
+        settings = DiagnoseSettings(
+            self.settings.target, quick=True, skip_bad=self.settings.skip_bad, quiet=self.settings.quiet,
+            max_seconds=self.settings.budget_s * DIAGNOSIS_SHARE, data_check=check,
+        )  # fmt: skip
+        result = run_diagnosis(self.spec, self.base, folder, settings)
+        detail = ", ".join(f["code"] for f in result["findings"])
+        if result.get("skipped_for_time"):
+            detail += f" (skipped for time: {', '.join(result['skipped_for_time'])})"
+        self.step("diagnosis", detail, started, trained=1)
+        return result
+
+    def search_ends(self) -> float:
+        """Share of the budget by which the search stops: earlier for probes, whose fine-tune needs the rest."""
+        return self.probe_search_end if on_features(self.base) else SEARCH_ENDS
+
+    def best_record(self, name: str, recipe: Recipe, rungs: list[dict[str, Any]]) -> RunRecord | None:
+        """The stored run of arm `name` (recipe `recipe` at full epochs) at the rung where it scored best on
+        validation: the run a later challenger is compared with, image by image."""
+        scored = [r for r in rungs if r["val_acc"].get(name) is not None]
+        if not scored:
+            return None
+        rung = max(scored, key=lambda r: r["val_acc"][name])
+        epochs = rung["epochs"].get(name, recipe.epochs)
+        return self.records.get(run_key(self.spec, with_values(recipe, {"epochs": epochs}), {"improve": 1}))
+
+    def run_folder(self, key: str) -> Path:
+        return self.out / "runs" / key
+
+    def added(self, recipe: Recipe) -> list[str]:
+        """The strategies `recipe` applies on top of the baseline."""
+        return recipe.strategies[len(self.base.strategies) :]
+
+    def epoch_cap(self) -> float:
+        """Most seconds per epoch a search run may take: COST_CAP times the baseline's, in a worker."""
+        slowdown = WORKER_SLOWDOWN if self.workers > 1 else 1.0
+        return COST_CAP * self.baseline_seconds / max(self.base.epochs, 1) * slowdown
+
+    def wall_seconds(self, run_seconds: list[float]) -> float:
+        """Wall time of runs timed in the worker pool when run side by side."""
+        return sum(run_seconds) / min(self.workers, 2, max(len(run_seconds), 1))
+
+    def full_seconds(self, recipe: Recipe) -> float:
+        """Seconds one search run of `recipe` at its full epochs takes, from runs of it done so far."""
+        done = [r for r in self.records.values() if list(r.strategies) == recipe.strategies and r.history]
+        return _full_seconds(done[0], recipe.epochs) if done else math.inf
+
+    def final_seconds(self, winner_seconds: float) -> float:
+        """Wall time of the final phase for a winner whose run takes `winner_seconds`."""
+        baseline = self.full_seconds(self.base)
+        baseline = winner_seconds if math.isinf(baseline) else baseline
+        return self.settings.seeds * (winner_seconds + baseline) / min(self.workers, 2)
+
+    def reserve(self) -> float:
+        """Seconds kept for the evaluation and the report."""
+        return max(10.0, 0.05 * self.settings.budget_s)

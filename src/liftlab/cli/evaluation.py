@@ -1,0 +1,166 @@
+"""`liftlab evaluate` and `predict`: metrics that fit the business, and predictions for new images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from liftlab.cli.common import app, console, errors, reports_errors
+
+
+def _print_evaluation(record: dict[str, Any]) -> None:
+    """Headline metrics with intervals, and the business decisions when asked."""
+    metrics = record["metrics"]
+    shown = [m for m in ("accuracy", "balanced_accuracy", "macro_f1", "top_5_accuracy", "log_loss") if m in metrics]
+    for name in shown:
+        low, high = metrics[name]["ci95"]
+        console.print(f"{name:18} {metrics[name]['value']:.4f}  (95% CI {low:.4f} to {high:.4f})")
+    for decision in record.get("business", {}).get("decisions", []):
+        if decision.get("reachable") is False:
+            console.print(f"[yellow]{decision['name']}[/yellow]: no threshold satisfies it")
+            continue
+        parts = [f"{decision['name']}:"]
+        if decision.get("threshold") is not None:
+            parts.append(
+                f"threshold {decision['threshold']:.3f} (chosen on {decision.get('chosen_on', 'these items')})"
+            )
+        for key in ("precision", "recall", "precision_in_use"):
+            if key in decision:
+                label = f"precision at a {decision['target_share']:g} share" if key == "precision_in_use" else key
+                parts.append(f"{label} {decision[key]['value']:.3f}")
+        money = decision.get("expected_gain") or decision.get("expected_cost")
+        if money:
+            parts.append(f"{'gain' if 'expected_gain' in decision else 'cost'} per prediction {money['value']:.4g}")
+        if "contacts" in decision:
+            contacts = decision["contacts"]
+            parts.append(
+                f"contacts for {contacts['goal']:g}: {contacts['value']} ({contacts['ci95'][0]}-{contacts['ci95'][1]})"
+            )
+        console.print(escape("  ".join(parts)), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@reports_errors
+def evaluate(
+    predictions: Annotated[
+        Path | None, typer.Option(help="Predictions CSV: y_true, and y_pred or one probability column per class.")
+    ] = None,
+    compare: Annotated[
+        tuple[Path, Path] | None, typer.Option(help="Two predictions CSVs of the same items: A B.")
+    ] = None,
+    model: Annotated[Path | None, typer.Option(help="A liftlab run folder (with --data).")] = None,
+    data: Annotated[str | None, typer.Option(help="DATA to score --model on (its test split).")] = None,
+    cost: Annotated[Path | None, typer.Option(help="Cost or gain matrix, YAML or CSV.")] = None,
+    target_class: Annotated[str | None, typer.Option(help="The class the business acts on, e.g. buyer.")] = None,
+    goal: Annotated[
+        float | None, typer.Option(help="Successes wanted, e.g. 50 sales: contacts = goal / precision.")
+    ] = None,
+    min_precision: Annotated[
+        float | None, typer.Option(help="Threshold for --target-class with precision >= P.")
+    ] = None,
+    min_recall: Annotated[float | None, typer.Option(help="Threshold for --target-class with recall >= R.")] = None,
+    max_profit: Annotated[
+        bool, typer.Option(help="Threshold for --target-class with the lowest expected cost.")
+    ] = False,
+    target_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of --target-class among the items met in use (e.g. 0.05), when it differs from the test "
+            "data's: precision and contacts are also given at that mix."
+        ),
+    ] = None,
+    thresholds_on: Annotated[
+        Path | None,
+        typer.Option(
+            help="Predictions CSV of other items (a validation set) to choose the thresholds on; without it a "
+            "--predictions file's thresholds are chosen and reported on the same items (optimistic)."
+        ),
+    ] = None,
+    shift_data: Annotated[
+        list[str] | None, typer.Option(help="Other data with the same class names to score --model on (repeatable).")
+    ] = None,
+    corruptions: Annotated[bool, typer.Option(help="Accuracy of --model under common corruptions.")] = True,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap (and of random corruptions).")] = 0,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/evaluate"),
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Metrics in the business's terms with intervals; costs, thresholds, comparison and robustness."""
+    from liftlab.evaluate.command import run_evaluation
+    from liftlab.evaluate.cost import load_cost
+    from liftlab.evaluate.run import BusinessQuestion, Settings
+    from liftlab.evaluate.thresholds import Rule
+
+    rules = [Rule("min_precision", min_precision)] if min_precision is not None else []
+    rules += [Rule("min_recall", min_recall)] if min_recall is not None else []
+    rules += [Rule("max_profit")] if max_profit else []
+    question = BusinessQuestion(load_cost(cost) if cost else None, target_class, goal, tuple(rules), target_share)
+    record = run_evaluation(
+        out,
+        predictions=predictions,
+        compare=compare,
+        model=model,
+        data=data,
+        question=question,
+        settings=Settings(resamples, seed),
+        shifted=tuple(shift_data or ()),
+        corruptions=corruptions,
+        quiet=quiet,
+        thresholds_on=thresholds_on,
+    )
+    if "comparison" in record:
+        comparison = record["comparison"]
+        for label in ("a", "b"):
+            console.print(f"[bold]{label.upper()}[/bold] {escape(comparison[label])}", highlight=False)
+            _print_evaluation(record["models"][label])
+        delta = comparison["differences"]["accuracy"]["b_minus_a"]
+        console.print(
+            f"accuracy B - A: {delta['value']:+.4f} (95% CI {delta['ci95'][0]:+.4f} to {delta['ci95'][1]:+.4f}); "
+            f"McNemar p = {comparison['mcnemar']['p_value']:.3g}"
+        )
+        if "expected_cost" in comparison["differences"]:
+            cost_delta = comparison["differences"]["expected_cost"]["b_minus_a"]
+            console.print(f"expected cost per prediction B - A: {cost_delta['value']:+.4g}")
+    else:
+        _print_evaluation(record)
+        warning = record.get("model", {}).get("resolution_warning")
+        if warning:
+            errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+        corruption = record.get("robustness", {}).get("corruptions")
+        if corruption:
+            console.print(
+                f"accuracy clean {corruption['clean']:.4f}, mean under corruptions {corruption['mean_corrupted']:.4f}"
+            )
+    console.print(f"report: {out / 'report.html'}; record: {out / 'evaluation.json'}")
+
+
+@app.command()
+@reports_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by train (or improve's best/).")],
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
+    csv: Annotated[Path | None, typer.Option("--csv", help="Write id,y_true,y_pred,p_<class> rows here.")] = None,
+) -> None:
+    """Class and probabilities per image, with the run's own preprocessing."""
+    from liftlab.evaluate.predict import predict_images, resolution_warning
+    from liftlab.evaluate.predictions import write_predictions
+
+    predictions, unreadable = predict_images(run_dir, images)
+    for bad in unreadable:
+        errors.print(f"[yellow]skipped[/yellow] {escape(bad.path)}: {escape(bad.reason)}", soft_wrap=True)
+    # the files actually predicted (predict_images has listed the folders once already)
+    warning = resolution_warning(run_dir, [Path(item) for item in predictions.ids or []])
+    if warning:
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+    if csv is not None:
+        write_predictions(csv, predictions)
+        labelled = int((predictions.y_true >= 0).sum())
+        console.print(f"wrote {len(predictions)} prediction(s) to {csv} ({labelled} with a known class)")
+        return
+    assert predictions.proba is not None  # predict_images always gives probabilities
+    for i, item in enumerate(predictions.ids or []):
+        cls = predictions.classes[predictions.y_pred[i]]
+        typer.echo(f"{item}\t{cls}\t{predictions.proba[i].max():.4f}")  # plain tab-separated lines for scripts

@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmarks.common import SHARED
 from liftlab.config import Recipe, apply_overrides
 from liftlab.experiments.ablate import AblationSettings, run_ablation
-from liftlab.experiments.runner import default_workers
+from liftlab.experiments.capacity import machine_capacity
 
 
 def timed(workers: int, folder: Path) -> float:
@@ -27,14 +27,18 @@ def timed(workers: int, folder: Path) -> float:
 
 
 def main() -> None:
-    workers = default_workers()
+    verdict = machine_capacity()
+    workers = max(verdict.workers, 2)  # the measured count, and at least two to have something to compare
     with tempfile.TemporaryDirectory() as tmp:
         timed(1, Path(tmp) / "warm-up")  # fills the decode cache and the precision verdicts
         one = timed(1, Path(tmp) / "one")
         many = timed(workers, Path(tmp) / "many")
     print(f"1 worker: {one:.1f} s")
-    print(f"{workers} workers (default): {many:.1f} s")
-    print(f"speed-up of the default over one worker: {one / many:.2f}x")
+    print(f"{workers} workers: {many:.1f} s")
+    print(
+        f"speed-up of {workers} workers over one: {one / many:.2f}x "
+        f"(capacity.json predicts {verdict.speedup:.2f}x with {verdict.workers}, {verdict.source})"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ PURE_MODULES = [
     "liftlab.experiments.transfer",
     "liftlab.experiments.profile",
     "liftlab.records",
+    "liftlab.experiments.capacity",
 ]
 
 

@@ -24,7 +24,7 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
         seconds if math.isfinite(seconds) else work.settings.budget_s * 0.1
         for seconds in (work.full_seconds(winner), work.full_seconds(work.base))
     )
-    fitting = int(left * min(work.workers, 2) // max(pair_seconds, 1e-9))
+    fitting = int(left * work.workers // max(pair_seconds, 1e-9))  # pairs side by side, timed in workers
     fresh = [work.base.seed + 1 + offset for offset in range(min(work.settings.seeds, fitting))]
     seeds = work.remember("final_seeds", fresh or [work.base.seed])
     if isinstance(seeds, int):  # a plan.json from before the final seeds were distinct: the first N seeds

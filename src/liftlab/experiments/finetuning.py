@@ -25,7 +25,7 @@ from liftlab.experiments.transfer import (
     plan_finetune,
 )
 from liftlab.experiments.validation import clearly_better
-from liftlab.experiments.work import WORKER_SLOWDOWN, Improvement, val_of
+from liftlab.experiments.work import Improvement, val_of
 from liftlab.stats import noise_level
 
 
@@ -49,8 +49,8 @@ def plan_transfer(
         "probe_search_end", max(floor, min(PROBE_SEARCH_ENDS, (budget - after_search) / budget))
     )
     # seconds of one image through the frozen baseline backbone, from the timed step; a worker beside
-    # another runs on one of the two cores
-    per_row = per_step / trial.optim.batch_size * FORWARD_SHARE * (WORKER_SLOWDOWN if work.workers > 1 else 1.0)
+    # others runs `slowdown` times slower (experiments/capacity.py)
+    per_row = per_step / trial.optim.batch_size * FORWARD_SHARE * work.capacity.slowdown
     work.forward_seconds = per_step / trial.optim.batch_size * FORWARD_SHARE
     allowance = work.clock.left_until(work.probe_search_end)
     kept: list[str] = []

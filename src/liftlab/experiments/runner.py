@@ -1,8 +1,9 @@
 """Run training jobs in local worker processes and return their immutable records.
 
-On a 2-core machine one small training cannot use both cores well (its kernels are short), so several
-runs side by side, each with fewer threads, finish a plan sooner; benchmarks/ablation_workers.py
-measures it. Workers are spawned (not forked): torch's thread pools do not survive a fork.
+A small training cannot keep every core busy (its kernels are short), so several runs side by side, each
+with fewer threads, can finish a plan sooner; how many is measured per machine (`capacity.py`) and
+benchmarks/ablation_workers.py measures the gain on real runs. Workers are spawned (not forked): torch's
+thread pools do not survive a fork.
 """
 
 from __future__ import annotations
@@ -85,12 +86,6 @@ def run_job(job: Job) -> RunRecord:
 
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
-
-
-def default_workers() -> int:
-    """One worker per core: 1.20x faster than one worker on 8 six-epoch runs here
-    (benchmarks/ablation_workers.py); with very short runs the process start-up cancels the gain."""
-    return max(1, os.cpu_count() or 1)
 
 
 def run_jobs(jobs: list[Job], workers: int, on_done: Callable[[RunRecord], None]) -> None:

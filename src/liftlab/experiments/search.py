@@ -15,7 +15,7 @@ from liftlab.config import Recipe, with_values
 from liftlab.experiments.arms import stacked
 from liftlab.experiments.halving import BASELINE, choose_fractions, survivors, to_stack, winner
 from liftlab.experiments.validation import clearly_better, effects, paired_standard_error
-from liftlab.experiments.work import PARALLEL_SPEEDUP, Improvement, val_of
+from liftlab.experiments.work import Improvement, val_of
 from liftlab.stats import noise_level
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
@@ -30,7 +30,7 @@ def rung_recipe(recipe: Recipe, fraction: float) -> Recipe:
 
 def fractions_for(work: Improvement, arms: dict[str, Recipe], baseline_seconds: float) -> list[float]:
     """Rung budgets: the largest first rung whose halving fits the search's share of the budget."""
-    allowance = work.clock.left_until(work.search_ends()) * (PARALLEL_SPEEDUP if work.workers > 1 else 1.0)
+    allowance = work.clock.left_until(work.search_ends()) * work.capacity.speedup  # the baseline was timed alone
     per_epoch = baseline_seconds / max(work.base.epochs, 1)
     sizes = [per_epoch * r.epochs * (r.data.size / work.base.data.size) ** 2 for r in arms.values()]
     return choose_fractions(len(arms) + 1, float(np.mean([*sizes, baseline_seconds])), allowance)
@@ -129,7 +129,7 @@ def greedy(
         allowance = work.clock.left() - work.final_seconds(per_run) - work.reserve()
         if on_features(work.base):  # probes leave the rest of the budget to the fine-tune
             allowance = min(allowance, work.clock.left_until(work.search_ends()))
-        affordable = int(allowance * min(work.workers, 2) // per_run) - 1 if per_run > 0 else 0
+        affordable = int(allowance * work.workers // per_run) - 1 if per_run > 0 else 0
         additions = additions[: max(affordable, 0)]
         if not additions:
             return winner

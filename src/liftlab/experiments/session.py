@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from liftlab.experiments.runner import Job, default_workers, run_jobs
+from liftlab.experiments.capacity import machine_capacity
+from liftlab.experiments.runner import Job, run_jobs
 from liftlab.experiments.store import RunStore
 from liftlab.records import RunRecord
 from liftlab.train.run import score_run_folder
@@ -43,7 +44,8 @@ def always(record: RunRecord) -> bool:
 class Session:
     def __init__(self, store: RunStore, workers: int | None = None) -> None:
         self.store = store
-        self.workers = workers or default_workers()
+        self.capacity = machine_capacity().with_workers(workers)  # measured once per machine, then cached
+        self.workers = self.capacity.workers
         self.records = store.records()
         self.ledger = Ledger()
         self.found_at_start = len(self.records)

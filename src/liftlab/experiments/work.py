@@ -34,13 +34,9 @@ DIAGNOSIS_SHARE = 0.3
 """The diagnosis skips its costlier checks rather than use more than this share of the budget."""
 SEARCH_ENDS = 0.65
 """Share of the budget by which the search stops; the rest trains and tests the finalists."""
-PARALLEL_SPEEDUP = 1.2
-"""Two runs side by side against one after the other on 2 cores (benchmarks/ablation_workers.py)."""
 COST_CAP = 3.0
 """A search run may take at most this many times the baseline's seconds per epoch: a remedy that costs far
 more (a large pretrained network on a CPU) is cut and compared at equal time, not allowed to eat the budget."""
-WORKER_SLOWDOWN = 2.0
-"""A run in a one-thread worker beside another takes up to twice as long as alone on both cores."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +98,8 @@ class Improvement:
         self.records = self.session.records
         self.steps: list[Step] = []
         self.batch_counts = (0, 0)  # runs trained and found done by this invocation's train() calls so far
-        self.workers = self.session.workers
+        self.capacity = self.session.capacity  # workers side by side, measured on this machine
+        self.workers = self.capacity.workers
         self.baseline_seconds = 0.0  # the diagnosis baseline's training time, set by the search
         self.probe_search_end = PROBE_SEARCH_ENDS  # for a probe baseline: set from the fine-tune's needs
         self.forward_seconds = 0.0  # one image through the baseline's backbone at its size (probe baselines)
@@ -231,12 +228,11 @@ class Improvement:
 
     def epoch_cap(self) -> float:
         """Most seconds per epoch a search run may take: COST_CAP times the baseline's, in a worker."""
-        slowdown = WORKER_SLOWDOWN if self.workers > 1 else 1.0
-        return COST_CAP * self.baseline_seconds / max(self.base.epochs, 1) * slowdown
+        return COST_CAP * self.baseline_seconds / max(self.base.epochs, 1) * self.capacity.slowdown
 
     def wall_seconds(self, run_seconds: list[float]) -> float:
         """Wall time of runs timed in the worker pool when run side by side."""
-        return sum(run_seconds) / min(self.workers, 2, max(len(run_seconds), 1))
+        return sum(run_seconds) / min(self.workers, max(len(run_seconds), 1))
 
     def full_seconds(self, recipe: Recipe) -> float:
         """Seconds one search run of `recipe` at its full epochs takes, from runs of it done so far."""
@@ -247,7 +243,7 @@ class Improvement:
         """Wall time of the final phase for a winner whose run takes `winner_seconds`."""
         baseline = self.full_seconds(self.base)
         baseline = winner_seconds if math.isinf(baseline) else baseline
-        return self.settings.seeds * (winner_seconds + baseline) / min(self.workers, 2)
+        return self.settings.seeds * (winner_seconds + baseline) / self.workers
 
     def reserve(self) -> float:
         """Seconds kept for the evaluation and the report."""

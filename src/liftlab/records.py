@@ -25,9 +25,7 @@ def _field(record: dict[str, Any], name: str, kinds: tuple[type, ...], where: st
     value = record[name]
     if value is None and optional:
         return None
-    if isinstance(value, bool) and bool not in kinds:
-        raise BadInputError(f"{where}: field '{name}' expected {'/'.join(k.__name__ for k in kinds)}, found {value!r}")
-    if not isinstance(value, kinds):
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # True is an int too
         raise BadInputError(f"{where}: field '{name}' expected {'/'.join(k.__name__ for k in kinds)}, found {value!r}")
     return value
 

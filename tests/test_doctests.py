@@ -16,6 +16,8 @@ PURE_MODULES = [
     "liftlab.experiments.profile",
     "liftlab.records",
     "liftlab.experiments.capacity",
+    "liftlab.strategies",
+    "liftlab.report.html",
 ]
 
 

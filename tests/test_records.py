@@ -1,6 +1,6 @@
 """The typed records read every JSON file liftlab wrote before they existed (format 1, kept under
-tests/records/format1: a run store's record, history.json, ablation.json, improve.json), write the same keys
-back, and name the field when a file is broken."""
+tests/records/format1: a run store's record, history.json, diagnosis.json, ablation.json, improve.json), write
+the same keys back, and name the field when a file is broken."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from liftlab.errors import BadInputError
-from liftlab.records import FORMAT, Epoch, RunRecord, history_from_json
+from liftlab.records import FORMAT, AblationResult, Diagnosis, Epoch, ImproveResult, RunRecord, history_from_json
 
 FORMAT1 = Path(__file__).parent / "records" / "format1"
 
@@ -65,3 +65,47 @@ def test_a_broken_record_names_the_field_and_a_newer_format_is_refused() -> None
         RunRecord.from_json(stored | {"format": 2})
     with pytest.raises(BadInputError, match="field 'epoch' expected int"):
         Epoch.from_json(stored["history"][0] | {"epoch": True})
+
+
+RESULTS = {"diagnosis.json": Diagnosis, "ablation.json": AblationResult, "improve.json": ImproveResult}
+
+
+@pytest.mark.parametrize("name", sorted(RESULTS))
+def test_a_result_file_of_format_1_loads_and_writes_its_keys_back(name: str) -> None:
+    stored = _load(name)
+    assert isinstance(stored, dict) and "format" not in stored
+    record = RESULTS[name].from_json(stored, name)
+    written = json.loads(json.dumps(record.to_json()))
+    assert written.pop("format") == FORMAT
+    for key, value in stored.items():  # every documented key comes back with its value
+        assert written[key] == value, key
+    assert RESULTS[name].from_json(written, name) == record
+
+
+def test_the_result_records_answer_what_their_readers_ask() -> None:
+    diagnosis = Diagnosis.from_json(_load("diagnosis.json"))
+    assert diagnosis.codes == [f["code"] for f in _load("diagnosis.json")["findings"]]  # type: ignore[index]
+    assert diagnosis.baseline_seconds == pytest.approx(sum(e.seconds or 0 for e in diagnosis.baseline_history))
+    ablation = AblationResult.from_json(_load("ablation.json"))
+    assert ablation.arms[0].is_baseline and ablation.arm(ablation.arms[1].name) is ablation.arms[1]
+    with pytest.raises(KeyError, match="arms: baseline"):
+        ablation.arm("no such arm")
+    improve = ImproveResult.from_json(_load("improve.json"))
+    assert improve.best.runs and improve.steps[0].phase == "data check"
+
+
+def test_a_broken_result_file_names_the_file_and_the_field() -> None:
+    stored = _load("diagnosis.json")
+    assert isinstance(stored, dict)
+    bad = stored | {"findings": [{"code": "NOT_A_CODE", "severity": "info", "message": "m"}]}
+    with pytest.raises(BadInputError, match=r"run/diagnosis\.json: findings\[0\]: field 'code' 'NOT_A_CODE'.*known"):
+        Diagnosis.from_json(bad, "run/diagnosis.json")
+    ablation = _load("ablation.json")
+    assert isinstance(ablation, dict)
+    ablation["arms"][1]["ci95"] = [0.5]
+    with pytest.raises(BadInputError, match=r"arms\[1\]: field 'ci95' expected \[low, high\]"):
+        AblationResult.from_json(ablation)
+    improve = _load("improve.json")
+    assert isinstance(improve, dict)
+    with pytest.raises(BadInputError, match=r"improve\.json: field 'runs_trained' is missing"):
+        ImproveResult.from_json({k: v for k, v in improve.items() if k != "runs_trained"})

@@ -8,8 +8,6 @@ import pytest
 
 from liftlab.diagnose.audit import AuditResult, audit_findings
 from liftlab.diagnose.findings import (
-    CODES,
-    Finding,
     curve_findings,
     data_findings,
     gradient_findings,
@@ -17,6 +15,7 @@ from liftlab.diagnose.findings import (
 )
 from liftlab.diagnose.learning_curve import LearningCurve, learning_curve_findings
 from liftlab.diagnose.lr import LrCheck, lr_findings
+from liftlab.records import CODES, Finding
 
 
 def history(train: list[float], val: list[float], loss: list[float] | None = None) -> list[dict[str, Any]]:

@@ -13,9 +13,8 @@ def test_a_data_check_made_before_is_used_instead_of_checking_again() -> None:
     handed_in = {"counts": {"train": {"0": 90, "1": 10}}, "imbalance_ratio": 9.0, "n_unreadable": 0,
                  "duplicates_across": [["a.png", "b.png"]]}  # fmt: skip
     result = diagnose("builtin:digits", recipe, DiagnoseSettings(quick=True, max_seconds=0.0, data_check=handed_in))
-    codes = {f["code"] for f in result["findings"]}
-    assert {"CLASS_IMBALANCE", "DUPLICATES_ACROSS_SPLITS"} <= codes
-    assert result["data_check"]["imbalance_ratio"] == 9.0 and result["data_check"]["duplicates_across"] == 1
+    assert {"CLASS_IMBALANCE", "DUPLICATES_ACROSS_SPLITS"} <= set(result.codes)
+    assert result.data_check["imbalance_ratio"] == 9.0 and result.data_check["duplicates_across"] == 1
 
     checked_here = diagnose("builtin:digits", recipe, DiagnoseSettings(quick=True, max_seconds=0.0))
-    assert not {"CLASS_IMBALANCE", "DUPLICATES_ACROSS_SPLITS"} & {f["code"] for f in checked_here["findings"]}
+    assert not {"CLASS_IMBALANCE", "DUPLICATES_ACROSS_SPLITS"} & set(checked_here.codes)

@@ -24,16 +24,16 @@ def test_known_answer_ablation_reports_hurts_and_helps(tmp_path: Path) -> None:
     base = apply_overrides(Recipe(), ["model.width=16"])
     colour, _ = run_ablation("builtin:shapes-color", base, AblationSettings(["color=gray"], epochs=4, workers=1),
                              tmp_path / "colour")  # fmt: skip
-    gray = colour["arms"][1]
-    assert gray["name"] == "color=gray" and gray["verdict"] == "hurts" and gray["p_holm"] < 0.05
+    gray = colour.arms[1]
+    assert gray.name == "color=gray" and gray.verdict == "hurts" and (gray.p_holm or 1) < 0.05
     # a 15-layer plain net without normalisation is stuck at chance: batch norm must help
     deep = apply_overrides(Recipe(), ["model.width=16", "data.size=16", "model.blocks=2", "model.norm=none"])
     summary, _ = run_ablation("builtin:digits", deep, AblationSettings(["batchnorm"], epochs=4, workers=2),
                               tmp_path / "deep")  # fmt: skip
-    normed = summary["arms"][1]
-    assert normed["verdict"] == "helps" and normed["p_holm"] < 0.05
-    assert normed["delta_vs_baseline"]["ci95"][0] > 0
-    assert normed["mcnemar"]["arm_only_right"] > normed["mcnemar"]["baseline_only_right"]
+    normed = summary.arm("batchnorm")
+    assert normed.verdict == "helps" and (normed.p_holm or 1) < 0.05
+    assert normed.delta_vs_baseline and normed.delta_vs_baseline["ci95"][0] > 0
+    assert normed.mcnemar and normed.mcnemar["arm_only_right"] > normed.mcnemar["baseline_only_right"]
 
 
 def test_outputs_follow_the_contract(tmp_path: Path) -> None:
@@ -104,11 +104,11 @@ def test_greedy_adds_strategies_while_they_help(tmp_path: Path) -> None:
     deep = apply_overrides(Recipe(), ["model.width=16", "data.size=16", "model.blocks=2", "model.norm=none"])
     settings = AblationSettings(["vflip", "batchnorm"], combine="greedy", epochs=3, workers=1)
     summary, _ = run_ablation("builtin:digits", deep, settings, tmp_path)
-    names = [arm["name"] for arm in summary["arms"]]
+    names = [arm.name for arm in summary.arms]
     assert names[:3] == ["baseline", "vflip", "batchnorm"]
     # batch norm is picked first; vflip on top of it is tried and kept only if it helps significantly
     assert all(name.startswith("batchnorm") for name in names[3:])
-    assert not summary["arms"][1]["tested_on_fresh_seeds"], "single arms keep the ablation's own seeds"
+    assert not summary.arms[1].tested_on_fresh_seeds, "single arms keep the ablation's own seeds"
 
 
 def test_a_greedy_combination_is_scored_with_the_baseline_on_fresh_seeds(tmp_path: Path) -> None:
@@ -141,10 +141,10 @@ def test_a_greedy_combination_is_scored_with_the_baseline_on_fresh_seeds(tmp_pat
             stored[key_of(arm, seed)] = record(seed, chosen)
         for seed in ablation.fresh_seeds():
             stored[key_of(arm, seed)] = record(seed, fresh)
-    entry = ablation.summarise([BASELINE, combination])["arms"][1]
-    assert entry["tested_on_fresh_seeds"] and [r["seed"] for r in entry["runs"]] == [2, 3]
-    assert entry["mean_test_acc"] == pytest.approx(0.8)
-    assert entry["delta_vs_baseline"]["mean"] == pytest.approx(0.1)
+    entry = ablation.summarise([BASELINE, combination]).arms[1]
+    assert entry.tested_on_fresh_seeds and [r.seed for r in entry.runs] == [2, 3]
+    assert entry.mean_test_acc == pytest.approx(0.8)
+    assert entry.delta_vs_baseline and entry.delta_vs_baseline["mean"] == pytest.approx(0.1)
 
 
 def test_an_arm_that_failed_on_some_seeds_is_unstable_not_judged_on_its_survivors(tmp_path: Path) -> None:
@@ -178,6 +178,6 @@ def test_an_arm_that_failed_on_some_seeds_is_unstable_not_judged_on_its_survivor
         )
         accuracy = None if seed == 2 else 0.95
         stored[key_of(arm, seed)] = record(seed, accuracy)
-    entry = ablation.summarise([BASELINE, arm])["arms"][1]
-    assert entry["verdict"] == "unstable (failed on 1 of 3 seeds)"
-    assert entry["failed_runs"] == [{"seed": 2, "reason": "non-finite loss at epoch 2"}]
+    entry = ablation.summarise([BASELINE, arm]).arms[1]
+    assert entry.verdict == "unstable (failed on 1 of 3 seeds)"
+    assert entry.to_json()["failed_runs"] == [{"seed": 2, "reason": "non-finite loss at epoch 2"}]

@@ -6,12 +6,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from liftlab.config import Recipe
 from liftlab.errors import BadInputError
 from liftlab.experiments.budget import parse_budget
 from liftlab.experiments.store import RunStore
+from liftlab.records import Diagnosis, Finding
 
 TINY = ["--set", "data.size=16", "--set", "model.width=8", "--quiet"]
 
@@ -98,14 +101,14 @@ def test_a_flagged_augmentation_is_demoted_inside_a_combined_arm_too(tmp_path: P
     from liftlab.experiments.improve import Improvement, ImproveSettings
 
     work = Improvement("builtin:digits", Recipe(), ImproveSettings(max_arms=20), tmp_path, lambda step: None)
-    diagnosis = {"augmentation_audit": {"flagged": [flagged]}, "recommendations": []}
+    diagnosis = _diagnosis(Recipe(), augmentation_audit={"flagged": [flagged]})
     names = list(candidates(work, diagnosis))
     demoted = [n for n in names if flagged_inside(n, {flagged})]
     assert set(demoted) == {STRONG_FROM_SCRATCH, flagged}
     assert names[-len(demoted) :] == demoted, names
     few = Improvement("builtin:digits", Recipe(), ImproveSettings(max_arms=4), tmp_path, lambda step: None)
     assert not set(candidates(few, diagnosis)) & set(demoted), "with few arms the flagged ones do not fit"
-    unflagged = list(candidates(work, {"augmentation_audit": {"flagged": []}, "recommendations": []}))
+    unflagged = list(candidates(work, _diagnosis(Recipe(), augmentation_audit={"flagged": []})))
     assert unflagged[0] == STRONG_FROM_SCRATCH
 
 
@@ -115,16 +118,40 @@ def test_a_stored_diagnosis_is_reused_only_for_the_same_recipe_and_target(tmp_pa
     from liftlab.experiments.improve import Improvement, ImproveSettings
 
     recipe = apply_overrides(Recipe(), ["data.size=16", "model.width=8", "epochs=2"])
-    stored = {"recipe": recipe.model_dump(mode="json"), "target": 0.9, "recommendations": [],
-              "findings": [{"code": "STORED_FINDING"}]}  # fmt: skip
+    stored = _diagnosis(recipe, target=0.9)
     (tmp_path / "diagnosis").mkdir()
-    (tmp_path / "diagnosis" / "diagnosis.json").write_text(json.dumps(stored))
+    (tmp_path / "diagnosis" / "diagnosis.json").write_text(json.dumps(stored.to_json()))
 
-    def diagnosis_for(target: float) -> dict[str, object]:
+    def diagnosis_for(target: float) -> Diagnosis:
         settings = ImproveSettings(budget_s=60, target=target)
         work = Improvement("builtin:digits", recipe, settings, tmp_path, lambda step: None)
         return work.diagnose(work.check())
 
     assert diagnosis_for(0.9) == stored, "same recipe, same target: reused as stored"
     fresh = diagnosis_for(0.8)
-    assert fresh["target"] == 0.8 and "STORED_FINDING" not in [f["code"] for f in fresh["findings"]]
+    assert fresh.target == 0.8 and "stored finding" not in [f.message for f in fresh.findings]
+
+
+def test_an_unreadable_stored_diagnosis_is_made_again_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liftlab.config import Recipe, apply_overrides
+    from liftlab.experiments.improve import Improvement, ImproveSettings
+
+    recipe = apply_overrides(Recipe(), ["data.size=16", "model.width=8", "epochs=1"])
+    path = tmp_path / "diagnosis" / "diagnosis.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"recipe": recipe.model_dump(mode="json"), "findings": [{"code": "NOT_A_CODE"}]}))
+    work = Improvement("builtin:digits", recipe, ImproveSettings(budget_s=60), tmp_path, lambda step: None)
+    made = work.diagnose(work.check())
+    assert made.findings and made.recipe == recipe.model_dump(mode="json")
+    assert str(path) in capsys.readouterr().err
+    assert Diagnosis.from_json(json.loads(path.read_text())) == made, "the file now holds the new diagnosis"
+
+
+def _diagnosis(recipe: Recipe, **fields: Any) -> Diagnosis:
+    """A diagnosis record as `diagnose` writes one, with one stored finding and no recommendation."""
+    finding = Finding("HEALTHY", "info", "stored finding")
+    return Diagnosis(data="builtin:digits", recipe=recipe.model_dump(mode="json"), findings=(finding,),
+                     recommendations=(), baseline_history=(), baseline_val_acc=0.5, baseline_stopped_reason=None,
+                     data_check={}, **fields)  # fmt: skip

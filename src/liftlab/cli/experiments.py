@@ -37,19 +37,19 @@ def ablate(
     base = base_recipe(recipe, set_)
     settings = AblationSettings(split_list(strategies), combine, seeds, epochs, time_per_run, workers, storage, quiet)
     summary, execution = run_ablation(data, base, settings, out)
-    table = Table(title=f"ablation on {data}: {len(summary['seeds'])} seeds, {summary['budget']['epochs']} epochs")
+    table = Table(title=f"ablation on {data}: {len(summary.seeds)} seeds, {summary.budget['epochs']} epochs")
     for column in ("arm", "test acc", "95% CI", "vs baseline", "p (Holm)", "verdict"):
         table.add_column(column)
-    for arm in summary["arms"]:
-        ci = arm["ci95"]
-        delta = arm["delta_vs_baseline"]
+    for arm in summary.arms:
+        ci = arm.ci95
+        delta = arm.delta_vs_baseline
         table.add_row(
-            arm["name"],
-            "" if arm["mean_test_acc"] is None else f"{arm['mean_test_acc']:.4f}",
+            arm.name,
+            "" if arm.mean_test_acc is None else f"{arm.mean_test_acc:.4f}",
             "" if ci is None else f"{ci[0]:.4f}-{ci[1]:.4f}",
             "" if delta is None else f"{100 * delta['mean']:+.2f} pt",
-            "" if "p_holm" not in arm else f"{arm['p_holm']:.3g}",
-            arm["verdict"],
+            "" if arm.p_holm is None else f"{arm.p_holm:.3g}",
+            arm.verdict,
         )
     console.print(table)
     resumed = f", {len(execution.resumed)} continued from a killed run's checkpoint" if execution.resumed else ""
@@ -78,11 +78,11 @@ def diagnose(
 
     base = base_recipe(recipe, set_)
     result = run_diagnosis(data, base, out, DiagnoseSettings(target, quick, skip_bad, quiet))
-    for finding in result["findings"]:
-        colour = {"severe": "red", "warning": "yellow", "info": "cyan"}[finding["severity"]]
-        console.print(f"[{colour}]{finding['code']}[/{colour}] {escape(finding['message'])}", soft_wrap=True)
-    if result["recommendations"]:
-        console.print("try, best first: " + ", ".join(r["strategy"] for r in result["recommendations"]))
+    for finding in result.findings:
+        colour = {"severe": "red", "warning": "yellow", "info": "cyan"}[finding.severity]
+        console.print(f"[{colour}]{finding.code}[/{colour}] {escape(finding.message)}", soft_wrap=True)
+    if result.recommendations:
+        console.print("try, best first: " + ", ".join(r.strategy for r in result.recommendations))
     console.print(f"report: {out / 'report.html'}")
 
 
@@ -165,12 +165,12 @@ def improve(
     result = run_improve(data, base, out, settings, show)
     from liftlab.report.improve import verdict
 
-    if result["resumed"]:
-        console.print(f"[bold]resumed[/bold]: {escape(result['resumed']['note'])}", soft_wrap=True)
+    if result.resumed:
+        console.print(f"[bold]resumed[/bold]: {escape(result.resumed['note'])}", soft_wrap=True)
 
     for sentence in verdict(result):
         console.print(escape(sentence), soft_wrap=True, highlight=False)
-    console.print(f"used {result['used_s']:.0f} s of {result['budget_s']:.0f} s; report: {out / 'report.html'}")
+    console.print(f"used {result.used_s:.0f} s of {result.budget_s:.0f} s; report: {out / 'report.html'}")
 
 
 @app.command()

@@ -5,24 +5,9 @@ Strategies the augmentation audit flagged are never recommended, nor those the r
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from liftlab.config import Recipe
-from liftlab.diagnose.findings import Finding
+from liftlab.records import Finding, Recommendation
 from liftlab.strategies import apply_strategies, parse_strategy
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    strategy: str
-    reason: str
-    expected_effect: str
-    finding: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 # finding code -> (strategy, expected effect), best first
 REMEDIES: dict[str, list[tuple[str, str]]] = {

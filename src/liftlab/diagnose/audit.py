@@ -21,7 +21,7 @@ from torch import nn
 
 from liftlab.augment.ops import affine, rotation_matrices
 from liftlab.config import Recipe
-from liftlab.diagnose.findings import Finding
+from liftlab.records import Finding
 from liftlab.strategies import get as get_strategy
 from liftlab.train.inference import Preprocess, predict_logits
 
@@ -80,7 +80,11 @@ def candidates(strengths: Strengths) -> dict[str, Callable[[torch.Tensor], torch
 
 CHANGE_FACTOR = 3.0  # flagged when it changes 3x as many predictions as the reference shift ...
 CHANGE_MARGIN = 0.15  # ... and at least 15 points more (both at the 95% lower bound of the change) ...
-CONSISTENT = 0.5  # ... and, with more than two classes, more than half the changes go to one other class
+# ... and, with more than two classes, most changes go to one other class (per original class), at the 95%
+# lower bound. Measured: a mirror on left/right arrows sends 97% of its changes to the mirrored class; on
+# CIFAR-10 (fast recipe, 500 validation images) grayscale, a rotation and a crop send 59-62% to the nearest
+# look-alike class (cat -> dog), which a share of one half flagged (grayscale) though none changes the label.
+CONSISTENT = 0.7
 
 
 def lower_bound(successes: int, trials: int) -> float:

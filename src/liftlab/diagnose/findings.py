@@ -7,43 +7,9 @@ The rules here read records only (histories, data checks, audits); they never tr
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-CODES = (
-    "OVERFITTING",
-    "UNDERFITTING",
-    "LR_TOO_HIGH",
-    "LR_TOO_LOW",
-    "DIVERGED",
-    "VANISHING_GRADIENTS",
-    "EXPLODING_GRADIENTS",
-    "SLOW_CONVERGENCE",
-    "MORE_DATA_HELPS",
-    "CLASS_IMBALANCE",
-    "DUPLICATES_ACROSS_SPLITS",
-    "AUGMENTATION_CHANGES_LABEL",
-    "RESOLUTION_TOO_LOW",
-    "HEALTHY",
-)
-SEVERITIES = ("info", "warning", "severe")
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: str
-    message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.code not in CODES:
-            raise ValueError(f"finding code {self.code!r} not in {CODES}")
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"severity {self.severity!r} not in {SEVERITIES}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from liftlab.records import Finding
 
 
 def chance_level(num_classes: int) -> float:

@@ -131,9 +131,8 @@ def run_scenario(scenario: Scenario, work: Path) -> ScenarioResult:
     spec = scenario.data if isinstance(scenario.data, str) else str(scenario.data(work / scenario.name))
     recipe = apply_overrides(Recipe(), scenario.overrides)
     result = diagnose(spec, recipe, DiagnoseSettings(quick=True))
-    codes = [f["code"] for f in result["findings"]]
-    severe = [f["code"] for f in result["findings"] if f["severity"] == "severe"]
-    return ScenarioResult(scenario, sorted(set(codes)), sorted(set(severe)))
+    severe = [f.code for f in result.findings if f.severity == "severe"]
+    return ScenarioResult(scenario, sorted(set(result.codes)), sorted(set(severe)))
 
 
 def run_lab(

@@ -25,7 +25,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from liftlab.config import Recipe, with_values
 from liftlab.data.loading import ImageData
-from liftlab.diagnose.findings import Finding
+from liftlab.records import Finding
 from liftlab.stats import noise_level
 from liftlab.train.fitted import steps_in_epoch
 from liftlab.train.loop import fit

@@ -18,11 +18,10 @@ import torch
 from liftlab.config import Recipe, with_values
 from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
-from liftlab.diagnose.findings import Finding
-from liftlab.models import build_model
+from liftlab.records import Finding
 from liftlab.train.fitted import resolve_device
 from liftlab.train.inference import Preprocess
-from liftlab.train.loop import fit
+from liftlab.train.loop import data_fitted_model, fit
 from liftlab.train.lr_finder import RangeTest, lr_range_test
 from liftlab.train.precision import DTYPES, choose_precision
 
@@ -88,12 +87,13 @@ def check_learning_rate(recipe: Recipe, data: ImageData, confirm_epochs: int = 2
     """Range test, combined suggestion (geometric mean of the rules), and a confirmation run."""
     device = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)
-    model = build_model(recipe.model, data.channels, len(data.classes)).to(device)
-    model = model.to(memory_format=torch.channels_last)
     preprocess = Preprocess.fit(data.train.images, recipe)
+    images = data.train.images.to(device)
+    model = data_fitted_model(recipe, data.channels, len(data.classes), images, preprocess.on(device))
+    model = model.to(memory_format=torch.channels_last)
     batch_shape = (min(recipe.optim.batch_size, len(data.train)), data.channels, recipe.data.size, recipe.data.size)
     dtype = DTYPES[choose_precision(recipe.precision, model, batch_shape, len(data.classes), device, cache_root())]
-    test = lr_range_test(model, data.train.images.to(device), data.train.labels.to(device), preprocess.on(device),
+    test = lr_range_test(model, images, data.train.labels.to(device), preprocess.on(device),
                          recipe, dtype, seed=recipe.seed, steps=80)  # fmt: skip
     rules = suggestion_rules(test)
     suggestion = float(math.exp(np.mean(np.log(list(rules.values())))))

@@ -16,7 +16,7 @@ from typing import Any
 
 from liftlab.config import Recipe, with_values
 from liftlab.data.loading import ImageData, load_data
-from liftlab.diagnose.findings import Finding
+from liftlab.records import Finding
 from liftlab.train.loop import fit
 
 FAR_BELOW = 2.0

@@ -18,6 +18,7 @@ from liftlab.diagnose.learning_curve import FRACTIONS, learning_curve_findings, 
 from liftlab.diagnose.lr import check_learning_rate, lr_findings
 from liftlab.diagnose.resolution import measure_resolution, probe_cost, probe_size, resolution_findings
 from liftlab.io import write_json
+from liftlab.records import Diagnosis, history_from_json
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
 from liftlab.train.probe import on_features
@@ -50,7 +51,7 @@ class DiagnoseSettings:
     data_check: dict[str, Any] | None = None  # `check_data(...).to_dict()` already made of this data and recipe
 
 
-def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None) -> dict[str, Any]:
+def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None) -> Diagnosis:
     """Findings (code, severity, message, evidence), ranked recommendations and the learning curve."""
     settings = settings or DiagnoseSettings()
     start = time.perf_counter()
@@ -104,34 +105,32 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
         findings += audit_findings(audit, active)
     findings = healthy_unless(findings)
     recommendations = recommend(findings, recipe, audit.flagged if audit else [], lr.confirmed_lr if lr else None)
-    return {
-        "data": spec,
-        "recipe": recipe.model_dump(mode="json"),
-        "findings": [f.to_dict() for f in findings],
-        "recommendations": [r.to_dict() for r in recommendations],
-        "learning_curve": curve.to_dict(settings.target) if curve else None,
-        "target": settings.target,
-        "lr_range_test": lr.to_dict() if lr else None,
-        "resolution_probe": resolution.to_dict() if resolution else None,
-        "skipped_for_time": skipped,
-        "augmentation_audit": audit.to_dict() if audit else None,
-        "baseline": {
-            "history": baseline.history,
-            "val_acc": baseline.val_acc,
-            "stopped_reason": baseline.stopped_reason,
-        },
-        "data_check": {k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable")}
+    return Diagnosis(
+        data=spec,
+        recipe=recipe.model_dump(mode="json"),
+        findings=tuple(findings),
+        recommendations=tuple(recommendations),
+        baseline_history=history_from_json(baseline.history, "the baseline's history"),
+        baseline_val_acc=baseline.val_acc,
+        baseline_stopped_reason=baseline.stopped_reason,
+        data_check={k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable")}
         | {"duplicates_across": len(check["duplicates_across"])},
-        "liftlab_version": liftlab.__version__,
-    }
+        target=settings.target,
+        learning_curve=curve.to_dict(settings.target) if curve else None,
+        lr_range_test=lr.to_dict() if lr else None,
+        resolution_probe=resolution.to_dict() if resolution else None,
+        augmentation_audit=audit.to_dict() if audit else None,
+        skipped_for_time=tuple(skipped),
+        liftlab_version=liftlab.__version__,
+    )
 
 
-def run_diagnosis(spec: str, recipe: Recipe, out: Path, settings: DiagnoseSettings | None = None) -> dict[str, Any]:
+def run_diagnosis(spec: str, recipe: Recipe, out: Path, settings: DiagnoseSettings | None = None) -> Diagnosis:
     """Diagnose and write diagnosis.json, the plots and report.html into `out`."""
     from liftlab.report.diagnosis import diagnosis_report
 
     result = diagnose(spec, recipe, settings)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "diagnosis.json", result)
+    write_json(out / "diagnosis.json", result.to_json())
     diagnosis_report(result, out)
     return result

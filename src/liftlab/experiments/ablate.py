@@ -7,9 +7,8 @@ it and a changed plan reuses the runs it shares with the old one. Only validatio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from liftlab.experiments.session import Ledger, Session
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.io import write_json
 from liftlab.progress import make_progress
-from liftlab.records import RunRecord
+from liftlab.records import AblationArm, AblationResult, ArmRun, FailedRun, RunRecord
 from liftlab.stats import ALPHA, holm, image_variance_of, mcnemar, mean_ci, paired_comparison, verdict
 from liftlab.strategies import apply_strategies
 
@@ -73,10 +72,8 @@ class Ablation:
                                 checkpoint=checkpoint))  # fmt: skip
                 if key not in self.session.records:
                     arm_of.setdefault(key, arm.name)
-        if not arm_of:
-            self.session.run(jobs)
-            return
-        with make_progress(self.settings.quiet) as progress:
+        # nothing to train (all stored) draws no bars
+        with make_progress(self.settings.quiet or not arm_of) as progress:
             # one row per arm (its seeds) under one row for the whole plan, each with its ETA
             total = progress.add_task("all runs", total=len(arm_of), info=f"{self.session.workers} worker(s)")
             rows = {name: progress.add_task(f"  {name}", total=list(arm_of.values()).count(name), info="seeds")
@@ -121,7 +118,7 @@ class Ablation:
             remaining.remove(best.strategies[-1])
         return added
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> AblationResult:
         arms = initial_arms(self.settings.strategies, self.settings.combine)
         self.ensure(arms)
         if self.settings.combine == "greedy":
@@ -131,51 +128,58 @@ class Ablation:
             arms += chosen
             self.greedy_arms = {arm.name for arm in chosen}
         summary = self.summarise(arms)
-        write_json(self.out / "ablation.json", summary)
+        write_json(self.out / "ablation.json", summary.to_json())
         return summary
 
-    def summarise(self, arms: list[Arm]) -> dict[str, Any]:
+    def summarise(self, arms: list[Arm]) -> AblationResult:
         baseline_runs = self.runs(BASELINE)
         entries = [self._arm_entry(arm, baseline_runs) for arm in arms]
-        others = [e for e in entries if e["name"] != "baseline"]
-        adjusted = holm([e["p_value"] for e in others])
-        for entry, p_holm in zip(others, adjusted, strict=True):
-            entry["p_holm"] = p_holm
-            entry["verdict"] = verdict(entry["delta_vs_baseline"]["mean"], p_holm) if entry["runs"] else "failed"
-            if entry["runs"] and entry["failed_runs"]:
-                # judged on the seeds that survived, an arm that diverges on some looks better than it is
-                entry["verdict"] = f"unstable (failed on {len(entry['failed_runs'])} of {len(self.seeds)} seeds)"
-        return {
-            "data": self.spec,
-            "strategies": self.settings.strategies,
-            "combine": self.settings.combine,
-            "seeds": self.seeds,
-            "budget": {"epochs": self.base.epochs, "time_per_run": self.settings.time_per_run},
-            "recipe": self.base.model_dump(mode="json"),
-            "arms": entries,
-            "alpha": ALPHA,
-            "liftlab_version": liftlab.__version__,
-        }
+        adjusted = iter(holm([1.0 if e.p_value is None else e.p_value for e in entries if not e.is_baseline]))
+        judged = []
+        for entry in entries:
+            if not entry.is_baseline:
+                p_holm = next(adjusted)
+                if not entry.runs:
+                    decision = "failed"
+                elif entry.failed_runs:
+                    # judged on the seeds that survived, an arm that diverges on some looks better than it is
+                    decision = f"unstable (failed on {len(entry.failed_runs)} of {len(self.seeds)} seeds)"
+                else:
+                    decision = verdict((entry.delta_vs_baseline or {})["mean"], p_holm)
+                entry = replace(entry, p_holm=p_holm, verdict=decision)
+            judged.append(entry)
+        return AblationResult(
+            data=self.spec,
+            strategies=tuple(self.settings.strategies),
+            combine=self.settings.combine,
+            seeds=tuple(self.seeds),
+            budget={"epochs": self.base.epochs, "time_per_run": self.settings.time_per_run},
+            recipe=self.base.model_dump(mode="json"),
+            arms=tuple(judged),
+            alpha=ALPHA,
+            liftlab_version=liftlab.__version__,
+        )
 
-    def _arm_entry(self, arm: Arm, baseline_runs: list[RunRecord]) -> dict[str, Any]:
+    def _arm_entry(self, arm: Arm, baseline_runs: list[RunRecord]) -> AblationArm:
+        """An arm's runs and its paired comparison with the baseline (its verdict comes after Holm's step)."""
         fresh = arm.name in self.greedy_arms
         all_runs = self.runs(arm, self.fresh_seeds() if fresh else None)
         if fresh:
             baseline_runs = self.runs(BASELINE, self.fresh_seeds())
         ok = [r for r in all_runs if r.test_acc is not None and not r.failed]
-        entry: dict[str, Any] = {
-            "name": arm.name,
-            "strategies": list(arm.strategies),
-            "runs": [run_entry(r) for r in ok],
-            "failed_runs": [{"seed": r.seed, "reason": r.stopped_reason} for r in all_runs if r not in ok],
-            "tested_on_fresh_seeds": fresh,
-        }
         accuracies = [float(r.test_acc or 0.0) for r in ok]
         mean, ci = mean_ci(accuracies) if accuracies else (None, None)
-        entry["mean_test_acc"] = mean
-        entry["ci95"] = list(ci) if ci else None
+        entry = AblationArm(
+            name=arm.name,
+            strategies=tuple(arm.strategies),
+            runs=tuple(ArmRun(r.seed, r.val_acc, r.test_acc, r.history) for r in ok),
+            failed_runs=tuple(FailedRun(r.seed, r.stopped_reason) for r in all_runs if r not in ok),
+            tested_on_fresh_seeds=fresh,
+            mean_test_acc=mean,
+            ci95=(float(ci[0]), float(ci[1])) if ci else None,
+            verdict="baseline" if arm == BASELINE else "not judged yet",
+        )
         if arm == BASELINE:
-            entry.update({"delta_vs_baseline": None, "p_value": None, "verdict": "baseline"})
             return entry
         by_seed = {r.seed: r for r in baseline_runs if r.test_acc is not None and not r.failed}
         pairs = [(r, by_seed[r.seed]) for r in ok if r.seed in by_seed]
@@ -188,24 +192,20 @@ class Ablation:
             len(arm_correct[0]) if arm_correct else 0,
         )
         test = mcnemar(arm_correct, base_correct)
-        entry["delta_vs_baseline"] = {"mean": comparison.delta, "ci95": list(comparison.ci95)}
-        entry["p_value"] = comparison.p_value
-        entry["mcnemar"] = {
-            "arm_only_right": test.arm_only_right,
-            "baseline_only_right": test.baseline_only_right,
-            "p_value": test.p_value,
-        }
-        entry["seeds_to_detect_1_point"] = comparison.seeds_to_detect(0.01)
-        return entry
+        return replace(
+            entry,
+            delta_vs_baseline={"mean": comparison.delta, "ci95": list(comparison.ci95)},
+            p_value=comparison.p_value,
+            mcnemar={
+                "arm_only_right": test.arm_only_right,
+                "baseline_only_right": test.baseline_only_right,
+                "p_value": test.p_value,
+            },
+            seeds_to_detect_1_point=comparison.seeds_to_detect(0.01),
+        )
 
 
-def run_entry(record: RunRecord) -> dict[str, Any]:
-    """What ablation.json keeps of a run."""
-    history = [epoch.to_json() for epoch in record.history]
-    return {"seed": record.seed, "val_acc": record.val_acc, "test_acc": record.test_acc, "history": history}
-
-
-def run_ablation(spec: str, base: Recipe, settings: AblationSettings, out: Path) -> tuple[dict[str, Any], Ledger]:
+def run_ablation(spec: str, base: Recipe, settings: AblationSettings, out: Path) -> tuple[AblationResult, Ledger]:
     """Plan, train what is missing, compare, and write ablation.json, the plots and report.html.
 
     >>> summary, _ = run_ablation("builtin:digits", Recipe(), AblationSettings(["flip"]), Path("out"))  # doctest: +SKIP

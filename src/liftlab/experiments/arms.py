@@ -4,10 +4,9 @@ linear-probe baseline); an arm holding an augmentation the audit flagged is trie
 
 from __future__ import annotations
 
-from typing import Any
-
 from liftlab.config import Recipe
 from liftlab.experiments.work import Improvement
+from liftlab.records import Diagnosis
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
 
@@ -28,12 +27,11 @@ PROBE_CANDIDATES = (
 views, a non-linear head, larger backbones at their native sizes, smoothing, test-time views."""
 
 
-def candidates(work: Improvement, diagnosis: dict[str, Any]) -> dict[str, Recipe]:
+def candidates(work: Improvement, diagnosis: Diagnosis) -> dict[str, Recipe]:
     """Arms: the advisor's recommendations first, then classic remedies, those with an augmentation the
     audit flagged last (inside a combined arm too)."""
-    audit = diagnosis.get("augmentation_audit") or {}
-    flagged = set(audit.get("flagged", []))
-    names = [r["strategy"] for r in diagnosis["recommendations"]]
+    flagged = set(diagnosis.flagged_augmentations)
+    names = [r.strategy for r in diagnosis.recommendations]
     probing = on_features(work.base)
     defaults = PROBE_CANDIDATES if probing else DEFAULT_CANDIDATES
     # a flagged augmentation is demoted, not banned: tried after every other remedy, validation decides

@@ -104,8 +104,9 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size)
     trained_before, reused_before = work.batch_counts
     record = work.train([(name, tuned)], max(left, 1.0))[name]
-    # the probe's best validation accuracy in the search (at its full epochs where it got there)
-    probe_val = max((r["val_acc"].get(winner) or -math.inf for r in search["rungs"]), default=-math.inf)
+    # the probe at its best validation accuracy in the search (at its full epochs where it got there)
+    probe_rung = work.best_rung(winner, search["rungs"])
+    probe_val = probe_rung["val_acc"][winner] if probe_rung else -math.inf
     val = {winner: probe_val, name: val_of(record)}
     search["rungs"].append({
         "fraction": 1.0, "kind": "fine-tune", "epochs": {winner: probe.epochs, name: epochs},
@@ -115,7 +116,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     })  # fmt: skip
     # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
     cut = bool(record.stopped_by_time)
-    probe_record = work.best_record(winner, probe, search["rungs"][:-1])
+    probe_record = work.rung_record(winner, probe, probe_rung) if probe_rung else None
     if probe_record is not None:
         better = not cut and clearly_better(record, probe_record, n_val)
     else:  # no stored run of the probe: its best validation accuracy, unpaired

@@ -16,7 +16,6 @@ import json
 import platform
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -29,8 +28,9 @@ from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift
 from liftlab.experiments.profile import profiled_baseline
 from liftlab.experiments.search import search
 from liftlab.experiments.validation import effects
-from liftlab.experiments.work import Improvement, ImproveSettings, Step
+from liftlab.experiments.work import Improvement, ImproveSettings
 from liftlab.io import write_json
+from liftlab.records import Exported, FinalRun, ImproveResult, RecipeResult, Step
 from liftlab.train.probe import on_features
 
 __all__ = ["STRONG_FROM_SCRATCH", "ImproveSettings", "Improvement", "Step", "flagged_inside", "improve"]
@@ -49,7 +49,7 @@ def improve(
     out: Path,
     settings: ImproveSettings | None = None,
     on_step: Callable[[Step], None] = lambda step: None,
-) -> dict[str, Any]:
+) -> ImproveResult:
     """Run the whole loop and write improve.json, report.html, best/ and evaluation/ into `out`.
 
     >>> settings = ImproveSettings(budget_s=180)
@@ -72,7 +72,7 @@ def improve(
     work.adopt(base)
     diagnosis = work.diagnose(check)
     n_val = sum(check["counts"].get("val", {}).values())
-    baseline_seconds = sum(r["seconds"] for r in diagnosis["baseline"]["history"])
+    baseline_seconds = diagnosis.baseline_seconds
     arms = candidates(work, diagnosis)
     if on_features(base):
         arms = plan_transfer(work, check, arms, baseline_seconds)
@@ -103,55 +103,56 @@ def improve(
         quiet=True,
     )
     work.step("evaluation", f"best model on the test split: {evaluation['metrics']['accuracy']['value']:.4f}", started)
-    curve = diagnosis.get("learning_curve") or {}
+    curve = diagnosis.learning_curve or {}
     best_acc = lift["best"]["value"]
     # The lift describes the recipe (mean over the final seeds); what the user deploys is one model, best/ (the
     # first final seed): its own test accuracy is the headline's first figure and decides the target.
     accuracy = evaluation["metrics"]["accuracy"]
-    exported = {"seed": finals["best"][0].seed, "test_acc": accuracy["value"], "ci95": accuracy.get("ci95"),
-                "folder": str(out / "best")}  # fmt: skip
-    result: dict[str, Any] = {
-        "data": spec,
-        "baseline": {
-            "recipe": base.model_dump(mode="json"),
-            "strategies": base.strategies,
-            "test_acc": lift[BASELINE]["value"],
-            "ci95": lift[BASELINE]["ci95"],
-            "runs": [r.summary() for r in finals[BASELINE]],
-        },
-        "best": {
-            "name": winner_name,
-            "recipe": winner.model_dump(mode="json"),
-            "strategies": winner.strategies,
-            "test_acc": best_acc,
-            "ci95": lift["best"]["ci95"],
-            "runs": [r.summary() for r in finals["best"]],
-            "folder": str(out / "best"),
-            "exported": exported,
-        },
-        "lift": lift["lift"],
-        "target": settings.target,
-        "target_reached": None if settings.target is None else exported["test_acc"] >= settings.target,
-        "images_for_target": curve.get("images_for_target"),
-        "effects": effects(searched, n_val, finetuned=winner_name.endswith("fine-tune")),
-        "search": {
+    ci = accuracy.get("ci95") or (None, None)
+    exported = Exported(finals["best"][0].seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"))
+    stored = diagnosis.to_json()
+    result = ImproveResult(
+        data=spec,
+        baseline=RecipeResult(
+            recipe=base.model_dump(mode="json"),
+            strategies=tuple(base.strategies),
+            test_acc=lift[BASELINE]["value"],
+            ci95=tuple(lift[BASELINE]["ci95"]),
+            runs=tuple(FinalRun.of(r) for r in finals[BASELINE]),
+        ),
+        best=RecipeResult(
+            recipe=winner.model_dump(mode="json"),
+            strategies=tuple(winner.strategies),
+            test_acc=best_acc,
+            ci95=tuple(lift["best"]["ci95"]),
+            runs=tuple(FinalRun.of(r) for r in finals["best"]),
+            name=winner_name,
+            folder=str(out / "best"),
+            exported=exported,
+            role="best",
+        ),
+        lift=lift["lift"],
+        target=settings.target,
+        target_reached=None if settings.target is None else exported.test_acc >= settings.target,
+        images_for_target=curve.get("images_for_target"),
+        effects=effects(searched, n_val, finetuned=winner_name.endswith("fine-tune")),
+        search={
             "arms": {name: recipe.strategies for name, recipe in searched["recipes"].items()},
             "rungs": searched["rungs"],
         },
-        "diagnosis": {
-            k: diagnosis.get(k) for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")
-        },
-        "data_check": {k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes")},
-        "profile": profile.record() if profile else None,
-        "recipe_diff": recipe_diff(base, winner),
-        "steps": [vars(s) for s in work.steps],
-        "runs_trained": len(work.session.ledger.trained),
-        "runs_reused": len(work.session.ledger.reused),
-        "resumed": {"runs_found": work.found_at_start, "exact": False, "note": RESUME_NOTE}
+        diagnosis={k: stored[k] for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")},
+        data_check={k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes")},
+        profile=profile.record() if profile else None,
+        recipe_diff=recipe_diff(base, winner),
+        steps=tuple(work.steps),
+        runs_trained=len(work.session.ledger.trained),
+        runs_reused=len(work.session.ledger.reused),
+        resumed={"runs_found": work.found_at_start, "exact": False, "note": RESUME_NOTE}
         if work.found_at_start
         else None,
-        "budget_s": settings.budget_s,
-        "reproduce": {
+        budget_s=settings.budget_s,
+        used_s=round(work.clock.used(), 1),
+        reproduce={
             "command": settings.command,
             "liftlab_version": liftlab.__version__,
             "torch_version": torch.__version__,
@@ -159,10 +160,9 @@ def improve(
             "seeds": [r.seed for r in finals["best"]],
             "baseline_recipe": base.to_yaml(),
         },
-    }
-    result["used_s"] = round(work.clock.used(), 1)
-    write_json(out / "improve.json", result)
+    )
+    write_json(out / "improve.json", result.to_json())
     improve_report(result, evaluation, out)
-    result["used_s"] = round(work.clock.used(), 1)
-    write_json(out / "improve.json", result)
+    result = result.with_used(work.clock.used())  # the report's seconds count too
+    write_json(out / "improve.json", result.to_json())
     return result

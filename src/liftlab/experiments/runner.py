@@ -25,7 +25,7 @@ from liftlab.config import Recipe, recipe_from_dict
 from liftlab.data.loading import load_data
 from liftlab.records import Epoch, RunRecord
 from liftlab.train.loop import fit
-from liftlab.train.run import test_log_probs, write_run_folder
+from liftlab.train.run import test_predictions, write_run_folder
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,8 @@ def run_job(job: Job) -> RunRecord:
     result = fit(recipe, data, max_seconds=min(limits) if limits else None, checkpoint_dir=checkpoint, resume=True)
     if job.out is not None:
         write_run_folder(Path(job.out), job.spec, recipe, data, result, score_test=job.score_test)
-    predictions: list[int] = []
-    test_acc = None
-    log_probs = test_log_probs(result, data, recipe.eval_batch_size) if job.score_test else None
-    if log_probs is not None and data.test is not None:
-        predicted = log_probs.argmax(1)
-        predictions = predicted.tolist()
-        test_acc = float((predicted == data.test.labels).float().mean())
+    # the same log-probabilities as the run folder's (computed once per result)
+    predictions, test_acc = test_predictions(result, data, recipe.eval_batch_size) if job.score_test else ([], None)
     return RunRecord(
         key=job.key,
         seed=recipe.seed,

@@ -59,17 +59,17 @@ class Session:
         """Records of `jobs` (one per distinct key): a stored one where `reusable(record)`, else trained
         (in parallel workers), stored as it finishes and passed to `on_done`."""
         wanted: dict[str, Job] = {}
-        reused = 0
+        to_train: list[Job] = []
         for job in jobs:
             if job.key in wanted:
                 continue
             wanted[job.key] = job
             stored = self.records.get(job.key)
-            if stored is not None and reusable(stored):
-                reused += 1
-                if job.key not in self.ledger.reused and job.key not in self.ledger.trained:
-                    self.ledger.reused.append(job.key)
-        to_train = [job for key, job in wanted.items() if key not in self.records or not reusable(self.records[key])]
+            if stored is None or not reusable(stored):  # decided once per key
+                to_train.append(job)
+            elif job.key not in self.ledger.reused and job.key not in self.ledger.trained:
+                self.ledger.reused.append(job.key)
+        reused = len(wanted) - len(to_train)
 
         def finished(record: RunRecord) -> None:
             self.keep(record)

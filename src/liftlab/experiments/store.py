@@ -66,7 +66,7 @@ class RunStore:
         trial.set_user_attr("record", record.to_json())
         if scored_after:
             trial.set_user_attr(SCORED_AFTER, True)
-        if record.failed or record.val_acc is None:
+        if record.val_acc is None or record.failed:  # `failed` includes no val_acc; the test first narrows the type
             self.study.tell(trial, state=TrialState.FAIL)
         else:
             self.study.tell(trial, float(record.val_acc))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.experiments.transfer import PROBE_SEARCH_ENDS
 from liftlab.io import write_json
-from liftlab.records import RunRecord
+from liftlab.records import Diagnosis, RunRecord, Step
 from liftlab.train.probe import on_features
 
 DIAGNOSIS_SHARE = 0.3
@@ -60,15 +61,6 @@ class ImproveSettings:
             raise BadInputError(f"--seeds: expected at least 1, found {self.seeds}")
         if self.target is not None and not 0 < self.target <= 1:
             raise BadInputError(f"--target: expected an accuracy in (0, 1], found {self.target}")
-
-
-@dataclass
-class Step:
-    phase: str
-    detail: str
-    seconds: float
-    trained: int = 0
-    reused: int = 0
 
 
 def _full_seconds(record: RunRecord, epochs: int) -> float:
@@ -183,39 +175,50 @@ class Improvement:
         self.step("data check", f"{sum(sum(c.values()) for c in report['counts'].values())} images", started)
         return report
 
-    def diagnose(self, check: dict[str, Any]) -> dict[str, Any]:
+    def diagnose(self, check: dict[str, Any]) -> Diagnosis:
         started = self.clock.used()
         folder = self.out / "diagnosis"
         path = folder / "diagnosis.json"
-        if path.is_file():
-            result: dict[str, Any] = json.loads(path.read_text())
-            # the target is part of what it answered (images for the target), so another target diagnoses again
-            same_target = result.get("target", self.settings.target) == self.settings.target
-            if result.get("recipe") == self.base.model_dump(mode="json") and same_target:
-                self.step("diagnosis", "reused " + ", ".join(f["code"] for f in result["findings"]), started)
-                return result
+        stored = self._stored_diagnosis(path)
+        # the target is part of what it answered (images for the target), so another target diagnoses again
+        if stored and stored.recipe == self.base.model_dump(mode="json") and stored.target == self.settings.target:
+            self.step("diagnosis", "reused " + ", ".join(stored.codes), started)
+            return stored
         settings = DiagnoseSettings(
             self.settings.target, quick=True, skip_bad=self.settings.skip_bad, quiet=self.settings.quiet,
             max_seconds=self.settings.budget_s * DIAGNOSIS_SHARE, data_check=check,
         )  # fmt: skip
         result = run_diagnosis(self.spec, self.base, folder, settings)
-        detail = ", ".join(f["code"] for f in result["findings"])
-        if result.get("skipped_for_time"):
-            detail += f" (skipped for time: {', '.join(result['skipped_for_time'])})"
+        detail = ", ".join(result.codes)
+        if result.skipped_for_time:
+            detail += f" (skipped for time: {', '.join(result.skipped_for_time)})"
         self.step("diagnosis", detail, started, trained=1)
         return result
+
+    @staticmethod
+    def _stored_diagnosis(path: Path) -> Diagnosis | None:
+        """An earlier invocation's diagnosis, or None when there is none or it is unreadable (then it is made
+        again: the file is improve's own cache, not the user's input)."""
+        try:
+            return Diagnosis.from_json(json.loads(path.read_text()), str(path))
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, BadInputError) as error:
+            print(f"liftlab: {path} cannot be reused ({error}); diagnosing again", file=sys.stderr)
+            return None
 
     def search_ends(self) -> float:
         """Share of the budget by which the search stops: earlier for probes, whose fine-tune needs the rest."""
         return self.probe_search_end if on_features(self.base) else SEARCH_ENDS
 
-    def best_record(self, name: str, recipe: Recipe, rungs: list[dict[str, Any]]) -> RunRecord | None:
-        """The stored run of arm `name` (recipe `recipe` at full epochs) at the rung where it scored best on
-        validation: the run a later challenger is compared with, image by image."""
+    def best_rung(self, name: str, rungs: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The rung at which arm `name` scored best on validation, or None where it has no score."""
         scored = [r for r in rungs if r["val_acc"].get(name) is not None]
-        if not scored:
-            return None
-        rung = max(scored, key=lambda r: r["val_acc"][name])
+        return max(scored, key=lambda r: r["val_acc"][name]) if scored else None
+
+    def rung_record(self, name: str, recipe: Recipe, rung: dict[str, Any]) -> RunRecord | None:
+        """The stored run of arm `name` (recipe `recipe`) at `rung`'s epochs: the run a later challenger is
+        compared with, image by image."""
         epochs = rung["epochs"].get(name, recipe.epochs)
         return self.records.get(run_key(self.spec, with_values(recipe, {"epochs": epochs}), {"improve": 1}))
 

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from liftlab.io import write_text
-from liftlab.report.html import ENV
+from liftlab.records import Diagnosis, Epoch
+from liftlab.report.html import inline_images, render_page
 from liftlab.report.plots import plt, save_figure
 
 
-def curves_plot(history: list[dict[str, Any]], path: Path) -> None:
+def curves_plot(history: Sequence[Epoch], path: Path) -> None:
     figure, (loss, acc) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=110)
-    epochs = [r["epoch"] for r in history]
-    loss.plot(epochs, [r["train_loss"] for r in history], label="training")
-    loss.plot(epochs, [r["val_loss"] for r in history], label="validation")
-    acc.plot(epochs, [r["train_acc"] for r in history], label="training")
-    acc.plot(epochs, [r["val_acc"] for r in history], label="validation")
+    epochs = [e.epoch for e in history]
+    nan = float("nan")  # an epoch that was not validated leaves a gap
+    loss.plot(epochs, [e.train_loss for e in history], label="training")
+    loss.plot(epochs, [nan if e.val_loss is None else e.val_loss for e in history], label="validation")
+    acc.plot(epochs, [nan if e.train_acc is None else e.train_acc for e in history], label="training")
+    acc.plot(epochs, [nan if e.val_acc is None else e.val_acc for e in history], label="validation")
     for axes, title in ((loss, "loss"), (acc, "accuracy")):
         axes.set_xlabel("epoch")
         axes.set_title(title)
@@ -43,8 +44,8 @@ def _lr(test: dict[str, Any], path: Path) -> None:
     save_figure(figure, path)
 
 
-def _gradients(history: list[dict[str, Any]], path: Path) -> None:
-    norms = [r["grad_norms"] for r in history if r.get("grad_norms")]
+def _gradients(history: Sequence[Epoch], path: Path) -> None:
+    norms = [e.grad_norms for e in history if e.grad_norms]
     figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
     if norms:
         layers = np.arange(1, len(norms[0]) + 1)
@@ -78,40 +79,15 @@ def learning_curve_plot(curve: dict[str, Any], path: Path) -> None:
     save_figure(figure, path)
 
 
-TEMPLATE = ENV.from_string(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>liftlab diagnosis: {{ d.data }}</title>
-<style>body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 62em; color: #222; }
-.severe { color: #c62828; } .warning { color: #b26a00; } .info { color: #555; }
-img { max-width: 100%; } li { margin: 0.3em 0; }</style></head><body>
-<h1>Diagnosis of {{ d.data }}</h1>
-<h2>Findings</h2><ul>
-{% for f in d.findings %}<li class="{{ f.severity }}"><b>{{ f.code }}</b> ({{ f.severity }}): {{ f.message }}</li>
-{% endfor %}</ul>
-<h2>What to try, best first</h2><ol>
-{% for r in d.recommendations %}<li><code>{{ r.strategy }}</code>: {{ r.expected_effect }}
-(because {{ r.finding }})</li>
-{% else %}<li>nothing: the baseline looks healthy</li>{% endfor %}</ol>
-{% if d.skipped_for_time %}<p>Skipped to fit the time budget: {{ d.skipped_for_time|join(", ") }}.</p>{% endif %}
-{% for title, data in images %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ data }}">
-{% endfor %}
-</body></html>
-"""
-)
-
-
-def diagnosis_report(result: dict[str, Any], folder: Path) -> Path:
+def diagnosis_report(result: Diagnosis, folder: Path) -> Path:
     """Write curves.png, lr_range_test.png, gradients.png, learning_curve.png and report.html."""
     plots = {"Training curves": folder / "curves.png", "Gradient norms per layer": folder / "gradients.png"}
-    curves_plot(result["baseline"]["history"], plots["Training curves"])
-    _gradients(result["baseline"]["history"], plots["Gradient norms per layer"])
-    if result.get("lr_range_test"):
+    curves_plot(result.baseline_history, plots["Training curves"])
+    _gradients(result.baseline_history, plots["Gradient norms per layer"])
+    if result.lr_range_test:
         plots["Learning-rate range test"] = folder / "lr_range_test.png"
-        _lr(result["lr_range_test"], plots["Learning-rate range test"])
-    if result.get("learning_curve"):
+        _lr(result.lr_range_test, plots["Learning-rate range test"])
+    if result.learning_curve:
         plots["Learning curve"] = folder / "learning_curve.png"
-        learning_curve_plot(result["learning_curve"], plots["Learning curve"])
-    images = [(title, base64.b64encode(path.read_bytes()).decode()) for title, path in plots.items()]
-    path = folder / "report.html"
-    write_text(path, TEMPLATE.render(d=result, images=images))
-    return path
+        learning_curve_plot(result.learning_curve, plots["Learning curve"])
+    return render_page("diagnosis.html", folder / "report.html", d=result, images=inline_images(plots.items()))

@@ -3,53 +3,14 @@ importances, one slice plot per tuned setting, the repeated top configurations a
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from liftlab.io import write_text
-from liftlab.report.html import ENV, _pct
+from liftlab.report.html import inline_images, pct, render_page
 from liftlab.report.plots import save_figure
-
-TEMPLATE = ENV.from_string(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>liftlab tune: {{ s.data }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 62em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-img { max-width: 100%; }
-</style></head><body>
-<h1>Tuning on {{ s.data }}</h1>
-<p>Study <b>{{ s.study }}</b> in {{ s.storage }}: {{ s.trials|length }} trials
-({% for state, n in s.counts.items() %}{{ n }} {{ state|lower }}{% if not loop.last %}, {% endif %}{% endfor %}),
-pruner {{ s.pruner }}; {{ s.epochs_trained }} epochs trained where the same trials unpruned would train
-{{ s.epochs_unpruned }}.</p>
-{% if s.best.repeated %}<h2>Best configuration</h2>
-<p>{{ s.best.strategies|join(", ") }}: validation accuracy {{ pct(s.best.repeated.mean) }}
-(95% interval {{ pct(s.best.repeated.ci95[0]) }} to {{ pct(s.best.repeated.ci95[1]) }} over
-{{ s.best.repeated.scores|length }} seeds the search did not use; validation split). The recipe is in
-best_recipe.yaml. The search's own score is shown apart: it chose the configuration, so it carries that luck.</p>
-<table><tr><th>trial</th><th>strategies</th><th>search score (chose it)</th><th>mean of fresh seeds</th>
-<th>95% interval</th><th>seeds</th></tr>
-{% for r in s.repeated %}<tr><td>{{ r.trial }}</td><td>{{ r.strategies|join(", ") }}</td>
-<td>{{ pct(r.search_score) if r.search_score is not none else "" }}</td><td>{{ pct(r.mean) }}</td>
-<td>{{ pct(r.ci95[0]) }} to {{ pct(r.ci95[1]) }}</td><td>{{ r.scores|length }}</td></tr>{% endfor %}
-</table>{% endif %}
-{% for title, data in images %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ data }}">
-{% endfor %}
-<h2>Trials</h2>
-<table><tr><th>#</th><th>state</th><th>validation accuracy</th><th>epochs</th><th>strategies</th></tr>
-{% for t in s.trials %}<tr><td>{{ t.number }}</td><td>{{ t.state|lower }}</td><td>{{ pct(t.value) }}</td>
-<td>{{ t.epochs_trained }}</td><td>{{ t.strategies|join(", ") }}</td></tr>{% endfor %}
-</table>
-</body></html>
-"""
-)
 
 
 def history_plot(trials: list[dict[str, Any]], path: Path) -> Path:
@@ -114,7 +75,4 @@ def write_tune_report(summary: dict[str, Any], out: Path) -> Path:
     if summary["importances"]:
         plots["Parameter importances"] = importance_plot(summary["importances"], out / "importances.png")
     plots["Validation accuracy by setting"] = slice_plot(summary["trials"], summary["space"], out / "slices.png")
-    images = [(title, base64.b64encode(path.read_bytes()).decode()) for title, path in plots.items()]
-    path = out / "report.html"
-    write_text(path, TEMPLATE.render(s=summary, images=images, pct=_pct))
-    return path
+    return render_page("tune.html", out / "report.html", s=summary, images=inline_images(plots.items()), pct=pct)

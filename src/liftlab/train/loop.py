@@ -56,6 +56,22 @@ def deterministic_mode(function: FitFunction) -> FitFunction:
     return wrapper  # type: ignore[return-value]
 
 
+def data_fitted_model(
+    recipe: Recipe,
+    channels: int,
+    num_classes: int,
+    images: torch.Tensor,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+) -> nn.Module:
+    """The recipe's network on `images`' device with its data-dependent layers (the `fast` net's whitening
+    stem) fitted to the training images: every path that trains the network (a fit, the LR range test)
+    starts from this one, or it trains a different, unfitted network."""
+    model = build_model(recipe.model, channels, num_classes).to(images.device)
+    # evenly spaced images, not the first n: a folder's images come sorted by class
+    fit_to_data(model, lambda n: transform(images[:: max(len(images) // n, 1)][:n].float() / 255.0))
+    return model
+
+
 @deterministic_mode
 def fit(
     recipe: Recipe,
@@ -100,15 +116,13 @@ def fit(
     device = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)
     num_classes = len(data.classes)
-    model = build_model(recipe.model, data.channels, num_classes).to(device)
     generator = torch.Generator(device=device).manual_seed(recipe.seed)
 
     images = data.train.images.to(device)
     labels = data.train.labels.to(device)
     preprocess = Preprocess.fit(data.train.images, recipe)
     transform = preprocess.on(device)
-    # evenly spaced images, not the first n: a folder's images come sorted by class
-    fit_to_data(model, lambda n: transform(images[:: max(len(images) // n, 1)][:n].float() / 255.0))
+    model = data_fitted_model(recipe, data.channels, num_classes, images, transform)
     coins = flip_coins(len(labels), recipe.seed).to(device) if recipe.augment.alternating_flip else None
 
     n_train = len(labels)

@@ -90,6 +90,16 @@ def test_log_probs(result: FitResult, data: ImageData, batch_size: int = 1024) -
     return result.test_log_probs
 
 
+def test_predictions(result: FitResult, data: ImageData, batch_size: int = 1024) -> tuple[list[int], float | None]:
+    """The predicted class of every test image and the test accuracy; ([], None) where `test_log_probs`
+    has none."""
+    log_probs = test_log_probs(result, data, batch_size)
+    if log_probs is None or data.test is None:
+        return [], None
+    predicted = log_probs.argmax(1)
+    return predicted.tolist(), float((predicted == data.test.labels).float().mean())
+
+
 def write_run_folder(
     out: Path, spec: str, recipe: Recipe, data: ImageData, result: FitResult, score_test: bool = True
 ) -> dict[str, Any]:
@@ -99,10 +109,7 @@ def write_run_folder(
     write_text(out / "recipe.yaml", recipe.to_yaml())
     write_json(out / "classes.json", data.classes)
     write_json(out / "splits.json", data.split_record())
-    log_probs = test_log_probs(result, data, recipe.eval_batch_size) if score_test else None
-    test_acc = None
-    if log_probs is not None and data.test is not None:
-        test_acc = float((log_probs.argmax(1) == data.test.labels).float().mean())
+    _, test_acc = test_predictions(result, data, recipe.eval_batch_size) if score_test else ([], None)
     metrics: dict[str, Any] = {
         "val_acc": result.val_acc,
         "test_acc": test_acc,

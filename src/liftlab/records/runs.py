@@ -13,24 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from liftlab.errors import BadInputError
-
-FORMAT = 1
-
-
-def _field(record: dict[str, Any], name: str, kinds: tuple[type, ...], where: str, optional: bool = False) -> Any:
-    if name not in record:
-        if optional:
-            return None
-        raise BadInputError(f"{where}: field '{name}' is missing")
-    value = record[name]
-    if value is None and optional:
-        return None
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # True is an int too
-        raise BadInputError(f"{where}: field '{name}' expected {'/'.join(k.__name__ for k in kinds)}, found {value!r}")
-    return value
-
-
-NUMBER = (int, float)
+from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, value_of
 
 
 @dataclass(frozen=True)
@@ -74,16 +57,16 @@ class Epoch:
         """
         if not isinstance(record, dict):
             raise BadInputError(f"{where}: expected an object, found {record!r}")
-        norms = _field(record, "grad_norms", (list,), where, optional=True)
+        norms = value_of(record, "grad_norms", (list,), where, optional=True)
         return cls(
-            epoch=_field(record, "epoch", (int,), where),
-            train_loss=_field(record, "train_loss", NUMBER, where),
-            train_acc=_field(record, "train_acc", NUMBER, where, optional=True),
-            val_loss=_field(record, "val_loss", NUMBER, where, optional=True),
-            val_acc=_field(record, "val_acc", NUMBER, where, optional=True),
-            lr=_field(record, "lr", NUMBER, where),
-            seconds=_field(record, "seconds", NUMBER, where, optional=True),
-            train_seconds=_field(record, "train_seconds", NUMBER, where, optional=True),
+            epoch=value_of(record, "epoch", (int,), where),
+            train_loss=value_of(record, "train_loss", NUMBER, where),
+            train_acc=value_of(record, "train_acc", NUMBER, where, optional=True),
+            val_loss=value_of(record, "val_loss", NUMBER, where, optional=True),
+            val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
+            lr=value_of(record, "lr", NUMBER, where),
+            seconds=value_of(record, "seconds", NUMBER, where, optional=True),
+            train_seconds=value_of(record, "train_seconds", NUMBER, where, optional=True),
             grad_norms=tuple(float(n) for n in norms) if norms is not None else None,
         )
 
@@ -152,40 +135,29 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, record: dict[str, Any], where: str = "run record") -> RunRecord:
-        if not isinstance(record, dict):
-            raise BadInputError(f"{where}: expected an object, found {type(record).__name__}")
-        version = record.get("format", 1)
-        if version != FORMAT:
-            raise BadInputError(
-                f"{where}: format {version!r}, this liftlab reads format {FORMAT}; use the liftlab that wrote it"
-            )
+        check_format(as_object(record, where), where)
 
         def numbers(name: str, kind: type = int) -> tuple[Any, ...]:
-            values = _field(record, name, (list,), where, optional=True) or []
+            values = value_of(record, name, (list,), where, optional=True) or []
             return tuple(kind(v) for v in values)
 
         return cls(
-            key=_field(record, "key", (str,), where),
-            seed=_field(record, "seed", (int,), where),
-            strategies=tuple(_field(record, "strategies", (list,), where, optional=True) or ()),
-            val_acc=_field(record, "val_acc", NUMBER, where, optional=True),
-            test_acc=_field(record, "test_acc", NUMBER, where, optional=True),
-            history=history_from_json(_field(record, "history", (list,), where), f"{where}: history"),
-            seconds=float(_field(record, "seconds", NUMBER, where)),
+            key=value_of(record, "key", (str,), where),
+            seed=value_of(record, "seed", (int,), where),
+            strategies=tuple(value_of(record, "strategies", (list,), where, optional=True) or ()),
+            val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
+            test_acc=value_of(record, "test_acc", NUMBER, where, optional=True),
+            history=history_from_json(value_of(record, "history", (list,), where), f"{where}: history"),
+            seconds=float(value_of(record, "seconds", NUMBER, where)),
             epoch_seconds=numbers("epoch_seconds", float),
             val_labels=numbers("val_labels"),
             val_predictions=numbers("val_predictions"),
             test_labels=numbers("test_labels"),
             test_predictions=numbers("test_predictions"),
-            stopped_reason=_field(record, "stopped_reason", (str,), where, optional=True),
-            stopped_by_time=_field(record, "stopped_by_time", (int, bool), where, optional=True),
-            resumed_from_epoch=_field(record, "resumed_from_epoch", (int,), where, optional=True),
-            dtype=_field(record, "dtype", (str,), where, optional=True) or "",
-            device=_field(record, "device", (str,), where, optional=True) or "",
-            liftlab_version=_field(record, "liftlab_version", (str,), where, optional=True) or "",
+            stopped_reason=value_of(record, "stopped_reason", (str,), where, optional=True),
+            stopped_by_time=value_of(record, "stopped_by_time", (int, bool), where, optional=True),
+            resumed_from_epoch=value_of(record, "resumed_from_epoch", (int,), where, optional=True),
+            dtype=value_of(record, "dtype", (str,), where, optional=True) or "",
+            device=value_of(record, "device", (str,), where, optional=True) or "",
+            liftlab_version=value_of(record, "liftlab_version", (str,), where, optional=True) or "",
         )
-
-    def summary(self) -> dict[str, Any]:
-        """What improve.json keeps of a final run."""
-        keep = ("seed", "val_acc", "test_acc", "seconds", "stopped_reason", "stopped_by_time")
-        return {name: getattr(self, name) for name in keep} | {"history": [e.to_json() for e in self.history]}

@@ -1,0 +1,31 @@
+"""Typed, immutable records: the bottom layer (no torch) that every layer above reads instead of string
+keys. `runs` (an epoch, a run), `diagnosis`, `ablation` and `improve`; each record has `to_json` (the
+documented keys of the file it is written to) and `from_json`, which names the field that is missing or of
+the wrong type. `FORMAT` is written into every record; a file without one is of format 1."""
+
+from liftlab.records.ablation import AblationArm, AblationResult, ArmRun, FailedRun
+from liftlab.records.diagnosis import CODES, SEVERITIES, Diagnosis, Finding, Recommendation
+from liftlab.records.fields import FORMAT
+from liftlab.records.improve import Exported, FinalRun, ImproveResult, RecipeResult, Step
+from liftlab.records.runs import Epoch, RunRecord, history_from_json
+
+__all__ = [
+    "CODES",
+    "FORMAT",
+    "SEVERITIES",
+    "AblationArm",
+    "AblationResult",
+    "ArmRun",
+    "Diagnosis",
+    "Epoch",
+    "Exported",
+    "FailedRun",
+    "FinalRun",
+    "Finding",
+    "ImproveResult",
+    "RecipeResult",
+    "Recommendation",
+    "RunRecord",
+    "Step",
+    "history_from_json",
+]

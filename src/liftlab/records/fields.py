@@ -1,0 +1,58 @@
+"""Reading a record's JSON object field by field: the error names the field, what was expected and what
+was found. `FORMAT` is the format version every record writes; a file without one is of format 1, the
+format before it was written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from liftlab.errors import BadInputError
+
+FORMAT = 1
+
+
+def value_of(record: dict[str, Any], name: str, kinds: tuple[type, ...], where: str, optional: bool = False) -> Any:
+    if name not in record:
+        if optional:
+            return None
+        raise BadInputError(f"{where}: field '{name}' is missing")
+    value = record[name]
+    if value is None and optional:
+        return None
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # True is an int too
+        raise BadInputError(f"{where}: field '{name}' expected {'/'.join(k.__name__ for k in kinds)}, found {value!r}")
+    return value
+
+
+NUMBER = (int, float)
+
+
+def as_object(record: Any, where: str) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise BadInputError(f"{where}: expected an object, found {type(record).__name__}")
+    return record
+
+
+def check_format(record: dict[str, Any], where: str) -> None:
+    version = record.get("format", 1)
+    if version != FORMAT:
+        raise BadInputError(
+            f"{where}: format {version!r}, this liftlab reads format {FORMAT}; use the liftlab that wrote it"
+        )
+
+
+def strings_of(record: dict[str, Any], name: str, where: str) -> tuple[str, ...]:
+    values = value_of(record, name, (list,), where, optional=True) or []
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise BadInputError(f"{where}: field '{name}[{index}]' expected str, found {value!r}")
+    return tuple(values)
+
+
+def interval_of(record: dict[str, Any], name: str, where: str) -> tuple[float, float] | None:
+    value = value_of(record, name, (list,), where, optional=True)
+    if value is None:
+        return None
+    if len(value) != 2 or not all(isinstance(v, NUMBER) and not isinstance(v, bool) for v in value):
+        raise BadInputError(f"{where}: field '{name}' expected [low, high], found {value!r}")
+    return float(value[0]), float(value[1])

@@ -1,0 +1,221 @@
+"""The record of an `improve` run: the baseline and the best recipe (each with its final runs), the model
+exported to best/, the lift, the search and the steps with their seconds. `improve` builds it,
+`improve.json` is its `to_json`, the report and the CLI read it. The parts other modules document (the
+lift, the search's rungs, the effects, the data check) stay JSON objects."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from liftlab.errors import BadInputError
+from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, strings_of, value_of
+from liftlab.records.runs import Epoch, RunRecord, history_from_json
+
+
+def _interval_or_blank(record: dict[str, Any], name: str, where: str) -> tuple[float | None, float | None]:
+    """[low, high], either of which is null where there is no estimate (no final run finished)."""
+    value = value_of(record, name, (list,), where, optional=True) or [None, None]
+    if len(value) != 2 or not all(v is None or (isinstance(v, NUMBER) and not isinstance(v, bool)) for v in value):
+        raise BadInputError(f"{where}: field '{name}' expected [low, high], found {value!r}")
+    return value[0], value[1]
+
+
+@dataclass(frozen=True)
+class FinalRun:
+    """What improve.json keeps of a final run (`RunRecord.summary`)."""
+
+    seed: int
+    val_acc: float | None
+    test_acc: float | None
+    seconds: float
+    history: tuple[Epoch, ...]
+    stopped_reason: str | None = None
+    stopped_by_time: int | None = None
+
+    @classmethod
+    def of(cls, run: RunRecord) -> FinalRun:
+        return cls(run.seed, run.val_acc, run.test_acc, run.seconds, run.history, run.stopped_reason,
+                   run.stopped_by_time)  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        record = {item.name: getattr(self, item.name) for item in fields(self)}
+        return record | {"history": [epoch.to_json() for epoch in self.history]}
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> FinalRun:
+        record = as_object(record, where)
+        return cls(
+            seed=value_of(record, "seed", (int,), where),
+            val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
+            test_acc=value_of(record, "test_acc", NUMBER, where, optional=True),
+            seconds=float(value_of(record, "seconds", NUMBER, where)),
+            history=history_from_json(value_of(record, "history", (list,), where, optional=True) or [],
+                                      f"{where}: history"),
+            stopped_reason=value_of(record, "stopped_reason", (str,), where, optional=True),
+            stopped_by_time=value_of(record, "stopped_by_time", (int, bool), where, optional=True),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The one model in best/ (the winner's first final seed): what the user deploys."""
+
+    seed: int
+    test_acc: float
+    ci95: tuple[float | None, float | None]
+    folder: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seed": self.seed, "test_acc": self.test_acc, "ci95": list(self.ci95), "folder": self.folder}
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> Exported:
+        record = as_object(record, where)
+        return cls(
+            seed=value_of(record, "seed", (int,), where),
+            test_acc=float(value_of(record, "test_acc", NUMBER, where)),
+            ci95=_interval_or_blank(record, "ci95", where),
+            folder=value_of(record, "folder", (str,), where),
+        )
+
+
+@dataclass(frozen=True)
+class RecipeResult:
+    """A recipe's final runs: `test_acc` and `ci95` are the mean over the scored seeds and its interval."""
+
+    recipe: dict[str, Any]
+    strategies: tuple[str, ...]
+    test_acc: float | None
+    ci95: tuple[float | None, float | None]
+    runs: tuple[FinalRun, ...]
+    name: str = "baseline"
+    folder: str | None = None  # the best recipe's exported run folder
+    exported: Exported | None = None
+    role: str = "baseline"  # "best" writes name, folder and exported too
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "recipe": self.recipe,
+            "strategies": list(self.strategies),
+            "test_acc": self.test_acc,
+            "ci95": list(self.ci95),
+            "runs": [run.to_json() for run in self.runs],
+        }
+        if self.role == "best":
+            record = {"name": self.name, **record, "folder": self.folder}
+            if self.exported:  # files written before the exported model was named have none
+                record["exported"] = self.exported.to_json()
+        return record
+
+    @classmethod
+    def from_json(cls, record: Any, where: str, role: str) -> RecipeResult:
+        record = as_object(record, where)
+        exported = value_of(record, "exported", (dict,), where, optional=True)
+        return cls(
+            recipe=value_of(record, "recipe", (dict,), where),
+            strategies=strings_of(record, "strategies", where),
+            test_acc=value_of(record, "test_acc", NUMBER, where, optional=True),
+            ci95=_interval_or_blank(record, "ci95", where),
+            runs=tuple(FinalRun.from_json(r, f"{where}: runs[{i}]")
+                       for i, r in enumerate(value_of(record, "runs", (list,), where, optional=True) or [])),
+            name=value_of(record, "name", (str,), where) if role == "best" else "baseline",
+            folder=value_of(record, "folder", (str,), where, optional=True),
+            exported=Exported.from_json(exported, f"{where}: exported") if exported is not None else None,
+            role=role,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Step:
+    """One phase of improve and its wall-clock seconds; runs it trained and found already done."""
+
+    phase: str
+    detail: str
+    seconds: float
+    trained: int = 0
+    reused: int = 0
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> Step:
+        record = as_object(record, where)
+        return cls(
+            phase=value_of(record, "phase", (str,), where),
+            detail=value_of(record, "detail", (str,), where),
+            seconds=float(value_of(record, "seconds", NUMBER, where)),
+            trained=value_of(record, "trained", (int,), where, optional=True) or 0,
+            reused=value_of(record, "reused", (int,), where, optional=True) or 0,
+        )
+
+
+# the parts other modules document, kept as JSON objects or lists, with the kind each must be
+OBJECTS: dict[str, tuple[type, ...]] = {
+    "lift": (dict,), "effects": (dict,), "search": (dict,), "diagnosis": (dict,), "data_check": (dict,),
+    "reproduce": (dict,), "recipe_diff": (list,), "profile": (dict,), "resumed": (dict,),
+    "images_for_target": (dict,),
+}  # fmt: skip
+OPTIONAL = ("profile", "resumed", "images_for_target")
+
+
+@dataclass(frozen=True)
+class ImproveResult:
+    """What `liftlab improve` did and found: baseline -> best, the lift (the recipe's mean over final seeds),
+    the exported model (what `target_reached` judges), and where the budget went."""
+
+    data: str
+    baseline: RecipeResult
+    best: RecipeResult
+    lift: dict[str, Any]  # {value, ci95, mcnemar_p, scope, seeds_scored, seeds_cut, compute_ratio[, no_verdict]}
+    target: float | None
+    target_reached: bool | None
+    effects: dict[str, Any]  # {helped, hurt, unclear, scope}
+    search: dict[str, Any]  # {arms: name -> strategies, rungs}
+    diagnosis: dict[str, Any]  # the diagnosis's findings, recommendations, learning curve, skipped checks
+    data_check: dict[str, Any]
+    recipe_diff: list[dict[str, Any]]
+    steps: tuple[Step, ...]
+    runs_trained: int
+    runs_reused: int
+    budget_s: float
+    used_s: float
+    reproduce: dict[str, Any]
+    images_for_target: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+    resumed: dict[str, Any] | None = None
+
+    def with_used(self, seconds: float) -> ImproveResult:
+        return replace(self, used_s=round(seconds, 1))
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("baseline", "best"):
+                value = value.to_json()
+            elif item.name == "steps":
+                value = [asdict(step) for step in value]
+            record[item.name] = value
+        return record | {"format": FORMAT}
+
+    @classmethod
+    def from_json(cls, record: Any, where: str = "improve.json") -> ImproveResult:
+        record = as_object(record, where)
+        check_format(record, where)
+        parts = {
+            name: value_of(record, name, kinds, where, optional=name in OPTIONAL) for name, kinds in OBJECTS.items()
+        }
+        return cls(
+            data=value_of(record, "data", (str,), where),
+            baseline=RecipeResult.from_json(value_of(record, "baseline", (dict,), where), f"{where}: baseline",
+                                            role="baseline"),
+            best=RecipeResult.from_json(value_of(record, "best", (dict,), where), f"{where}: best", role="best"),
+            target=value_of(record, "target", NUMBER, where, optional=True),
+            target_reached=value_of(record, "target_reached", (bool,), where, optional=True),
+            steps=tuple(Step.from_json(s, f"{where}: steps[{i}]")
+                        for i, s in enumerate(value_of(record, "steps", (list,), where))),
+            runs_trained=value_of(record, "runs_trained", (int,), where),
+            runs_reused=value_of(record, "runs_reused", (int,), where),
+            budget_s=float(value_of(record, "budget_s", NUMBER, where)),
+            used_s=float(value_of(record, "used_s", NUMBER, where, optional=True) or 0.0),
+            **parts,
+        )  # fmt: skip

@@ -115,3 +115,13 @@ def test_codes_are_the_design_contract() -> None:
     }  # fmt: skip
     with pytest.raises(ValueError):
         Finding("NOT_A_CODE", "info", "m")
+
+
+def test_healthy_beside_advice_does_not_claim_that_nothing_was_found() -> None:
+    alone = healthy_unless([])
+    assert [f.code for f in alone] == ["HEALTHY"] and alone[0].message.startswith("no problem found")
+    advice = Finding("SLOW_CONVERGENCE", "info", "validation accuracy was still rising")
+    beside = healthy_unless([advice])[-1]
+    assert beside.code == "HEALTHY" and "no problem found" not in beside.message
+    assert "advice above: SLOW_CONVERGENCE" in beside.message
+    assert healthy_unless([Finding("OVERFITTING", "warning", "gap")])[-1].code == "OVERFITTING"

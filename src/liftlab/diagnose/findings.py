@@ -131,4 +131,10 @@ def healthy_unless(findings: list[Finding]) -> list[Finding]:
     """Append HEALTHY when no finding is a warning or worse."""
     if any(f.severity in ("warning", "severe") for f in findings):
         return findings
-    return [*findings, Finding("HEALTHY", "info", "no problem found in curves, gradients, data or learning rate")]
+    if not findings:
+        return [Finding("HEALTHY", "info", "no problem found in curves, gradients, data or learning rate")]
+    # the info findings are advice (a schedule that could be longer, an augmentation not to use): the
+    # message must not say that nothing was found beside them
+    advice = ", ".join(dict.fromkeys(f.code for f in findings))
+    message = f"no warning or severe problem in curves, gradients, data or learning rate; advice above: {advice}"
+    return [*findings, Finding("HEALTHY", "info", message)]

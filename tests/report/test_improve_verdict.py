@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from liftlab.records import Exported, FinalRun, ImproveResult
+from liftlab.records import Exported, ImproveResult, RunSummary
 from liftlab.report.improve import verdict
 
 STORED = Path(__file__).resolve().parents[1] / "records" / "format1" / "improve.json"
@@ -49,7 +49,7 @@ def test_verdict_states_what_was_compared_and_the_compute_ratio() -> None:
 def test_the_headline_names_the_exported_model_apart_from_the_recipes_mean() -> None:
     # issue 17, item 11: two final seeds average 65%; the exported model (seed 1) scores 63% on its own.
     result = _result(0.05, 0.03, 0.07)
-    runs = tuple(FinalRun(seed, 0.6, 0.65, 1.0, ()) for seed in (1, 2))
+    runs = tuple(RunSummary(seed, 0.6, 0.65, (), 1.0) for seed in (1, 2))
     exported_model = Exported(seed=1, test_acc=0.63, ci95=(0.58, 0.68), folder="out/best")
     result = replace(result, best=replace(result.best, runs=runs, exported=exported_model))
     exported, first, _ = verdict(result)

@@ -21,7 +21,7 @@ from liftlab.experiments.session import Ledger, Session
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.io import write_json
 from liftlab.progress import make_progress
-from liftlab.records import AblationArm, AblationResult, ArmRun, FailedRun, RunRecord
+from liftlab.records import AblationArm, AblationResult, FailedRun, RunRecord, RunSummary
 from liftlab.stats import ALPHA, holm, image_variance_of, mcnemar, mean_ci, paired_comparison, verdict
 from liftlab.strategies import apply_strategies
 
@@ -172,7 +172,7 @@ class Ablation:
         entry = AblationArm(
             name=arm.name,
             strategies=tuple(arm.strategies),
-            runs=tuple(ArmRun(r.seed, r.val_acc, r.test_acc, r.history) for r in ok),
+            runs=tuple(RunSummary.of(r) for r in ok),
             failed_runs=tuple(FailedRun(r.seed, r.stopped_reason) for r in all_runs if r not in ok),
             tested_on_fresh_seeds=fresh,
             mean_test_acc=mean,

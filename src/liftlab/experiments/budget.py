@@ -32,9 +32,10 @@ def parse_budget(text: str) -> float:
 class Clock:
     """Seconds used since start and left of the budget, and what is left before a phase's share ends."""
 
-    def __init__(self, budget_s: float) -> None:
+    def __init__(self, budget_s: float, started: float | None = None) -> None:
+        """`started`: the `time.perf_counter()` at which the budget began (now by default)."""
         self.budget_s = budget_s
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() if started is None else started
 
     def used(self) -> float:
         return time.perf_counter() - self.start

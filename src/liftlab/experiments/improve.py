@@ -30,7 +30,7 @@ from liftlab.experiments.search import search
 from liftlab.experiments.validation import effects
 from liftlab.experiments.work import Improvement, ImproveSettings
 from liftlab.io import write_json
-from liftlab.records import Exported, FinalRun, ImproveResult, RecipeResult, Step
+from liftlab.records import Exported, ImproveResult, RecipeResult, RunSummary, Step
 from liftlab.train.probe import on_features
 
 __all__ = ["STRONG_FROM_SCRATCH", "ImproveSettings", "Improvement", "Step", "flagged_inside", "improve"]
@@ -118,14 +118,14 @@ def improve(
             strategies=tuple(base.strategies),
             test_acc=lift[BASELINE]["value"],
             ci95=tuple(lift[BASELINE]["ci95"]),
-            runs=tuple(FinalRun.of(r) for r in finals[BASELINE]),
+            runs=tuple(RunSummary.of(r) for r in finals[BASELINE]),
         ),
         best=RecipeResult(
             recipe=winner.model_dump(mode="json"),
             strategies=tuple(winner.strategies),
             test_acc=best_acc,
             ci95=tuple(lift["best"]["ci95"]),
-            runs=tuple(FinalRun.of(r) for r in finals["best"]),
+            runs=tuple(RunSummary.of(r) for r in finals["best"]),
             name=winner_name,
             folder=str(out / "best"),
             exported=exported,

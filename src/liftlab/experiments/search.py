@@ -125,6 +125,8 @@ def greedy(
         ]
         additions.sort(key=lambda n: max((r["val_acc"].get(n) or 0.0 for r in rungs), default=0.0), reverse=True)
         per_run = work.full_seconds(current) * 1.5  # an addition costs more than the winner alone
+        if math.isinf(per_run):  # no run of the winner to time (no rung fitted): nothing to add blind
+            return winner
         # Keep what the final phase will need for a winner that costly, then spend the rest here.
         allowance = work.clock.left() - work.final_seconds(per_run) - work.reserve()
         if on_features(work.base):  # probes leave the rest of the budget to the fine-tune

@@ -3,11 +3,11 @@ keys. `runs` (an epoch, a run), `diagnosis`, `ablation` and `improve`; each reco
 documented keys of the file it is written to) and `from_json`, which names the field that is missing or of
 the wrong type. `FORMAT` is written into every record; a file without one is of format 1."""
 
-from liftlab.records.ablation import AblationArm, AblationResult, ArmRun, FailedRun
+from liftlab.records.ablation import AblationArm, AblationResult, FailedRun
 from liftlab.records.diagnosis import CODES, SEVERITIES, Diagnosis, Finding, Recommendation
 from liftlab.records.fields import FORMAT
-from liftlab.records.improve import Exported, FinalRun, ImproveResult, RecipeResult, Step
-from liftlab.records.runs import Epoch, RunRecord, history_from_json
+from liftlab.records.improve import Exported, ImproveResult, RecipeResult, Step
+from liftlab.records.runs import Epoch, RunRecord, RunSummary, history_from_json
 
 __all__ = [
     "CODES",
@@ -15,17 +15,16 @@ __all__ = [
     "SEVERITIES",
     "AblationArm",
     "AblationResult",
-    "ArmRun",
     "Diagnosis",
     "Epoch",
     "Exported",
     "FailedRun",
-    "FinalRun",
     "Finding",
     "ImproveResult",
     "RecipeResult",
     "Recommendation",
     "RunRecord",
+    "RunSummary",
     "Step",
     "history_from_json",
 ]

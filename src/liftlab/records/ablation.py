@@ -8,31 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, interval_of, strings_of, value_of
-from liftlab.records.runs import Epoch, history_from_json
-
-
-@dataclass(frozen=True)
-class ArmRun:
-    """What ablation.json keeps of one run of an arm."""
-
-    seed: int
-    val_acc: float | None
-    test_acc: float | None
-    history: tuple[Epoch, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        history = [epoch.to_json() for epoch in self.history]
-        return {"seed": self.seed, "val_acc": self.val_acc, "test_acc": self.test_acc, "history": history}
-
-    @classmethod
-    def from_json(cls, record: Any, where: str) -> ArmRun:
-        record = as_object(record, where)
-        return cls(
-            seed=value_of(record, "seed", (int,), where),
-            val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
-            test_acc=value_of(record, "test_acc", NUMBER, where, optional=True),
-            history=history_from_json(value_of(record, "history", (list,), where), f"{where}: history"),
-        )
+from liftlab.records.runs import RunSummary
 
 
 @dataclass(frozen=True)
@@ -48,7 +24,7 @@ class AblationArm:
 
     name: str
     strategies: tuple[str, ...]
-    runs: tuple[ArmRun, ...]
+    runs: tuple[RunSummary, ...]
     failed_runs: tuple[FailedRun, ...]
     tested_on_fresh_seeds: bool
     mean_test_acc: float | None
@@ -87,7 +63,7 @@ class AblationArm:
         return cls(
             name=value_of(record, "name", (str,), where),
             strategies=strings_of(record, "strategies", where),
-            runs=tuple(ArmRun.from_json(r, f"{where}: runs[{i}]")
+            runs=tuple(RunSummary.from_json(r, f"{where}: runs[{i}]")
                        for i, r in enumerate(value_of(record, "runs", (list,), where))),
             failed_runs=tuple(FailedRun(value_of(as_object(f, where), "seed", (int,), f"{where}: failed_runs[{i}]"),
                                         f.get("reason")) for i, f in enumerate(failed)),

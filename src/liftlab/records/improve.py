@@ -10,7 +10,7 @@ from typing import Any
 
 from liftlab.errors import BadInputError
 from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, strings_of, value_of
-from liftlab.records.runs import Epoch, RunRecord, history_from_json
+from liftlab.records.runs import RunSummary
 
 
 def _interval_or_blank(record: dict[str, Any], name: str, where: str) -> tuple[float | None, float | None]:
@@ -19,42 +19,6 @@ def _interval_or_blank(record: dict[str, Any], name: str, where: str) -> tuple[f
     if len(value) != 2 or not all(v is None or (isinstance(v, NUMBER) and not isinstance(v, bool)) for v in value):
         raise BadInputError(f"{where}: field '{name}' expected [low, high], found {value!r}")
     return value[0], value[1]
-
-
-@dataclass(frozen=True)
-class FinalRun:
-    """What improve.json keeps of a final run (`RunRecord.summary`)."""
-
-    seed: int
-    val_acc: float | None
-    test_acc: float | None
-    seconds: float
-    history: tuple[Epoch, ...]
-    stopped_reason: str | None = None
-    stopped_by_time: int | None = None
-
-    @classmethod
-    def of(cls, run: RunRecord) -> FinalRun:
-        return cls(run.seed, run.val_acc, run.test_acc, run.seconds, run.history, run.stopped_reason,
-                   run.stopped_by_time)  # fmt: skip
-
-    def to_json(self) -> dict[str, Any]:
-        record = {item.name: getattr(self, item.name) for item in fields(self)}
-        return record | {"history": [epoch.to_json() for epoch in self.history]}
-
-    @classmethod
-    def from_json(cls, record: Any, where: str) -> FinalRun:
-        record = as_object(record, where)
-        return cls(
-            seed=value_of(record, "seed", (int,), where),
-            val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
-            test_acc=value_of(record, "test_acc", NUMBER, where, optional=True),
-            seconds=float(value_of(record, "seconds", NUMBER, where)),
-            history=history_from_json(value_of(record, "history", (list,), where, optional=True) or [],
-                                      f"{where}: history"),
-            stopped_reason=value_of(record, "stopped_reason", (str,), where, optional=True),
-            stopped_by_time=value_of(record, "stopped_by_time", (int, bool), where, optional=True),
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -88,7 +52,7 @@ class RecipeResult:
     strategies: tuple[str, ...]
     test_acc: float | None
     ci95: tuple[float | None, float | None]
-    runs: tuple[FinalRun, ...]
+    runs: tuple[RunSummary, ...]
     name: str = "baseline"
     folder: str | None = None  # the best recipe's exported run folder
     exported: Exported | None = None
@@ -117,7 +81,7 @@ class RecipeResult:
             strategies=strings_of(record, "strategies", where),
             test_acc=value_of(record, "test_acc", NUMBER, where, optional=True),
             ci95=_interval_or_blank(record, "ci95", where),
-            runs=tuple(FinalRun.from_json(r, f"{where}: runs[{i}]")
+            runs=tuple(RunSummary.from_json(r, f"{where}: runs[{i}]")
                        for i, r in enumerate(value_of(record, "runs", (list,), where, optional=True) or [])),
             name=value_of(record, "name", (str,), where) if role == "best" else "baseline",
             folder=value_of(record, "folder", (str,), where, optional=True),

@@ -161,3 +161,40 @@ class RunRecord:
             device=value_of(record, "device", (str,), where, optional=True) or "",
             liftlab_version=value_of(record, "liftlab_version", (str,), where, optional=True) or "",
         )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What ablation.json and improve.json keep of a run: its accuracies, seconds and curves (and why the
+    deadline or a failure stopped it, where one did)."""
+
+    seed: int
+    val_acc: float | None
+    test_acc: float | None
+    history: tuple[Epoch, ...]
+    seconds: float | None = None  # ablation.json files of format 1 have none
+    stopped_reason: str | None = None
+    stopped_by_time: int | None = None
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunSummary:
+        return cls(run.seed, run.val_acc, run.test_acc, run.history, run.seconds, run.stopped_reason,
+                   run.stopped_by_time)  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        record = {item.name: getattr(self, item.name) for item in fields(self)}
+        return record | {"history": [epoch.to_json() for epoch in self.history]}
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> RunSummary:
+        record = as_object(record, where)
+        return cls(
+            seed=value_of(record, "seed", (int,), where),
+            val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
+            test_acc=value_of(record, "test_acc", NUMBER, where, optional=True),
+            seconds=value_of(record, "seconds", NUMBER, where, optional=True),
+            history=history_from_json(value_of(record, "history", (list,), where, optional=True) or [],
+                                      f"{where}: history"),
+            stopped_reason=value_of(record, "stopped_reason", (str,), where, optional=True),
+            stopped_by_time=value_of(record, "stopped_by_time", (int, bool), where, optional=True),
+        )  # fmt: skip

@@ -172,7 +172,7 @@ class Ablation:
         entry = AblationArm(
             name=arm.name,
             strategies=tuple(arm.strategies),
-            runs=tuple(RunSummary.of(r) for r in ok),
+            runs=tuple(RunSummary.of(r, timed=False) for r in ok),
             failed_runs=tuple(FailedRun(r.seed, r.stopped_reason) for r in all_runs if r not in ok),
             tested_on_fresh_seeds=fresh,
             mean_test_acc=mean,

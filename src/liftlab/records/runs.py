@@ -177,12 +177,16 @@ class RunSummary:
     stopped_by_time: int | None = None
 
     @classmethod
-    def of(cls, run: RunRecord) -> RunSummary:
-        return cls(run.seed, run.val_acc, run.test_acc, run.history, run.seconds, run.stopped_reason,
-                   run.stopped_by_time)  # fmt: skip
+    def of(cls, run: RunRecord, timed: bool = True) -> RunSummary:
+        """`timed=False` leaves the seconds out: an ablation's file is the same however its runs were timed
+        (a resumed ablation must equal an uninterrupted one)."""
+        return cls(run.seed, run.val_acc, run.test_acc, run.history, run.seconds if timed else None,
+                   run.stopped_reason, run.stopped_by_time)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         record = {item.name: getattr(self, item.name) for item in fields(self)}
+        if self.seconds is None:
+            del record["seconds"]
         return record | {"history": [epoch.to_json() for epoch in self.history]}
 
     @classmethod

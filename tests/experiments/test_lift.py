@@ -3,12 +3,18 @@ predictions stand in for the runs, so nothing trains."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from liftlab.experiments.lift import BASELINE, NO_VERDICT, final_lift, lift_on_test
-from liftlab.records import RunRecord
+from liftlab.records import ImproveResult, RunRecord
 from liftlab.report.improve import verdict
+
+STORED_IMPROVE = Path(__file__).resolve().parents[1] / "records" / "format1" / "improve.json"
 
 N = 400
 
@@ -48,13 +54,15 @@ def test_no_finished_pair_means_no_verdict_and_the_report_says_so() -> None:
     found = final_lift(finals)
     assert found["lift"]["value"] is None and found["best"]["value"] is None
     assert found["lift"]["no_verdict"] == NO_VERDICT
-    result = {
-        "lift": found["lift"],
-        "best": {"name": "flip", "test_acc": None, "strategies": ["flip"]},
-        "baseline": {"test_acc": None, "strategies": []},
-        "effects": {"helped": [], "hurt": []},
-        "target": None,
-    }
+    stored = ImproveResult.from_json(json.loads(STORED_IMPROVE.read_text()))
+    result = replace(
+        stored,
+        lift=found["lift"],
+        best=replace(stored.best, name="flip", test_acc=None, strategies=("flip",), exported=None),
+        baseline=replace(stored.baseline, test_acc=None, strategies=()),
+        effects={"helped": [], "hurt": []},
+        target=None,
+    )
     first, _ = verdict(result)
     assert first.startswith("No lift verdict") and "--budget" in first
 

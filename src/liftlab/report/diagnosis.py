@@ -35,8 +35,8 @@ def _lr(test: dict[str, Any], path: Path) -> None:
     axes.set_xscale("log")
     for (name, value), colour in zip(test["rules"].items(), ("#4c72b0", "#55a868", "#c44e52"), strict=False):
         axes.axvline(value, color=colour, linestyle=":", label=f"{name} {value:.2g}")
-    axes.axvline(test["recipe_lr"], color="grey", label=f"recipe {test['recipe_lr']:.2g}")
-    axes.axvline(test["confirmed_lr"], color="orange", linestyle="--", label=f"confirmed {test['confirmed_lr']:.2g}")
+    axes.axvline(test["recipe_lr"], color="grey", label=f"recipe {test['recipe_lr']:.3g}")
+    axes.axvline(test["confirmed_lr"], color="orange", linestyle="--", label=f"confirmed {test['confirmed_lr']:.3g}")
     axes.set_xlabel("learning rate")
     axes.set_ylabel("training loss")
     axes.legend(fontsize=7)

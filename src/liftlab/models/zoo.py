@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -44,6 +46,13 @@ def torchvision_names() -> list[str]:
     return sorted(tv_models.list_models(module=tv_models))
 
 
+# liftlab's own networks: the class and the `model.*` settings it takes, by keyword
+FROM_SCRATCH: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {
+    "convnet": (ConvNet, ("width", "stages", "blocks", "norm", "activation", "dropout", "residual")),
+    "fast": (FastNet, ("width", "activation", "whiten_stem", "identity_init", "norm_weights", "dropout")),
+}
+
+
 def build_model(config: ModelConfig, in_channels: int, num_classes: int) -> nn.Module:
     """A freshly initialised model for `config` (initialisation follows torch's global RNG).
 
@@ -59,29 +68,9 @@ def build_model(config: ModelConfig, in_channels: int, num_classes: int) -> nn.M
         return RepeatChannels(model, in_channels) if in_channels == 1 else model
     if config.head != "linear":
         raise BadInputError(f"model.head={config.head}: a head other than linear needs model.pretrained")
-    if config.name == "convnet":
-        return ConvNet(
-            in_channels,
-            num_classes,
-            width=config.width,
-            stages=config.stages,
-            blocks=config.blocks,
-            norm=config.norm,
-            activation=config.activation,
-            dropout=config.dropout,
-            residual=config.residual,
-        )
-    if config.name == "fast":
-        return FastNet(
-            in_channels,
-            num_classes,
-            width=config.width,
-            activation=config.activation,
-            whiten_stem=config.whiten_stem,
-            identity_init=config.identity_init,
-            norm_weights=config.norm_weights,
-            dropout=config.dropout,
-        )
+    if config.name in FROM_SCRATCH:
+        network, settings = FROM_SCRATCH[config.name]
+        return network(in_channels, num_classes, **{name: getattr(config, name) for name in settings})
     import torchvision.models as tv_models
 
     names = torchvision_names()

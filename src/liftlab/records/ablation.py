@@ -4,10 +4,19 @@ against the baseline and the verdict) and the settings every arm shared. `ablate
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, interval_of, strings_of, value_of
+from liftlab.records.fields import (
+    FORMAT,
+    NUMBER,
+    as_object,
+    check_format,
+    fields_json,
+    interval_of,
+    strings_of,
+    value_of,
+)
 from liftlab.records.runs import RunSummary
 
 
@@ -15,6 +24,9 @@ from liftlab.records.runs import RunSummary
 class FailedRun:
     seed: int
     reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seed": self.seed, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -41,16 +53,7 @@ class AblationArm:
         return self.verdict == "baseline"
 
     def to_json(self) -> dict[str, Any]:
-        record: dict[str, Any] = {}
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name == "runs":
-                value = [run.to_json() for run in value]
-            elif item.name == "failed_runs":
-                value = [{"seed": f.seed, "reason": f.reason} for f in value]
-            elif isinstance(value, tuple):
-                value = list(value)
-            record[item.name] = value
+        record = fields_json(self)
         if self.is_baseline:  # the baseline is not compared with itself: no p_holm, mcnemar or seed count
             for name in ("p_holm", "mcnemar", "seeds_to_detect_1_point"):
                 record.pop(name)
@@ -101,18 +104,7 @@ class AblationResult:
         raise KeyError(f"no arm {name!r}; arms: {', '.join(a.name for a in self.arms)}")
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "data": self.data,
-            "strategies": list(self.strategies),
-            "combine": self.combine,
-            "seeds": list(self.seeds),
-            "budget": self.budget,
-            "recipe": self.recipe,
-            "arms": [arm.to_json() for arm in self.arms],
-            "alpha": self.alpha,
-            "liftlab_version": self.liftlab_version,
-            "format": FORMAT,
-        }
+        return fields_json(self) | {"format": FORMAT}
 
     @classmethod
     def from_json(cls, record: Any, where: str = "ablation.json") -> AblationResult:

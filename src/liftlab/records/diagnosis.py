@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from liftlab.errors import BadInputError
-from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, strings_of, value_of
+from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, fields_json, plain, strings_of, value_of
 from liftlab.records.runs import Epoch, history_from_json
 
 CODES = (
@@ -124,26 +124,10 @@ class Diagnosis:
         return list((self.augmentation_audit or {}).get("flagged") or [])
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "data": self.data,
-            "recipe": self.recipe,
-            "findings": [f.to_json() for f in self.findings],
-            "recommendations": [r.to_json() for r in self.recommendations],
-            "learning_curve": self.learning_curve,
-            "target": self.target,
-            "lr_range_test": self.lr_range_test,
-            "resolution_probe": self.resolution_probe,
-            "skipped_for_time": list(self.skipped_for_time),
-            "augmentation_audit": self.augmentation_audit,
-            "baseline": {
-                "history": [epoch.to_json() for epoch in self.baseline_history],
-                "val_acc": self.baseline_val_acc,
-                "stopped_reason": self.baseline_stopped_reason,
-            },
-            "data_check": self.data_check,
-            "liftlab_version": self.liftlab_version,
-            "format": FORMAT,
-        }
+        baseline = {"history": plain(self.baseline_history), "val_acc": self.baseline_val_acc,
+                    "stopped_reason": self.baseline_stopped_reason}  # fmt: skip
+        kept = fields_json(self, skip=("baseline_history", "baseline_val_acc", "baseline_stopped_reason"))
+        return kept | {"baseline": baseline, "format": FORMAT}
 
     @classmethod
     def from_json(cls, record: Any, where: str = "diagnosis.json") -> Diagnosis:

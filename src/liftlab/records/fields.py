@@ -4,6 +4,7 @@ format before it was written."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from liftlab.errors import BadInputError
@@ -56,3 +57,19 @@ def interval_of(record: dict[str, Any], name: str, where: str) -> tuple[float, f
     if len(value) != 2 or not all(isinstance(v, NUMBER) and not isinstance(v, bool) for v in value):
         raise BadInputError(f"{where}: field '{name}' expected [low, high], found {value!r}")
     return float(value[0]), float(value[1])
+
+
+def plain(value: Any) -> Any:
+    """A record's field as JSON: records by their `to_json`, tuples as lists, the rest as it is."""
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, (tuple, list)):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
+
+def fields_json(record: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every field of the dataclass `record` but `skip`, by name, as JSON (`plain`)."""
+    return {item.name: plain(getattr(record, item.name)) for item in fields(record) if item.name not in skip}

@@ -5,11 +5,11 @@ lift, the search's rungs, the effects, the data check) stay JSON objects."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from liftlab.errors import BadInputError
-from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, strings_of, value_of
+from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, fields_json, strings_of, value_of
 from liftlab.records.runs import RunSummary
 
 
@@ -100,6 +100,9 @@ class Step:
     trained: int = 0
     reused: int = 0
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
     @classmethod
     def from_json(cls, record: Any, where: str) -> Step:
         record = as_object(record, where)
@@ -151,15 +154,7 @@ class ImproveResult:
         return replace(self, used_s=round(seconds, 1))
 
     def to_json(self) -> dict[str, Any]:
-        record: dict[str, Any] = {}
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name in ("baseline", "best"):
-                value = value.to_json()
-            elif item.name == "steps":
-                value = [asdict(step) for step in value]
-            record[item.name] = value
-        return record | {"format": FORMAT}
+        return fields_json(self) | {"format": FORMAT}
 
     @classmethod
     def from_json(cls, record: Any, where: str = "improve.json") -> ImproveResult:

@@ -9,11 +9,11 @@ without one is of format 1, the format before it was written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from liftlab.errors import BadInputError
-from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, value_of
+from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, fields_json, value_of
 
 
 @dataclass(frozen=True)
@@ -122,16 +122,7 @@ class RunRecord:
         return replace(self, test_labels=tuple(labels), test_predictions=tuple(predictions), test_acc=accuracy)
 
     def to_json(self) -> dict[str, Any]:
-        record: dict[str, Any] = {}
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name == "history":
-                value = [epoch.to_json() for epoch in value]
-            elif isinstance(value, tuple):
-                value = list(value)
-            record[item.name] = value
-        record["format"] = FORMAT
-        return record
+        return fields_json(self) | {"format": FORMAT}
 
     @classmethod
     def from_json(cls, record: dict[str, Any], where: str = "run record") -> RunRecord:
@@ -184,10 +175,7 @@ class RunSummary:
                    run.stopped_reason, run.stopped_by_time)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        record = {item.name: getattr(self, item.name) for item in fields(self)}
-        if self.seconds is None:
-            del record["seconds"]
-        return record | {"history": [epoch.to_json() for epoch in self.history]}
+        return fields_json(self, skip=("seconds",) if self.seconds is None else ())
 
     @classmethod
     def from_json(cls, record: Any, where: str) -> RunSummary:

@@ -98,8 +98,12 @@ SCENARIOS = [
              [*SHAPES, "augment.flip=true"], frozenset({"AUGMENTATION_CHANGES_LABEL"}), quick=True),
     Scenario("colour-classes-gray", "colour-coded classes trained in grayscale", "builtin:shapes-color",
              [*SHAPES, "data.color=gray"], frozenset({"UNDERFITTING"})),
-    Scenario("digits-with-flips", "digits trained with horizontal flips", "builtin:digits",
-             [*SMALL, "augment.flip=true"], frozenset({"AUGMENTATION_CHANGES_LABEL"})),
+    # Mirrored digits are no other digit: the changed predictions scatter (46% to one class), so by the audit's
+    # rule (issue 17: consistently to another class) this is not a label change; ablate measures its harm.
+    # The code this scenario used to expect came from the crop (a 4-px shift of a 16-px digit, 59%), flagged
+    # at a one-half consistency: a false flag, as grayscale on CIFAR-10 was.
+    Scenario("digits-with-flips", "digits trained with horizontal flips: changes scatter, no label change",
+             "builtin:digits", [*SMALL, "augment.flip=true"], frozenset({"HEALTHY"})),
     Scenario("slow-start", "learning rate 0.003 for 4 epochs", "builtin:digits",
              [*SMALL, "optim.lr=0.003", "epochs=4"], frozenset({"LR_TOO_LOW"})),
     Scenario("few-shapes-underfit", "24 images per class, one step per epoch", "builtin:shapes-few",

@@ -26,6 +26,10 @@ from liftlab.train.lr_finder import RangeTest, lr_range_test
 from liftlab.train.precision import DTYPES, choose_precision
 
 TOO_FAR = 4.0  # the recipe's rate is off when 4x away from a confirmed better rate
+# The sweep, relative to the recipe's rate: up to 10,000x, so a rate 500x too low (lab: lr-far-too-low, 1e-4
+# where 0.05 trains) has the right one inside it; the sweep stops where the loss explodes, so a high top
+# costs no steps (at 100x the suggestion stayed 30x too low and was not confirmed).
+SPAN = (1e-4, 1e4)
 
 
 def suggestion_rules(test: RangeTest) -> dict[str, float]:
@@ -94,7 +98,7 @@ def check_learning_rate(recipe: Recipe, data: ImageData, confirm_epochs: int = 2
     batch_shape = (min(recipe.optim.batch_size, len(data.train)), data.channels, recipe.data.size, recipe.data.size)
     dtype = DTYPES[choose_precision(recipe.precision, model, batch_shape, len(data.classes), device, cache_root())]
     test = lr_range_test(model, images, data.train.labels.to(device), preprocess.on(device),
-                         recipe, dtype, seed=recipe.seed, steps=80)  # fmt: skip
+                         recipe, dtype, seed=recipe.seed, steps=80, span=SPAN)  # fmt: skip
     rules = suggestion_rules(test)
     suggestion = float(math.exp(np.mean(np.log(list(rules.values())))))
     epochs = max(1, min(confirm_epochs, recipe.epochs))

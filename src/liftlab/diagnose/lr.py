@@ -91,13 +91,13 @@ def check_learning_rate(recipe: Recipe, data: ImageData, confirm_epochs: int = 2
     """Range test, combined suggestion (geometric mean of the rules), and a confirmation run."""
     device = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)
-    preprocess = Preprocess.fit(data.train.images, recipe)
+    transform = Preprocess.fit(data.train.images, recipe).on(device)
     images = data.train.images.to(device)
-    model = data_fitted_model(recipe, data.channels, len(data.classes), images, preprocess.on(device))
+    model = data_fitted_model(recipe, data.channels, len(data.classes), images, transform)
     model = model.to(memory_format=torch.channels_last)
     batch_shape = (min(recipe.optim.batch_size, len(data.train)), data.channels, recipe.data.size, recipe.data.size)
     dtype = DTYPES[choose_precision(recipe.precision, model, batch_shape, len(data.classes), device, cache_root())]
-    test = lr_range_test(model, images, data.train.labels.to(device), preprocess.on(device),
+    test = lr_range_test(model, images, data.train.labels.to(device), transform,
                          recipe, dtype, seed=recipe.seed, steps=80, span=SPAN)  # fmt: skip
     rules = suggestion_rules(test)
     suggestion = float(math.exp(np.mean(np.log(list(rules.values())))))

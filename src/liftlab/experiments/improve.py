@@ -110,7 +110,7 @@ def improve(
     accuracy = evaluation["metrics"]["accuracy"]
     ci = accuracy.get("ci95") or (None, None)
     exported = Exported(finals["best"][0].seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"))
-    stored = diagnosis.to_json()
+    diagnosed = diagnosis.to_json()  # improve.json keeps four of its parts, as diagnosis.json writes them
     result = ImproveResult(
         data=spec,
         baseline=RecipeResult(
@@ -140,7 +140,7 @@ def improve(
             "arms": {name: recipe.strategies for name, recipe in searched["recipes"].items()},
             "rungs": searched["rungs"],
         },
-        diagnosis={k: stored[k] for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")},
+        diagnosis={k: diagnosed[k] for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")},
         data_check={k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes")},
         profile=profile.record() if profile else None,
         recipe_diff=recipe_diff(base, winner),

@@ -50,13 +50,29 @@ def strings_of(record: dict[str, Any], name: str, where: str) -> tuple[str, ...]
     return tuple(values)
 
 
+def _pair(value: list[Any], name: str, where: str, null_bounds: bool) -> list[Any]:
+    def bound(v: Any) -> bool:
+        return (null_bounds and v is None) or (isinstance(v, NUMBER) and not isinstance(v, bool))
+
+    if len(value) != 2 or not all(bound(v) for v in value):
+        raise BadInputError(f"{where}: field '{name}' expected [low, high], found {value!r}")
+    return value
+
+
 def interval_of(record: dict[str, Any], name: str, where: str) -> tuple[float, float] | None:
+    """[low, high] of numbers, or None where the field is missing or null."""
     value = value_of(record, name, (list,), where, optional=True)
     if value is None:
         return None
-    if len(value) != 2 or not all(isinstance(v, NUMBER) and not isinstance(v, bool) for v in value):
-        raise BadInputError(f"{where}: field '{name}' expected [low, high], found {value!r}")
-    return float(value[0]), float(value[1])
+    low, high = _pair(value, name, where, null_bounds=False)
+    return float(low), float(high)
+
+
+def bounds_of(record: dict[str, Any], name: str, where: str) -> tuple[float | None, float | None]:
+    """[low, high] where either bound may be null (no estimate: no final run finished); missing reads as
+    (None, None)."""
+    low, high = _pair(value_of(record, name, (list,), where, optional=True) or [None, None], name, where, True)
+    return low, high
 
 
 def plain(value: Any) -> Any:

@@ -8,17 +8,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from liftlab.errors import BadInputError
-from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, fields_json, strings_of, value_of
+from liftlab.records.fields import (
+    FORMAT,
+    NUMBER,
+    as_object,
+    bounds_of,
+    check_format,
+    fields_json,
+    strings_of,
+    value_of,
+)
 from liftlab.records.runs import RunSummary
-
-
-def _interval_or_blank(record: dict[str, Any], name: str, where: str) -> tuple[float | None, float | None]:
-    """[low, high], either of which is null where there is no estimate (no final run finished)."""
-    value = value_of(record, name, (list,), where, optional=True) or [None, None]
-    if len(value) != 2 or not all(v is None or (isinstance(v, NUMBER) and not isinstance(v, bool)) for v in value):
-        raise BadInputError(f"{where}: field '{name}' expected [low, high], found {value!r}")
-    return value[0], value[1]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Exported:
         return cls(
             seed=value_of(record, "seed", (int,), where),
             test_acc=float(value_of(record, "test_acc", NUMBER, where)),
-            ci95=_interval_or_blank(record, "ci95", where),
+            ci95=bounds_of(record, "ci95", where),
             folder=value_of(record, "folder", (str,), where),
         )
 
@@ -80,7 +80,7 @@ class RecipeResult:
             recipe=value_of(record, "recipe", (dict,), where),
             strategies=strings_of(record, "strategies", where),
             test_acc=value_of(record, "test_acc", NUMBER, where, optional=True),
-            ci95=_interval_or_blank(record, "ci95", where),
+            ci95=bounds_of(record, "ci95", where),
             runs=tuple(RunSummary.from_json(r, f"{where}: runs[{i}]")
                        for i, r in enumerate(value_of(record, "runs", (list,), where, optional=True) or [])),
             name=value_of(record, "name", (str,), where) if role == "best" else "baseline",

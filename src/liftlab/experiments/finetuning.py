@@ -12,21 +12,22 @@ from typing import Any
 from liftlab.config import Recipe
 from liftlab.experiments.halving import BASELINE
 from liftlab.experiments.transfer import (
-    FORWARD_SHARE,
     PROBE_SEARCH_ENDS,
     PROBE_SEARCH_MIN,
+    START_SECONDS,
     epoch_seconds,
     epochs_that_fit,
     finetune_need,
     finetune_recipe,
     finetune_size,
+    keeps_finetune,
+    measured_eval_seconds,
     measured_step_seconds,
     new_feature_rows,
     plan_finetune,
 )
 from liftlab.experiments.validation import clearly_better
 from liftlab.experiments.work import Improvement, val_of
-from liftlab.stats import noise_level
 
 
 def plan_transfer(
@@ -38,8 +39,11 @@ def plan_transfer(
     started = work.clock.used()
     counts = {split: sum(c.values()) for split, c in check["counts"].items()}
     trial = finetune_recipe(work.base, 1)
-    per_step = measured_step_seconds(trial, len(check["classes"]))
-    per_epoch = epoch_seconds(counts.get("train", 0), counts.get("val", 0), trial.optim.batch_size, per_step)
+    timing = measured_step_seconds(trial, len(check["classes"]))
+    per_image = measured_eval_seconds(trial, len(check["classes"]), trial.data.size, timing.dtype)
+    per_epoch = epoch_seconds(
+        counts.get("train", 0), counts.get("val", 0), trial.optim.batch_size, timing.seconds, per_image
+    )
     after_search = (
         finetune_need(per_epoch, work.base.data.size) + work.reserve() + work.settings.seeds * baseline_seconds
     )
@@ -48,10 +52,10 @@ def plan_transfer(
     work.probe_search_end = work.remember(
         "probe_search_end", max(floor, min(PROBE_SEARCH_ENDS, (budget - after_search) / budget))
     )
-    # seconds of one image through the frozen baseline backbone, from the timed step; a worker beside
-    # others runs `slowdown` times slower (experiments/capacity.py)
-    per_row = per_step / trial.optim.batch_size * FORWARD_SHARE * work.capacity.slowdown
-    work.forward_seconds = per_step / trial.optim.batch_size * FORWARD_SHARE
+    # seconds of one image through the frozen baseline backbone, timed; a worker beside others runs
+    # `slowdown` times slower (experiments/capacity.py)
+    per_row = per_image * work.capacity.slowdown
+    work.forward_seconds = per_image
     allowance = work.clock.left_until(work.probe_search_end)
     kept: list[str] = []
     dropped: list[str] = []
@@ -77,9 +81,13 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     probe = search["recipes"][winner]
     started = work.clock.used()
     n_train = sum(check["counts"].get("train", {}).values())
+    classes = len(check["classes"])
     trial = finetune_recipe(probe, 1)
-    per_step = measured_step_seconds(trial, len(check["classes"]))
-    per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, per_step)
+    timing = measured_step_seconds(trial, classes)
+    per_epoch = epoch_seconds(
+        n_train, n_val, trial.optim.batch_size, timing.seconds,
+        measured_eval_seconds(trial, classes, trial.data.size, timing.dtype),
+    )  # fmt: skip
     # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
     # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs
     keep = work.reserve() + work.full_seconds(work.base)
@@ -89,11 +97,11 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     if epochs:
         # validation runs at the test size; a smaller side's steps are timed (the run then finds the
         # verdict cached), where pixels only predicted them
-        val_step = per_step * (size / probe.data.size) ** 2
-        step = per_step
+        chosen = finetune_recipe(probe, 1, side, size)
         if side < probe.data.size:
-            step = measured_step_seconds(finetune_recipe(probe, 1, side, size), len(check["classes"]))
-        per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, step, val_step)
+            timing = measured_step_seconds(chosen, classes)
+        val_image = measured_eval_seconds(chosen, classes, size, timing.dtype)
+        per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, timing.seconds, val_image)
         epochs = epochs_that_fit(work.clock.left() - keep, per_epoch)
     side, size, epochs = work.remember("finetune_plan", [side, size, epochs])
     left = work.clock.left() - keep
@@ -116,18 +124,19 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     })  # fmt: skip
     # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
     cut = bool(record.stopped_by_time)
+    kept = keeps_finetune(val[name], probe_val, cut)
     probe_record = work.rung_record(winner, probe, probe_rung) if probe_rung else None
-    if probe_record is not None:
-        better = not cut and clearly_better(record, probe_record, n_val)
-    else:  # no stored run of the probe: its best validation accuracy, unpaired
-        better = not cut and val[name] > probe_val + 2 * noise_level(probe_val, n_val)
+    work.finetune_helped = kept and probe_record is not None and clearly_better(record, probe_record, n_val)
+    planned = START_SECONDS + epochs * per_epoch
+    verdict = " (kept" + (", clearly better)" if work.finetune_helped else ")") if kept else ""
+    if not kept:
+        verdict = " (cut by the deadline: the probe stays)" if cut else " (not better: the probe stays)"
     work.step(
         "fine-tune",
-        f"{name}: {epochs} epochs, {side} px crops tested at {size} px ({per_epoch:.0f} s each predicted), "
-        f"val {val[name]:.4f} against "
-        f"{val[winner]:.4f}" + (" (kept)" if better else " (not better: the probe stays)"),
+        f"{name}: {epochs} epochs, {side} px crops tested at {size} px ({planned:.0f} s predicted, "
+        f"{record.seconds:.0f} s trained), val {val[name]:.4f} against {val[winner]:.4f}{verdict}",
         started,
         work.batch_counts[0] - trained_before,
         work.batch_counts[1] - reused_before,
     )
-    return name if better else str(winner)
+    return name if kept else str(winner)

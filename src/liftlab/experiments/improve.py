@@ -135,7 +135,7 @@ def improve(
         target=settings.target,
         target_reached=None if settings.target is None else exported.test_acc >= settings.target,
         images_for_target=curve.get("images_for_target"),
-        effects=effects(searched, n_val, finetuned=winner_name.endswith("fine-tune")),
+        effects=effects(searched, n_val, finetune_helped=work.finetune_helped),
         search={
             "arms": {name: recipe.strategies for name, recipe in searched["recipes"].items()},
             "rungs": searched["rungs"],

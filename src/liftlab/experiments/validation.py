@@ -80,11 +80,11 @@ def clearly_better(challenger: RunRecord, incumbent: RunRecord, n_val: int, comp
     return judge(float(a) - float(b), error, n_val, comparisons) == "helped"
 
 
-def effects(search: dict[str, Any], n_val: int, finetuned: bool = False) -> dict[str, Any]:
+def effects(search: dict[str, Any], n_val: int, finetune_helped: bool = False) -> dict[str, Any]:
     """Which arms helped, hurt or are unclear against the baseline at the longest budget each reached, judged
-    together (`judge` with Bonferroni over the arms; paired standard errors where the rung recorded them); a
-    kept fine-tune clearly beat the best probe. `scope` says what the labels rest on."""
-    verdicts: dict[str, Any] = {"helped": ["fine-tune (against the best probe)"] if finetuned else [],
+    together (`judge` with Bonferroni over the arms; paired standard errors where the rung recorded them).
+    `finetune_helped`: the kept fine-tune clearly beat the best probe. `scope` says what the labels rest on."""
+    verdicts: dict[str, Any] = {"helped": ["fine-tune (against the best probe)"] if finetune_helped else [],
                                 "hurt": [], "unclear": [], "scope": SCOPE}  # fmt: skip
     seen: dict[str, tuple[float, float]] = {}
     for rung in reversed(search["rungs"]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -46,3 +47,35 @@ class Clock:
     def left_until(self, share: float) -> float:
         """Seconds left before `share` (0-1) of the whole budget is used."""
         return self.budget_s * share - self.used()
+
+
+FULL_USE = 0.9
+"""`improve` uses at least this share of its budget, or says why it ended early."""
+
+
+def early_end_reason(budget_s: float, used_s: float, fresh_pair_s: float, target_reached: bool) -> str | None:
+    """Why `improve` ended with more than a tenth of its budget left, or None when it used at least FULL_USE.
+    `fresh_pair_s`: wall seconds of one more pair of final runs (the winner and the baseline on a new seed),
+    the cheapest step left that is predicted to help.
+
+    >>> early_end_reason(1800, 1700, 1000, False) is None
+    True
+    >>> early_end_reason(1800, 1467, 1050, False)[:72]
+    '333 s of 1800 s left: a fresh seed of the winner and the baseline needs '
+    """
+    left = budget_s - used_s
+    if used_s >= FULL_USE * budget_s:
+        return None
+    if target_reached:
+        return f"{left:.0f} s of {budget_s:.0f} s left: the target was reached"
+    if math.isfinite(fresh_pair_s) and fresh_pair_s > left:
+        return (
+            f"{left:.0f} s of {budget_s:.0f} s left: a fresh seed of the winner and the baseline needs "
+            f"{fresh_pair_s:.0f} s, and no other step is predicted to help"
+        )
+    if math.isfinite(fresh_pair_s):
+        return (
+            f"{left:.0f} s of {budget_s:.0f} s left: the final runs had every seed --seeds asks for, and no other "
+            "step is predicted to help"
+        )
+    return f"{left:.0f} s of {budget_s:.0f} s left: no step that is predicted to help is left to run"

@@ -22,6 +22,7 @@ import torch
 import liftlab
 from liftlab.config import Recipe
 from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
+from liftlab.experiments.budget import early_end_reason
 from liftlab.experiments.final import final, recipe_diff
 from liftlab.experiments.finetuning import finetune, plan_transfer
 from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift
@@ -110,6 +111,11 @@ def improve(
     accuracy = evaluation["metrics"]["accuracy"]
     ci = accuracy.get("ci95") or (None, None)
     exported = Exported(finals["best"][0].seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"))
+    target_reached = None if settings.target is None else exported.test_acc >= settings.target
+    fresh_pair = work.wall_seconds([work.full_seconds(winner), work.full_seconds(work.base)])
+    reason = early_end_reason(settings.budget_s, work.clock.used(), fresh_pair, bool(target_reached))
+    if reason:
+        work.step("ended early", reason, work.clock.used())
     diagnosed = diagnosis.to_json()  # improve.json keeps four of its parts, as diagnosis.json writes them
     result = ImproveResult(
         data=spec,
@@ -133,7 +139,7 @@ def improve(
         ),
         lift=lift["lift"],
         target=settings.target,
-        target_reached=None if settings.target is None else exported.test_acc >= settings.target,
+        target_reached=target_reached,
         images_for_target=curve.get("images_for_target"),
         effects=effects(searched, n_val, finetune_helped=work.finetune_helped),
         search={

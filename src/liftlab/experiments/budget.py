@@ -53,21 +53,30 @@ FULL_USE = 0.9
 """`improve` uses at least this share of its budget, or says why it ended early."""
 
 
-def early_end_reason(budget_s: float, used_s: float, fresh_pair_s: float, target_reached: bool) -> str | None:
+def early_end_reason(
+    budget_s: float, used_s: float, fresh_pair_s: float, target_reached: bool, seeds_run: int, seeds_asked: int
+) -> str | None:
     """Why `improve` ended with more than a tenth of its budget left, or None when it used at least FULL_USE.
     `fresh_pair_s`: wall seconds of one more pair of final runs (the winner and the baseline on a new seed),
-    the cheapest step left that is predicted to help.
+    the cheapest step left that is predicted to help; `seeds_run` of the `seeds_asked` (--seeds) final seeds ran.
 
-    >>> early_end_reason(1800, 1700, 1000, False) is None
+    >>> early_end_reason(1800, 1700, 1000, False, 1, 3) is None
     True
-    >>> early_end_reason(1800, 1467, 1050, False)[:72]
+    >>> early_end_reason(1800, 1467, 1050, False, 1, 3)[:72]
     '333 s of 1800 s left: a fresh seed of the winner and the baseline needs '
+    >>> early_end_reason(180, 139, 15, False, 3, 3)
+    '41 s of 180 s left: the final runs had all 3 seeds --seeds asks for, and no other step is predicted to help'
     """
     left = budget_s - used_s
     if used_s >= FULL_USE * budget_s:
         return None
     if target_reached:
         return f"{left:.0f} s of {budget_s:.0f} s left: the target was reached"
+    if seeds_run >= seeds_asked:
+        return (
+            f"{left:.0f} s of {budget_s:.0f} s left: the final runs had all {seeds_asked} seeds --seeds asks for, "
+            "and no other step is predicted to help"
+        )
     if math.isfinite(fresh_pair_s) and fresh_pair_s > left:
         return (
             f"{left:.0f} s of {budget_s:.0f} s left: a fresh seed of the winner and the baseline needs "
@@ -75,7 +84,8 @@ def early_end_reason(budget_s: float, used_s: float, fresh_pair_s: float, target
         )
     if math.isfinite(fresh_pair_s):
         return (
-            f"{left:.0f} s of {budget_s:.0f} s left: the final runs had every seed --seeds asks for, and no other "
-            "step is predicted to help"
+            f"{left:.0f} s of {budget_s:.0f} s left: {seeds_run} of {seeds_asked} final seeds ran; one more pair "
+            f"of the winner and the baseline needs {fresh_pair_s:.0f} s, more than was left once the evaluation "
+            "and the report had their share"
         )
     return f"{left:.0f} s of {budget_s:.0f} s left: no step that is predicted to help is left to run"

@@ -14,28 +14,44 @@ from liftlab.experiments.work import Improvement
 from liftlab.records import RunRecord
 
 
-def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]], bool]:
+def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]], bool, float]:
     """The winner and the baseline at their full budget over seeds the search did not use (its winner was
     chosen on that seed's luck), as many pairs as fit; when none fits, the search's own run of the winner
-    at its seed, if it has one, and the flag saying so. best/ is the winner's first run."""
+    at its seed, if it has one, and the flag saying so. best/ is the winner's first run.
+
+    The first batch of pairs is planned from the search's timings (runs side by side with other arms, often
+    at a fraction of their epochs); once it has run, the pair's wall time is known and the phase adds fresh
+    seeds, up to --seeds, while one more pair fits. The third value is that measured wall time of a pair."""
     started = work.clock.used()
-    left = work.clock.left() - work.reserve()
-    pair_seconds = sum(
-        seconds if math.isfinite(seconds) else work.settings.budget_s * 0.1
-        for seconds in (work.full_seconds(winner), work.full_seconds(work.base))
-    )
-    fitting = int(left * work.workers // max(pair_seconds, 1e-9))  # pairs side by side, timed in workers
+    pair_seconds = (
+        sum(
+            seconds if math.isfinite(seconds) else work.settings.budget_s * 0.1
+            for seconds in (work.full_seconds(winner), work.full_seconds(work.base))
+        )
+        / work.workers
+    )  # the pair side by side, timed in workers
+    fitting = int((work.clock.left() - work.reserve()) // max(pair_seconds, 1e-9))
     fresh = [work.base.seed + 1 + offset for offset in range(min(work.settings.seeds, fitting))]
     seeds = work.remember("final_seeds", fresh or [work.base.seed])
     if isinstance(seeds, int):  # a plan.json from before the final seeds were distinct: the first N seeds
         seeds = [work.base.seed + offset for offset in range(seeds)]
     from_search = seeds == [work.base.seed]
-    runs: list[tuple[str, Recipe]] = []
-    for seed in seeds:
-        runs.append((f"best:{seed}", with_values(winner, {"seed": seed})))
-        runs.append((f"{BASELINE}:{seed}", with_values(work.base, {"seed": seed})))
     trained_before, reused_before = work.batch_counts
-    records = work.train(runs, max(left, 1.0), complete=True)
+    records: dict[str, RunRecord] = {}
+    batch = list(seeds)
+    while batch:
+        batch_started = work.clock.used()
+        records |= work.train(_pairs(work, winner, batch), max(work.clock.left() - work.reserve(), 1.0), complete=True)
+        if work.batch_counts[0] > trained_before:  # a batch that trained something measures the pair
+            pair_seconds = (work.clock.used() - batch_started) / len(batch)
+        fitting = int((work.clock.left() - work.reserve()) // max(pair_seconds, 1e-9))
+        more = min(work.settings.seeds - len(seeds), fitting) if not from_search else 0
+        batch = [seeds[-1] + 1 + offset for offset in range(max(more, 0))]
+        if batch:
+            seeds = seeds + batch
+            work.plan["final_seeds"] = seeds  # a rerun finds these runs too
+            work.remember("final_seeds", seeds)
+    runs = _pairs(work, winner, seeds)
     detail = f"winner and baseline at full budget, seed(s) {', '.join(map(str, seeds))}"
     work.step(
         "final",
@@ -49,7 +65,16 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
     shutil.rmtree(work.out / "best", ignore_errors=True)
     shutil.copytree(work.run_folder(best[0].key), work.out / "best")
     finals = {"best": best, BASELINE: [records[label] for label, _ in runs if label.startswith(f"{BASELINE}:")]}
-    return finals, from_search
+    return finals, from_search, pair_seconds
+
+
+def _pairs(work: Improvement, winner: Recipe, seeds: list[int]) -> list[tuple[str, Recipe]]:
+    """(label, recipe) of the winner and the baseline on each seed."""
+    runs: list[tuple[str, Recipe]] = []
+    for seed in seeds:
+        runs.append((f"best:{seed}", with_values(winner, {"seed": seed})))
+        runs.append((f"{BASELINE}:{seed}", with_values(work.base, {"seed": seed})))
+    return runs
 
 
 def recipe_diff(base: Recipe, best: Recipe) -> list[dict[str, Any]]:

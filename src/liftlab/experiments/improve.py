@@ -83,7 +83,7 @@ def improve(
         winner_name = finetune(work, searched, check, n_val)
     winner = searched["recipes"][winner_name]
     work.step("tuning", "skipped: hyperparameter tuning of the winner comes with `liftlab tune`", work.clock.used())
-    finals, from_search = final(work, winner)
+    finals, from_search, pair_seconds = final(work, winner)
     lift = final_lift(finals, from_search)
     lift["lift"]["compute_ratio"] = compute_ratio(finals)
     started = work.clock.used()
@@ -112,8 +112,9 @@ def improve(
     ci = accuracy.get("ci95") or (None, None)
     exported = Exported(finals["best"][0].seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"))
     target_reached = None if settings.target is None else exported.test_acc >= settings.target
-    fresh_pair = work.wall_seconds([work.full_seconds(winner), work.full_seconds(work.base)])
-    reason = early_end_reason(settings.budget_s, work.clock.used(), fresh_pair, bool(target_reached))
+    reason = early_end_reason(
+        settings.budget_s, work.clock.used(), pair_seconds, bool(target_reached), len(finals["best"]), settings.seeds
+    )
     if reason:
         work.step("ended early", reason, work.clock.used())
     diagnosed = diagnosis.to_json()  # improve.json keeps four of its parts, as diagnosis.json writes them

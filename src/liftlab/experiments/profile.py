@@ -141,4 +141,8 @@ def profiled_baseline(check: dict[str, Any], user_overrides: list[str]) -> tuple
     """
     profile = profile_data(check)
     recipe = apply_overrides(with_values(Recipe(), profile.overrides, "data profile"), user_overrides)
+    # the profile's text names what it chose; a --set that replaced one of those choices is said next to it
+    replaced = [o.strip() for o in user_overrides if o.partition("=")[0].strip() in profile.overrides]
+    if replaced:
+        profile.reasons.append(f"--set {', '.join(replaced)} replaces the profile's choice")
     return recipe, profile

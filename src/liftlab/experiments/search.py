@@ -57,6 +57,9 @@ def search(work: Improvement, arms: dict[str, Recipe], baseline_seconds: float, 
             if work.wall_seconds(needed) > allowance:
                 work.step("search", f"rung {index + 1} at {fraction:.3g} skipped: it would not fit", work.clock.used())
                 break
+        if allowance <= 0 and alive:
+            spent = f"rung {index + 1} at {fraction:.3g} skipped: the search's share of the budget is spent"
+            work.step("search", spent, work.clock.used())
         if allowance <= 0 or not alive:
             break
         started = work.clock.used()

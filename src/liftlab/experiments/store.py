@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.trial import TrialState
 
 from liftlab.config import Recipe
@@ -22,6 +24,7 @@ from liftlab.redaction import cannot_open, redact
 
 STUDY = "liftlab-runs"
 RECORD_FORMAT = 1
+OPEN_ATTEMPTS = 5
 SCORED_AFTER = "scored_after_training"
 """Marks a record stored again for a run scored on the test split after it trained (the later one wins)."""
 
@@ -38,10 +41,19 @@ class RunStore:
     def __init__(self, url: str) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.url = url
-        try:
-            self.study = optuna.create_study(study_name=STUDY, storage=url, load_if_exists=True)
-        except Exception as error:  # drivers raise their own types; all mean "cannot open"
-            raise cannot_open(url, error) from None
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                self.study = optuna.create_study(study_name=STUDY, storage=url, load_if_exists=True)
+                break
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as error:
+                # Two processes opening a new storage at once (tune workers, a reader polling a fresh
+                # runs.db) both create its schema; the loser's insert of the schema version fails, or finds
+                # the file locked. The schema is complete a moment later: open it again.
+                if attempt == OPEN_ATTEMPTS - 1:
+                    raise cannot_open(url, error) from None
+                time.sleep(0.2 * (attempt + 1))
+            except Exception as error:  # drivers raise their own types; all mean "cannot open"
+                raise cannot_open(url, error) from None
 
     @classmethod
     def in_folder(cls, folder: Path) -> RunStore:

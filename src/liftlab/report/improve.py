@@ -149,8 +149,25 @@ def improve_report(result: ImproveResult, evaluation: dict[str, Any], out: Path)
         splits=[s for s in ("train", "val", "test") if s in result.data_check["counts"]],
         pct=_pct,
         points=_points,
+        never_run=never_run(result.search),
         evidence=lambda value: json.dumps(value, indent=1, default=str)[:3000],
     )
+
+
+def never_run(search: dict[str, Any]) -> list[str]:
+    """Arms the search named but never trained (the stack, when the rung it would join did not fit), so the
+    report says so instead of showing an empty row.
+
+    >>> never_run({"arms": {"baseline": [], "flip": ["flip"], "stack": ["flip", "tta"]},
+    ...            "rungs": [{"val_acc": {"baseline": 0.8, "flip": 0.9}, "failed": {}}]})
+    ['stack']
+    """
+    rungs = search.get("rungs", [])
+    return [
+        name
+        for name in search.get("arms", {})
+        if not any(name in rung.get("val_acc", {}) or name in rung.get("failed", {}) for rung in rungs)
+    ]
 
 
 def _target_line(result: ImproveResult) -> dict[str, Any] | None:

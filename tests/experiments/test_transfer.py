@@ -14,6 +14,7 @@ from liftlab.experiments.transfer import (
     PLAN_MARGIN,
     SMALLEST_TRAIN_SIDE,
     START_SECONDS,
+    UPSCALED_SMALLEST_SIDE,
     epoch_seconds,
     epochs_that_fit,
     finetune_need,
@@ -23,6 +24,7 @@ from liftlab.experiments.transfer import (
     new_feature_rows,
     plan_finetune,
     train_sides,
+    upscaled,
 )
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
@@ -89,6 +91,18 @@ def test_train_sides_stay_within_the_crop_zoom_of_the_test_size() -> None:
     assert train_sides(224) == [224, 192, 160]
     assert all(side >= SMALLEST_TRAIN_SIDE * 300 for side in train_sides(300))
     assert train_sides(32) == [32]
+    assert train_sides(224, 288.0) == [224, 192, 160], "photos with their own pixels: the crop-zoom floor holds"
+
+
+def test_upscaled_images_train_down_to_the_smallest_useful_side_and_test_near_it() -> None:
+    # 32-px CIFAR-10 on a 240-px probe: no side shows more detail than another, so a smaller one buys epochs
+    assert upscaled(240, 32.0) and not upscaled(224, 288.0) and not upscaled(224, None)
+    assert train_sides(240, 32.0)[-1] == UPSCALED_SMALLEST_SIDE
+    assert plan_finetune(704, 411, 240) == (240, 0), "at the photo floor (192 px) not three epochs fit"
+    side, epochs = plan_finetune(704, 411, 240, 32.0)
+    assert side == UPSCALED_SMALLEST_SIDE and epochs >= GOOD_EPOCHS
+    assert finetune_size(96, 240, 32.0) == 128, "tested at 1.28x the side, below the probe's 240 px"
+    assert finetune_need(100, 240, 32.0) < finetune_need(100, 240), "the plan reserves less for upscaled images"
 
 
 def test_finetune_need_grows_with_epoch_time_and_counts_the_start() -> None:

@@ -40,11 +40,11 @@ def plan_transfer(
     arms whose one-off feature extraction is predicted to fit in the search's time. Returns those arms."""
     started = work.clock.used()
     counts = {split: sum(c.values()) for split, c in check["counts"].items()}
+    native = native_short_side(check)
     per_epoch, per_image, _ = full_size_epoch(work.base, len(check["classes"]), counts.get("train", 0),
-                                              counts.get("val", 0))  # fmt: skip
-    after_search = (
-        finetune_need(per_epoch, work.base.data.size) + work.reserve() + work.settings.seeds * baseline_seconds
-    )
+                                              counts.get("val", 0), native)  # fmt: skip
+    need = finetune_need(per_epoch, work.base.data.size, native)
+    after_search = need + work.reserve() + work.settings.seeds * baseline_seconds
     budget = work.settings.budget_s
     floor = work.clock.used() / budget + PROBE_SEARCH_MIN
     work.probe_search_end = work.remember(
@@ -71,12 +71,19 @@ def plan_transfer(
     return {name: arms[name] for name in names if name in arms}
 
 
-def full_size_epoch(probe: Recipe, classes: int, n_train: int, n_val: int) -> tuple[float, float, StepTiming]:
+def native_short_side(check: dict[str, Any]) -> float | None:
+    """The median short side of the images, as the data check measured it (None when it could not)."""
+    return ((check.get("image_size") or {}).get("short_side") or {}).get("median")
+
+
+def full_size_epoch(
+    probe: Recipe, classes: int, n_train: int, n_val: int, native: float | None
+) -> tuple[float, float, StepTiming]:
     """(predicted seconds of a fine-tuning epoch of `probe` at its full size, seconds per image of evaluating it
     there, the step's timing at the smallest training side). The step is timed at the smallest side, what a
     short budget trains at (a 10-minute TrashNet run then times one shape, not two: 17 s saved), and scaled
     up by pixels; `finetune` times it again at the side it picks when that is another."""
-    side = train_sides(probe.data.size)[-1]
+    side = train_sides(probe.data.size, native)[-1]
     trial = finetune_recipe(probe, 1, side, probe.data.size)
     timing = measured_step_seconds(trial, classes)
     per_image = measured_eval_seconds(trial, classes, probe.data.size, timing.dtype)
@@ -93,18 +100,18 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     started = work.clock.used()
     n_train = sum(check["counts"].get("train", {}).values())
     classes = len(check["classes"])
-    per_epoch, _, timing = full_size_epoch(probe, classes, n_train, n_val)
+    native = native_short_side(check)
+    per_epoch, _, timing = full_size_epoch(probe, classes, n_train, n_val, native)
     # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
     # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs
     keep = work.reserve() + work.full_seconds(work.base)
-    side, epochs = plan_finetune(work.clock.left() - keep, per_epoch, probe.data.size)
-    native = ((check.get("image_size") or {}).get("short_side") or {}).get("median")
+    side, epochs = plan_finetune(work.clock.left() - keep, per_epoch, probe.data.size, native)
     size = finetune_size(side, probe.data.size, native)
     if epochs:
         # validation runs at the test size; a smaller side's steps are timed (the run then finds the
         # verdict cached), where pixels only predicted them
         chosen = finetune_recipe(probe, 1, side, size)
-        if side != train_sides(probe.data.size)[-1]:
+        if side != train_sides(probe.data.size, native)[-1]:
             timing = measured_step_seconds(chosen, classes)
         val_image = measured_eval_seconds(chosen, classes, size, timing.dtype)
         per_epoch = epoch_seconds(n_train, n_val, chosen.optim.batch_size, timing.seconds, val_image)

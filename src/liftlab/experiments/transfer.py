@@ -53,6 +53,10 @@ TEST_SIZE_RATIO = 1.28
 training, a network trained at 224 px scores best tested at about 288 px (FixRes, Touvron et al. 2019:
 ResNet-50 77.0% at 224, 78.4% at 288). It also means the crops come from sharper images: the data is
 decoded at the test size and a crop of a third of the area is resized down to the side, not up."""
+UPSCALED_SMALLEST_SIDE = 96
+"""The smallest side a fine-tune of upscaled images trains at (32-px CIFAR-10 shown to an ImageNet backbone):
+its stride-32 network keeps a 3x3 map of the last block there; below it the pretrained features degrade
+quickly (ImageNet networks lose about 10 points of top-1 from 224 to 96 px, FixRes tables)."""
 PROBE_SEARCH_MIN = 0.05
 """When the fine-tune needs the whole budget, the probe search still gets this share: the arms on cached
 features cost a second or two each."""
@@ -114,18 +118,32 @@ def measured_eval_seconds(recipe: Recipe, num_classes: int, size: int, dtype: st
     return seconds / rows
 
 
+def upscaled(size: int, native_short_side: float | None) -> bool:
+    """Whether images of `native_short_side` px are shown at `size` px far above their own resolution (below
+    SMALLEST_TRAIN_SIDE of it): 32-px CIFAR-10 images on a backbone at 240 px, not 288-px photos at 224.
+
+    >>> upscaled(240, 32.0), upscaled(224, 288.0), upscaled(224, 200.0), upscaled(224, None)
+    (True, False, False, False)
+    """
+    return bool(native_short_side) and float(native_short_side or 0) < SMALLEST_TRAIN_SIDE * size
+
+
 def finetune_size(train_side: int, probe_size: int, native_short_side: float | None) -> int:
     """The fine-tune's test (and decoding) size: TEST_SIZE_RATIO times its training side in multiples of 32,
-    no larger than the images' own short side, and never below the probe's size.
+    no larger than the images' own short side, and never below the probe's size. Upscaled images
+    (`upscaled`) have no detail to lose: their test size follows the training side alone, below the
+    probe's size too (the probe ran at a size a frozen backbone likes; a fine-tune adapts to its own).
 
     >>> finetune_size(224, 224, 288.0), finetune_size(224, 224, 250.0), finetune_size(160, 224, 288.0)
     (288, 224, 224)
-    >>> finetune_size(192, 224, 384.0), finetune_size(224, 224, None)
-    (256, 224)
+    >>> finetune_size(192, 224, 384.0), finetune_size(224, 224, None), finetune_size(96, 240, 32.0)
+    (256, 224, 128)
     """
     if not native_short_side:
         return probe_size
     wanted = round(train_side * TEST_SIZE_RATIO / 32) * 32
+    if upscaled(probe_size, native_short_side):
+        return max(wanted, train_side)
     fits = int(native_short_side // 32) * 32
     return max(probe_size, min(wanted, fits))
 
@@ -162,18 +180,26 @@ def epoch_seconds(
     return STEP_OVERHEAD * steps * seconds_per_step + n_val * val_image_seconds
 
 
-def train_sides(size: int) -> list[int]:
+def train_sides(size: int, native_short_side: float | None = None) -> list[int]:
     """Training sides to consider for a test size: the size itself, then multiples of 32 below it down to
-    SMALLEST_TRAIN_SIDE of it.
+    SMALLEST_TRAIN_SIDE of it; for upscaled images (`upscaled`) down to UPSCALED_SMALLEST_SIDE, since no side
+    above their own resolution shows more detail than another, and a smaller one buys epochs.
 
-    >>> train_sides(224), train_sides(260), train_sides(64)
-    ([224, 192, 160], [260, 256, 224, 192], [64])
+    >>> train_sides(224), train_sides(260), train_sides(64), train_sides(224, 288.0)
+    ([224, 192, 160], [260, 256, 224, 192], [64], [224, 192, 160])
+    >>> train_sides(240, 32.0)
+    [240, 224, 192, 160, 128, 96]
     """
-    lower = [side for side in range(size - 1, 0, -1) if side % 32 == 0 and side >= SMALLEST_TRAIN_SIDE * size]
+    floor = SMALLEST_TRAIN_SIDE * size
+    if upscaled(size, native_short_side):
+        floor = min(floor, max(UPSCALED_SMALLEST_SIDE, float(native_short_side or 0)))
+    lower = [side for side in range(size - 1, 0, -1) if side % 32 == 0 and side >= floor]
     return [size, *lower]
 
 
-def plan_finetune(seconds_left: float, seconds_per_epoch: float, size: int) -> tuple[int, int]:
+def plan_finetune(
+    seconds_left: float, seconds_per_epoch: float, size: int, native_short_side: float | None = None
+) -> tuple[int, int]:
     """(training side, epochs) for a fine-tune whose epoch at the full `size` takes `seconds_per_epoch`:
     the largest side at which GOOD_EPOCHS fit, else the side that fits the most epochs (a tie goes to the
     larger side); epochs 0 when not even MIN_EPOCHS fit at the smallest. An epoch's time is taken to
@@ -181,9 +207,11 @@ def plan_finetune(seconds_left: float, seconds_per_epoch: float, size: int) -> t
 
     >>> plan_finetune(1200, 110, 224), plan_finetune(420, 107, 224), plan_finetune(150, 107, 224)
     ((224, 9), (160, 6), (224, 0))
+    >>> plan_finetune(704, 411, 240, 32.0)  # CIFAR-10's winning probe: Lite1 at 240 px, 9,000 images
+    (96, 9)
     """
     best = (size, 0)
-    for side in train_sides(size):
+    for side in train_sides(size, native_short_side):
         epochs = epochs_that_fit(seconds_left, seconds_per_epoch * (side / size) ** 2)
         if epochs >= GOOD_EPOCHS:
             return side, epochs
@@ -204,13 +232,13 @@ def keeps_finetune(finetune_val: float, probe_val: float, cut: bool) -> bool:
     return not cut and finetune_val > probe_val
 
 
-def finetune_need(seconds_per_epoch: float, size: int) -> float:
+def finetune_need(seconds_per_epoch: float, size: int, native_short_side: float | None = None) -> float:
     """Seconds a fine-tune of GOOD_EPOCHS needs at the smallest training side, start-up included.
 
-    >>> round(finetune_need(107, 224))
-    490
+    >>> round(finetune_need(107, 224)), round(finetune_need(91, 128, 32.0))
+    (490, 460)
     """
-    side = train_sides(size)[-1]
+    side = train_sides(size, native_short_side)[-1]
     return START_SECONDS + GOOD_EPOCHS * PLAN_MARGIN * seconds_per_epoch * (side / size) ** 2
 
 

@@ -51,8 +51,10 @@ class ModelConfig(_Section):
         None,
         description="Start from pretrained weights: efficientnet_lite0/1/2 (offline), a hub name, or a file.",
     )
-    finetune: Literal["linear", "full", "gradual"] = Field(
-        "full", description="With pretrained weights: train the head only, everything, or unfreeze gradually."
+    finetune: Literal["linear", "partial", "full", "gradual"] = Field(
+        "full",
+        description="With pretrained weights: train the head only, all but the earliest third of the backbone, "
+        "everything, or unfreeze gradually.",
     )
     head: Literal["linear", "mlp"] = Field(
         "linear", description="With pretrained weights: the classifier, one linear layer or a small MLP (512 units)."

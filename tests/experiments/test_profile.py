@@ -6,11 +6,14 @@ from typing import Any
 
 import pytest
 
-from liftlab.experiments.profile import MIN_STEPS, PROBE_STEPS, profile_data
+from liftlab.experiments.profile import MIN_STEPS, PROBE_STEPS, UPSCALED_SIDE, profile_data
 
 
-def _check(short_side: float, aspect: float, per_class: int, classes: int = 6, mode: str = "RGB") -> dict[str, Any]:
+def _check(
+    short_side: float, aspect: float, per_class: int, classes: int = 6, mode: str = "RGB", spec: str = "photos"
+) -> dict[str, Any]:
     return {
+        "spec": spec,
         "counts": {"train": {f"c{i}": per_class for i in range(classes)}},
         "image_modes": {mode: per_class * classes},
         "image_size": {"short_side": {"median": short_side}, "aspect_ratio": {"median": aspect}},
@@ -32,16 +35,38 @@ def test_small_photographs_are_seen_at_their_own_short_side() -> None:
     assert profile_data(_check(96, 1.0, 200)).overrides["data.size"] == 96
 
 
-def test_thumbnails_train_from_scratch_at_their_size() -> None:
+def test_colour_thumbnails_start_from_the_backbone_upscaled() -> None:
     o = profile_data(_check(32, 1.0, 900, classes=10)).overrides  # CIFAR-10-like
-    assert "model.pretrained" not in o
-    assert o["data.size"] == 32
-    assert profile_data(_check(8, 1.0, 150, mode="L")).overrides["data.color"] == "gray"
+    assert (o["model.pretrained"], o["model.finetune"], o["data.size"]) == (
+        "efficientnet_lite0",
+        "linear",
+        UPSCALED_SIDE,
+    )
+    assert any("thumbnails" in reason for reason in profile_data(_check(32, 1.0, 900, classes=10)).reasons)
+
+
+@pytest.mark.parametrize(
+    ("short_side", "mode", "spec", "because"),
+    [
+        (12, "RGB", "photos", "icons"),  # below THUMBNAIL_SIDE: a blur at 128 px
+        (32, "L", "photos", "grayscale"),
+        (32, "RGB", "builtin:shapes-few", "built-in"),  # drawn shapes: their known answers are from scratch
+        (8, "L", "builtin:digits", "icons"),
+    ],
+)
+def test_icons_grayscale_thumbnails_and_builtin_sets_train_from_scratch_at_their_size(
+    short_side: float, mode: str, spec: str, because: str
+) -> None:
+    profile = profile_data(_check(short_side, 1.0, 150, classes=10, mode=mode, spec=spec))
+    assert "model.pretrained" not in profile.overrides
+    assert profile.overrides["data.size"] == max(-(-short_side // 8) * 8, 8), "its own size, in steps of 8"
+    assert because in profile.reasons[0]
+    assert (profile.overrides.get("data.color") == "gray") == (mode == "L")
 
 
 @pytest.mark.parametrize("per_class", [30, 100, 1000])
 def test_training_length_counts_optimizer_steps(per_class: int) -> None:
-    o = profile_data(_check(32, 1.0, per_class, classes=10)).overrides
+    o = profile_data(_check(32, 1.0, per_class, classes=10, spec="builtin:shapes-few")).overrides
     steps_per_epoch = 10 * per_class // o["optim.batch_size"]
     assert steps_per_epoch >= 8, "a batch small enough for several steps an epoch"
     assert o["epochs"] * steps_per_epoch >= MIN_STEPS or o["epochs"] == 100

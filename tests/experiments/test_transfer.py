@@ -169,3 +169,10 @@ def test_the_finetune_replaces_the_probe_when_it_scores_higher_and_finished(
     finetune_val: float, probe_val: float, cut: bool, kept: bool
 ) -> None:
     assert keeps_finetune(finetune_val, probe_val, cut) is kept
+
+
+def test_a_partial_finetune_freezes_the_earliest_third_and_keeps_the_rest_of_the_recipe() -> None:
+    probe = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=128"])
+    full, partial = finetune_recipe(probe, 8, 96, 128), finetune_recipe(probe, 8, 96, 128, partial=True)
+    assert (full.model.finetune, partial.model.finetune) == ("full", "partial")
+    assert partial.model_copy(update={"model": full.model, "strategies": full.strategies}) == full

@@ -64,6 +64,19 @@ def test_gradual_unfreezing_opens_groups_over_epochs_with_lower_rates_for_early_
     assert all(p.requires_grad for p in model.parameters())
 
 
+def test_partial_finetune_keeps_the_earliest_group_and_its_statistics_fixed(shapes: Any) -> None:
+    recipe = apply_overrides(Recipe(), [*TINY, "model.pretrained=efficientnet_lite0", "model.finetune=partial"])
+    torch.manual_seed(0)
+    model = build_model(recipe.model, 3, 4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert FineTuning(model, "partial", pretrained=True, epochs=2).trainable_groups(0) == 3
+    after = fit(recipe, shapes).model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert not any(k.startswith(("conv_stem", "bn1")) for k in changed), "the stem is in the frozen group"
+    assert {"classifier.weight", "conv_head.weight"} <= changed, "the late backbone and the head train"
+    assert any(k.startswith("blocks.6") for k in changed)
+
+
 def test_lr_range_test_suggests_a_rate_inside_the_sweep_and_leaves_the_model_alone(shapes: Any) -> None:
     recipe = apply_overrides(Recipe(), TINY)
     torch.manual_seed(0)

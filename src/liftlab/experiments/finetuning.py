@@ -27,6 +27,7 @@ from liftlab.experiments.transfer import (
     new_feature_rows,
     plan_finetune,
     train_sides,
+    upscaled,
 )
 from liftlab.experiments.validation import clearly_better
 from liftlab.experiments.work import Improvement, val_of
@@ -84,7 +85,7 @@ def full_size_epoch(
     short budget trains at (a 10-minute TrashNet run then times one shape, not two: 17 s saved), and scaled
     up by pixels; `finetune` times it again at the side it picks when that is another."""
     side = train_sides(probe.data.size, native)[-1]
-    trial = finetune_recipe(probe, 1, side, probe.data.size)
+    trial = finetune_recipe(probe, 1, side, probe.data.size, upscaled(probe.data.size, native))
     timing = measured_step_seconds(trial, classes)
     per_image = measured_eval_seconds(trial, classes, probe.data.size, timing.dtype)
     step = timing.seconds * (probe.data.size / side) ** 2
@@ -110,7 +111,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     if epochs:
         # validation runs at the test size; a smaller side's steps are timed (the run then finds the
         # verdict cached), where pixels only predicted them
-        chosen = finetune_recipe(probe, 1, side, size)
+        chosen = finetune_recipe(probe, 1, side, size, upscaled(probe.data.size, native))
         if side != train_sides(probe.data.size, native)[-1]:
             timing = measured_step_seconds(chosen, classes)
         val_image = measured_eval_seconds(chosen, classes, size, timing.dtype)
@@ -122,7 +123,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
         work.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
         return str(winner)
     name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
-    search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size)
+    search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size, upscaled(probe.data.size, native))
     trained_before, reused_before = work.batch_counts
     record = work.train([(name, tuned)], max(left, 1.0))[name]
     # the probe at its best validation accuracy in the search (at its full epochs where it got there)

@@ -369,11 +369,13 @@ for _strategy in (
     Strategy(
         name="finetune",
         category="transfer",
-        summary="With pretrained weights: linear probe, full fine-tune or gradual unfreezing.",
-        helps_when="linear: very few images; gradual: moderate data, keeps early features",
+        summary="With pretrained weights: linear probe, partial (earliest third frozen), full fine-tune or gradual "
+        "unfreezing.",
+        helps_when="linear: very few images; partial: a short budget (a third less per step); gradual: moderate "
+        "data, keeps early features",
         hurts_when="linear: the new images differ much from ImageNet",
         apply=_set_value("model.finetune"),
-        setting=Setting(kind="choice", default="gradual", choices=("linear", "full", "gradual")),
+        setting=Setting(kind="choice", default="gradual", choices=("linear", "partial", "full", "gradual")),
     ),
     Strategy(
         name="head",

@@ -124,7 +124,7 @@ def profile_data(check: dict[str, Any]) -> Profile:
             what = f"photographs (median short side {side:.0f} px >= {PHOTO_SIDE})"
             at = "its native size" if size == backbone.native_size else "the images own short side"
         else:
-            what = f"colour thumbnails (median short side {side:.0f} px, {THUMBNAIL_SIDE} to {PHOTO_SIDE})"
+            what = f"colour thumbnails (median short side {side:.0f} px: at least {THUMBNAIL_SIDE}, below {PHOTO_SIDE})"
             at = "upscaled: ImageNet features need the objects at tens of pixels"
         reasons.append(
             f"{what}: start from {backbone.name} (ImageNet top-1 {backbone.imagenet_top1}%) as a linear probe "

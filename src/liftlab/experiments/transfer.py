@@ -166,7 +166,7 @@ def finetune_recipe(winner: Recipe, epochs: int, train_side: int = 0, size: int 
     compiled step was slower (2.59 s against 1.74 s for EfficientNet-Lite0 at 224 px), time a budget cannot
     spare; a recipe that says `compile=on` keeps it, and on a GPU `auto` still measures.
     """
-    tuned = apply_strategies(winner, FINETUNE + (",finetune=partial" if partial else ""))
+    tuned = apply_strategies(winner, FINETUNE.replace("finetune=full", "finetune=partial") if partial else FINETUNE)
     if size and size != winner.data.size:
         tuned = apply_strategies(tuned, f"size={size}")
     if 0 < train_side < tuned.data.size:

@@ -48,7 +48,13 @@ def test_a_three_minute_budget_records_at_most_three_minutes_eighteen(tmp_path: 
     for part in ("baseline", "best"):
         assert {"recipe", "strategies", "test_acc", "ci95"} <= set(result[part])
         low, high = result[part]["ci95"]
-        assert low <= result[part]["test_acc"] <= high
+        if result[part]["test_acc"] is None:
+            # a machine slower than planned for: the final pair was cut by the deadline, and then the
+            # recipe has no score and the lift says why, rather than scoring a run that never finished
+            assert result["lift"]["value"] is None and "deadline" in result["lift"]["no_verdict"], result["lift"]
+            assert all(run["stopped_by_time"] for run in result[part]["runs"])
+        else:
+            assert low <= result[part]["test_acc"] <= high
     assert {"value", "ci95"} <= set(result["lift"]) and result["steps"]
     # final seeds are not the search's seed 0, unless no fresh pair fitted, and then the scope says so
     seeds, scope = result["reproduce"]["seeds"], result["lift"].get("scope") or ""

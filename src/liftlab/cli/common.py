@@ -26,6 +26,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def before_every_command() -> None:
+    """Find out why an image classifier is stuck, and prove which remedies lift it."""
+    from liftlab.train.allocator import keep_freed_memory
+
+    keep_freed_memory()  # a CPU training step reuses its freed activations (train/allocator.py)
+
+
 data_app = typer.Typer(help="Inspect data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 augment_app = typer.Typer(help="See augmentations before trusting them.", no_args_is_help=True)

@@ -102,10 +102,13 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     n_train = sum(check["counts"].get("train", {}).values())
     classes = len(check["classes"])
     native = native_short_side(check)
-    per_epoch, _, timing = full_size_epoch(probe, classes, n_train, n_val, native)
+    n_test = sum(check["counts"].get("test", {}).values())
+    per_epoch, eval_image, timing = full_size_epoch(probe, classes, n_train, n_val, native)
     # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
-    # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs
-    keep = work.reserve() + work.full_seconds(work.base)
+    # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs,
+    # and the time to score the fine-tuned network on the test split there (CIFAR-10's 10,000 test images
+    # at 160 px: 80 s, which a plan without it spent past the budget)
+    keep = work.reserve() + work.full_seconds(work.base) + n_test * eval_image
     side, epochs = plan_finetune(work.clock.left() - keep, per_epoch, probe.data.size, native)
     size = finetune_size(side, probe.data.size, native)
     if epochs:
@@ -116,6 +119,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
             timing = measured_step_seconds(chosen, classes)
         val_image = measured_eval_seconds(chosen, classes, size, timing.dtype)
         per_epoch = epoch_seconds(n_train, n_val, chosen.optim.batch_size, timing.seconds, val_image)
+        keep += n_test * (val_image - eval_image)  # scored at the test size the plan chose
         epochs = epochs_that_fit(work.clock.left() - keep, per_epoch)
     side, size, epochs = work.remember("finetune_plan", [side, size, epochs])
     left = work.clock.left() - keep

@@ -80,7 +80,10 @@ def run_job(job: Job) -> RunRecord:
 
 
 def _init_worker(threads: int) -> None:
+    from liftlab.train.allocator import keep_freed_memory
+
     torch.set_num_threads(threads)
+    keep_freed_memory()  # as the CLI does in its own process (train/allocator.py)
 
 
 def run_jobs(jobs: list[Job], workers: int, on_done: Callable[[RunRecord], None]) -> None:

@@ -7,9 +7,7 @@ a step's backward pass is spent, and its generic edge and colour features need n
 EfficientNet-Lite0 at 96 px (fp32, batch 32): 17.0 ms an image for a full step, 11.4 with the first group
 frozen, 9.5 with two.
 
-Layer groups run from the input to the classifier. A from-scratch model is one group, trained fully. An
-EfficientNet's earliest group ends at a block boundary (`models/split.py`): what partial training freezes is
-then exactly the bottom whose output `train/activations.py` caches.
+Layer groups run from the input to the classifier. A from-scratch model is one group, trained fully.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from typing import Any
 from torch import nn
 
 from liftlab.models.pretrained import classifier_of
-from liftlab.models.split import frozen_parameters, splits
 
 BODY_GROUPS = 3  # early, middle and late backbone layers
 LR_DECAY_PER_GROUP = 0.3  # each group towards the input learns at 0.3x the next one's rate
@@ -32,12 +29,6 @@ def layer_groups(model: nn.Module, pretrained: bool) -> list[list[nn.Parameter]]
     head_ids = {id(p) for p in classifier_of(model).parameters()}
     body = [p for p in params if id(p) not in head_ids]
     head = [p for p in params if id(p) in head_ids]
-    if splits(model):
-        bottom_ids = {id(p) for p in frozen_parameters(model)}
-        rest = [p for p in body if id(p) not in bottom_ids]
-        size = -(-len(rest) // (BODY_GROUPS - 1))
-        later = [rest[i : i + size] for i in range(0, len(rest), size)]
-        return [[p for p in body if id(p) in bottom_ids], *later, head]
     size = -(-len(body) // BODY_GROUPS)
     return [body[i : i + size] for i in range(0, len(body), size)] + [head]
 

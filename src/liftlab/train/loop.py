@@ -23,10 +23,8 @@ from liftlab.config import Recipe
 from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
 from liftlab.models import begin_epoch, build_model, fit_to_data
-from liftlab.models.split import Top
 from liftlab.progress import make_progress
 from liftlab.train import distributed
-from liftlab.train.activations import CachedViews, activation_shape, cache_views, on_activations
 from liftlab.train.averaging import ExponentialAverage, Lookahead
 from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
 from liftlab.train.finetune import FineTuning
@@ -126,9 +124,6 @@ def fit(
     transform = preprocess.on(device)
     model = data_fitted_model(recipe, data.channels, num_classes, images, transform)
     coins = flip_coins(len(labels), recipe.seed).to(device) if recipe.augment.alternating_flip else None
-    # a partial fine-tune of an EfficientNet trains its top on the frozen bottom's cached output
-    # (train/activations.py): the steps, and so their precision and layout, are the top's
-    cached_path = on_activations(recipe, model)
 
     n_train = len(labels)
     batch_size = min(recipe.optim.batch_size, n_train)
@@ -155,24 +150,14 @@ def fit(
         extra = dict(saved.get("extra", {}))
     else:
         side = recipe.augment.train_size or recipe.data.size
-        batch_shape: tuple[int, ...] = (batch_size, data.channels, side, side)
-        stepped: nn.Module = model
-        if cached_path:
-            stepped, batch_shape = Top(model), (batch_size, *activation_shape(model, data.channels, side))
-        execution = choose_execution(recipe.precision, recipe.memory_format, recipe.compile, stepped, batch_shape,
+        batch_shape = (batch_size, data.channels, side, side)
+        execution = choose_execution(recipe.precision, recipe.memory_format, recipe.compile, model, batch_shape,
                                      num_classes, device, cache_root(), total_steps)  # fmt: skip
     dtype = execution.torch_dtype
     reduced = dtype != torch.float32
     model = model.to(memory_format=execution.layout)
-    cached: CachedViews | None = None
-    if cached_path:
-        cached = cache_views(recipe, model, images, transform, coins, layout=execution.layout, quiet=quiet)
-        if cached is not None:  # None: not even two views fit in memory, and the step loop runs the whole net
-            extra["activations"] = cached.record()
-    cache_seconds = cached.seconds if cached is not None else 0.0  # this invocation's, counted in its time
-    stepped_model: nn.Module = cached.top if cached is not None else model
     # compiled for the training steps only: evaluation batches have other shapes and would recompile
-    step_model: nn.Module = torch.compile(stepped_model) if execution.compiled else stepped_model  # type: ignore[assignment]
+    step_model: nn.Module = torch.compile(model) if execution.compiled else model  # type: ignore[assignment]
     step_model = distributed.wrap(step_model, processes)
     # fp16 (GPU) needs its loss scaled against underflow; bf16 has fp32's range and needs none
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -237,12 +222,9 @@ def fit(
                 index = index[processes.rank * local_size : (processes.rank + 1) * local_size]
                 hard_targets = labels[index]
                 batch_coins = coins[index] if coins is not None else None
-                if cached is not None:
-                    inputs = cached.batch(index, epoch)
-                else:
-                    inputs = transform(
-                        augment_batch(images[index], recipe.augment, generator, coins=batch_coins, epoch=epoch)
-                    )
+                inputs = transform(
+                    augment_batch(images[index], recipe.augment, generator, coins=batch_coins, epoch=epoch)
+                )
                 targets = hard_targets
                 if mixing:
                     inputs, targets = mix_batch(
@@ -286,8 +268,6 @@ def fit(
             train_loss, train_correct = (float(x) / seen for x in totals.tolist())  # the one host sync of the epoch
             trained_images += seen
             epoch_train_seconds = time.perf_counter() - epoch_start
-            if epoch == start_epoch:  # the activation cache is the first epoch's one-off cost
-                epoch_train_seconds += cache_seconds
             train_seconds += epoch_train_seconds
             if stopped_reason is None and not math.isfinite(train_loss):
                 stopped_reason = f"non-finite loss at epoch {epoch + 1}"
@@ -306,7 +286,7 @@ def fit(
                 "val_loss": val_loss,
                 "val_acc": val_acc,
                 "lr": lr,
-                "seconds": time.perf_counter() - epoch_start + (cache_seconds if epoch == start_epoch else 0.0),
+                "seconds": time.perf_counter() - epoch_start,
                 "train_seconds": epoch_train_seconds,
             }
             if record_gradients:
@@ -328,7 +308,7 @@ def fit(
                     "torch_rng": torch.get_rng_state(),
                     "history": history,
                     "epoch": epoch + 1,
-                    "seconds": seconds_before + cache_seconds + time.perf_counter() - wall_start,
+                    "seconds": seconds_before + time.perf_counter() - wall_start,
                     "train_seconds": train_seconds_before + train_seconds,
                     "trained_images": images_before + trained_images,
                     "extra": extra,
@@ -336,13 +316,12 @@ def fit(
                 save_checkpoint(checkpoint_dir, epoch + 1, model, state)
             for callback in callbacks:
                 callback(epoch + 1, record)
-            elapsed = time.perf_counter() - wall_start + seconds_before + cache_seconds
-            out_of_time = max_seconds is not None and elapsed > max_seconds
+            out_of_time = max_seconds is not None and time.perf_counter() - wall_start + seconds_before > max_seconds
             # every rank asks every epoch; a limit crossed in the last epoch cut nothing
             if distributed.any_across(out_of_time, processes, device) and epoch + 1 < recipe.epochs:
                 extra["stopped_by_time"] = epoch + 1
                 break
-    seconds = seconds_before + cache_seconds + time.perf_counter() - wall_start
+    seconds = seconds_before + time.perf_counter() - wall_start
     train_seconds += train_seconds_before
     trained_images += images_before
     return FitResult(

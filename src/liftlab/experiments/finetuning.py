@@ -92,10 +92,11 @@ def full_size_epoch(
     return epoch_seconds(n_train, n_val, trial.optim.batch_size, step, per_image), per_image, timing
 
 
-def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n_val: int) -> str:
+def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n_val: int) -> tuple[str, bool]:
     """With the time the final runs and the evaluation leave, fine-tune the winning probe end to end for as
-    many epochs as fit (`experiments/transfer.py`); it becomes the winner when it beats the probe on
-    validation by more than the noise. Returns the winner's name."""
+    many epochs as fit (`experiments/transfer.py`); it becomes the winner when it finishes and scores above
+    the probe on validation. Returns the winner's name and whether the fine-tune clearly helped (kept, and
+    better than the probe by 2 paired standard errors)."""
     winner = search["winner"]
     probe = search["recipes"][winner]
     started = work.clock.used()
@@ -125,7 +126,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     left = work.clock.left() - keep
     if not epochs:
         work.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
-        return str(winner)
+        return str(winner), False
     name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
     search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size, upscaled(probe.data.size, native))
     trained_before, reused_before = work.batch_counts
@@ -144,9 +145,9 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     cut = bool(record.stopped_by_time)
     kept = keeps_finetune(val[name], probe_val, cut)
     probe_record = work.rung_record(winner, probe, probe_rung) if probe_rung else None
-    work.finetune_helped = kept and probe_record is not None and clearly_better(record, probe_record, n_val)
+    helped = kept and probe_record is not None and clearly_better(record, probe_record, n_val)
     planned = START_SECONDS + epochs * per_epoch
-    verdict = " (kept" + (", clearly better)" if work.finetune_helped else ")") if kept else ""
+    verdict = " (kept" + (", clearly better)" if helped else ")") if kept else ""
     if not kept:
         verdict = " (cut by the deadline: the probe stays)" if cut else " (not better: the probe stays)"
     work.step(
@@ -157,4 +158,4 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
         work.batch_counts[0] - trained_before,
         work.batch_counts[1] - reused_before,
     )
-    return name if kept else str(winner)
+    return (name, helped) if kept else (str(winner), False)

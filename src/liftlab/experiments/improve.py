@@ -78,9 +78,9 @@ def improve(
     if on_features(base):
         arms = plan_transfer(work, check, arms, baseline_seconds)
     searched = search(work, arms, baseline_seconds, n_val)
-    winner_name = searched["winner"]
+    winner_name, finetune_helped = searched["winner"], False
     if on_features(searched["recipes"][winner_name]):
-        winner_name = finetune(work, searched, check, n_val)
+        winner_name, finetune_helped = finetune(work, searched, check, n_val)
     winner = searched["recipes"][winner_name]
     work.step("tuning", "skipped: hyperparameter tuning of the winner comes with `liftlab tune`", work.clock.used())
     finals, from_search, pair_seconds = final(work, winner)
@@ -142,7 +142,7 @@ def improve(
         target=settings.target,
         target_reached=target_reached,
         images_for_target=curve.get("images_for_target"),
-        effects=effects(searched, n_val, finetune_helped=work.finetune_helped),
+        effects=effects(searched, n_val, finetune_helped=finetune_helped),
         search={
             "arms": {name: recipe.strategies for name, recipe in searched["recipes"].items()},
             "rungs": searched["rungs"],

@@ -95,7 +95,6 @@ class Improvement:
         self.baseline_seconds = 0.0  # the diagnosis baseline's training time, set by the search
         self.probe_search_end = PROBE_SEARCH_ENDS  # for a probe baseline: set from the fine-tune's needs
         self.forward_seconds = 0.0  # one image through the baseline's backbone at its size (probe baselines)
-        self.finetune_helped = False  # the fine-tune was kept and clearly beat the probe on validation
         plan_path = out / "plan.json"
         self.plan: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
         self.found_at_start = len(self.records) if self.plan else 0  # runs left by an earlier invocation here

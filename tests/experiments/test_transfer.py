@@ -33,7 +33,7 @@ from liftlab.train.probe import on_features
 @pytest.mark.parametrize(
     ("left", "per_epoch", "expected"),
     [
-        (1200, 100, 10),  # 30-minute budget after the probes: ten epochs with their margin
+        (1200, 100, 9),  # 30-minute budget after the probes: nine epochs with their margin
         (3 * 110 * PLAN_MARGIN + START_SECONDS, 110, MIN_EPOCHS),  # exactly the minimum after the start-up
         (3 * 110 * PLAN_MARGIN + START_SECONDS - 1, 110, 0),  # one second short of it: no fine-tune
         (3 * 110 + START_SECONDS, 110, 0),  # three epochs exactly as predicted: no room for a slower machine
@@ -176,3 +176,13 @@ def test_a_partial_finetune_freezes_the_earliest_third_and_keeps_the_rest_of_the
     full, partial = finetune_recipe(probe, 8, 96, 128), finetune_recipe(probe, 8, 96, 128, partial=True)
     assert (full.model.finetune, partial.model.finetune) == ("full", "partial")
     assert partial.model_copy(update={"model": full.model, "strategies": full.strategies}) == full
+
+
+def test_upscaled_images_search_the_profiles_backbone_at_its_size_only() -> None:
+    from liftlab.experiments.finetuning import another_backbone_or_size
+
+    base = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=128"])
+    assert not another_backbone_or_size(base, apply_strategies(base, "head=mlp"))
+    assert not another_backbone_or_size(base, apply_strategies(base, "flip,label-smoothing=0.1"))
+    assert another_backbone_or_size(base, apply_strategies(base, "pretrained=efficientnet_lite1,size=240"))
+    assert another_backbone_or_size(base, apply_strategies(base, "size=160"))

@@ -81,6 +81,12 @@ def plan_transfer(
     return {name: arms[name] for name in names if name in arms}
 
 
+def keep_after_finetune(work: Improvement, test_pass_seconds: float) -> float:
+    """Seconds the fine-tune leaves for what follows it: the baseline's final run, one pass of the fine-tuned
+    network over the test split in the final phase, and the evaluation (its reserve, at least one more pass)."""
+    return work.full_seconds(work.base) + test_pass_seconds + max(work.reserve(), test_pass_seconds)
+
+
 def another_backbone_or_size(base: Recipe, arm: Recipe) -> bool:
     """Whether probe `arm` looks through another backbone or at another size than the `base` probe.
 
@@ -128,9 +134,9 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     per_epoch, eval_image, timing = full_size_epoch(probe, classes, n_train, n_val, native)
     # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
     # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs,
-    # and the time to score the fine-tuned network on the test split there (CIFAR-10's 10,000 test images
-    # at 160 px: 80 s, which a plan without it spent past the budget)
-    keep = work.reserve() + work.full_seconds(work.base) + n_test * eval_image
+    # and the time to score the fine-tuned network on the test split there and again in the evaluation
+    # (CIFAR-10's 10,000 test images at 160 px: 80 s each, which a plan without them spent past the budget)
+    keep = keep_after_finetune(work, n_test * eval_image)
     side, epochs = plan_finetune(work.clock.left() - keep, per_epoch, probe.data.size, native)
     size = finetune_size(side, probe.data.size, native)
     if epochs:
@@ -141,7 +147,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
             timing = measured_step_seconds(chosen, classes)
         val_image = measured_eval_seconds(chosen, classes, size, timing.dtype)
         per_epoch = epoch_seconds(n_train, n_val, chosen.optim.batch_size, timing.seconds, val_image)
-        keep += n_test * (val_image - eval_image)  # scored at the test size the plan chose
+        keep = keep_after_finetune(work, n_test * val_image)  # scored at the test size the plan chose
         epochs = epochs_that_fit(work.clock.left() - keep, per_epoch)
     side, size, epochs = work.remember("finetune_plan", [side, size, epochs])
     left = work.clock.left() - keep

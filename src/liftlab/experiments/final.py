@@ -23,13 +23,11 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
     at a fraction of their epochs); once it has run, the pair's wall time is known and the phase adds fresh
     seeds, up to --seeds, while one more pair fits. The third value is that measured wall time of a pair."""
     started = work.clock.used()
-    pair_seconds = (
-        sum(
-            seconds if math.isfinite(seconds) else work.settings.budget_s * 0.1
-            for seconds in (work.full_seconds(winner), work.full_seconds(work.base))
-        )
-        / work.workers
-    )  # the pair side by side, timed in workers
+    pair_seconds = planned_pair_seconds(
+        [s if math.isfinite(s) else work.settings.budget_s * 0.1 for s in (work.full_seconds(winner),
+                                                                          work.full_seconds(work.base))],
+        work.workers, work.capacity.slowdown,
+    )  # fmt: skip
     fitting = int((work.clock.left() - work.reserve()) // max(pair_seconds, 1e-9))
     fresh = [work.base.seed + 1 + offset for offset in range(min(work.settings.seeds, fitting))]
     seeds = work.remember("final_seeds", fresh or [work.base.seed])
@@ -66,6 +64,21 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
     shutil.copytree(work.run_folder(best[0].key), work.out / "best")
     finals = {"best": best, BASELINE: [records[label] for label, _ in runs if label.startswith(f"{BASELINE}:")]}
     return finals, from_search, pair_seconds
+
+
+def planned_pair_seconds(run_seconds: list[float], workers: int, slowdown: float) -> float:
+    """Wall time of a pair of runs: one after the other with one worker, else side by side, where the longer
+    one sets the time and each runs `slowdown` times slower than alone. The runs' seconds may come from a run
+    alone (a fine-tune) or in a worker; taking every one as alone errs long, which costs a seed, where
+    erring short lets the deadline cut the pair (CIFAR-10: a 596 s fine-tune beside a 10 s probe was
+    planned as 303 s, from the sum over two workers, with 480 s left).
+
+    >>> planned_pair_seconds([596.0, 10.0], 1, 1.0), round(planned_pair_seconds([596.0, 10.0], 2, 1.7), 1)
+    (606.0, 1013.2)
+    """
+    if workers <= 1:
+        return float(sum(run_seconds))
+    return max(run_seconds) * slowdown
 
 
 def _pairs(work: Improvement, winner: Recipe, seeds: list[int]) -> list[tuple[str, Recipe]]:

@@ -12,6 +12,7 @@ from liftlab.config import Recipe, with_values
 from liftlab.experiments.halving import BASELINE
 from liftlab.experiments.work import Improvement
 from liftlab.records import RunRecord
+from liftlab.train.probe import on_features
 
 
 def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]], bool, float]:
@@ -23,11 +24,16 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
     at a fraction of their epochs); once it has run, the pair's wall time is known and the phase adds fresh
     seeds, up to --seeds, while one more pair fits. The third value is that measured wall time of a pair."""
     started = work.clock.used()
+    # a probe baseline's fine-tuned winner was trained alone (a batch of one runs in this process, on every
+    # core); every other run was timed in the worker pool the final pairs run in
+    alone = on_features(work.base) and not on_features(winner) and work.workers > 1
+    winner_seconds, base_seconds = (
+        s if math.isfinite(s) else work.settings.budget_s * 0.1
+        for s in (work.full_seconds(winner), work.full_seconds(work.base))
+    )
     pair_seconds = planned_pair_seconds(
-        [s if math.isfinite(s) else work.settings.budget_s * 0.1 for s in (work.full_seconds(winner),
-                                                                          work.full_seconds(work.base))],
-        work.workers, work.capacity.slowdown,
-    )  # fmt: skip
+        [winner_seconds * (work.capacity.slowdown if alone else 1.0), base_seconds], work.workers
+    )
     fitting = int((work.clock.left() - work.reserve()) // max(pair_seconds, 1e-9))
     fresh = [work.base.seed + 1 + offset for offset in range(min(work.settings.seeds, fitting))]
     seeds = work.remember("final_seeds", fresh or [work.base.seed])
@@ -66,19 +72,18 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
     return finals, from_search, pair_seconds
 
 
-def planned_pair_seconds(run_seconds: list[float], workers: int, slowdown: float) -> float:
-    """Wall time of a pair of runs: one after the other with one worker, else side by side, where the longer
-    one sets the time and each runs `slowdown` times slower than alone. The runs' seconds may come from a run
-    alone (a fine-tune) or in a worker; taking every one as alone errs long, which costs a seed, where
-    erring short lets the deadline cut the pair (CIFAR-10: a 596 s fine-tune beside a 10 s probe was
-    planned as 303 s, from the sum over two workers, with 480 s left).
+def planned_pair_seconds(run_seconds: list[float], workers: int) -> float:
+    """Wall time of a pair of runs, each given at its time in a worker: one after the other with one worker,
+    else side by side, where the longer one sets the time. (The sum over the workers, as this was planned
+    before, put a 596 s fine-tune beside a 10 s probe at 303 s with 480 s left on CIFAR-10; in a worker the
+    fine-tune took 1.7x as long and the deadline cut the pair.)
 
-    >>> planned_pair_seconds([596.0, 10.0], 1, 1.0), round(planned_pair_seconds([596.0, 10.0], 2, 1.7), 1)
-    (606.0, 1013.2)
+    >>> planned_pair_seconds([1013.0, 10.0], 1), planned_pair_seconds([1013.0, 10.0], 2)
+    (1023.0, 1013.0)
     """
     if workers <= 1:
         return float(sum(run_seconds))
-    return max(run_seconds) * slowdown
+    return float(max(run_seconds))
 
 
 def _pairs(work: Improvement, winner: Recipe, seeds: list[int]) -> list[tuple[str, Recipe]]:

@@ -114,7 +114,7 @@ def measured_eval_seconds(recipe: Recipe, num_classes: int, size: int, dtype: st
     suggests."""
     from liftlab.models import build_model
     from liftlab.train.fitted import resolve_device
-    from liftlab.train.inference import eval_rows, tta_views
+    from liftlab.train.inference import eval_rows
     from liftlab.train.precision import time_forward
 
     device = resolve_device(recipe.device)
@@ -122,8 +122,7 @@ def measured_eval_seconds(recipe: Recipe, num_classes: int, size: int, dtype: st
     model = build_model(recipe.model, channels, num_classes).to(device)
     rows = eval_rows(recipe.eval_batch_size, size * size, device)
     _, seconds = time_forward(model, (rows, channels, size, size), device)(dtype, "channels_last", False)
-    views = len(tta_views(torch.zeros(1, channels, size, size))) if recipe.tta else 1  # each view is a pass
-    return views * seconds / rows
+    return seconds / rows
 
 
 def upscaled(size: int, native_short_side: float | None) -> bool:

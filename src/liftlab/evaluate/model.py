@@ -20,6 +20,7 @@ from liftlab.evaluate.robustness import (
 )
 from liftlab.evaluate.run import BusinessQuestion, Settings, evaluate_predictions
 from liftlab.train.saved import load_trained
+from liftlab.train.scored import kept_test_probabilities
 
 
 def evaluate_model(
@@ -49,7 +50,9 @@ def evaluate_model(
         raise BadInputError(
             f"--data {data}: none of the {split_name} images belongs to a class of the model ({trained.classes})"
         )
-    predictions = predictions_on(trained, scored, f"{run_dir} on {data} ({split_name} split)")
+    # the test split as the run scored it (improve's final phase), when these are exactly its images
+    kept = kept_test_probabilities(Path(run_dir), scored.images) if split_name == "test" else None
+    predictions = predictions_on(trained, scored, f"{run_dir} on {data} ({split_name} split)", kept)
     choose_on = None
     if question is not None and question.rules and split_name == "test" and len(loaded.val):
         # thresholds are chosen on the validation split and reported on the test split, never both on test

@@ -137,9 +137,14 @@ def mapped_split(model_classes: list[str], data_classes: list[str], split: Image
     return ImageSplit(split.images[keep], labels, [split.names[i] for i in keep])
 
 
-def predictions_on(trained: TrainedModel, split: ImageSplit, source: str) -> Predictions:
-    """The model's predictions on a split whose labels index the model's classes."""
-    proba = trained.probabilities(split.images).double().numpy() if len(split) else np.zeros((0, len(trained.classes)))
+def predictions_on(
+    trained: TrainedModel, split: ImageSplit, source: str, probabilities: torch.Tensor | None = None
+) -> Predictions:
+    """The model's predictions on a split whose labels index the model's classes (from `probabilities`, the
+    model's on exactly these images, when given)."""
+    if probabilities is None and len(split):
+        probabilities = trained.probabilities(split.images)
+    proba = probabilities.double().numpy() if probabilities is not None else np.zeros((0, len(trained.classes)))
     # Renormalise in float64: bf16 inference leaves rows a little off 1, which the CSV reader would refuse.
     proba = proba / proba.sum(axis=1, keepdims=True).clip(min=1e-12)
     return Predictions(

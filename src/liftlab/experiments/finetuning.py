@@ -83,8 +83,9 @@ def plan_transfer(
 
 def keep_after_finetune(work: Improvement, test_pass_seconds: float) -> float:
     """Seconds the fine-tune leaves for what follows it: the baseline's final run, one pass of the fine-tuned
-    network over the test split in the final phase, and the evaluation (its reserve, at least one more pass)."""
-    return work.full_seconds(work.base) + test_pass_seconds + max(work.reserve(), test_pass_seconds)
+    network over the test split in the final phase, and the evaluation's reserve (the evaluation reads the
+    probabilities that pass kept beside the weights, `train/scored.py`, instead of a second pass)."""
+    return work.full_seconds(work.base) + test_pass_seconds + work.reserve()
 
 
 def another_backbone_or_size(base: Recipe, arm: Recipe) -> bool:
@@ -132,19 +133,33 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     native = native_short_side(check)
     n_test = sum(check["counts"].get("test", {}).values())
     per_epoch, eval_image, timing = full_size_epoch(probe, classes, n_train, n_val, native)
-    # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
-    # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs,
-    # and the time to score the fine-tuned network on the test split there and again in the evaluation
-    # (CIFAR-10's 10,000 test images at 160 px: 80 s each, which a plan without them spent past the budget)
-    keep = keep_after_finetune(work, n_test * eval_image)
-    side, epochs = plan_finetune(work.clock.left() - keep, per_epoch, probe.data.size, native)
+    partial = upscaled(probe.data.size, native)
+
+    def kept_after(test_size: int) -> float:
+        # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
+        # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs,
+        # and the time to score the fine-tuned network on the test split there at its test size (CIFAR-10's
+        # 10,000 test images at 160 px: 80 s, which a plan without it spent past the budget), scaled by
+        # pixels from the pass timed at the probe's size
+        return keep_after_finetune(work, n_test * eval_image * (test_size / probe.data.size) ** 2)
+
+    side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after)
+    # The step was timed at the smallest side and scaled by pixels, which overestimates larger sides (CIFAR-10,
+    # Lite0 partial: 0.59 s predicted at 192 px from 96, 0.49 s measured): the side picked is timed (the run
+    # then finds the verdict cached) and the plan made again with that rate, until it picks a timed side.
+    timed = {train_sides(probe.data.size, native)[-1]: timing}
+    while epochs and side not in timed:
+        trial = finetune_recipe(probe, 1, side, finetune_size(side, probe.data.size, native), partial)
+        timed[side] = measured_step_seconds(trial, classes)
+        full_size_step = timed[side].seconds * (probe.data.size / side) ** 2
+        per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, full_size_step, eval_image)
+        side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after)
     size = finetune_size(side, probe.data.size, native)
+    keep = kept_after(size)
     if epochs:
-        # validation runs at the test size; a smaller side's steps are timed (the run then finds the
-        # verdict cached), where pixels only predicted them
-        chosen = finetune_recipe(probe, 1, side, size, upscaled(probe.data.size, native))
-        if side != train_sides(probe.data.size, native)[-1]:
-            timing = measured_step_seconds(chosen, classes)
+        # validation runs at the test size, timed there
+        timing = timed[side]
+        chosen = finetune_recipe(probe, 1, side, size, partial)
         val_image = measured_eval_seconds(chosen, classes, size, timing.dtype)
         per_epoch = epoch_seconds(n_train, n_val, chosen.optim.batch_size, timing.seconds, val_image)
         keep = keep_after_finetune(work, n_test * val_image)  # scored at the test size the plan chose
@@ -155,7 +170,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
         work.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
         return str(winner), False
     name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
-    search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size, upscaled(probe.data.size, native))
+    search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size, partial)
     trained_before, reused_before = work.batch_counts
     record = work.train([(name, tuned)], max(left, 1.0))[name]
     # the probe at its best validation accuracy in the search (at its full epochs where it got there)

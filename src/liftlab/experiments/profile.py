@@ -40,8 +40,9 @@ THUMBNAIL_SIDE = 32
 image is a few ImageNet receptive fields of blur (a 12-px icon at 128 px), and a small net at its own size is
 cheap."""
 UPSCALED_SIDE = 128
-"""The size thumbnails are shown to the backbone at: its last block keeps a 4x4 map there, and a fine-tune
-trains at 96 px and tests here (`experiments/transfer.py`); at 224 px extraction costs 3x as much."""
+"""The size thumbnails are shown to the frozen backbone at for the probes: its last block keeps a 4x4 map there,
+and at 224 px extraction costs 3x as much. The fine-tune picks its own side, 96 to 192 px, by the time left
+(`experiments/transfer.py`)."""
 GRAY_MODES = frozenset({"L", "1", "I", "I;16", "F"})
 DEFAULT_BACKBONE = "efficientnet_lite0"
 MAX_SCRATCH_SIZE = 64

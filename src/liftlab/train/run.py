@@ -1,7 +1,8 @@
 """One complete training run: load data, fit, test, and write the run folder of the design's contract.
 
 Files in the run folder: recipe.yaml, history.json, metrics.json, model.safetensors, classes.json,
-preprocess.json, splits.json (the exact items of every split) and checkpoint/ (for --resume).
+preprocess.json, splits.json (the exact items of every split), checkpoint/ (for --resume) and, once the test
+split is scored, test_probabilities.safetensors (`train/scored.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from liftlab.train.inference import predict_logits
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
 from liftlab.train.saved import load_trained
+from liftlab.train.scored import forget_test_probabilities, keep_test_probabilities
 
 
 def _check_out_folder(out: Path, recipe: Recipe, resume: bool) -> None:
@@ -135,7 +137,10 @@ def write_run_folder(
     }
     write_json(out / "history.json", result.history)
     result.preprocess.save(out)
+    forget_test_probabilities(out)
     save_weights(out / "model.safetensors", result.model)
+    if test_acc is not None and result.test_log_probs is not None and data.test is not None:
+        keep_test_probabilities(out, result.test_log_probs.exp(), data.test.images)  # evaluation reuses them
     write_json(out / "metrics.json", metrics)
     return metrics
 
@@ -147,7 +152,9 @@ def score_run_folder(folder: Path, spec: str) -> tuple[list[int], list[int]]:
     data = load_data(spec, trained.recipe.data, skip_bad=True)
     if data.test is None or not len(data.test):
         return [], []
-    predicted = trained.probabilities(data.test.images).argmax(1)
+    probabilities = trained.probabilities(data.test.images)
+    keep_test_probabilities(folder, probabilities, data.test.images)  # the evaluation of the folder reuses them
+    predicted = probabilities.argmax(1)
     labels = data.test.labels.tolist()
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text())

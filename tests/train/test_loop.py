@@ -93,3 +93,27 @@ def test_convnet_on_cifar10_small_is_clearly_above_chance(cifar_small: Path) -> 
     # measured 0.44 val accuracy after 3 epochs (chance is 0.10); 0.30 leaves room for noise
     assert result.val_acc is not None and result.val_acc > 0.30
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_a_schedule_ended_by_time_trains_fewer_steps_annealed_and_resumes_to_itself(
+    digits: Any, tmp_path: Path
+) -> None:
+    # 400 epochs of the tiny net take far longer than 1.5 s here: time, not the epochs, ends the schedule
+    recipe = apply_overrides(Recipe(), [*TINY, "precision=fp32", "epochs=400", "schedule.name=onecycle"])
+    result = fit(recipe, digits, checkpoint_dir=tmp_path / "checkpoint", anneal_within=1.5)
+    annealed = result.extra["annealed_by_time"]
+    assert len(result.history) == annealed["epoch"] < recipe.epochs
+    assert "stopped_by_time" not in result.extra, "annealed, not cut"
+    last = result.history[-1]
+    assert last["val_acc"] is not None, "the run ends validated"
+    assert last["lr"] < 0.15 * recipe.optim.lr, "its last steps ran at the end of the one-cycle schedule"
+    # resumed from its last checkpoint, an annealed run has nothing left to train
+    resumed = fit(recipe, digits, checkpoint_dir=tmp_path / "checkpoint", resume=True, anneal_within=1.5)
+    assert _without_seconds(resumed.history) == _without_seconds(result.history)
+
+
+def test_time_that_suffices_runs_every_step_of_the_schedule(digits: Any) -> None:
+    recipe = apply_overrides(Recipe(), [*TINY, "precision=fp32"])
+    plain, roomy = fit(recipe, digits), fit(recipe, digits, anneal_within=3600.0)
+    assert "annealed_by_time" not in roomy.extra
+    assert _without_seconds(roomy.history) == _without_seconds(plain.history)

@@ -44,3 +44,15 @@ def test_triangle_warms_up_then_decays_linearly() -> None:
     assert all(a < b for a, b in itertools.pairwise(values[:26]))
     assert all(a > b for a, b in itertools.pairwise(values[25:]))
     assert values[60] - values[61] == pytest.approx(values[90] - values[91]), "linear decay"
+
+
+def test_a_schedule_ended_by_time_follows_the_clock_when_it_runs_ahead_of_the_steps() -> None:
+    from liftlab.train.schedules import schedule_step
+
+    assert schedule_step(30, 100, elapsed=999.0) == 30, "no time limit: the step itself"
+    assert schedule_step(30, 100, elapsed=10.0, within=100.0) == 30, "the steps ahead of the clock"
+    assert schedule_step(30, 100, elapsed=75.0, within=100.0) == 75, "a slow machine: the clock ahead"
+    assert schedule_step(30, 100, elapsed=100.0, within=100.0) >= 100, "the time is up: the schedule has ended"
+    # the clock only moves the schedule forward, never back
+    steps = [schedule_step(s, 100, elapsed=s * 1.5, within=100.0) for s in range(0, 70)]
+    assert steps == sorted(steps)

@@ -6,7 +6,9 @@ The arithmetic is pure, in `transfer.py`.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 from liftlab.config import Recipe
@@ -172,7 +174,10 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
     search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size, partial)
     trained_before, reused_before = work.batch_counts
-    record = work.train([(name, tuned)], max(left, 1.0))[name]
+    # The schedule ends by the time the plan gave it, less the start-up and the last validation: a machine
+    # slower than its prediction trains fewer steps, annealed, where it used to be cut and dropped.
+    anneal_within = max(left - START_SECONDS - n_val * val_image, 1.0)
+    record = work.train([(name, tuned)], max(left, 1.0), anneal_within=anneal_within)[name]
     # the probe at its best validation accuracy in the search (at its full epochs where it got there)
     probe_rung = work.best_rung(winner, search["rungs"])
     probe_val = probe_rung["val_acc"][winner] if probe_rung else -math.inf
@@ -189,15 +194,27 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     probe_record = work.rung_record(winner, probe, probe_rung) if probe_rung else None
     helped = kept and probe_record is not None and clearly_better(record, probe_record, n_val)
     planned = START_SECONDS + epochs * per_epoch
+    annealed = annealed_by_time(work.run_folder(record.key))
+    by_time = f"; schedule ended by time at step {annealed['step']} of epoch {annealed['epoch']}" if annealed else ""
     verdict = " (kept" + (", clearly better)" if helped else ")") if kept else ""
     if not kept:
         verdict = " (cut by the deadline: the probe stays)" if cut else " (not better: the probe stays)"
     work.step(
         "fine-tune",
         f"{name}: {epochs} epochs, {side} px crops tested at {size} px ({planned:.0f} s predicted, "
-        f"{record.seconds:.0f} s trained), val {val[name]:.4f} against {val[winner]:.4f}{verdict}",
+        f"{record.seconds:.0f} s trained{by_time}), val {val[name]:.4f} against {val[winner]:.4f}{verdict}",
         started,
         work.batch_counts[0] - trained_before,
         work.batch_counts[1] - reused_before,
     )
     return (name, helped) if kept else (str(winner), False)
+
+
+def annealed_by_time(folder: Path) -> dict[str, int] | None:
+    """Where the schedule of the run in `folder` ended by time (`fit`'s anneal_within), or None when it ran
+    all its steps (or wrote no metrics)."""
+    metrics = folder / "metrics.json"
+    if not metrics.is_file():
+        return None
+    found = json.loads(metrics.read_text()).get("annealed_by_time")
+    return found if isinstance(found, dict) else None

@@ -38,6 +38,7 @@ class Job:
     deadline: float | None = None  # time.time() by which training stops, however long the job waited to start
     checkpoint: str | None = None  # per-epoch checkpoints here: a killed job resumes from its last epoch
     score_test: bool = True  # False for the search's runs: the test split chooses nothing, so it is not scored
+    anneal_by: float | None = None  # time.time() by which the schedule ends, annealed (`fit`'s anneal_within)
 
 
 def run_job(job: Job) -> RunRecord:
@@ -49,7 +50,9 @@ def run_job(job: Job) -> RunRecord:
     if job.deadline is not None:
         limits.append(max(job.deadline - time.time(), 1.0))
     checkpoint = Path(job.checkpoint) if job.checkpoint is not None else None
-    result = fit(recipe, data, max_seconds=min(limits) if limits else None, checkpoint_dir=checkpoint, resume=True)
+    anneal_within = None if job.anneal_by is None else max(job.anneal_by - time.time(), 1.0)
+    result = fit(recipe, data, max_seconds=min(limits) if limits else None, checkpoint_dir=checkpoint, resume=True,
+                 anneal_within=anneal_within)  # fmt: skip
     if job.out is not None:
         write_run_folder(Path(job.out), job.spec, recipe, data, result, score_test=job.score_test)
     # the same log-probabilities as the run folder's (computed once per result)

@@ -126,13 +126,15 @@ class Improvement:
         max_seconds: float,
         per_epoch_cap: float | None = None,
         complete: bool = False,
+        anneal_within: float | None = None,
     ) -> dict[str, RunRecord]:
         """Records of (label, recipe) runs: from the store when done before, else trained.
 
         Every run also writes its run folder (weights included) to runs/KEY, so the winner is exported
         by copying, not by training it again.
 
-        A run stops after the epoch in which `max_seconds` passed, or `per_epoch_cap` times its epochs.
+        A run stops after the epoch in which `max_seconds` passed, or `per_epoch_cap` times its epochs; with
+        `anneal_within`, its schedule ends by then from now (`fit`), annealed, however far its epochs got.
         `complete` marks the final runs: a stored run that such a limit cut short is trained again, to the
         end, and every record is scored on the test split (the search's runs are not: the test split
         chooses nothing).
@@ -140,10 +142,11 @@ class Improvement:
         keys = {label: run_key(self.spec, recipe, {"improve": 1}) for label, recipe in runs}
         # The deadline is absolute: a job that waits for a free worker does not get more time.
         deadline = time.time() + max(max_seconds, 1.0)
+        anneal_by = None if anneal_within is None else time.time() + anneal_within
         jobs = [
             Job(key, self.spec, recipe.model_dump(mode="json"),
                 None if per_epoch_cap is None else per_epoch_cap * recipe.epochs, str(self.run_folder(key)),
-                deadline, str(self.out / "checkpoints" / key), score_test=complete)
+                deadline, str(self.out / "checkpoints" / key), score_test=complete, anneal_by=anneal_by)
             for (label, recipe), key in zip(runs, keys.values(), strict=True)
         ]  # fmt: skip
 

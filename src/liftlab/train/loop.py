@@ -35,7 +35,7 @@ from liftlab.train.lr_finder import lr_range_test
 from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
 from liftlab.train.precision import Execution, choose_execution
 from liftlab.train.probe import fit_on_features, on_features
-from liftlab.train.schedules import lr_at
+from liftlab.train.schedules import lr_at, schedule_step
 
 FitFunction = TypeVar("FitFunction", bound=Callable[..., FitResult])
 
@@ -84,6 +84,7 @@ def fit(
     max_seconds: float | None = None,
     record_gradients: bool = False,
     validate_every_epoch: bool = True,
+    anneal_within: float | None = None,
 ) -> FitResult:
     """Train a model for `recipe` on `data.train`, validating on `data.val` after every epoch.
 
@@ -95,6 +96,10 @@ def fit(
     others record None): for runs whose curve nobody reads, such as learning-curve points.
     `max_seconds` ends training after the epoch in which that much time has passed (a time budget;
     the schedule still spans `recipe.epochs`, and `extra["stopped_by_time"]` says when it cut).
+    `anneal_within` (seconds of training) ends the schedule by then instead (`schedules.schedule_step`): the
+    run ends, annealed and validated, at the step where the elapsed share of that time reaches the end of
+    the schedule, and `extra["annealed_by_time"]` says at which epoch and step. Such a run depends on the
+    machine's speed: `improve` gives it to the fine-tune it plans to the edge of its budget.
 
     >>> from liftlab.data import load_data
     >>> from liftlab.config import apply_overrides
@@ -113,6 +118,9 @@ def fit(
             validate_every_epoch=validate_every_epoch,
         )
     processes = distributed.current()  # one process unless started by torchrun (`train --nproc N`)
+    if anneal_within is not None and processes.enabled:
+        # each rank's own clock would end the schedule at another step, and the others would wait forever
+        raise ValueError("anneal_within: a schedule ended by time needs one process")
     device = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)
     num_classes = len(data.classes)
@@ -193,6 +201,8 @@ def fit(
         seconds_before = float(state["seconds"])
         train_seconds_before = float(state.get("train_seconds", 0.0))
         images_before = int(state.get("trained_images", 0))
+        if "annealed_by_time" in extra:  # its schedule ended before its epochs did: nothing is left to train
+            start_epoch = recipe.epochs
         # On the CPU the resumed run repeats an uninterrupted one exactly (tests/reliability/test_crash_resume.py);
         # GPU kernels may sum in another order unless deterministic mode is on, so say whether it is exact.
         exact = device.type == "cpu" or recipe.deterministic
@@ -217,7 +227,16 @@ def fit(
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
             grad_norm_sum = torch.zeros(len(kernels), device=device)
+            annealed = False
+            steps_done = 0
             for step in range(steps_per_epoch):
+                global_step = epoch * steps_per_epoch + step
+                elapsed = seconds_before + time.perf_counter() - wall_start
+                at = schedule_step(global_step, total_steps, elapsed, anneal_within)
+                if at >= total_steps:
+                    annealed = True
+                    extra["annealed_by_time"] = {"epoch": epoch + 1, "step": step, "steps": global_step}
+                    break
                 index = order[step * batch_size : (step + 1) * batch_size]
                 index = index[processes.rank * local_size : (processes.rank + 1) * local_size]
                 hard_targets = labels[index]
@@ -235,8 +254,7 @@ def fit(
                         recipe.augment.cutmix,
                         generator,
                     )
-                global_step = epoch * steps_per_epoch + step
-                lr = lr_at(global_step, total_steps, steps_per_epoch, base_lr, recipe.schedule)
+                lr = lr_at(at, total_steps, steps_per_epoch, base_lr, recipe.schedule)
                 for group in optimizer.param_groups:
                     group["lr"] = lr * group["lr_scale"]
                 with torch.autocast(device.type, dtype=dtype, enabled=reduced):
@@ -262,8 +280,16 @@ def fit(
                     ema.update(model)
                 loss_sum += loss.detach() * len(index)
                 correct += (logits.argmax(1) == hard_targets).sum()
+                steps_done += 1
                 progress.advance(task)
-            seen = steps_per_epoch * batch_size
+            if annealed and steps_done == 0:  # the schedule ended with the last epoch: that epoch is the last
+                if history and history[-1]["val_acc"] is None:
+                    last_loss, last_acc, val_predictions = evaluate(
+                        evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size
+                    )
+                    history[-1] |= {"val_loss": last_loss, "val_acc": last_acc}
+                break
+            seen = steps_done * batch_size
             totals = distributed.sum_across(torch.stack([loss_sum, correct.to(loss_sum.dtype)]), processes)
             train_loss, train_correct = (float(x) / seen for x in totals.tolist())  # the one host sync of the epoch
             trained_images += seen
@@ -275,7 +301,7 @@ def fit(
                 break
             val_loss: float | None = None
             val_acc: float | None = None
-            if validate_every_epoch or epoch + 1 == recipe.epochs:
+            if validate_every_epoch or epoch + 1 == recipe.epochs or annealed:
                 val_loss, val_acc, val_predictions = evaluate(
                     evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size
                 )
@@ -316,6 +342,8 @@ def fit(
                 save_checkpoint(checkpoint_dir, epoch + 1, model, state)
             for callback in callbacks:
                 callback(epoch + 1, record)
+            if annealed:
+                break
             out_of_time = max_seconds is not None and time.perf_counter() - wall_start + seconds_before > max_seconds
             # every rank asks every epoch; a limit crossed in the last epoch cut nothing
             if distributed.any_across(out_of_time, processes, device) and epoch + 1 < recipe.epochs:

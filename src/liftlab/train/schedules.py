@@ -42,3 +42,19 @@ def lr_at(step: int, total_steps: int, steps_per_epoch: int, base_lr: float, sch
     if step < warmup_steps:
         lr *= 0.1 + 0.9 * step / warmup_steps
     return lr
+
+
+def schedule_step(step: int, total_steps: int, elapsed: float, within: float | None = None) -> int:
+    """The step of the schedule that applies at optimizer step `step` after `elapsed` seconds: the step itself,
+    or, for a schedule that must end within `within` seconds (a fine-tune planned to the edge of a time
+    budget), the elapsed share of that time when it runs ahead of the steps' share. Training ends, annealed,
+    once this reaches `total_steps`: a slower machine trains fewer steps instead of being cut mid-schedule.
+
+    >>> schedule_step(10, 100, 5.0), schedule_step(10, 100, 50.0, 100.0), schedule_step(60, 100, 50.0, 100.0)
+    (10, 50, 60)
+    >>> schedule_step(90, 100, 101.0, 100.0)
+    101
+    """
+    if within is None or within <= 0:
+        return step
+    return max(step, math.floor(total_steps * elapsed / within))

@@ -55,6 +55,17 @@ def save_image(path: Path, color: tuple[int, int, int], size: tuple[int, int] = 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 
 
+def colour_splits(root: Path, train: int, test: int, test_seed: int) -> Path:
+    """ImageFolder with train/ and test/ of the COLOURS classes (`train` and `test` PNGs per class); the test
+    images are drawn from seeds `test_seed` onwards, apart from the training images' 0 onwards."""
+    for name, colour in COLOURS.items():
+        for i in range(train):
+            save_image(root / "train" / name / f"{i:03d}.png", colour, seed=i)
+        for i in range(test):
+            save_image(root / "test" / name / f"{i:03d}.png", colour, seed=test_seed + i)
+    return root
+
+
 @pytest.fixture()
 def colour_folder(tmp_path: Path) -> Path:
     """Unsplit ImageFolder: 3 colour classes x 20 images."""

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from liftlab.cli import app
 from liftlab.evaluate.predictions import read_predictions
 from liftlab.evaluate.robustness import CORRUPTIONS, SEVERITIES, corrupt
-from tests.conftest import COLOURS, save_image
+from tests.conftest import COLOURS, colour_splits, save_image
 
 runner = CliRunner()
 
@@ -20,12 +20,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A small net that tells red, green and blue apart, trained on a folder with a test split."""
-    root = tmp_path_factory.mktemp("colours")
-    for name, colour in COLOURS.items():
-        for i in range(24):
-            save_image(root / "train" / name / f"{i:03d}.png", colour, seed=i)
-        for i in range(8):
-            save_image(root / "test" / name / f"{i:03d}.png", colour, seed=500 + i)
+    root = colour_splits(tmp_path_factory.mktemp("colours"), train=24, test=8, test_seed=500)
     run = root.parent / f"{root.name}-run"  # beside the data: a folder next to train/ and test/ is an error
     settings = ["--set", "data.size=12", "--set", "model.width=8", "--set", "optim.batch_size=16"]
     result = runner.invoke(app, ["train", str(root), "--epochs", "6", "--out", str(run), "--quiet", *settings])

@@ -15,7 +15,7 @@ from liftlab.cli import app
 from liftlab.data.loading import load_data
 from liftlab.train.saved import load_trained
 from liftlab.train.scored import TEST_PROBABILITIES, keep_test_probabilities, kept_test_probabilities
-from tests.conftest import COLOURS, save_image
+from tests.conftest import colour_splits
 
 runner = CliRunner()
 SETTINGS = ["--set", "data.size=12", "--set", "model.width=8", "--set", "optim.batch_size=16", "--quiet"]
@@ -24,12 +24,7 @@ SETTINGS = ["--set", "data.size=12", "--set", "model.width=8", "--set", "optim.b
 @pytest.fixture(scope="module")
 def colours(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A folder with a test split, and a run trained on it (which scores the test split as it finishes)."""
-    root = tmp_path_factory.mktemp("colours")
-    for name, colour in COLOURS.items():
-        for i in range(16):
-            save_image(root / "train" / name / f"{i:03d}.png", colour, seed=i)
-        for i in range(6):
-            save_image(root / "test" / name / f"{i:03d}.png", colour, seed=500 + i)
+    root = colour_splits(tmp_path_factory.mktemp("colours"), train=16, test=6, test_seed=500)
     run = root.parent / f"{root.name}-run"
     result = runner.invoke(app, ["train", str(root), "--epochs", "4", "--out", str(run), *SETTINGS])
     assert result.exit_code == 0, result.output

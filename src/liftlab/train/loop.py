@@ -289,7 +289,7 @@ def fit(
                     )
                     history[-1] |= {"val_loss": last_loss, "val_acc": last_acc}
                 break
-            seen = steps_done * batch_size
+            seen = (steps_done if annealed else steps_per_epoch) * batch_size  # as before, unless ended by time
             totals = distributed.sum_across(torch.stack([loss_sum, correct.to(loss_sum.dtype)]), processes)
             train_loss, train_correct = (float(x) / seen for x in totals.tolist())  # the one host sync of the epoch
             trained_images += seen

@@ -201,7 +201,9 @@ def finetune_recipe(winner: Recipe, epochs: int, train_side: int = 0, size: int 
     values: dict[str, object] = {**FINETUNE_VALUES, "epochs": epochs, "tta": False}
     if winner.compile == "auto" and winner.device in ("auto", "cpu") and not torch.cuda.is_available():
         values["compile"] = "off"
-    return with_values(tuned, values, "fine-tune step")
+    tuned = with_values(tuned, values, "fine-tune step")
+    # the record of strategies names what the recipe does: a probe's `tta` is not part of its fine-tune
+    return tuned.model_copy(update={"strategies": [name for name in tuned.strategies if name != "tta"]})
 
 
 def epoch_seconds(

@@ -51,6 +51,9 @@ def test_a_scored_run_keeps_the_probabilities_the_model_gives_on_its_test_images
     other = test.images.clone()
     other[0, 0, 0, 0] ^= 1  # one pixel's lowest bit: other images
     assert kept_test_probabilities(run, other) is None
+    n, channels, height, width = test.images.shape
+    same_bytes = test.images.reshape(n, 1, channels * height, width)  # the same bytes, other images
+    assert kept_test_probabilities(run, same_bytes) is None
 
 
 def test_evaluation_reuses_them_for_the_same_images_and_weights_only(

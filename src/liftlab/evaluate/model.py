@@ -51,7 +51,7 @@ def evaluate_model(
             f"--data {data}: none of the {split_name} images belongs to a class of the model ({trained.classes})"
         )
     # the test split as the run scored it (improve's final phase), when these are exactly its images
-    kept = kept_test_probabilities(Path(run_dir), scored.images) if split_name == "test" else None
+    kept = kept_test_probabilities(trained.folder, scored.images) if split_name == "test" else None
     predictions = predictions_on(trained, scored, f"{run_dir} on {data} ({split_name} split)", kept)
     choose_on = None
     if question is not None and question.rules and split_name == "test" and len(loaded.val):

@@ -24,9 +24,9 @@ WEIGHTS = "model.safetensors"
 
 
 def images_digest(images: torch.Tensor) -> str:
-    """SHA-256 of a uint8 image tensor's bytes (hashed in place, no copy: 1.5 GB for CIFAR-10's test split at
-    224 px)."""
-    digest = hashlib.sha256()
+    """SHA-256 of a uint8 image tensor's shape and bytes (the same bytes in another shape are other images, as
+    in `train/features.py`'s keys), hashed in place, no copy: 1.5 GB for CIFAR-10's test split at 224 px."""
+    digest = hashlib.sha256(repr(tuple(images.shape)).encode())
     digest.update(images.contiguous().numpy().data)
     return digest.hexdigest()
 

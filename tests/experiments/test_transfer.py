@@ -140,6 +140,23 @@ def test_finetune_need_grows_with_epoch_time_and_counts_the_start() -> None:
     assert finetune_need(200, 224) == pytest.approx(2 * finetune_need(100, 224) - START_SECONDS)
     # with its margin: GOOD_EPOCHS at the smallest side, each PLAN_MARGIN times its prediction
     assert finetune_need(100, 224) == pytest.approx(START_SECONDS + GOOD_EPOCHS * PLAN_MARGIN * 100 * (160 / 224) ** 2)
+    # upscaled images: the epochs they prefer at the largest side (CIFAR-10's probe at 128 px trains at 192)
+    upscaled_need = START_SECONDS + UPSCALED_GOOD_EPOCHS * PLAN_MARGIN * 60 * (UPSCALED_LARGEST_SIDE / 128) ** 2
+    assert finetune_need(60, 128, 32.0) == pytest.approx(upscaled_need)
+
+
+def test_finetune_need_keeps_the_test_pass_at_the_test_size_of_its_plan() -> None:
+    sizes: list[int] = []
+
+    def scoring(test_size: int) -> float:
+        sizes.append(test_size)
+        return 10_000 * 0.017 * (test_size / 224) ** 2
+
+    assert finetune_need(60, 128, 32.0, scoring) == pytest.approx(finetune_need(60, 128, 32.0) + 170.0)
+    assert sizes == [finetune_size(UPSCALED_LARGEST_SIDE, 128, 32.0)] == [224]
+    sizes.clear()
+    finetune_need(100, 224, 288.0, scoring)
+    assert sizes == [finetune_size(160, 224, 288.0)], "photos: tested at the size the smallest side implies"
 
 
 def test_a_smaller_train_side_becomes_train_size_and_keeps_the_test_size() -> None:

@@ -28,6 +28,7 @@ from liftlab.experiments.transfer import (
     measured_step_seconds,
     new_feature_rows,
     plan_finetune,
+    scoring_seconds,
     train_sides,
     upscaled,
 )
@@ -47,13 +48,7 @@ def plan_transfer(
     per_epoch, per_image, _ = full_size_epoch(work.base, len(check["classes"]), counts.get("train", 0),
                                               counts.get("val", 0), native)  # fmt: skip
     size = work.base.data.size
-
-    def test_pass(test_size: int) -> float:
-        # the fine-tuned network scores the test split once at its test size (CIFAR-10's 10,000 images at
-        # 224 px: 150-170 s here), which a search ending without it took from the fine-tune
-        return counts.get("test", 0) * per_image * (test_size / size) ** 2
-
-    need = finetune_need(per_epoch, size, native, test_pass)
+    need = finetune_need(per_epoch, size, native, scoring_seconds(counts.get("test", 0), per_image, size))
     after_search = need + work.reserve() + work.settings.seeds * baseline_seconds
     budget = work.settings.budget_s
     floor = work.clock.used() / budget + PROBE_SEARCH_MIN
@@ -144,13 +139,13 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     per_epoch, eval_image, timing = full_size_epoch(probe, classes, n_train, n_val, native)
     partial = upscaled(probe.data.size, native)
 
+    scoring = scoring_seconds(n_test, eval_image, probe.data.size)
+
     def kept_after(test_size: int) -> float:
         # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
         # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs,
-        # and the time to score the fine-tuned network on the test split there at its test size (CIFAR-10's
-        # 10,000 test images at 160 px: 80 s, which a plan without it spent past the budget), scaled by
-        # pixels from the pass timed at the probe's size
-        return keep_after_finetune(work, n_test * eval_image * (test_size / probe.data.size) ** 2)
+        # and the time to score the fine-tuned network on the test split there at its test size
+        return keep_after_finetune(work, scoring(test_size))
 
     side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after)
     # The step was timed at the smallest side and scaled by pixels, which overestimates larger sides (CIFAR-10,

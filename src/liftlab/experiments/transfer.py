@@ -284,6 +284,18 @@ def keeps_finetune(finetune_val: float, probe_val: float, cut: bool) -> bool:
     return not cut and finetune_val > probe_val
 
 
+def scoring_seconds(n_test: int, image_seconds: float, timed_size: int) -> Callable[[int], float]:
+    """Seconds of scoring `n_test` test images at a given test size, scaled by pixels from `image_seconds`, an
+    image's forward pass timed at `timed_size` (`measured_eval_seconds`): the fine-tuned network scores the
+    test split once, in the final phase, and a plan that leaves no room for it runs past the budget
+    (CIFAR-10's 10,000 images: 80 s at 160 px, 150-170 s at 224 here).
+
+    >>> round(scoring_seconds(10_000, 0.005, 128)(224))
+    153
+    """
+    return lambda test_size: n_test * image_seconds * (test_size / timed_size) ** 2
+
+
 def finetune_need(
     seconds_per_epoch: float,
     size: int,

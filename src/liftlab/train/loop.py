@@ -289,7 +289,9 @@ def fit(
                     )
                     history[-1] |= {"val_loss": last_loss, "val_acc": last_acc}
                 break
-            seen = (steps_done if annealed else steps_per_epoch) * batch_size  # as before, unless ended by time
+            # an epoch the schedule ended by time averages over the steps it took; any other keeps the whole
+            # epoch as its divisor, defined even when a non-finite loss stopped it at its first step
+            seen = (steps_done if annealed else steps_per_epoch) * batch_size
             totals = distributed.sum_across(torch.stack([loss_sum, correct.to(loss_sum.dtype)]), processes)
             train_loss, train_correct = (float(x) / seen for x in totals.tolist())  # the one host sync of the epoch
             trained_images += seen

@@ -72,7 +72,9 @@ def test_a_three_minute_budget_records_at_most_three_minutes_eighteen(tmp_path: 
     # only the final runs were scored on the test split; the search's were not (the test split chooses nothing)
     stored = RunStore.in_folder(out).records()
     scored = [record for record in stored.values() if record.scored_on_test]
-    assert 0 < len(scored) <= len(result["best"]["runs"]) + len(result["baseline"]["runs"]) < len(stored)
+    # (at most as many as the final runs: on a machine three times slower than planned for, the search trained
+    # nothing besides the baseline and the final phase reused that run, so there may be no unscored run)
+    assert 0 < len(scored) <= len(result["best"]["runs"]) + len(result["baseline"]["runs"])
     exported = result["best"]["exported"]
     assert exported["seed"] == seeds[0] and exported["folder"].endswith("best")
     assert (

@@ -153,7 +153,11 @@ class Recipe(_Section):
         "auto",
         description="torch.compile; 'auto' uses it when its measured speed-up repays its compile time in this run.",
     )
-    tta: bool = Field(False, description="Test-time augmentation: average flip and shifted views.")
+    tta: bool | Literal["flip"] = Field(
+        False,
+        description="Test-time augmentation: true averages 6 views (the image, its mirror and both shifted one "
+        "step), 'flip' the image and its mirror.",
+    )
     deterministic: bool = Field(
         False,
         description="torch's deterministic mode during training: an op without a deterministic version raises "

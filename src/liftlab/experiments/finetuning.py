@@ -201,9 +201,10 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     verdict = " (kept" + (", clearly better)" if helped else ")") if kept else ""
     if not kept:
         verdict = " (cut by the deadline: the probe stays)" if cut else " (not better: the probe stays)"
+    views = " on the image and its mirror" if tuned.tta == "flip" else ""
     work.step(
         "fine-tune",
-        f"{name}: {epochs} epochs, {side} px crops tested at {size} px ({planned:.0f} s predicted, "
+        f"{name}: {epochs} epochs, {side} px crops tested at {size} px{views} ({planned:.0f} s predicted, "
         f"{record.seconds:.0f} s trained{by_time}), val {val[name]:.4f} against {val[winner]:.4f}{verdict}",
         started,
         work.batch_counts[0] - trained_before,

@@ -34,7 +34,7 @@ class Preprocess:
     std: list[float]
     size: int
     whiten: str = "none"
-    tta: bool = False
+    tta: bool | str = False  # as `Recipe.tta`: False, True (6 views) or "flip" (2)
     zca_mean: torch.Tensor | None = None
     zca_matrix: torch.Tensor | None = None
 
@@ -100,15 +100,31 @@ def _shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return padded[:, :, pad - dy : pad - dy + h, pad - dx : pad - dx + w]
 
 
-def tta_views(images: torch.Tensor) -> list[tuple[torch.Tensor, float]]:
-    """The views test-time augmentation averages, with their weights (airbench's level 2): the image
-    and its mirror (1/4 each), and both shifted one step up-left or down-right (1/8 each)."""
+def tta_views(images: torch.Tensor, mode: bool | str = True) -> list[tuple[torch.Tensor, float]]:
+    """The views test-time augmentation averages, with their weights: for `mode` True airbench's level 2, the
+    image and its mirror (1/4 each) and both shifted one step up-left or down-right (1/8 each); for "flip" the
+    image and its mirror (1/2 each), the first two views at a third of the cost.
+
+    >>> [weight for _, weight in tta_views(torch.zeros(1, 3, 8, 8), "flip")]
+    [0.5, 0.5]
+    """
+    if mode == "flip":
+        return [(images, 0.5), (images.flip(3), 0.5)]
     step = max(1, images.shape[-1] // 32)
     views = [(images, 0.25), (images.flip(3), 0.25)]
     for shift in (-step, step):
         moved = _shift(images, shift, shift)
         views += [(moved, 0.125), (moved.flip(3), 0.125)]
     return views
+
+
+def tta_view_count(mode: bool | str) -> int:
+    """Forward passes per image of an evaluation with `Recipe.tta` = `mode`.
+
+    >>> tta_view_count(False), tta_view_count("flip"), tta_view_count(True)
+    (1, 2, 6)
+    """
+    return len(tta_views(torch.zeros(1, 1, 2, 2), mode)) if mode else 1
 
 
 EVAL_PIXELS = 16 * 224 * 224
@@ -146,11 +162,11 @@ def predict_logits(
     model.eval()
     outputs = []
     batch_size = eval_rows(batch_size, images.shape[-2] * images.shape[-1], device)
-    calls = -(-images.shape[0] // batch_size) * (len(tta_views(images[:1])) if preprocess.tta else 1)
+    calls = -(-images.shape[0] // batch_size) * tta_view_count(preprocess.tta)
     forward = MeasuredForward(model, calls, enabled=device.type == "cpu" and dtype == torch.float32)
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size].to(device)
-        views = tta_views(batch) if preprocess.tta else [(batch, 1.0)]
+        views = tta_views(batch, preprocess.tta) if preprocess.tta else [(batch, 1.0)]
         probabilities = torch.zeros((), device=device)
         for view, weight in views:
             inputs = transform(view.float() / 255.0).contiguous(memory_format=torch.channels_last)

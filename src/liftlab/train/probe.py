@@ -31,7 +31,7 @@ from liftlab.progress import make_progress
 from liftlab.train import distributed
 from liftlab.train.features import FEATURE_BATCH, ExtractionRecord, FeatureCache, extract
 from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
-from liftlab.train.inference import Preprocess, tta_views
+from liftlab.train.inference import Preprocess, tta_view_count, tta_views
 from liftlab.train.losses import classification_loss
 from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
 from liftlab.train.precision import choose_execution, time_forward
@@ -95,7 +95,7 @@ def fit_on_features(
     cache = FeatureCache(cache_root() / "features" / f"{recipe.model.pretrained}-{execution.dtype}")
     cost = ExtractionRecord()
     train_views = 2 if recipe.augment.flip else 1
-    val_views = len(TTA_WEIGHTS) if recipe.tta else 1
+    val_views = tta_view_count(recipe.tta)
     train_x = extract(backbone, data.train.images, train_views, prepare, execution.torch_dtype, cache, cost,
                       quiet=quiet, label="features train")  # fmt: skip
     val_x = extract(backbone, data.val.images, val_views, prepare, execution.torch_dtype, cache, cost,

@@ -72,7 +72,7 @@ class MeasuredForward:
     The first two calls run eagerly (the second timed: the first pays for allocation). When the remaining
     calls would take more than FREEZE_WORTH_S eagerly, the third builds the frozen copy (checked against the
     eager output of that batch), the fourth is timed through it, and the faster of the two runs the rest.
-    `frozen_used` says what ran the last call; `seconds` holds the two timings once measured.
+    `seconds` holds the two timings once measured; `frozen_used` says whether the copy won.
     """
 
     def __init__(self, model: nn.Module, calls: int, enabled: bool = True) -> None:
@@ -81,36 +81,30 @@ class MeasuredForward:
         self.enabled = enabled
         self.done = 0
         self.frozen: Forward | None = None
-        self.frozen_used = False
         self.seconds: dict[str, float] = {}
+
+    @property
+    def frozen_used(self) -> bool:
+        return "frozen" in self.seconds and self.seconds["frozen"] < self.seconds["eager"]
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
         index, self.done = self.done, self.done + 1
-        left = self.calls - index
-        if not self.enabled or index < 2:
-            return self._timed("eager", self.model, inputs, record=index == 1)
-        if index == 2:
-            worth = self.seconds.get("eager", 0.0) * left > FREEZE_WORTH_S
-            if not worth:
-                self.enabled = False
-                return self.model(inputs)
+        if index == 1:
+            return self._timed("eager", self.model, inputs)
+        if index == 2 and self.enabled and self.seconds["eager"] * (self.calls - index) > FREEZE_WORTH_S:
             reference = self.model(inputs)
             self.frozen = frozen_copy(self.model, inputs, reference)
-            self.enabled = self.frozen is not None
             return reference
         if index == 3 and self.frozen is not None:
-            output = self._timed("frozen", self.frozen, inputs, record=True)
-            self.frozen_used = self.seconds["frozen"] < self.seconds["eager"]
-            self.enabled = self.frozen_used
-            return output
-        self.frozen_used = self.frozen is not None
-        return self.frozen(inputs) if self.frozen is not None else self.model(inputs)
+            return self._timed("frozen", self.frozen, inputs)
+        if self.frozen is not None and self.frozen_used:
+            return self.frozen(inputs)
+        return self.model(inputs)
 
-    def _timed(self, name: str, forward: Forward, inputs: torch.Tensor, record: bool) -> torch.Tensor:
+    def _timed(self, name: str, forward: Forward, inputs: torch.Tensor) -> torch.Tensor:
         started = time.perf_counter()
         output = forward(inputs)
-        if record:
-            self.seconds[name] = time.perf_counter() - started
+        self.seconds[name] = time.perf_counter() - started
         return output
 
 

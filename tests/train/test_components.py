@@ -166,3 +166,24 @@ def test_shapes_sets_are_deterministic_and_colour_classes_share_their_luma() -> 
     ]
     assert max(lumas) - min(lumas) < 1.0
     assert not math.isclose(float(first.train.images.float().std()), 0.0)
+
+
+def test_adamw_runs_fused_on_the_cpu_and_updates_as_the_per_tensor_loop_does() -> None:
+    from liftlab.config import OptimConfig
+    from liftlab.train.optimizer import make_optimizer
+
+    torch.manual_seed(0)
+    weights = [torch.randn(16, 8, requires_grad=True), torch.randn(8, requires_grad=True)]
+    reference = [w.detach().clone().requires_grad_() for w in weights]
+    start = [w.detach().clone() for w in weights]
+    fused = make_optimizer([{"params": weights, "weight_decay": 0.05}], OptimConfig(name="adamw"), 1e-2)
+    loop = torch.optim.AdamW([{"params": reference, "weight_decay": 0.05}], lr=1e-2, foreach=False)
+    assert fused.defaults["fused"]
+    for step in range(3):
+        for params, optimizer in ((weights, fused), (reference, loop)):
+            optimizer.zero_grad()
+            (params[0].sum(0) * params[1] * (step + 1)).pow(2).sum().backward()
+            optimizer.step()
+    for got, expected, before in zip(weights, reference, start, strict=True):
+        assert (got - before).abs().max() > 1e-3  # the steps moved the weights
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

@@ -71,7 +71,21 @@ def parameter_groups(
     return result
 
 
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.AdamW:
+    """AdamW with PyTorch's fused kernel where every parameter allows it (floating point, on a CPU or a CUDA
+    device). On a CPU PyTorch's default is a loop over the tensors, about ten small kernels each: measured by
+    `python -m benchmarks.optimizer_step`, EfficientNet-Lite0's partial fine-tune step at 192 px (102 trainable
+    tensors, batch 32) took 500 ms fused against 521 ms (0.96). SGD keeps the default: its fused kernel was no
+    faster on the from-scratch convnet (1.02)."""
+    tensors = [p for group in groups for p in group["params"]]
+    fused = all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in tensors)
+    return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
+
+
 def make_optimizer(groups: list[dict[str, Any]], config: OptimConfig, lr: float) -> torch.optim.Optimizer:
     if config.name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
+        return adamw(groups, lr)
     return torch.optim.SGD(groups, lr=lr, momentum=config.momentum, nesterov=config.nesterov)

@@ -29,6 +29,7 @@ from liftlab.experiments.transfer import (
     new_feature_rows,
     plan_finetune,
     scoring_seconds,
+    timing_key,
     train_sides,
     upscaled,
 )
@@ -45,7 +46,7 @@ def plan_transfer(
     started = work.clock.used()
     counts = {split: sum(c.values()) for split, c in check["counts"].items()}
     native = native_short_side(check)
-    per_epoch, per_image, _ = full_size_epoch(work.base, len(check["classes"]), counts.get("train", 0),
+    per_epoch, per_image, _ = full_size_epoch(work, work.base, len(check["classes"]), counts.get("train", 0),
                                               counts.get("val", 0), native)  # fmt: skip
     size = work.base.data.size
     need = finetune_need(per_epoch, size, native, scoring_seconds(counts.get("test", 0), per_image, size))
@@ -110,16 +111,21 @@ def native_short_side(check: dict[str, Any]) -> float | None:
 
 
 def full_size_epoch(
-    probe: Recipe, classes: int, n_train: int, n_val: int, native: float | None
+    work: Improvement, probe: Recipe, classes: int, n_train: int, n_val: int, native: float | None
 ) -> tuple[float, float, StepTiming]:
     """(predicted seconds of a fine-tuning epoch of `probe` at its full size, seconds per image of evaluating it
     there, the step's timing at the smallest training side). The step is timed at the smallest side, what a
     short budget trains at (a 10-minute TrashNet run then times one shape, not two: 17 s saved), and scaled
-    up by pixels; `finetune` times it again at the side it picks when that is another."""
+    up by pixels; `finetune` times it again at the side it picks when that is another. The timings are kept
+    in `work.fine_tune_timings` by `transfer.timing_key`: the search's winner, mostly the base probe with
+    another head or augmentation, reuses the plan's."""
     side = train_sides(probe.data.size, native)[-1]
     trial = finetune_recipe(probe, 1, side, probe.data.size, upscaled(probe.data.size, native))
-    timing = measured_step_seconds(trial, classes)
-    per_image = measured_eval_seconds(trial, classes, probe.data.size, timing.dtype)
+    key = timing_key(trial, classes)
+    if key not in work.fine_tune_timings:
+        timing = measured_step_seconds(trial, classes)
+        work.fine_tune_timings[key] = (timing, measured_eval_seconds(trial, classes, probe.data.size, timing.dtype))
+    timing, per_image = work.fine_tune_timings[key]
     step = timing.seconds * (probe.data.size / side) ** 2
     return epoch_seconds(n_train, n_val, trial.optim.batch_size, step, per_image), per_image, timing
 
@@ -136,7 +142,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     classes = len(check["classes"])
     native = native_short_side(check)
     n_test = sum(check["counts"].get("test", {}).values())
-    per_epoch, eval_image, timing = full_size_epoch(probe, classes, n_train, n_val, native)
+    per_epoch, eval_image, timing = full_size_epoch(work, probe, classes, n_train, n_val, native)
     partial = upscaled(probe.data.size, native)
 
     scoring = scoring_seconds(n_test, eval_image, probe.data.size)

@@ -7,6 +7,7 @@ tested with fake numbers; `improve` trains the run.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Callable
@@ -127,6 +128,36 @@ def measured_step_seconds(recipe: Recipe, num_classes: int) -> StepTiming:
     timer = time_steps(model, shape, num_classes, device, steps=RATE_STEPS, statistic=statistics.median,
                        adamw=recipe.optim.name == "adamw")  # fmt: skip
     return StepTiming(timer(execution.dtype, execution.memory_format, False)[1], execution.dtype)
+
+
+def timing_key(recipe: Recipe, num_classes: int) -> str:
+    """What a fine-tuning step's and an evaluation pass's timings depend on in `recipe`: the network (its head
+    aside), the input's channels and sides, the batch, the optimizer, the execution settings and the test-time
+    views. Two probes that differ only in head, augmentation, loss or schedule fine-tune at the same cost, so
+    `improve` times the base probe's fine-tune once and reuses it for a winner that differs from it only so: on
+    TrashNet the fine-tune step ran 10-20 s of timing again for the search's winner (an MLP head where the base
+    probe has a linear one). The MLP head's share of a Lite0 step at 160 px is counted below 1% (0.13 of about
+    20 GFLOP for a batch of 32).
+
+    >>> base = Recipe.model_validate({"model": {"pretrained": "efficientnet_lite0", "finetune": "linear"},
+    ...                               "data": {"size": 224}})
+    >>> winner = apply_strategies(base, "head=mlp,flip,label-smoothing=0.1")
+    >>> timing_key(finetune_recipe(base, 1, 160), 6) == timing_key(finetune_recipe(winner, 1, 160), 6)
+    True
+    >>> other = apply_strategies(base, "pretrained=efficientnet_lite1")
+    >>> timing_key(finetune_recipe(base, 1, 160), 6) == timing_key(finetune_recipe(other, 1, 160), 6)
+    False
+    >>> timing_key(finetune_recipe(base, 1, 160), 6) == timing_key(finetune_recipe(base, 1, 192), 6)
+    False
+    """
+    model = recipe.model.model_dump(mode="json", exclude={"head"})
+    fields = {
+        "model": model, "color": recipe.data.color, "size": recipe.data.size, "train_size": recipe.augment.train_size,
+        "batch": recipe.optim.batch_size, "optimizer": recipe.optim.name, "precision": recipe.precision,
+        "memory_format": recipe.memory_format, "device": recipe.device, "compile": recipe.compile,
+        "eval_batch": recipe.eval_batch_size, "tta": recipe.tta, "classes": num_classes,
+    }  # fmt: skip
+    return json.dumps(fields, sort_keys=True)
 
 
 def measured_eval_seconds(recipe: Recipe, num_classes: int, size: int, dtype: str) -> float:

@@ -12,6 +12,7 @@ PURE_MODULES = [
     "liftlab.experiments.halving",
     "liftlab.experiments.validation",
     "liftlab.stats",
+    "liftlab.experiments.timing",
     "liftlab.experiments.transfer",
     "liftlab.experiments.profile",
     "liftlab.records",

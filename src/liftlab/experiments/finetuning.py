@@ -13,23 +13,20 @@ from typing import Any
 
 from liftlab.config import Recipe
 from liftlab.experiments.halving import BASELINE
+from liftlab.experiments.timing import StepTiming, measured_eval_seconds, measured_step_seconds, timing_key
 from liftlab.experiments.transfer import (
     PROBE_SEARCH_ENDS,
     PROBE_SEARCH_MIN,
     START_SECONDS,
-    StepTiming,
     epoch_seconds,
     epochs_that_fit,
     finetune_need,
     finetune_recipe,
     finetune_size,
     keeps_finetune,
-    measured_eval_seconds,
-    measured_step_seconds,
     new_feature_rows,
     plan_finetune,
     scoring_seconds,
-    timing_key,
     train_sides,
     upscaled,
 )
@@ -117,7 +114,7 @@ def full_size_epoch(
     there, the step's timing at the smallest training side). The step is timed at the smallest side, what a
     short budget trains at (a 10-minute TrashNet run then times one shape, not two: 17 s saved), and scaled
     up by pixels; `finetune` times it again at the side it picks when that is another. The timings are kept
-    in `work.fine_tune_timings` by `transfer.timing_key`: the search's winner, mostly the base probe with
+    in `work.fine_tune_timings` by `timing.timing_key`: the search's winner, mostly the base probe with
     another head or augmentation, reuses the plan's."""
     side = train_sides(probe.data.size, native)[-1]
     trial = finetune_recipe(probe, 1, side, probe.data.size, upscaled(probe.data.size, native))

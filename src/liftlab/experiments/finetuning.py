@@ -13,7 +13,7 @@ from typing import Any
 
 from liftlab.config import Recipe
 from liftlab.experiments.halving import BASELINE
-from liftlab.experiments.timing import StepTiming, measured_eval_seconds, measured_step_seconds, timing_key
+from liftlab.experiments.timing import StepTiming
 from liftlab.experiments.transfer import (
     PROBE_SEARCH_ENDS,
     PROBE_SEARCH_MIN,
@@ -113,16 +113,13 @@ def full_size_epoch(
     """(predicted seconds of a fine-tuning epoch of `probe` at its full size, seconds per image of evaluating it
     there, the step's timing at the smallest training side). The step is timed at the smallest side, what a
     short budget trains at (a 10-minute TrashNet run then times one shape, not two: 17 s saved), and scaled
-    up by pixels; `finetune` times it again at the side it picks when that is another. The timings are kept
-    in `work.fine_tune_timings` by `timing.timing_key`: the search's winner, mostly the base probe with
-    another head or augmentation, reuses the plan's."""
+    up by pixels; `finetune` times it again at the side it picks when that is another. The timings come from
+    `work.timings`: the search's winner, mostly the base probe with another head or augmentation, reuses the
+    plan's."""
     side = train_sides(probe.data.size, native)[-1]
     trial = finetune_recipe(probe, 1, side, probe.data.size, upscaled(probe.data.size, native))
-    key = timing_key(trial, classes)
-    if key not in work.fine_tune_timings:
-        timing = measured_step_seconds(trial, classes)
-        work.fine_tune_timings[key] = (timing, measured_eval_seconds(trial, classes, probe.data.size, timing.dtype))
-    timing, per_image = work.fine_tune_timings[key]
+    timing = work.timings.step(trial, classes)
+    per_image = work.timings.evaluation(trial, classes, probe.data.size, timing.dtype)
     step = timing.seconds * (probe.data.size / side) ** 2
     return epoch_seconds(n_train, n_val, trial.optim.batch_size, step, per_image), per_image, timing
 
@@ -139,7 +136,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     classes = len(check["classes"])
     native = native_short_side(check)
     n_test = sum(check["counts"].get("test", {}).values())
-    per_epoch, eval_image, timing = full_size_epoch(work, probe, classes, n_train, n_val, native)
+    per_epoch, eval_image, _ = full_size_epoch(work, probe, classes, n_train, n_val, native)
     partial = upscaled(probe.data.size, native)
 
     scoring = scoring_seconds(n_test, eval_image, probe.data.size)
@@ -154,20 +151,20 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     # The step was timed at the smallest side and scaled by pixels, which overestimates larger sides (CIFAR-10,
     # Lite0 partial: 0.59 s predicted at 192 px from 96, 0.49 s measured): the side picked is timed (the run
     # then finds the verdict cached) and the plan made again with that rate, until it picks a timed side.
-    timed = {train_sides(probe.data.size, native)[-1]: timing}
+    timed = {train_sides(probe.data.size, native)[-1]}
     while epochs and side not in timed:
         trial = finetune_recipe(probe, 1, side, finetune_size(side, probe.data.size, native), partial)
-        timed[side] = measured_step_seconds(trial, classes)
-        full_size_step = timed[side].seconds * (probe.data.size / side) ** 2
+        timed.add(side)
+        full_size_step = work.timings.step(trial, classes).seconds * (probe.data.size / side) ** 2
         per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, full_size_step, eval_image)
         side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after)
     size = finetune_size(side, probe.data.size, native)
     keep = kept_after(size)
     if epochs:
         # validation runs at the test size, timed there
-        timing = timed[side]
         chosen = finetune_recipe(probe, 1, side, size, partial)
-        val_image = measured_eval_seconds(chosen, classes, size, timing.dtype)
+        timing = work.timings.step(chosen, classes)
+        val_image = work.timings.evaluation(chosen, classes, size, timing.dtype)
         per_epoch = epoch_seconds(n_train, n_val, chosen.optim.batch_size, timing.seconds, val_image)
         keep = keep_after_finetune(work, n_test * val_image)  # scored at the test size the plan chose
         epochs = epochs_that_fit(work.clock.left() - keep, per_epoch)

@@ -1,6 +1,6 @@
 """Timings behind the fine-tune's plan in `improve`: one training step and one evaluation pass of a fine-tune
-recipe, measured here (the machine decides, never a constant), and the key under which `improve` keeps them
-(`timing_key`), so a recipe of the same cost is not timed twice.
+recipe, measured here (the machine decides, never a constant), and the memo `improve` keeps them in (`Timings`,
+by `timing_key` and `evaluation_key`), so a recipe of the same cost is not timed twice.
 
 The plan's arithmetic on these timings is pure, in `transfer.py`.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import statistics
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 
@@ -52,14 +53,24 @@ def measured_step_seconds(recipe: Recipe, num_classes: int) -> StepTiming:
     return StepTiming(timer(execution.dtype, execution.memory_format, False)[1], execution.dtype)
 
 
+def _network_fields(recipe: Recipe, num_classes: int) -> dict[str, Any]:
+    """What a step's and an evaluation pass's cost both depend on: the network without its head (an MLP head's
+    share of a Lite0 step at 160 px is counted below 1%: 0.13 of about 20 GFLOP for a batch of 32), the
+    input's channels, the classes and the execution settings."""
+    return {
+        "model": recipe.model.model_dump(mode="json", exclude={"head"}), "color": recipe.data.color,
+        "classes": num_classes, "precision": recipe.precision, "memory_format": recipe.memory_format,
+        "device": recipe.device, "compile": recipe.compile,
+    }  # fmt: skip
+
+
 def timing_key(recipe: Recipe, num_classes: int) -> str:
-    """What a fine-tuning step's and an evaluation pass's timings depend on in `recipe`: the network (its head
-    aside), the input's channels and sides, the batch, the optimizer, the execution settings and the test-time
-    views. Two probes that differ only in head, augmentation, loss or schedule fine-tune at the same cost, so
-    `improve` times the base probe's fine-tune once and reuses it for a winner that differs from it only so: on
-    TrashNet the fine-tune step ran 10-20 s of timing again for the search's winner (an MLP head where the base
-    probe has a linear one). The MLP head's share of a Lite0 step at 160 px is counted below 1% (0.13 of about
-    20 GFLOP for a batch of 32).
+    """What a fine-tuning step's time depends on in `recipe`: the network (its head aside), the input's
+    channels, the side it trains at, the batch, the optimizer and the execution settings. Two probes that
+    differ only in head, augmentation, loss or schedule fine-tune at the same cost, so `improve` times the
+    base probe's fine-tune once and reuses it for a winner that differs from it only so: on TrashNet the
+    fine-tune step ran 10-20 s of timing again for the search's winner (an MLP head where the base probe has
+    a linear one).
 
     >>> from liftlab.experiments.transfer import finetune_recipe
     >>> from liftlab.strategies import apply_strategies
@@ -73,15 +84,67 @@ def timing_key(recipe: Recipe, num_classes: int) -> str:
     False
     >>> timing_key(finetune_recipe(base, 1, 160), 6) == timing_key(finetune_recipe(base, 1, 192), 6)
     False
+
+    The test size does not change a training step's cost (its crops are decoded larger, not trained larger):
+    >>> timing_key(finetune_recipe(base, 1, 160, 224), 6) == timing_key(finetune_recipe(base, 1, 160, 256), 6)
+    True
     """
-    model = recipe.model.model_dump(mode="json", exclude={"head"})
-    fields = {
-        "model": model, "color": recipe.data.color, "size": recipe.data.size, "train_size": recipe.augment.train_size,
-        "batch": recipe.optim.batch_size, "optimizer": recipe.optim.name, "precision": recipe.precision,
-        "memory_format": recipe.memory_format, "device": recipe.device, "compile": recipe.compile,
-        "eval_batch": recipe.eval_batch_size, "tta": recipe.tta, "classes": num_classes,
+    fields = _network_fields(recipe, num_classes) | {
+        "train_side": recipe.augment.train_size or recipe.data.size, "batch": recipe.optim.batch_size,
+        "optimizer": recipe.optim.name,
     }  # fmt: skip
     return json.dumps(fields, sort_keys=True)
+
+
+def evaluation_key(recipe: Recipe, num_classes: int, size: int, dtype: str) -> str:
+    """What an evaluation pass's time per image depends on: the network (its head aside), the channels, the
+    size and precision it runs at, the evaluation batch and the test-time views. The side a recipe trains at
+    does not count:
+    >>> from liftlab.experiments.transfer import finetune_recipe
+    >>> base = Recipe.model_validate({"model": {"pretrained": "efficientnet_lite0"}, "data": {"size": 128}})
+    >>> key = evaluation_key(finetune_recipe(base, 1, 96, 128), 10, 224, "fp32")
+    >>> key == evaluation_key(finetune_recipe(base, 1, 192, 224), 10, 224, "fp32")
+    True
+    >>> key == evaluation_key(finetune_recipe(base, 1, 192, 224), 10, 192, "fp32")
+    False
+    """
+    fields = _network_fields(recipe, num_classes) | {
+        "size": size, "dtype": dtype, "eval_batch": recipe.eval_batch_size, "tta": recipe.tta,
+    }  # fmt: skip
+    return json.dumps(fields, sort_keys=True)
+
+
+class Timings:
+    """The fine-tune plan's timings, each measured once per `improve` invocation: a training step by
+    `timing_key`, an evaluation pass by `evaluation_key`. The plan (before the search) and the fine-tune (after
+    it, for the search's winner and the side it picks) ask the same memo, so a shape timed once is not timed
+    again (each timing costs 4-20 s of the budget). The timers are parameters so tests can count the calls.
+    """
+
+    def __init__(
+        self,
+        step_timer: Callable[[Recipe, int], StepTiming] | None = None,
+        eval_timer: Callable[[Recipe, int, int, str], float] | None = None,
+    ) -> None:
+        self._step_timer = step_timer or measured_step_seconds
+        self._eval_timer = eval_timer or measured_eval_seconds
+        self._steps: dict[str, StepTiming] = {}
+        self._evaluations: dict[str, float] = {}
+
+    def step(self, recipe: Recipe, num_classes: int) -> StepTiming:
+        """One fine-tuning step of `recipe` (`measured_step_seconds`), timed the first time its key is asked."""
+        key = timing_key(recipe, num_classes)
+        if key not in self._steps:
+            self._steps[key] = self._step_timer(recipe, num_classes)
+        return self._steps[key]
+
+    def evaluation(self, recipe: Recipe, num_classes: int, size: int, dtype: str) -> float:
+        """Seconds per image of evaluating `recipe`'s network at `size` px and `dtype` (`measured_eval_seconds`),
+        timed the first time its key is asked."""
+        key = evaluation_key(recipe, num_classes, size, dtype)
+        if key not in self._evaluations:
+            self._evaluations[key] = self._eval_timer(recipe, num_classes, size, dtype)
+        return self._evaluations[key]
 
 
 def measured_eval_seconds(recipe: Recipe, num_classes: int, size: int, dtype: str) -> float:

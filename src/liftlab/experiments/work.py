@@ -26,7 +26,7 @@ from liftlab.experiments.budget import Clock
 from liftlab.experiments.runner import Job
 from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore, run_key
-from liftlab.experiments.timing import StepTiming
+from liftlab.experiments.timing import Timings
 from liftlab.experiments.transfer import PROBE_SEARCH_ENDS
 from liftlab.io import write_json
 from liftlab.records import Diagnosis, RunRecord, Step
@@ -96,8 +96,7 @@ class Improvement:
         self.baseline_seconds = 0.0  # the diagnosis baseline's training time, set by the search
         self.probe_search_end = PROBE_SEARCH_ENDS  # for a probe baseline: set from the fine-tune's needs
         self.forward_seconds = 0.0  # one image through the baseline's backbone at its size (probe baselines)
-        # a fine-tuning step's timing and an image's evaluation seconds, by `timing.timing_key`
-        self.fine_tune_timings: dict[str, tuple[StepTiming, float]] = {}
+        self.timings = Timings()  # the fine-tune plan's step and evaluation timings, each measured once
         plan_path = out / "plan.json"
         self.plan: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
         self.found_at_start = len(self.records) if self.plan else 0  # runs left by an earlier invocation here

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from liftlab.cli import app
 from liftlab.config import DataConfig
 from liftlab.data import load_data
-from liftlab.data.images import BadImageError, load_array
+from liftlab.data.images import BadImageError, load_array, read_image, stored_geometry, to_array
 from liftlab.errors import BadInputError
 from tests.conftest import save_image
 from tests.data.odd_files import Unusable, Usable, make_odd_files
@@ -107,3 +108,35 @@ def test_data_check_cli_lists_unreadable_files_and_exits_2(odd_folder: tuple[Pat
     assert report["n_unreadable"] == 5
     assert report["n_non_image_files"] == 2
     assert CliRunner().invoke(app, ["data", "check", str(root), "--skip-bad", "--quiet"]).exit_code == 0
+
+
+def large_photo(path: Path, size: tuple[int, int] = (1600, 1200), quality: int = 90) -> Path:
+    """A JPEG with detail at every scale: smooth gradients plus a fine checkerboard in one quadrant."""
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    image = np.stack([x * 255 // width, y * 255 // height, ((x // 3 + y // 3) % 2) * 255 * (x < width // 2)], -1)
+    Image.fromarray(image.astype(np.uint8)).save(path, quality=quality)
+    return path
+
+
+def test_a_large_jpeg_decodes_at_a_reduced_scale_with_the_pixels_of_a_full_decode(tmp_path: Path) -> None:
+    path = large_photo(tmp_path / "photo.jpg")
+    # both sides stay at least twice the size it is resized to: 1600x1200 for 64 px decodes at 1/8 scale
+    assert read_image(path).size == (1600, 1200)
+    assert read_image(path, resized_to=64).size == (200, 150)
+    assert read_image(path, resized_to=224).size == (800, 600)
+    assert read_image(path, resized_to=600).size == (1600, 1200)  # 2x600 is above 1200/2: no reduction
+    for policy in ("stretch", "center-crop", "keep-aspect"):
+        reduced = load_array(path, 96, policy, "rgb").astype(float)
+        full = to_array(read_image(path), 96, policy, "rgb").astype(float)
+        assert reduced.shape == full.shape == (3, 96, 96)
+        assert np.abs(reduced - full).mean() < 1.0, policy  # measured 0.15-0.25
+
+
+def test_the_data_check_reports_the_stored_size_and_still_finds_a_truncated_large_jpeg(tmp_path: Path) -> None:
+    path = large_photo(tmp_path / "photo.jpg")
+    assert stored_geometry(path) == (1600, 1200, "RGB")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(BadImageError, match="truncated"):
+        stored_geometry(cut)

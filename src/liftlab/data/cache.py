@@ -24,7 +24,9 @@ from liftlab.data.sources import SplitItems
 from liftlab.io import atomic_write
 from liftlab.progress import make_progress
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+"""Part of every entry's key: 2 since large JPEGs decode at a reduced scale (`images.read_image`), so an entry
+decoded in full before is not mixed with ones decoded since."""
 
 
 def cache_root() -> Path:

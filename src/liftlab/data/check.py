@@ -14,7 +14,7 @@ import numpy as np
 
 from liftlab.config import DataConfig
 from liftlab.data.cache import cache_root
-from liftlab.data.images import BadFile, BadImageError, read_image
+from liftlab.data.images import BadFile, BadImageError, stored_geometry
 from liftlab.data.sources import SplitItems, open_source
 from liftlab.data.splits import make_splits
 from liftlab.progress import make_progress
@@ -59,10 +59,10 @@ def _inspect_file(path: Path) -> _FileFacts:
     except OSError as error:
         return _FileFacts(None, None, None, BadFile(str(path), f"cannot be read ({error.strerror})"))
     try:
-        image = read_image(path)
+        width, height, mode = stored_geometry(path)
     except BadImageError as error:
         return _FileFacts(digest, None, None, error.bad)
-    return _FileFacts(digest, image.width, image.height, None, image.mode)
+    return _FileFacts(digest, width, height, None, mode)
 
 
 def _inspect_split(items: SplitItems, quiet: bool, label: str) -> list[_FileFacts]:

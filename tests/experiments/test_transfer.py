@@ -137,6 +137,24 @@ def test_the_plan_keeps_the_test_passes_of_the_side_it_picks() -> None:
     assert epochs_that_fit(left - scoring(finetune_size(side, 128, 32.0)), per_epoch * (side / 128) ** 2) == epochs
 
 
+def test_a_side_not_timed_yet_is_chosen_only_when_its_epochs_fit_after_its_timing() -> None:
+    timed = {192}
+
+    def to_time(side: int) -> float:
+        return 0.0 if side in timed else 50.0
+
+    left, per_epoch = 130.0, 14.0  # Lite2 at 260 px on 240 photos
+    free_side, _ = plan_finetune(left, per_epoch, 260, 3024.0)
+    side, epochs = plan_finetune(left, per_epoch, 260, 3024.0, to_time=to_time)
+    assert free_side > 192 and side == 192, "timing a larger side would spend the time that makes it fit"
+    assert epochs == epochs_that_fit(left, per_epoch * (192 / 260) ** 2)
+    # with room to spare the larger side is still worth its timing
+    assert plan_finetune(10 * left, per_epoch, 260, 3024.0, to_time=to_time)[0] == 260
+    # a side already timed costs nothing more
+    timed.add(260)
+    assert plan_finetune(left, per_epoch, 260, 3024.0, to_time=to_time) == plan_finetune(left, per_epoch, 260, 3024.0)
+
+
 def test_finetune_need_grows_with_epoch_time_and_counts_the_start() -> None:
     assert finetune_need(0.0, 224) == START_SECONDS
     assert finetune_need(200, 224) == pytest.approx(2 * finetune_need(100, 224) - START_SECONDS)

@@ -13,7 +13,7 @@ from typing import Any
 
 from liftlab.config import Recipe
 from liftlab.experiments.halving import BASELINE
-from liftlab.experiments.timing import StepTiming
+from liftlab.experiments.timing import StepTiming, shape_timing_seconds
 from liftlab.experiments.transfer import (
     PROBE_SEARCH_ENDS,
     PROBE_SEARCH_MIN,
@@ -136,7 +136,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     classes = len(check["classes"])
     native = native_short_side(check)
     n_test = sum(check["counts"].get("test", {}).values())
-    per_epoch, eval_image, _ = full_size_epoch(work, probe, classes, n_train, n_val, native)
+    per_epoch, eval_image, smallest_step = full_size_epoch(work, probe, classes, n_train, n_val, native)
     partial = upscaled(probe.data.size, native)
 
     scoring = scoring_seconds(n_test, eval_image, probe.data.size)
@@ -147,17 +147,25 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
         # and the time to score the fine-tuned network on the test split there at its test size
         return keep_after_finetune(work, scoring(test_size))
 
-    side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after)
     # The step was timed at the smallest side and scaled by pixels, which overestimates larger sides (CIFAR-10,
     # Lite0 partial: 0.59 s predicted at 192 px from 96, 0.49 s measured): the side picked is timed (the run
     # then finds the verdict cached) and the plan made again with that rate, until it picks a timed side.
-    timed = {train_sides(probe.data.size, native)[-1]}
+    # Timing a side costs steps of it, counted in the plan: a 4-minute run on 240 photos timed Lite2 at 256
+    # px for about 50 s, and that time then sent the plan back to the 192 px it had timed first.
+    smallest = train_sides(probe.data.size, native)[-1]
+    timed = {smallest}
+
+    def to_time(side: int) -> float:
+        guess = smallest_step.seconds * (side / smallest) ** 2
+        return 0.0 if side in timed else shape_timing_seconds(probe, guess)
+
+    side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after, to_time)
     while epochs and side not in timed:
         trial = finetune_recipe(probe, 1, side, finetune_size(side, probe.data.size, native), partial)
         timed.add(side)
         full_size_step = work.timings.step(trial, classes).seconds * (probe.data.size / side) ** 2
         per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, full_size_step, eval_image)
-        side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after)
+        side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after, to_time)
     size = finetune_size(side, probe.data.size, native)
     keep = kept_after(size)
     if epochs:

@@ -53,6 +53,24 @@ def measured_step_seconds(recipe: Recipe, num_classes: int) -> StepTiming:
     return StepTiming(timer(execution.dtype, execution.memory_format, False)[1], execution.dtype)
 
 
+def shape_timing_seconds(recipe: Recipe, step_seconds: float) -> float:
+    """About what timing a new step shape of `recipe` costs when its step takes `step_seconds`: the execution
+    choice runs TIMED_STEPS of every precision and layout it chooses among (`train.precision.choose_execution`),
+    then `measured_step_seconds` RATE_STEPS at the chosen one. EfficientNet-Lite2's full fine-tune at 256 px
+    here: 4 variants, a 1.96-s step, about 50 s. The slower variants' steps are counted at this rate, so it
+    errs low.
+
+    >>> shape_timing_seconds(Recipe(device="cpu"), 2.0)  # fp32 and bf16, two layouts
+    52.0
+    """
+    from liftlab.train.fitted import resolve_device
+    from liftlab.train.precision import TIMED_STEPS, candidate_dtypes, candidate_layouts
+
+    device = resolve_device(recipe.device)
+    variants = len(candidate_dtypes(recipe.precision, device)) * len(candidate_layouts(recipe.memory_format))
+    return (variants * TIMED_STEPS + RATE_STEPS) * step_seconds
+
+
 def _network_fields(recipe: Recipe, num_classes: int) -> dict[str, Any]:
     """What a step's and an evaluation pass's cost both depend on: the network without its head (an MLP head's
     share of a Lite0 step at 160 px is counted below 1%: 0.13 of about 20 GFLOP for a batch of 32), the

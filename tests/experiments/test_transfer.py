@@ -72,6 +72,9 @@ def test_finetune_keeps_the_probes_backbone_head_and_size_and_trains_everything(
     assert finetune_recipe(with_values(probe, {"tta": True}), 7).tta == "flip"
     assert finetune_recipe(probe, 7).tta == "flip"
     assert "tta" not in finetune_recipe(apply_strategies(probe, "tta"), 7).strategies, "nor are they named"
+    stacked = finetune_recipe(apply_strategies(probe, "head=mlp,flip,label-smoothing=0.1"), 7).strategies
+    assert stacked.count("flip") == stacked.count("label-smoothing=0.1") == 1, "what the probe did is named once"
+    assert stacked[:3] == ["head=mlp", "flip", "label-smoothing=0.1"] and "finetune=full" in stacked
     assert finetune_recipe(with_values(probe, {"compile": "on"}), 7).compile == "on", "a user's choice stays"
 
 

@@ -153,8 +153,10 @@ def finetune_recipe(winner: Recipe, epochs: int, train_side: int = 0, size: int 
     if winner.compile == "auto" and winner.device in ("auto", "cpu") and not torch.cuda.is_available():
         values["compile"] = "off"
     tuned = with_values(tuned, values, "fine-tune step")
-    # the record of strategies names what the recipe does: a probe's `tta` is not part of its fine-tune
-    return tuned.model_copy(update={"strategies": [name for name in tuned.strategies if name != "tta"]})
+    # the record of strategies names what the recipe does, once each: a probe's `tta` is not part of its
+    # fine-tune, and a probe that flips already names the fine-tune's `flip`
+    named = dict.fromkeys(name for name in tuned.strategies if name != "tta")
+    return tuned.model_copy(update={"strategies": list(named)})
 
 
 def epoch_seconds(

@@ -29,7 +29,8 @@ PHONE = (4032, 3024)
 
 
 def phone_photos(folder: Path, count: int, noise: float) -> list[Path]:
-    sources = sorted(TRASHNET.glob("*/*.jpg"))[:: max(len(sorted(TRASHNET.glob("*/*.jpg"))) // count, 1)][:count]
+    photos = sorted(TRASHNET.glob("*/*.jpg"))
+    sources = photos[:: max(len(photos) // count, 1)][:count]
     if not sources:
         raise SystemExit(f"no photos under {TRASHNET}: this benchmark reads ../shared/datasets/trashnet")
     rng = np.random.default_rng(0)

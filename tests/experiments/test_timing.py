@@ -57,3 +57,13 @@ def test_another_backbone_or_batch_is_timed_again() -> None:
     timings.step(with_values(finetune_recipe(BASE, 1, 160, 224), {"optim.batch_size": 16}), 6)
     timings.step(finetune_recipe(BASE, 1, 160, 224), 10)
     assert steps == [(160, 32), (160, 32), (160, 16), (160, 32)]
+
+
+def test_has_step_says_what_step_would_not_time_again() -> None:
+    timings, steps, _ = counting_timings()
+    plan = finetune_recipe(BASE, 1, 160, 224)
+    assert not timings.has_step(plan, 6)
+    timings.step(plan, 6)
+    assert timings.has_step(plan, 6) and timings.has_step(finetune_recipe(BASE, 1, 160, 256), 6)
+    assert not timings.has_step(finetune_recipe(BASE, 1, 192, 224), 6)
+    assert steps == [(160, 32)]

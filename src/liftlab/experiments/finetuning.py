@@ -153,24 +153,26 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     # Timing a side costs steps of it, counted in the plan: a 4-minute run on 240 photos timed Lite2 at 256
     # px for about 50 s, and that time then sent the plan back to the 192 px it had timed first.
     smallest = train_sides(probe.data.size, native)[-1]
-    timed = {smallest}
+
+    def trial(side: int) -> Recipe:
+        return finetune_recipe(probe, 1, side, finetune_size(side, probe.data.size, native), partial)
 
     def to_time(side: int) -> float:
-        guess = smallest_step.seconds * (side / smallest) ** 2
-        return 0.0 if side in timed else shape_timing_seconds(probe, guess)
+        if work.timings.has_step(trial(side), classes):
+            return 0.0
+        return shape_timing_seconds(probe, smallest_step.seconds * (side / smallest) ** 2)
 
     side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after, to_time)
-    while epochs and side not in timed:
-        trial = finetune_recipe(probe, 1, side, finetune_size(side, probe.data.size, native), partial)
-        timed.add(side)
-        full_size_step = work.timings.step(trial, classes).seconds * (probe.data.size / side) ** 2
-        per_epoch = epoch_seconds(n_train, n_val, trial.optim.batch_size, full_size_step, eval_image)
+    while epochs and not work.timings.has_step(trial(side), classes):
+        recipe = trial(side)
+        full_size_step = work.timings.step(recipe, classes).seconds * (probe.data.size / side) ** 2
+        per_epoch = epoch_seconds(n_train, n_val, recipe.optim.batch_size, full_size_step, eval_image)
         side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after, to_time)
     size = finetune_size(side, probe.data.size, native)
     keep = kept_after(size)
     if epochs:
         # validation runs at the test size, timed there
-        chosen = finetune_recipe(probe, 1, side, size, partial)
+        chosen = trial(side)
         timing = work.timings.step(chosen, classes)
         val_image = work.timings.evaluation(chosen, classes, size, timing.dtype)
         per_epoch = epoch_seconds(n_train, n_val, chosen.optim.batch_size, timing.seconds, val_image)

@@ -156,6 +156,10 @@ class Timings:
             self._steps[key] = self._step_timer(recipe, num_classes)
         return self._steps[key]
 
+    def has_step(self, recipe: Recipe, num_classes: int) -> bool:
+        """Whether a step of `recipe`'s cost has been timed already (`step` would not time it again)."""
+        return timing_key(recipe, num_classes) in self._steps
+
     def evaluation(self, recipe: Recipe, num_classes: int, size: int, dtype: str) -> float:
         """Seconds per image of evaluating `recipe`'s network at `size` px and `dtype` (`measured_eval_seconds`),
         timed the first time its key is asked."""

@@ -44,3 +44,20 @@ def test_duplicates_within_and_across_splits_are_found(tmp_path: Path) -> None:
     assert any(name.endswith(":train/a/0.png") for name in group)
     assert any(sorted(g) == ["test:test/b/0.png", "test:test/b/copy.png"] for g in report.duplicates_within)
     assert len(report.duplicates_within) == 1
+    assert report.leaked_test == ["test/a/leak.png"], "a test copy of a training image is named as leaked"
+
+
+def test_dot_folders_inside_class_folders_are_skipped_and_listed(tmp_path: Path) -> None:
+    # issue 32: notebooks leave `.ipynb_checkpoints/` copies inside class folders; read as images they are
+    # hidden duplicates of the class's own files
+    root = tmp_path / "data"
+    for name, colour in {"a": (250, 0, 0), "b": (0, 0, 250)}.items():
+        for i in range(6):
+            save_image(root / name / f"{i}.png", colour, seed=i + (0 if name == "a" else 100))
+    hidden = root / "a" / ".ipynb_checkpoints"
+    hidden.mkdir()
+    shutil.copy(root / "a" / "0.png", hidden / "0-checkpoint.png")
+    report = check_data(str(root))
+    assert sum(sum(c.values()) for c in report.counts.values()) == 12, "the copy is not read as an image"
+    assert report.hidden_folders == [str(hidden)]
+    assert not report.duplicates_within and not report.duplicates_across

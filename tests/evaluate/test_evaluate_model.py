@@ -124,3 +124,24 @@ def test_thresholds_for_a_model_are_chosen_on_its_validation_split(trained_run: 
             "chosen_on"
         ]
     )
+
+
+def test_train_and_evaluate_also_score_the_test_split_without_images_leaked_from_training(tmp_path: Path) -> None:
+    # issue 32: three training images copied into test/ (another name, the same bytes) are not held out
+    root = colour_splits(tmp_path / "colours", train=16, test=6, test_seed=500)
+    for index, name in enumerate(("red", "green", "blue")):
+        (root / "test" / name / "copy.png").write_bytes((root / "train" / name / f"{index:03d}.png").read_bytes())
+    run = tmp_path / "run"
+    settings = ["--set", "data.size=12", "--set", "model.width=8", "--set", "optim.batch_size=16"]
+    trained = runner.invoke(app, ["train", str(root), "--epochs", "2", "--out", str(run), "--quiet", *settings])
+    assert trained.exit_code == 0, trained.output
+    clean = json.loads((run / "metrics.json").read_text())["test_leak_free"]
+    assert (clean["images"], clean["left_out"]) == (18, 3) and "leak-free, 18 images" in trained.output
+    low, high = clean["ci95"]
+    assert low <= clean["value"] <= high
+    evaluated = runner.invoke(app, ["evaluate", "--model", str(run), "--data", str(root), "--out", str(tmp_path / "e"),
+                                    "--no-corruptions"])  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    record = json.loads((tmp_path / "e" / "evaluation.json").read_text())
+    assert (record["leak_free"]["images"], record["leak_free"]["left_out"]) == (18, 3)
+    assert record["leak_free"]["value"] == pytest.approx(clean["value"])

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from liftlab.errors import BadInputError
 from liftlab.experiments.lift import BASELINE, NO_VERDICT, final_lift, lift_on_test
 from liftlab.records import ImproveResult, RunRecord
-from liftlab.report.improve import verdict
+from liftlab.report.verdict import verdict_sentences
 
 STORED_IMPROVE = Path(__file__).resolve().parents[1] / "records" / "format1" / "improve.json"
 
@@ -63,7 +64,7 @@ def test_no_finished_pair_means_no_verdict_and_the_report_says_so() -> None:
         effects={"helped": [], "hurt": []},
         target=None,
     )
-    first, _ = verdict(result)
+    first, _ = verdict_sentences(result)
     assert first.startswith("No lift verdict") and "--budget" in first
 
 
@@ -100,30 +101,113 @@ def test_the_clustered_mcnemar_keeps_its_error_rate_where_pooling_seeds_does_not
     assert pooled / trials >= 0.08, "the simulation no longer shows what pooling did"
 
 
-def test_the_two_level_interval_covers_a_zero_lift_despite_seed_luck() -> None:
-    # 3 seed pairs, a run's luck of 0.2 logits (about 3 points): resampling only images covers the true zero
-    # lift about 80% of the time, seeds then images at least the promised 95% here (it is conservative).
-    from liftlab.evaluate.metrics import bootstrap_weights
-    from liftlab.experiments.lift import seeds_then_images
+def _recipe_runs(rng: np.random.Generator, lift: float, seeds: int = 2, n: int = 500) -> np.ndarray:
+    """(seeds, n) per-image differences in correctness of two recipes whose lift over the image population
+    and over seeds is exactly `lift`: 70% easy images (0.93), the rest uniform in 0.2-0.8; each image a
+    preference for one recipe that persists across seeds (sd 2 points) and each run a seed's luck (sd 0.5
+    points, about what separates two fine-tunes of one recipe beyond image noise); nothing is clipped."""
+    difficulty = np.where(rng.random(n) < 0.7, 0.93, rng.uniform(0.2, 0.8, n))
+    preference = rng.normal(0, 0.02, n)
 
+    def runs(shift: np.ndarray) -> np.ndarray:
+        luck = rng.normal(0, 0.005, (seeds, 1))
+        return rng.random((seeds, n)) < np.clip(difficulty + shift + luck, 0, 1)
+
+    return runs(lift + preference).astype(float) - runs(np.zeros(n)).astype(float)
+
+
+def test_at_the_default_two_seeds_the_recipe_interval_covers_and_keeps_its_error_rate() -> None:
+    # issue 32: resampling 2 seed pairs with replacement gave three distinct draws and half the seed variance.
+    # The two-way analysis of variance covers a true +2-point lift in 93-97% of 1,000 simulated experiments and
+    # calls a zero lift significant in at most 5%. Measured here: 96.4% and 3.7%.
+    from liftlab.stats import seeds_and_images
+
+    rng = np.random.default_rng(0)
+    trials = 1000
+    covered = sum(
+        lo <= 0.02 <= hi for lo, hi in (seeds_and_images(_recipe_runs(rng, 0.02)).ci95 for _ in range(trials))
+    )
+    false = sum(seeds_and_images(_recipe_runs(rng, 0.0)).p_value < 0.05 for _ in range(trials))
+    assert 0.93 <= covered / trials <= 0.97
+    assert false / trials <= 0.05
+
+
+def test_two_seed_pairs_drawn_with_replacement_missed_the_promised_coverage() -> None:
+    # what the former interval did at 2 seeds: resample seed pairs (three distinct draws), then images. Here,
+    # where image noise dominates, it is far too wide (each run's image noise counted at the seed level and
+    # again at the image level); where a run's luck dominates, it is too narrow (half the seed variance).
     rng = np.random.default_rng(1)
-    trials, two_level, images_only = 200, 0, 0
-    for trial in range(trials):
-        arm, base = _paired_runs(rng, 3, 300, preference_sd=0.0, seed_sd=0.2)
-        low, high = np.percentile(seeds_then_images(arm, base, 400, trial)["lift"], [2.5, 97.5])
-        two_level += low <= 0 <= high
-        difference = arm.mean(0) - base.mean(0)
-        draws = np.concatenate([w @ difference / difference.size for w in bootstrap_weights(300, 400, rng)])
+    trials, covered = 300, 0
+    for _ in range(trials):
+        difference = _recipe_runs(rng, 0.02)
+        draws = []
+        for _ in range(300):
+            rows = difference[rng.integers(0, 2, 2)].mean(axis=0)
+            draws.append(rows[rng.integers(0, rows.size, rows.size)].mean())
         low, high = np.percentile(draws, [2.5, 97.5])
-        images_only += low <= 0 <= high
-    assert two_level / trials >= 0.93
-    assert images_only / trials <= 0.88, "the simulation no longer shows what image-only resampling missed"
+        covered += low <= 0.02 <= high
+    assert covered / trials > 0.97, "the simulation no longer shows what the former interval missed"
 
 
 def test_the_scope_says_model_comparison_for_one_seed_or_a_search_run() -> None:
     one = lift_on_test([_run(0, 0.9)], [_run(10, 0.8)])
-    reused = final_lift({"best": [_run(0, 0.9)], BASELINE: [_run(10, 0.8)]}, from_search=True)
+    reused = final_lift({"best": [_run(0, 0.9)], BASELINE: [_run(10, 0.8)]}, from_search=True, arms=5)
     several = lift_on_test([_run(0, 0.9), _run(1, 0.9)], [_run(10, 0.8), _run(11, 0.8)])
-    assert one["lift"]["scope"].startswith("model comparison, one seed")
-    assert "chosen there on validation" in reused["lift"]["scope"]
-    assert several["lift"]["scope"].startswith("recipe: 2 seeds") and "clustered" in several["lift"]["test"]
+    assert (
+        one["lift"]["scope"].startswith("model comparison: one fresh seed")
+        and one["lift"]["kind"] == "model comparison"
+    )
+    assert "McNemar" in one["lift"]["test"] and one["lift"]["p_value"] == one["lift"]["mcnemar_p"]
+    assert "selected on validation among 5 arms" in reused["lift"]["scope"]
+    assert several["lift"]["scope"].startswith("recipe: 2 fresh seeds") and several["lift"]["kind"] == "recipe"
+    assert several["lift"]["test"].startswith("t-test of the recipe's lift")
+
+
+def _verdict_of(found: dict, name: str = "flip") -> list[str]:
+    """The verdict sentences of the stored improve.json with this lift record in it."""
+    stored = ImproveResult.from_json(json.loads(STORED_IMPROVE.read_text()))
+    result = replace(
+        stored,
+        lift=found["lift"],
+        best=replace(stored.best, name=name, test_acc=found["best"]["value"], strategies=("flip",), exported=None),
+        baseline=replace(stored.baseline, test_acc=found[BASELINE]["value"], strategies=()),
+        effects={"helped": [], "hurt": []},
+        target=None,
+    )
+    return verdict_sentences(result)
+
+
+def test_the_verdict_text_matches_the_lift_record_for_every_scope() -> None:
+    pairs = {"best": [_run(0, 0.9), _run(1, 0.9)], BASELINE: [_run(10, 0.8), _run(11, 0.8)]}
+    fresh = _verdict_of(final_lift(pairs, arms=4))[0]
+    assert fresh.startswith("The recipe's test accuracy (mean of 2 fresh seeds") and "t-test p =" in fresh
+    searched = _verdict_of(final_lift({k: v[:1] for k, v in pairs.items()}, from_search=True, arms=4))[0]
+    assert searched.startswith("This model against the baseline model") and "recipe" not in searched
+    assert "search's own run" in searched and "among 4 arms" in searched and "McNemar p =" in searched
+    cut = final_lift({"best": [_run(0, 0.9), _run(1, 0.3, cut=True)], BASELINE: [_run(10, 0.8), _run(11, 0.8)]})
+    assert cut["lift"]["seeds_scored"] == 1 and _verdict_of(cut)[0].startswith("This model against")
+    same = [_run(10, 0.8), _run(11, 0.8)]
+    won = final_lift({"best": same, BASELINE: same}, baseline_won=True)
+    assert won["lift"]["value"] is None and won["lift"]["p_value"] is None and won[BASELINE]["value"] is not None
+    assert _verdict_of(won, name="baseline")[0].startswith("No lift measured: no remedy beat the baseline")
+    none = final_lift({"best": [_run(0, 0.9, cut=True)], BASELINE: [_run(10, 0.8)]})
+    assert _verdict_of(none)[0].startswith("No lift verdict")
+
+
+def test_runs_scored_on_different_test_items_are_refused() -> None:
+    other = replace(_run(11, 0.8), test_labels=tuple(reversed(_run(11, 0.8).test_labels)))
+    with pytest.raises(BadInputError, match="different test items"):
+        lift_on_test([_run(0, 0.9), _run(1, 0.9)], [_run(10, 0.8), other])
+
+
+def test_leaked_test_images_are_left_out_of_a_second_set_of_figures() -> None:
+    best, base = [_run(0, 0.9), _run(1, 0.9)], [_run(10, 0.8), _run(11, 0.8)]
+    leaked = np.zeros(N, bool)
+    leaked[:40] = True
+    found = final_lift({"best": best, BASELINE: base}, leaked=leaked)
+    clean = found["leak_free"]
+    assert (clean["images"], clean["left_out"]) == (N - 40, 40)
+    right = np.asarray(best[0].test_predictions) == np.asarray(best[0].test_labels)
+    other = np.asarray(best[1].test_predictions) == np.asarray(best[1].test_labels)
+    assert clean["best"]["value"] == pytest.approx((right[40:].mean() + other[40:].mean()) / 2)
+    assert "leak_free" not in final_lift({"best": best, BASELINE: base}, leaked=np.zeros(N, bool))

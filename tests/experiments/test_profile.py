@@ -16,7 +16,7 @@ def _check(
         "spec": spec,
         "counts": {"train": {f"c{i}": per_class for i in range(classes)}},
         "image_modes": {mode: per_class * classes},
-        "image_size": {"short_side": {"median": short_side}, "aspect_ratio": {"median": aspect}},
+        "train_image_size": {"short_side": {"median": short_side}, "aspect_ratio": {"median": aspect}},
     }
 
 

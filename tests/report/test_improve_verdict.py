@@ -1,4 +1,5 @@
-"""The report's two-sentence verdict says rose, fell or no reliable lift from the lift's interval."""
+"""The verdict's sentences follow the lift record: rose, fell or no reliable difference from its interval, the
+words of its scope, the exported model apart from the recipe's mean, and the target decided on validation."""
 
 from __future__ import annotations
 
@@ -9,17 +10,25 @@ from pathlib import Path
 import pytest
 
 from liftlab.records import Exported, ImproveResult, RunSummary
-from liftlab.report.improve import verdict
+from liftlab.report.verdict import verdict_sentences
 
 STORED = Path(__file__).resolve().parents[1] / "records" / "format1" / "improve.json"
 
 
-def _result(value: float, low: float, high: float) -> ImproveResult:
+def _result(value: float, low: float, high: float, kind: str = "recipe") -> ImproveResult:
     """A stored improve.json with the lift, the recipes and the effects set for the case at hand."""
     stored = ImproveResult.from_json(json.loads(STORED.read_text()))
     return replace(
         stored,
-        lift={"value": value, "ci95": [low, high]},
+        lift={
+            "value": value,
+            "ci95": [low, high],
+            "p_value": 0.01,
+            "kind": kind,
+            "seeds_scored": 2,
+            "scope": "model comparison: one fresh seed of the winner",
+            "compute_ratio": None,
+        },
         baseline=replace(stored.baseline, test_acc=0.6, strategies=()),
         best=replace(stored.best, name="flip", test_acc=0.6 + value, strategies=("flip",), runs=()),
         effects={"helped": ["flip"], "hurt": ["crop"], "unclear": []},
@@ -30,28 +39,42 @@ def _result(value: float, low: float, high: float) -> ImproveResult:
 
 @pytest.mark.parametrize(
     ("interval", "expected"),
-    [((0.05, 0.03, 0.07), "rose"), ((-0.05, -0.07, -0.03), "fell"), ((0.01, -0.01, 0.03), "no reliable lift")],
+    [((0.05, 0.03, 0.07), "rose"), ((-0.05, -0.07, -0.03), "fell"), ((0.01, -0.01, 0.03), "no reliable difference")],
 )
 def test_verdict_follows_the_interval(interval: tuple[float, float, float], expected: str) -> None:
-    first, second = verdict(_result(*interval))
-    assert expected in first and "with flip" in first
-    assert second == "Helped in the search: flip; hurt: crop. Target 90.00% (by the exported model): not reached."
+    first, second = verdict_sentences(_result(*interval))
+    assert expected in first and "with flip" in first and "mean of 2 fresh seeds" in first
+    assert second.startswith("Helped in the search: flip; hurt: crop. Target 90.00%, decided on validation")
+    assert second.endswith("not reached.")
 
 
-def test_verdict_states_what_was_compared_and_the_compute_ratio() -> None:
+def test_a_model_comparison_never_speaks_of_the_recipe_and_an_unlike_time_ratio_is_not_printed() -> None:
+    first, _ = verdict_sentences(_result(0.05, 0.03, 0.07, kind="model comparison"))
+    assert first.startswith("This model against the baseline model") and "recipe" not in first
+    assert "McNemar p = 0.01" in first and "one fresh seed of the winner" in first
+    assert "baseline's time" not in first, "compute_ratio is None: no ratio sentence"
     result = _result(0.05, 0.03, 0.07)
-    result.lift.update({"scope": "model comparison, one seed (seed-to-seed variation not measured), test split",
-                        "compute_ratio": 3.4})  # fmt: skip
-    first, _ = verdict(result)
-    assert "model comparison, one seed" in first and "3.4x the baseline's time" in first
+    result.lift["compute_ratio"] = 3.4
+    assert "3.4x the baseline's time" in verdict_sentences(result)[0]
 
 
-def test_the_headline_names_the_exported_model_apart_from_the_recipes_mean() -> None:
-    # issue 17, item 11: two final seeds average 65%; the exported model (seed 1) scores 63% on its own.
+def test_the_headline_names_the_exported_model_leak_free_first_and_the_target_on_validation() -> None:
     result = _result(0.05, 0.03, 0.07)
     runs = tuple(RunSummary(seed, 0.6, 0.65, (), 1.0) for seed in (1, 2))
-    exported_model = Exported(seed=1, test_acc=0.63, ci95=(0.58, 0.68), folder="out/best")
-    result = replace(result, best=replace(result.best, runs=runs, exported=exported_model))
-    exported, first, _ = verdict(result)
-    assert "seed 1" in exported and "63.00%" in exported and "58.00% to 68.00%" in exported
-    assert "mean of 2 final seeds" in first and "65.00%" in first
+    clean = {"value": 0.61, "ci95": [0.55, 0.67], "images": 180, "left_out": 20}
+    exported_model = Exported(seed=1, test_acc=0.63, ci95=(0.58, 0.68), folder="out/best", val_acc=0.91,
+                              leak_free=clean)  # fmt: skip
+    result = replace(result, best=replace(result.best, runs=runs, exported=exported_model), target_reached=True)
+    exported, first, second = verdict_sentences(result)
+    assert exported.index("61.00%") < exported.index("63.00%"), "the leak-free figure comes first"
+    assert "180 test images without a copy" in exported and "20 leaked" in exported and "seed 1" in exported
+    assert "65.00%" in first
+    assert "decided on validation by the exported model: 91.00%; reached" in second
+    assert "test 63.00%, reported, not used to decide" in second
+
+
+def test_a_cut_export_says_so() -> None:
+    result = _result(0.05, 0.03, 0.07)
+    cut = Exported(seed=1, test_acc=0.63, ci95=(0.58, 0.68), folder="out/best", cut_after=3)
+    exported, _, _ = verdict_sentences(replace(result, best=replace(result.best, exported=cut)))
+    assert "a run the deadline cut after 3 epoch(s)" in exported

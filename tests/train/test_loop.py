@@ -95,12 +95,25 @@ def test_convnet_on_cifar10_small_is_clearly_above_chance(cifar_small: Path) -> 
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
 
 
+class FakeClock:
+    """A clock that moves `tick` seconds each time it is read: the loop's time decisions without the machine's
+    speed in them (the loop reads it once a step and a few times an epoch)."""
+
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
 def test_a_schedule_ended_by_time_trains_fewer_steps_annealed_and_resumes_to_itself(
     digits: Any, tmp_path: Path
 ) -> None:
-    # 400 epochs of the tiny net take far longer than 1.5 s here: time, not the epochs, ends the schedule
+    # 400 epochs of about 23 steps read the fake clock over 9,000 times, 0.01 s each: time, not the epochs, ends
+    # the schedule, at the same step on every machine
     recipe = apply_overrides(Recipe(), [*TINY, "precision=fp32", "epochs=400", "schedule.name=onecycle"])
-    result = fit(recipe, digits, checkpoint_dir=tmp_path / "checkpoint", anneal_within=1.5)
+    result = fit(recipe, digits, checkpoint_dir=tmp_path / "checkpoint", anneal_within=1.5, clock=FakeClock(0.01))
     annealed = result.extra["annealed_by_time"]
     assert len(result.history) == annealed["epoch"] < recipe.epochs
     assert "stopped_by_time" not in result.extra, "annealed, not cut"
@@ -108,8 +121,37 @@ def test_a_schedule_ended_by_time_trains_fewer_steps_annealed_and_resumes_to_its
     assert last["val_acc"] is not None, "the run ends validated"
     assert last["lr"] < 0.15 * recipe.optim.lr, "its last steps ran at the end of the one-cycle schedule"
     # resumed from its last checkpoint, an annealed run has nothing left to train
-    resumed = fit(recipe, digits, checkpoint_dir=tmp_path / "checkpoint", resume=True, anneal_within=1.5)
+    resumed = fit(recipe, digits, checkpoint_dir=tmp_path / "checkpoint", resume=True, anneal_within=1.5,
+                  clock=FakeClock(0.01))  # fmt: skip
     assert _without_seconds(resumed.history) == _without_seconds(result.history)
+    again = fit(recipe, digits, checkpoint_dir=tmp_path / "again", anneal_within=1.5, clock=FakeClock(0.01))
+    assert _without_seconds(again.history) == _without_seconds(result.history), "the same step on the same clock"
+
+
+def test_a_time_limit_inside_an_epoch_stops_there_with_the_last_finished_epochs_weights(
+    digits: Any, tmp_path: Path
+) -> None:
+    # batches of 16: about 90 steps an epoch, one clock reading each (1 s) and a few more an epoch, so a
+    # limit of 2.5 epochs' steps passes inside the third epoch
+    recipe = apply_overrides(Recipe(), [*TINY, "precision=fp32", "optim.batch_size=16", "epochs=4"])
+    steps = -(-len(digits.train) // 16)
+    cut = fit(recipe, digits, max_seconds=2.5 * steps, clock=FakeClock(1.0))
+    assert cut.extra["stopped_by_time"] == 2 and len(cut.history) == 2 and cut.stopped_reason is None
+
+    def stop_after_second_epoch(epoch: int, record: dict[str, Any]) -> None:
+        if epoch == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(recipe, digits, checkpoint_dir=tmp_path / "ckpt", callbacks=[stop_after_second_epoch])
+    saved = load_checkpoint(tmp_path / "ckpt")
+    assert saved is not None
+    for name, weights in cut.model.state_dict().items():
+        assert torch.equal(weights, saved[0][name]), f"{name}: not the second epoch's weights"
+    assert cut.val_acc == saved[1]["history"][-1]["val_acc"]
+
+    early = fit(recipe, digits, max_seconds=0.5 * steps, clock=FakeClock(1.0))
+    assert early.history == [] and "inside its first epoch" in (early.stopped_reason or "")
 
 
 def test_time_that_suffices_runs_every_step_of_the_schedule(digits: Any) -> None:

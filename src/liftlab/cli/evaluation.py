@@ -18,6 +18,13 @@ def _print_evaluation(record: dict[str, Any]) -> None:
     for name in shown:
         low, high = metrics[name]["ci95"]
         console.print(f"{name:18} {metrics[name]['value']:.4f}  (95% CI {low:.4f} to {high:.4f})")
+    clean = record.get("leak_free")
+    if clean:
+        low, high = clean["ci95"]
+        console.print(
+            f"[yellow]{clean['left_out']} test image(s) have an exact copy in train or val[/yellow]; accuracy without "
+            f"them (leak-free, {clean['images']} images) {clean['value']:.4f}  (95% CI {low:.4f} to {high:.4f})"
+        )
     for decision in record.get("business", {}).get("decisions", []):
         if decision.get("reachable") is False:
             console.print(f"[yellow]{decision['name']}[/yellow]: no threshold satisfies it")

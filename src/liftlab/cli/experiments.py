@@ -163,12 +163,10 @@ def improve(
         console.print(f"[bold]{step.phase}[/bold] ({step.seconds:.0f} s){runs}: {escape(step.detail)}", soft_wrap=True)
 
     result = run_improve(data, base, out, settings, show)
-    from liftlab.report.improve import verdict
-
     if result.resumed:
         console.print(f"[bold]resumed[/bold]: {escape(result.resumed['note'])}", soft_wrap=True)
 
-    for sentence in verdict(result):
+    for sentence in result.verdict:
         console.print(escape(sentence), soft_wrap=True, highlight=False)
     console.print(f"used {result.used_s:.0f} s of {result.budget_s:.0f} s; report: {out / 'report.html'}")
 

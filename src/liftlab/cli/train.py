@@ -87,6 +87,13 @@ def train(
         f"val_acc {val}  test_acc {test}  {metrics['images_per_second']:.0f} img/s  "
         f"{metrics['dtype']} on {metrics['device']}  -> {out}"
     )
+    clean = metrics.get("test_leak_free")
+    if clean:
+        low, high = clean["ci95"]
+        console.print(
+            f"[yellow]{clean['left_out']} test image(s) have an exact copy in train or val[/yellow]: test_acc without "
+            f"them (leak-free, {clean['images']} images) {clean['value']:.4f} (95% CI {low:.4f} to {high:.4f})"
+        )
     if metrics["skipped"]:
         console.print(f"skipped {len(metrics['skipped'])} unusable file(s); listed in {out / 'metrics.json'}")
 
@@ -134,6 +141,15 @@ def data_check(
     )
     for group in report.duplicates_across[:10]:
         console.print(f"  [yellow]across splits:[/yellow] {escape(', '.join(group))}", highlight=False, soft_wrap=True)
+    if report.leaked_test:
+        console.print(
+            f"[yellow]test images with an exact copy in train or val: {len(report.leaked_test)}[/yellow] (their "
+            "scores are not held out: improve, train and evaluate also report accuracy without them, leak-free)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for hidden in report.hidden_folders:
+        console.print(f"  [yellow]skipped dot-folder:[/yellow] {escape(hidden)}", highlight=False, soft_wrap=True)
     console.print(f"unreadable files: {len(report.unreadable)}")
     for bad in report.unreadable:
         console.print(f"  [red]{escape(bad.path)}[/red]: {escape(bad.reason)}", highlight=False, soft_wrap=True)

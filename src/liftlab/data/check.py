@@ -36,11 +36,27 @@ class CheckReport:
     splits_made_by_liftlab: bool = False
     split_folders: dict[str, str | None] = field(default_factory=dict)
     """Per split, the folder it was read from, or None where liftlab carved it (from train, or from all)."""
+    train_image_size: dict[str, dict[str, float]] = field(default_factory=dict)
+    """`image_size` over the training split alone: what `improve`'s data profile chooses sizes from (the test
+    split decides nothing)."""
+    hidden_folders: list[str] = field(default_factory=list)
+    """Dot-folders inside class folders (`.ipynb_checkpoints/`): skipped, never read as class images."""
+
+    @property
+    def leaked_test(self) -> list[str]:
+        """Test items with an exact copy in the training or validation split: their test scores are not
+        held out, so `improve`, `train` and `evaluate` also score the test split without them."""
+        leaked = []
+        for group in self.duplicates_across:
+            if {member.split(":", 1)[0] for member in group} & {"train", "val"}:
+                leaked += [member.split(":", 1)[1] for member in group if member.startswith("test:")]
+        return leaked
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["n_unreadable"] = len(self.unreadable)
         data["n_non_image_files"] = len(self.non_image_files)
+        data["leaked_test"] = self.leaked_test
         return data
 
 
@@ -89,6 +105,16 @@ def _spread(values: list[float]) -> dict[str, float]:
     return {"min": float(array.min()), "median": float(np.median(array)), "max": float(array.max())}
 
 
+def _sizes(sides: list[tuple[float, float]]) -> dict[str, dict[str, float]]:
+    """Spreads of width, height, aspect ratio and short side over (width, height) pairs."""
+    return {
+        "width": _spread([w for w, _ in sides]),
+        "height": _spread([h for _, h in sides]),
+        "aspect_ratio": _spread([w / h for w, h in sides]),
+        "short_side": _spread([min(w, h) for w, h in sides]),
+    }
+
+
 def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) -> CheckReport:
     """Inspect every item of DATA: counts, sizes, unreadable files, duplicates within and across splits.
 
@@ -101,9 +127,7 @@ def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) ->
     by_digest: dict[str, list[tuple[str, str]]] = defaultdict(list)
     unreadable = list(source.missing_files)
     missing = {b.path for b in unreadable}
-    widths: list[float] = []
-    heights: list[float] = []
-    aspects: list[float] = []
+    sides: dict[str, list[tuple[float, float]]] = defaultdict(list)  # (width, height) per split
     modes: Counter[str] = Counter()
     for split_name, items in splits.items():
         per_class = Counter(items.labels)
@@ -119,9 +143,7 @@ def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) ->
             if facts.mode:
                 modes[facts.mode] += 1
             if facts.width and facts.height:
-                widths.append(facts.width)
-                heights.append(facts.height)
-                aspects.append(facts.width / facts.height)
+                sides[split_name].append((facts.width, facts.height))
     totals = [sum(counts[s].get(c, 0) for s in counts) for c in source.classes]
     nonzero = [t for t in totals if t > 0]
     within: list[list[str]] = []
@@ -136,12 +158,8 @@ def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) ->
         classes=source.classes,
         counts=counts,
         imbalance_ratio=(max(nonzero) / min(nonzero)) if nonzero else None,
-        image_size={
-            "width": _spread(widths),
-            "height": _spread(heights),
-            "aspect_ratio": _spread(aspects),
-            "short_side": _spread([min(w, h) for w, h in zip(widths, heights, strict=True)]),
-        },
+        image_size=_sizes([pair for pairs in sides.values() for pair in pairs]),
+        train_image_size=_sizes(sides["train"]),
         image_modes=dict(modes),
         unreadable=unreadable,
         duplicates_within=within,
@@ -150,4 +168,5 @@ def check_data(spec: str, data: DataConfig | None = None, quiet: bool = True) ->
         non_image_files=source.non_image_files,
         splits_made_by_liftlab=not source.predefined_splits,
         split_folders={name: source.split_folders.get(name) for name in splits},
+        hidden_folders=source.hidden_folders,
     )

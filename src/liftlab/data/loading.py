@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from liftlab.config import DataConfig
@@ -44,12 +46,24 @@ class ImageData:
     def channels(self) -> int:
         return int(self.train.images.shape[1])
 
+    def leaked_test(self) -> np.ndarray:
+        """(test images,) True where a test image has an exact copy (the same decoded pixels) in the training
+        or validation split: its score is not held out, so the test figures are also given without it."""
+        if self.test is None:
+            return np.zeros(0, dtype=bool)
+        seen = {_digest(image) for split in (self.train, self.val) for image in split.images}
+        return np.asarray([_digest(image) in seen for image in self.test.images], dtype=bool)
+
     def split_record(self) -> dict[str, list[str]]:
         """The items of every split by name, so a run records exactly what it trained and tested on."""
         record = {"train": self.train.names, "val": self.val.names}
         if self.test is not None:
             record["test"] = self.test.names
         return record
+
+
+def _digest(image: torch.Tensor) -> bytes:
+    return hashlib.sha1(image.numpy().tobytes()).digest()
 
 
 MEMORY_SHARE = 0.5  # of the memory available now: the decoded images stay resident, and training needs the rest

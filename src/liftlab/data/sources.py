@@ -79,6 +79,7 @@ class Source:
     missing_files: list[BadFile] = field(default_factory=list)
     empty_classes: list[str] = field(default_factory=list)
     split_folders: dict[str, str] = field(default_factory=dict)  # split -> the folder it was read from
+    hidden_folders: list[str] = field(default_factory=list)  # dot-folders inside class folders, never read
 
     @property
     def predefined_splits(self) -> bool:
@@ -102,14 +103,28 @@ def _inside(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root)
 
 
-def _list_class_folders(folder: Path, root: Path) -> tuple[dict[str, list[Path]], list[str], list[BadFile]]:
-    """Image files per class sub-folder (recursive, sorted), the non-image files seen, and the files
-    that link outside `root` (never read: a data folder must not expose files elsewhere)."""
+def _hidden(path: Path, class_dir: Path) -> bool:
+    """Whether `path` lies under a dot-folder inside `class_dir` (`.ipynb_checkpoints/`, `.git/`, `.thumbs/`):
+    tools keep copies there, and reading them as class images would train and test on hidden duplicates."""
+    return any(part.startswith(".") for part in path.relative_to(class_dir).parts[:-1])
+
+
+def _list_class_folders(folder: Path, root: Path) -> tuple[dict[str, list[Path]], list[str], list[BadFile], list[str]]:
+    """Image files per class sub-folder (recursive, sorted), the non-image files seen, the files that link
+    outside `root` (never read: a data folder must not expose files elsewhere), and the dot-folders inside
+    class folders (skipped, listed by the data check)."""
     per_class: dict[str, list[Path]] = {}
     ignored: list[str] = []
     outside: list[BadFile] = []
+    hidden: set[str] = set()
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in class_dir.rglob("*") if p.is_file())
+        found = sorted(p for p in class_dir.rglob("*") if p.is_file())
+        files = [p for p in found if not _hidden(p, class_dir)]
+        for path in found:
+            if _hidden(path, class_dir):
+                parts = path.relative_to(class_dir).parts
+                first = next(i for i, part in enumerate(parts) if part.startswith("."))
+                hidden.add(str(class_dir.joinpath(*parts[: first + 1])))
         # resolved once per file: on 20,000 CIFAR-10 files the resolving is 3-4 s of a run's start
         inside = {p: _inside(p, root) for p in files}
         outside.extend(BadFile(str(p), OUTSIDE) for p in files if not inside[p])
@@ -117,7 +132,7 @@ def _list_class_folders(folder: Path, root: Path) -> tuple[dict[str, list[Path]]
         per_class[class_dir.name] = [p for p in files if is_image_name(p)]
         ignored.extend(str(p) for p in files if not is_image_name(p))
     ignored.extend(str(p) for p in sorted(folder.iterdir()) if p.is_file())
-    return per_class, ignored, outside
+    return per_class, ignored, outside, sorted(hidden)
 
 
 def _split_folders(folder: Path) -> dict[str, Path]:
@@ -158,11 +173,13 @@ def _folder_source(spec: str, folder: Path) -> Source:
     listings: dict[str, dict[str, list[Path]]] = {}
     ignored: list[str] = []
     refused: list[BadFile] = []
+    hidden: list[str] = []
     for split, split_dir in (split_dirs or {"all": folder}).items():
-        per_class, seen, outside = _list_class_folders(split_dir, folder)
+        per_class, seen, outside, skipped = _list_class_folders(split_dir, folder)
         listings[split] = per_class
         ignored.extend(seen)
         refused.extend(outside)
+        hidden.extend(skipped)
     if split_dirs:
         ignored.extend(str(p) for p in sorted(folder.iterdir()) if p.is_file())
     classes = sorted({name for per_class in listings.values() for name in per_class})
@@ -190,6 +207,7 @@ def _folder_source(spec: str, folder: Path) -> Source:
         missing_files=refused,
         empty_classes=empty,
         split_folders={split: path.name for split, path in split_dirs.items()},
+        hidden_folders=hidden,
     )
 
 

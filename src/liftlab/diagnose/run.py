@@ -79,7 +79,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     else:
         skipped.append("learning-rate check")
     resolution = None
-    native = ((check.get("image_size") or {}).get("short_side") or {}).get("median")
+    native = ((check.get("train_image_size") or {}).get("short_side") or {}).get("median")  # training split only
     larger = probe_size(native, recipe.data.size)
     if larger is not None and native is not None:
         if fits(probe_cost(baseline.seconds, recipe.data.size, larger)):

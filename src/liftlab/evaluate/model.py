@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from liftlab.data.geometry import Geometry, mismatch
 from liftlab.data.loading import load_data
 from liftlab.errors import BadInputError
@@ -19,6 +21,7 @@ from liftlab.evaluate.robustness import (
     shifted_data,
 )
 from liftlab.evaluate.run import BusinessQuestion, Settings, evaluate_predictions
+from liftlab.stats import accuracy_without
 from liftlab.train.saved import load_trained
 from liftlab.train.scored import kept_test_probabilities
 
@@ -64,6 +67,9 @@ def evaluate_model(
     record["model"] = {"run": str(run_dir), "data": data, "split": split_name, **matching,
                        "resolution_warning": warning}  # fmt: skip
     record["unusable_files"] = [{"path": b.path, "reason": b.reason} for b in loaded.skipped]
+    if split_name == "test" and len(scored) == len(split):  # every test image scored: the leak mask lines up
+        correct = np.asarray(predictions.y_pred) == np.asarray(predictions.y_true)
+        record["leak_free"] = accuracy_without(correct, loaded.leaked_test())
     robustness: dict[str, Any] = {}
     if corruptions:
         robustness["corruptions"] = corruption_accuracy(trained, scored, tuple(CORRUPTIONS), settings.seed)

@@ -67,11 +67,22 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
         work.batch_counts[1] - reused_before,
     )
     best = [records[label] for label, _ in runs if label.startswith("best:")]
-    # The winner's first seed is the exported model: a copy of its run folder.
     shutil.rmtree(work.out / "best", ignore_errors=True)
-    shutil.copytree(work.run_folder(best[0].key), work.out / "best")
+    shutil.copytree(work.run_folder(exported_run(best).key), work.out / "best")
     finals = {"best": best, BASELINE: [records[label] for label, _ in runs if label.startswith(f"{BASELINE}:")]}
     return finals, from_search, pair_seconds
+
+
+def exported_run(best: list[RunRecord]) -> RunRecord:
+    """The winner's run that best/ holds: the first that finished its schedule, else the first (and the
+    headline says the deadline cut it).
+
+    >>> cut = RunRecord("a", 1, (), 0.5, 0.5, (), 1.0, stopped_by_time=2)
+    >>> whole = RunRecord("b", 2, (), 0.9, 0.9, (), 1.0)
+    >>> exported_run([cut, whole]).key, exported_run([cut]).key
+    ('b', 'a')
+    """
+    return next((run for run in best if not run.stopped_by_time), best[0])
 
 
 def planned_pair_seconds(run_seconds: list[float], workers: int) -> float:

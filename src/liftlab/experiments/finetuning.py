@@ -103,8 +103,8 @@ def another_backbone_or_size(base: Recipe, arm: Recipe) -> bool:
 
 
 def native_short_side(check: dict[str, Any]) -> float | None:
-    """The median short side of the images, as the data check measured it (None when it could not)."""
-    return ((check.get("image_size") or {}).get("short_side") or {}).get("median")
+    """The median short side of the training images, as the data check measured it (None when it could not)."""
+    return ((check.get("train_image_size") or {}).get("short_side") or {}).get("median")
 
 
 def full_size_epoch(

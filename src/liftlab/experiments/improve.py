@@ -17,21 +17,24 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import liftlab
 from liftlab.config import Recipe
 from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
 from liftlab.experiments.budget import early_end_reason
-from liftlab.experiments.final import final, recipe_diff
+from liftlab.experiments.final import exported_run, final, recipe_diff
 from liftlab.experiments.finetuning import finetune, plan_transfer
-from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift
+from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift, leaked_mask
 from liftlab.experiments.profile import profiled_baseline
 from liftlab.experiments.search import search
 from liftlab.experiments.validation import effects
 from liftlab.experiments.work import Improvement, ImproveSettings
 from liftlab.io import write_json
 from liftlab.records import Exported, ImproveResult, RecipeResult, RunSummary, Step
+from liftlab.report.verdict import verdict_sentences
+from liftlab.stats import accuracy_without
 from liftlab.train.probe import on_features
 
 __all__ = ["STRONG_FROM_SCRATCH", "ImproveSettings", "Improvement", "Step", "flagged_inside", "improve"]
@@ -84,8 +87,14 @@ def improve(
     winner = searched["recipes"][winner_name]
     work.step("tuning", "skipped: hyperparameter tuning of the winner comes with `liftlab tune`", work.clock.used())
     finals, from_search, pair_seconds = final(work, winner)
-    lift = final_lift(finals, from_search)
-    lift["lift"]["compute_ratio"] = compute_ratio(finals)
+    exported_record = exported_run(finals["best"])
+    test_names = json.loads((work.run_folder(exported_record.key) / "splits.json").read_text()).get("test", [])
+    leaked = leaked_mask(test_names, check["leaked_test"])
+    compared = len(searched["recipes"])
+    lift = final_lift(finals, from_search, compared, leaked, baseline_won=winner_name == BASELINE)
+    lift["lift"]["compute_ratio"] = compute_ratio(finals, like_for_like=on_features(winner) == on_features(base))
+    if "leak_free" in lift:
+        lift["lift"]["leak_free"] = lift.pop("leak_free")
     started = work.clock.used()
     best_metrics = json.loads((out / "best" / "metrics.json").read_text())
     # 31 passes over the test split (clean + 6 corruptions x 5 severities), timed at training speed to be safe.
@@ -106,14 +115,26 @@ def improve(
     work.step("evaluation", f"best model on the test split: {evaluation['metrics']['accuracy']['value']:.4f}", started)
     curve = diagnosis.learning_curve or {}
     best_acc = lift["best"]["value"]
-    # The lift describes the recipe (mean over the final seeds); what the user deploys is one model, best/ (the
-    # first final seed): its own test accuracy is the headline's first figure and decides the target.
+    # The lift describes the recipe (mean over the final seeds) or two models (its scope says which); what the
+    # user deploys is one model, best/: its own test accuracy is the headline's first figure (leak-free first),
+    # and its validation accuracy decides the target (the test split decides nothing).
     accuracy = evaluation["metrics"]["accuracy"]
     ci = accuracy.get("ci95") or (None, None)
-    exported = Exported(finals["best"][0].seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"))
-    target_reached = None if settings.target is None else exported.test_acc >= settings.target
+    exported_correct = np.asarray(exported_record.test_predictions) == np.asarray(exported_record.test_labels)
+    exported = Exported(
+        exported_record.seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"), val_acc=best_metrics.get("val_acc"),
+        cut_after=exported_record.stopped_by_time or None, leak_free=accuracy_without(exported_correct, leaked),
+    )  # fmt: skip
+    target_reached = None
+    if settings.target is not None:
+        target_reached = exported.val_acc is not None and exported.val_acc >= settings.target
     reason = early_end_reason(
-        settings.budget_s, work.clock.used(), pair_seconds, bool(target_reached), len(finals["best"]), settings.seeds
+        settings.budget_s,
+        work.clock.used(),
+        pair_seconds,
+        bool(target_reached),
+        lift["lift"]["seeds_scored"],
+        settings.seeds,
     )
     if reason:
         work.step("ended early", reason, work.clock.used())
@@ -148,7 +169,10 @@ def improve(
             "rungs": searched["rungs"],
         },
         diagnosis={k: diagnosed[k] for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")},
-        data_check={k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes")},
+        data_check={
+            k: check[k]
+            for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes", "leaked_test", "hidden_folders")
+        },
         profile=profile.record() if profile else None,
         recipe_diff=recipe_diff(base, winner),
         steps=tuple(work.steps),
@@ -168,6 +192,7 @@ def improve(
             "baseline_recipe": base.to_yaml(),
         },
     )
+    result = result.with_verdict(verdict_sentences(result))
     write_json(out / "improve.json", result.to_json())
     improve_report(result, evaluation, out)
     result = result.with_used(work.clock.used())  # the report's seconds count too

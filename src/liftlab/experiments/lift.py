@@ -5,11 +5,16 @@ checked by simulation in `tests/experiments/test_lift.py` with synthetic predict
 
 - only seed pairs whose runs both finished their schedules are scored (a run the deadline cut is not its
   recipe);
-- the interval resamples seed pairs, then test images (a two-level bootstrap): with several seeds the seed-
-  to-seed variation is part of the recipe's lift, and a one-image-level bootstrap leaves it out;
-- the paired test counts each test image once (`stats.mcnemar`, clustered by image over seeds);
-- the scope says what was compared: the recipe over N fresh seeds, or, with one seed or with a run reused
-  from the search (chosen there on validation), a comparison of two trained models.
+- with two or more fresh seeds the lift describes the recipe: its interval treats both the seeds and the test
+  images as samples (`stats.seeds_and_images`, a t-interval from the crossed two-way analysis of variance),
+  and its p-value is that t-test's;
+- with one seed, or with the search's own run of the winner (chosen there on validation), it compares two
+  trained models: the interval resamples the test images only, and the p-value is McNemar's (do these two
+  models differ on these images); seed variation and the selection are not in it, and the scope says so;
+- a baseline that won the search has no lift to measure: the record says so instead of comparing it with
+  itself;
+- test images with an exact copy in the training or validation split (`leaked`) are also left out of a
+  second, leak-free set of figures.
 """
 
 from __future__ import annotations
@@ -22,103 +27,173 @@ from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import bootstrap_weights, estimates
 from liftlab.experiments.halving import BASELINE
 from liftlab.records import RunRecord
-from liftlab.stats import mcnemar
+from liftlab.stats import mcnemar, seeds_and_images
 
 RESAMPLES = 1000
 NO_VERDICT = (
     "no final pair of winner and baseline finished its schedule within the budget; a run the deadline cut "
     "did not train its recipe, so it is not scored as one. Give a longer --budget"
 )
+NO_LIFT = "no lift measured: no remedy beat the baseline on validation, so the baseline is the best recipe"
+RECIPE, MODELS, NONE = "recipe", "model comparison", "none"
+"""`lift.kind`: what the figures describe (the verdict's words follow it, `report/verdict.py`)."""
 
 
-def scope(seeds: int, from_search: bool) -> str:
-    """What a lift over `seeds` seed pairs describes (the words the report and improve.json show).
+def scope(seeds: int, from_search: bool, arms: int = 0) -> str:
+    """What a lift over `seeds` scored seed pairs describes (the words the report and improve.json show);
+    `arms`: how many arms the search compared on validation.
 
-    >>> scope(3, False)
-    'recipe: 3 seeds not used in the search, test split (seeds and test images resampled)'
-    >>> print(scope(1, True))
-    model comparison, one seed: the search's own run (chosen there on validation), test split
+    >>> scope(2, False)
+    'recipe: 2 fresh seeds (not used in the search); seeds and test images both sampled, test split'
+    >>> scope(1, True, 5)[:80]
+    "model comparison: the search's own run of the winner against a baseline run, one"
     """
+    among = f" among {arms} arms" if arms > 1 else ""
     if from_search:
-        return "model comparison, one seed: the search's own run (chosen there on validation), test split"
+        return (
+            "model comparison: the search's own run of the winner against a baseline run, one seed, selected on "
+            f"validation{among}; seed variation and selection are not in the interval, test split"
+        )
     if seeds == 1:
-        return "model comparison, one seed (seed-to-seed variation not measured), test split"
-    return f"recipe: {seeds} seeds not used in the search, test split (seeds and test images resampled)"
+        return (
+            f"model comparison: one fresh seed of the winner (selected on validation{among}) against one of the "
+            "baseline; seed variation is not in the interval, test split"
+        )
+    return f"recipe: {seeds} fresh seeds (not used in the search); seeds and test images both sampled, test split"
 
 
-def seeds_then_images(
-    best: np.ndarray, baseline: np.ndarray, resamples: int = RESAMPLES, seed: int = 0
-) -> dict[str, np.ndarray]:
-    """(resamples,) bootstrap draws of the test accuracy of `best`, of `baseline` and of their difference, from
-    (seeds, images) arrays of per-image correctness: seed pairs drawn with replacement, then test images.
-
-    >>> draws = seeds_then_images(np.ones((2, 50), bool), np.zeros((2, 50), bool), 10)
-    >>> float(draws["lift"].min()), float(draws["lift"].max())
-    (1.0, 1.0)
-    """
+def _images_resampled(correct: np.ndarray, seed: int) -> np.ndarray:
+    """(RESAMPLES,) bootstrap draws of the mean of one row of per-image values, resampling images."""
     rng = np.random.default_rng(seed)
-    n_seeds, n_images = best.shape
-    chunks: dict[str, list[np.ndarray]] = {"best": [], BASELINE: [], "lift": []}
-    for weights in bootstrap_weights(n_images, resamples, rng):
-        picks = rng.integers(0, n_seeds, (weights.shape[0], n_seeds))  # the same seed for both of a pair
-        per_image = {"best": best[picks].mean(axis=1), BASELINE: baseline[picks].mean(axis=1)}
-        accuracy = {name: np.einsum("ri,ri->r", weights, values) / n_images for name, values in per_image.items()}
-        for name in ("best", BASELINE):
-            chunks[name].append(accuracy[name])
-        chunks["lift"].append(accuracy["best"] - accuracy[BASELINE])
-    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+    return np.concatenate([w @ correct / correct.size for w in bootstrap_weights(correct.size, RESAMPLES, rng)])
+
+
+def _figures(correct: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
+    """{best, baseline, lift} records ({value, ci95}) and the lift's p-value and test, from (seeds, images)
+    correctness of each side: two-level t-intervals with several seeds, an image bootstrap with one."""
+    difference = correct["best"].astype(float) - correct[BASELINE].astype(float)
+    if difference.shape[0] >= 2:
+        found = {name: seeds_and_images(values.astype(float)) for name, values in correct.items()}
+        lifted = seeds_and_images(difference)
+        records = {name: {"value": f.mean, "ci95": list(f.ci95)} for name, f in found.items()}
+        test = (
+            f"t-test of the recipe's lift, seeds and test images both sampled (two-way random effects, "
+            f"{lifted.df:.0f} degrees of freedom): is the recipe's mean lift zero"
+        )
+        lift = {"value": lifted.mean, "ci95": list(lifted.ci95), "p_value": lifted.p_value, "test": test}
+    else:
+        records = {}
+        for name, values in (*correct.items(), ("lift", difference)):
+            row = values[0].astype(float)
+            estimate = estimates(np.asarray(row.mean()), _images_resampled(row, seed))[0].record()
+            records[name] = estimate
+        paired = mcnemar(list(correct["best"]), list(correct[BASELINE]), seed)
+        test = "exact McNemar test: do these two trained models differ on these test images"
+        lift = records.pop("lift") | {"p_value": paired.p_value, "test": test}
+    models = mcnemar(list(correct["best"]), list(correct[BASELINE]), seed)
+    return records | {"lift": lift | {"mcnemar_p": models.p_value}}
+
+
+def same_test_items(runs: list[RunRecord]) -> np.ndarray:
+    """The test labels every run was scored on, checked equal across runs: a lift compares two models on the
+    same images, so runs scored on different test items (another split, a file skipped in one) are refused."""
+    labels = np.asarray(runs[0].test_labels)
+    if not labels.size or any(not r.test_predictions for r in runs):
+        raise BadInputError("improve: a final run has no test predictions (it failed); see improve.json's runs")
+    for run in runs[1:]:
+        if tuple(run.test_labels) != tuple(runs[0].test_labels):
+            raise BadInputError(
+                f"improve: final runs {runs[0].key} and {run.key} were scored on different test items "
+                f"({len(runs[0].test_labels)} and {len(run.test_labels)} labels, not the same sequence); a lift "
+                "needs both sides scored on the same images. Check that the data did not change during the run"
+            )
+    return labels
 
 
 def lift_on_test(
-    best: list[RunRecord], baseline: list[RunRecord], seed: int = 0, from_search: bool = False
+    best: list[RunRecord],
+    baseline: list[RunRecord],
+    seed: int = 0,
+    from_search: bool = False,
+    arms: int = 0,
+    leaked: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Test accuracy of each (mean over seeds) and the lift, with 95% intervals from `seeds_then_images`,
-    the clustered McNemar p-value and the scope (`from_search`: the winner's run is the search's own)."""
-    labels = np.asarray(best[0].test_labels)
-    if not labels.size or any(not r.test_predictions for r in best + baseline):
-        raise BadInputError("improve: a final run has no test predictions (it failed); see improve.json's runs")
+    """Test accuracy of each (mean over seeds) and the lift, with 95% intervals, the p-value of the test the
+    scope calls for and the scope (`from_search`: the winner's run is the search's own; `arms`: how many the
+    search compared). `leaked`: a boolean mask of the test images with a copy in training; where any is set,
+    `leak_free` holds the same figures over the other images."""
+    labels = same_test_items(best + baseline)
     correct = {
         name: np.stack([np.asarray(r.test_predictions) == labels for r in records])
         for name, records in (("best", best), (BASELINE, baseline))
     }
-    means = {name: values.mean(axis=0) for name, values in correct.items()}
-    point = {"best": means["best"].mean(), BASELINE: means[BASELINE].mean()}
-    point["lift"] = point["best"] - point[BASELINE]
-    draws = seeds_then_images(correct["best"], correct[BASELINE], RESAMPLES, seed)
-    found = {name: estimates(np.asarray(point[name]), draws[name])[0].record() for name in point}
-    test = mcnemar(list(correct["best"]), list(correct[BASELINE]), seed)
-    lift = found["lift"] | {"mcnemar_p": test.p_value, "test": test.method, "scope": scope(len(best), from_search)}
-    return found | {"lift": lift}
+    found = _figures(correct, seed)
+    kind = RECIPE if len(best) >= 2 and not from_search else MODELS
+    found["lift"] |= {"scope": scope(len(best), from_search, arms), "kind": kind, "arms_compared": arms}
+    if leaked is not None and leaked.any():
+        kept = ~np.asarray(leaked, bool)
+        if kept.sum() >= 2:
+            clean = _figures({name: values[:, kept] for name, values in correct.items()}, seed)
+            found["leak_free"] = clean | {"images": int(kept.sum()), "left_out": int((~kept).sum())}
+    return found
 
 
-def final_lift(finals: dict[str, list[RunRecord]], from_search: bool = False) -> dict[str, Any]:
+def leaked_mask(test_names: list[str], leaked: list[str]) -> np.ndarray:
+    """Which of `test_names` (a run's test split, in order) the data check found with an exact copy in the
+    training or validation split (`CheckReport.leaked_test`).
+
+    >>> leaked_mask(["a.jpg", "b.jpg"], ["b.jpg"]).tolist()
+    [False, True]
+    """
+    found = set(leaked)
+    return np.asarray([name in found for name in test_names], dtype=bool)
+
+
+def final_lift(
+    finals: dict[str, list[RunRecord]],
+    from_search: bool = False,
+    arms: int = 0,
+    leaked: np.ndarray | None = None,
+    baseline_won: bool = False,
+) -> dict[str, Any]:
     """`lift_on_test` over the seed pairs whose winner and baseline runs both finished their schedules; a pair with
     a run the deadline cut is left out, and with no pair left there is no verdict (values None, `no_verdict`
-    says why). Time only chooses how many seeds there are, never what a cut run would have reached."""
+    says why). Time only chooses how many seeds there are, never what a cut run would have reached. When the
+    baseline won the search, both sides are the same runs: the baseline's figures are kept and the lift is
+    None with `no_lift` saying why."""
     pairs = [
         (best, base)
         for best, base in zip(finals["best"], finals[BASELINE], strict=True)
         if not best.stopped_by_time and not base.stopped_by_time
     ]
     counts = {"seeds_scored": len(pairs), "seeds_cut": len(finals["best"]) - len(pairs)}
-    if pairs:
-        found = lift_on_test([best for best, _ in pairs], [base for _, base in pairs], from_search=from_search)
-        return found | {"lift": found["lift"] | counts}
     missing: dict[str, Any] = {"value": None, "ci95": [None, None]}
-    no_verdict = {"mcnemar_p": None, "no_verdict": NO_VERDICT, **counts}
-    return {"best": missing, BASELINE: missing, "lift": missing | no_verdict}
+    if not pairs:
+        no_verdict = {"p_value": None, "mcnemar_p": None, "no_verdict": NO_VERDICT, "kind": NONE, **counts}
+        return {"best": missing, BASELINE: missing, "lift": missing | no_verdict}
+    found = lift_on_test([best for best, _ in pairs], [base for _, base in pairs], 0, from_search, arms, leaked)
+    if baseline_won:
+        none = {"p_value": None, "mcnemar_p": None, "no_lift": NO_LIFT, "kind": NONE, "scope": found["lift"]["scope"]}
+        found["lift"] = missing | none
+        if "leak_free" in found:
+            found["leak_free"]["lift"] = missing
+    return found | {"lift": found["lift"] | counts}
 
 
-def compute_ratio(finals: dict[str, list[RunRecord]]) -> float | None:
+def compute_ratio(finals: dict[str, list[RunRecord]], like_for_like: bool = True) -> float | None:
     """Training seconds of the winner's final runs over the baseline's (means over seeds): the verdict states
     it, since the winner keeps the epochs, size and network it won with, and the baseline does not get them.
+    None unless `like_for_like`: a head trained on cached features against a fine-tuned network leaves out
+    the feature extraction the head needed, so the ratio would mean nothing.
 
     >>> def run(seconds): return RunRecord("key", 0, (), 0.9, 0.9, (), seconds)
     >>> compute_ratio({"best": [run(300.0)], BASELINE: [run(100.0)]})
     3.0
+    >>> compute_ratio({"best": [run(300.0)], BASELINE: [run(1.0)]}, like_for_like=False) is None
+    True
     """
     best = [r.seconds for r in finals["best"] if r.seconds]
     base = [r.seconds for r in finals[BASELINE] if r.seconds]
-    if not best or not base or not sum(base):
+    if not like_for_like or not best or not base or not sum(base):
         return None
     return round(float(np.mean(best) / np.mean(base)), 2)

@@ -89,12 +89,12 @@ def profile_data(check: dict[str, Any]) -> Profile:
     """The baseline for the data a `check_data(...).to_dict()` report describes.
 
     >>> report = {"counts": {"train": {"a": 900, "b": 900}}, "image_modes": {"RGB": 1800},
-    ...           "image_size": {"short_side": {"median": 288.0}, "aspect_ratio": {"median": 1.33}}}
+    ...           "train_image_size": {"short_side": {"median": 288.0}, "aspect_ratio": {"median": 1.33}}}
     >>> profile = profile_data(report)
     >>> profile.overrides["model.pretrained"], profile.overrides["data.size"], profile.overrides["data.resize"]
     ('efficientnet_lite0', 224, 'stretch')
     """
-    sizes = check.get("image_size") or {}
+    sizes = check.get("train_image_size") or {}  # the training split's geometry: the test split decides nothing
     side = (sizes.get("short_side") or {}).get("median")
     aspect = (sizes.get("aspect_ratio") or {}).get("median")
     train_counts = dict(check.get("counts", {}).get("train", {}))
@@ -160,7 +160,7 @@ def profile_data(check: dict[str, Any]) -> Profile:
 def profiled_baseline(check: dict[str, Any], user_overrides: list[str]) -> tuple[Recipe, Profile]:
     """liftlab's default recipe with the profile's choices, then the user's `--set key=value`s on top (they win).
 
-    >>> report = {"counts": {"train": {"a": 90, "b": 90}}, "image_size": {"short_side": {"median": 8.0}}}
+    >>> report = {"counts": {"train": {"a": 90, "b": 90}}, "train_image_size": {"short_side": {"median": 8.0}}}
     >>> profiled_baseline(report, ["data.size=16"])[0].data.size
     16
     """

@@ -29,9 +29,13 @@ class Exported:
     test_acc: float
     ci95: tuple[float | None, float | None]
     folder: str
+    val_acc: float | None = None  # what decides the target: the test split decides nothing
+    cut_after: int | None = None  # the epoch after which the deadline cut it; None: it finished its schedule
+    leak_free: dict[str, Any] | None = None  # {value, ci95, images, left_out} over the test images without a copy
 
     def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "test_acc": self.test_acc, "ci95": list(self.ci95), "folder": self.folder}
+        return {"seed": self.seed, "test_acc": self.test_acc, "ci95": list(self.ci95), "folder": self.folder,
+                "val_acc": self.val_acc, "cut_after": self.cut_after, "leak_free": self.leak_free}  # fmt: skip
 
     @classmethod
     def from_json(cls, record: Any, where: str) -> Exported:
@@ -41,6 +45,9 @@ class Exported:
             test_acc=float(value_of(record, "test_acc", NUMBER, where)),
             ci95=bounds_of(record, "ci95", where),
             folder=value_of(record, "folder", (str,), where),
+            val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
+            cut_after=value_of(record, "cut_after", (int,), where, optional=True),
+            leak_free=value_of(record, "leak_free", (dict,), where, optional=True),
         )
 
 
@@ -132,7 +139,8 @@ class ImproveResult:
     data: str
     baseline: RecipeResult
     best: RecipeResult
-    lift: dict[str, Any]  # {value, ci95, mcnemar_p, scope, seeds_scored, seeds_cut, compute_ratio[, no_verdict]}
+    lift: dict[str, Any]  # {value, ci95, p_value, test, mcnemar_p, kind, scope, arms_compared, seeds_scored,
+    # seeds_cut, compute_ratio[, no_verdict | no_lift][, leak_free]}
     target: float | None
     target_reached: bool | None
     effects: dict[str, Any]  # {helped, hurt, unclear, scope}
@@ -149,6 +157,10 @@ class ImproveResult:
     images_for_target: dict[str, Any] | None = None
     profile: dict[str, Any] | None = None
     resumed: dict[str, Any] | None = None
+    verdict: tuple[str, ...] = ()  # the sentences `report.verdict.verdict_sentences` built from the lift record
+
+    def with_verdict(self, sentences: list[str]) -> ImproveResult:
+        return replace(self, verdict=tuple(sentences))
 
     def with_used(self, seconds: float) -> ImproveResult:
         return replace(self, used_s=round(seconds, 1))
@@ -176,5 +188,6 @@ class ImproveResult:
             runs_reused=value_of(record, "runs_reused", (int,), where),
             budget_s=float(value_of(record, "budget_s", NUMBER, where)),
             used_s=float(value_of(record, "used_s", NUMBER, where, optional=True) or 0.0),
+            verdict=strings_of(record, "verdict", where),
             **parts,
         )  # fmt: skip

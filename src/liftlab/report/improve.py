@@ -4,7 +4,6 @@ through Jinja2's autoescape."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,65 +12,7 @@ from liftlab.report.diagnosis import learning_curve_plot
 from liftlab.report.evaluation import confusion_plot, corruption_plot
 from liftlab.report.html import inline_images, render_page
 from liftlab.report.plots import plt, save_figure
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}%"
-
-
-def _points(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:+.2f} points"
-
-
-def verdict(result: ImproveResult) -> list[str]:
-    """The sentences at the top: the exported model's score; baseline -> best with the lift and its
-    interval; what helped and hurt, and the target."""
-    lift = result.lift
-    low, high = lift["ci95"]
-    best = result.best
-    if lift["value"] is None:
-        first = f"No lift verdict: {lift.get('no_verdict', 'the final runs did not finish')}."
-    elif best.name == "baseline":
-        first = (
-            f"No remedy beat the baseline on validation accuracy, so the best model is the baseline at "
-            f"{_pct(best.test_acc)} test accuracy."
-        )
-    else:
-        if low > 0:
-            change, meaning = "rose", "a lift of"
-        elif high < 0:
-            change, meaning = "fell", "the validation winner did worse on the test split:"
-        else:
-            change, meaning = "went", "no reliable lift (the interval includes zero):"
-        added = ", ".join(best.strategies[len(result.baseline.strategies) :])
-        seeds = len(best.runs)
-        described = f"mean of {seeds} final seeds" if seeds > 1 else "one final seed"
-        first = (
-            f"The recipe's test accuracy ({described}) {change} from {_pct(result.baseline.test_acc)} "
-            "(baseline) to "
-            f"{_pct(best.test_acc)} with {added}: {meaning} {_points(lift['value'])} "
-            f"(95% interval {_points(low)} to {_points(high)}; {lift.get('scope') or 'test split'})."
-        )
-        if lift.get("compute_ratio"):
-            first += f" The best recipe trained for {lift['compute_ratio']:.1f}x the baseline's time."
-    helped, hurt = result.effects["helped"], result.effects["hurt"]
-    scope = result.effects.get("scope")
-    second = (
-        f"Helped in the search{f' ({scope})' if scope else ''}: {', '.join(helped) or 'none'}; "
-        f"hurt: {', '.join(hurt) or 'none'}."
-    )
-    headline = []
-    if best.exported:
-        low_e, high_e = best.exported.ci95
-        headline.append(
-            f"The exported model (best/, the winner trained with seed {best.exported.seed}) scores "
-            f"{_pct(best.exported.test_acc)} on the test split (95% interval {_pct(low_e)} to {_pct(high_e)}, "
-            "test images); the per-class table, confusion matrix, business view and curves below describe it."
-        )
-    if result.target is not None:
-        reached = "reached" if result.target_reached else "not reached"
-        second += f" Target {_pct(result.target)} (by the exported model): {reached}."
-    return [*headline, first, second]
+from liftlab.report.verdict import evidence_rows, interval, pct, points
 
 
 def training_curves(result: ImproveResult, path: Path) -> Path:
@@ -143,14 +84,15 @@ def improve_report(result: ImproveResult, evaluation: dict[str, Any], out: Path)
         out / "report.html",
         r=result,
         e=evaluation,
-        verdict=verdict(result),
+        verdict=result.verdict,
         images=inline_images(plots),
         classes=evaluation["classes"],
         splits=[s for s in ("train", "val", "test") if s in result.data_check["counts"]],
-        pct=_pct,
-        points=_points,
+        pct=pct,
+        points=points,
+        interval=interval,
         never_run=never_run(result.search),
-        evidence=lambda value: json.dumps(value, indent=1, default=str)[:3000],
+        evidence=evidence_rows,
     )
 
 

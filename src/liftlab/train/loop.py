@@ -85,27 +85,31 @@ def fit(
     record_gradients: bool = False,
     validate_every_epoch: bool = True,
     anneal_within: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> FitResult:
     """Train a model for `recipe` on `data.train`, validating on `data.val` after every epoch.
 
-    With `checkpoint_dir`, a checkpoint is written each epoch; `resume=True` continues from the
-    latest one, and on the CPU ends with the same history and weights as an uninterrupted run.
-    `record_gradients` adds `grad_norms` to each epoch's record: the mean gradient norm of every
-    weight tensor (conv and linear kernels, input to output), for the diagnosis of vanishing and
-    exploding gradients. With `validate_every_epoch=False` only the last epoch is validated (the
-    others record None): for runs whose curve nobody reads, such as learning-curve points.
-    `max_seconds` ends training after the epoch in which that much time has passed (a time budget;
-    the schedule still spans `recipe.epochs`, and `extra["stopped_by_time"]` says when it cut).
-    `anneal_within` (seconds of training) ends the schedule by then instead (`schedules.schedule_step`): the
-    run ends, annealed and validated, at the step where the elapsed share of that time reaches the end of
-    the schedule, and `extra["annealed_by_time"]` says at which epoch and step. Such a run depends on the
-    machine's speed: `improve` gives it to the fine-tune it plans to the edge of its budget.
+        With `checkpoint_dir`, a checkpoint is written each epoch; `resume=True` continues from the
+        latest one, and on the CPU ends with the same history and weights as an uninterrupted run.
+        `record_gradients` adds `grad_norms` to each epoch's record: the mean gradient norm of every
+        weight tensor (conv and linear kernels, input to output), for the diagnosis of vanishing and
+        exploding gradients. With `validate_every_epoch=False` only the last epoch is validated (the
+        others record None): for runs whose curve nobody reads, such as learning-curve points.
+        `max_seconds` ends training once that much time has passed, inside an epoch if need be (a time budget;
+        the schedule still spans `recipe.epochs`, and `extra["stopped_by_time"]` says after which finished epoch it
+        cut): the partial epoch is dropped and the weights are those of the last finished epoch, which its history
+        and checkpoint describe; a limit that passes inside the first epoch fails the run (`stopped_reason`).
+        `anneal_within` (seconds of training) ends the schedule by then instead (`schedules.schedule_step`): the
+        run ends, annealed and validated, at the step where the elapsed share of that time reaches the end of
+        the schedule, and `extra["annealed_by_time"]` says at which epoch and step. Such a run depends on the
+        machine's speed: `improve` gives it to the fine-tune it plans to the edge of its budget. `clock` (seconds,
+    `time.perf_counter` by default) is what both limits read: tests pass a fake one.
 
-    >>> from liftlab.data import load_data
-    >>> from liftlab.config import apply_overrides
-    >>> recipe = apply_overrides(Recipe(), ["epochs=1", "data.size=8", "model.width=8"])
-    >>> fit(recipe, load_data("builtin:digits", recipe.data)).history[0]["epoch"]
-    1
+        >>> from liftlab.data import load_data
+        >>> from liftlab.config import apply_overrides
+        >>> recipe = apply_overrides(Recipe(), ["epochs=1", "data.size=8", "model.width=8"])
+        >>> fit(recipe, load_data("builtin:digits", recipe.data)).history[0]["epoch"]
+        1
     """
     if on_features(recipe):  # a linear probe: the frozen backbone's features are computed once and cached
         return fit_on_features(
@@ -216,22 +220,30 @@ def fit(
     trained_images = 0
     train_seconds = 0.0
     lr = base_lr
-    wall_start = time.perf_counter()
+    wall_start = clock()
+    # with a time limit, the weights of the last finished epoch, restored when the limit passes inside an epoch
+    # (a state-dict copy per epoch: milliseconds beside an epoch)
+    finished: dict[str, torch.Tensor] | None = None
+    if max_seconds is not None and history:
+        finished = {k: v.detach().clone() for k, v in evaluated_model().state_dict().items()}
     with make_progress(quiet) as progress:
         task = progress.add_task("train", total=total_steps, completed=start_epoch * steps_per_epoch, info="")
         for epoch in range(start_epoch, recipe.epochs):
-            epoch_start = time.perf_counter()
+            epoch_start = clock()
             tuning.begin_epoch(epoch)
             begin_epoch(model, epoch, recipe.model.whiten_bias_epochs)
             order = torch.randperm(n_train, generator=generator, device=device)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
             grad_norm_sum = torch.zeros(len(kernels), device=device)
-            annealed = False
+            annealed = cut = False
             steps_done = 0
             for step in range(steps_per_epoch):
                 global_step = epoch * steps_per_epoch + step
-                elapsed = seconds_before + time.perf_counter() - wall_start
+                elapsed = seconds_before + clock() - wall_start
+                if max_seconds is not None and elapsed > max_seconds and not processes.enabled:
+                    cut = True
+                    break
                 at = schedule_step(global_step, total_steps, elapsed, anneal_within)
                 if at >= total_steps:
                     annealed = True
@@ -282,6 +294,16 @@ def fit(
                 correct += (logits.argmax(1) == hard_targets).sum()
                 steps_done += 1
                 progress.advance(task)
+            if cut:  # the limit passed inside this epoch: back to the last finished one, which the records describe
+                if finished is None:
+                    stopped_reason = (
+                        f"the time limit ({max_seconds:.0f} s) passed inside its first epoch, after {steps_done} of "
+                        f"{steps_per_epoch} steps"
+                    )
+                else:
+                    evaluated_model().load_state_dict(finished)
+                    extra["stopped_by_time"] = epoch
+                break
             if annealed and steps_done == 0:  # the schedule ended with the last epoch: that epoch is the last
                 if history and history[-1]["val_acc"] is None:
                     last_loss, last_acc, val_predictions = evaluate(
@@ -295,7 +317,7 @@ def fit(
             totals = distributed.sum_across(torch.stack([loss_sum, correct.to(loss_sum.dtype)]), processes)
             train_loss, train_correct = (float(x) / seen for x in totals.tolist())  # the one host sync of the epoch
             trained_images += seen
-            epoch_train_seconds = time.perf_counter() - epoch_start
+            epoch_train_seconds = clock() - epoch_start
             train_seconds += epoch_train_seconds
             if stopped_reason is None and not math.isfinite(train_loss):
                 stopped_reason = f"non-finite loss at epoch {epoch + 1}"
@@ -314,7 +336,7 @@ def fit(
                 "val_loss": val_loss,
                 "val_acc": val_acc,
                 "lr": lr,
-                "seconds": time.perf_counter() - epoch_start,
+                "seconds": clock() - epoch_start,
                 "train_seconds": epoch_train_seconds,
             }
             if record_gradients:
@@ -336,7 +358,7 @@ def fit(
                     "torch_rng": torch.get_rng_state(),
                     "history": history,
                     "epoch": epoch + 1,
-                    "seconds": seconds_before + time.perf_counter() - wall_start,
+                    "seconds": seconds_before + clock() - wall_start,
                     "train_seconds": train_seconds_before + train_seconds,
                     "trained_images": images_before + trained_images,
                     "extra": extra,
@@ -344,14 +366,16 @@ def fit(
                 save_checkpoint(checkpoint_dir, epoch + 1, model, state)
             for callback in callbacks:
                 callback(epoch + 1, record)
+            if max_seconds is not None:
+                finished = {k: v.detach().clone() for k, v in evaluated_model().state_dict().items()}
             if annealed:
                 break
-            out_of_time = max_seconds is not None and time.perf_counter() - wall_start + seconds_before > max_seconds
+            out_of_time = max_seconds is not None and clock() - wall_start + seconds_before > max_seconds
             # every rank asks every epoch; a limit crossed in the last epoch cut nothing
             if distributed.any_across(out_of_time, processes, device) and epoch + 1 < recipe.epochs:
                 extra["stopped_by_time"] = epoch + 1
                 break
-    seconds = seconds_before + time.perf_counter() - wall_start
+    seconds = seconds_before + clock() - wall_start
     train_seconds += train_seconds_before
     trained_images += images_before
     return FitResult(

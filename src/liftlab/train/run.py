@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -20,6 +21,7 @@ from liftlab.config import Recipe, recipe_from_dict
 from liftlab.data.loading import ImageData, load_data
 from liftlab.errors import BadInputError
 from liftlab.io import write_json, write_text
+from liftlab.stats import accuracy_without
 from liftlab.train import distributed
 from liftlab.train.checkpoint import save_weights
 from liftlab.train.fitted import EpochCallback, FitResult
@@ -111,10 +113,11 @@ def write_run_folder(
     write_text(out / "recipe.yaml", recipe.to_yaml())
     write_json(out / "classes.json", data.classes)
     write_json(out / "splits.json", data.split_record())
-    _, test_acc = test_predictions(result, data, recipe.eval_batch_size) if score_test else ([], None)
+    predicted, test_acc = test_predictions(result, data, recipe.eval_batch_size) if score_test else ([], None)
     metrics: dict[str, Any] = {
         "val_acc": result.val_acc,
         "test_acc": test_acc,
+        "test_leak_free": _leak_free(data, predicted),
         "n_train": len(data.train),
         "n_val": len(data.val),
         "n_test": len(data.test) if data.test is not None else 0,
@@ -145,6 +148,15 @@ def write_run_folder(
     return metrics
 
 
+def _leak_free(data: ImageData, predicted: list[int]) -> dict[str, Any] | None:
+    """Test accuracy without the test images that have a copy in training (`ImageData.leaked_test`), with its
+    interval; None when none has, or the test split was not scored."""
+    if not predicted or data.test is None:
+        return None
+    correct = np.asarray(predicted) == data.test.labels.numpy()
+    return accuracy_without(correct, data.leaked_test())
+
+
 def score_run_folder(folder: Path, spec: str) -> tuple[list[int], list[int]]:
     """(test labels, predicted classes) of the model saved in a run folder that was not scored on the test
     split when it trained; its metrics.json gets the test accuracy."""
@@ -159,5 +171,6 @@ def score_run_folder(folder: Path, spec: str) -> tuple[list[int], list[int]]:
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     metrics["test_acc"] = float((predicted == data.test.labels).float().mean())
+    metrics["test_leak_free"] = _leak_free(data, predicted.tolist())
     write_json(metrics_path, metrics)
     return labels, predicted.tolist()

@@ -19,6 +19,7 @@ from liftlab.diagnose.lr import check_learning_rate, lr_findings
 from liftlab.diagnose.resolution import measure_resolution, probe_cost, probe_size, resolution_findings
 from liftlab.io import write_json
 from liftlab.records import Diagnosis, history_from_json
+from liftlab.train.fitted import FitResult
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
 from liftlab.train.probe import on_features
@@ -58,7 +59,9 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     data = load_data(spec, recipe.data, skip_bad=settings.skip_bad, quiet=settings.quiet)
     # improve has just checked the data: reading and hashing every file again cost ~6 s on 20,000 CIFAR JPEGs
     check = settings.data_check if settings.data_check is not None else check_data(spec, recipe.data).to_dict()
-    baseline = fit(recipe, data, record_gradients=True, quiet=settings.quiet)
+    # under improve's budget the baseline trains within the diagnosis's share too (stopped inside an epoch if
+    # need be); its findings then describe the epochs it had, which its history shows
+    baseline = fit(recipe, data, record_gradients=True, quiet=settings.quiet, max_seconds=settings.max_seconds)
     findings = curve_findings(baseline.history, len(data.classes), baseline.stopped_reason)
     findings += gradient_findings(baseline.history)
     findings += data_findings(check)
@@ -98,8 +101,13 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     audit = None
     active = active_augmentations(recipe)
     # A model trained with an augmentation has learnt to ignore it, so the audit needs one that has not.
-    reference = fit(without_audited_augmentations(recipe), data) if active - {"color"} else baseline
-    if reference.stopped_reason is None:
+    reference: FitResult | None = baseline
+    if active - {"color"}:
+        # a second run as long as the baseline: only when it fits what is left of the diagnosis's share
+        reference = fit(without_audited_augmentations(recipe), data) if fits(baseline.seconds) else None
+        if reference is None:
+            skipped.append("augmentation audit")
+    if reference is not None and reference.stopped_reason is None:
         audit = audit_augmentations(reference.model, data.val.images, data.val.labels, reference.preprocess,
                                     DTYPES[reference.dtype], Strengths.of(recipe))  # fmt: skip
         findings += audit_findings(audit, active)

@@ -89,3 +89,31 @@ def early_end_reason(
             "and the report had their share"
         )
     return f"{left:.0f} s of {budget_s:.0f} s left: no step that is predicted to help is left to run"
+
+
+OVERRUN_SHARE, OVERRUN_SECONDS = 0.02, 10.0
+"""`improve` ends within its budget plus the larger of these (2%, or 10 s on a small budget), or says why not."""
+
+
+def overrun_reason(budget_s: float, used_s: float, step_ends: list[tuple[str, float]]) -> str | None:
+    """Why `improve` used more than its budget allows, or None when it kept the promise. `step_ends`: each step's
+    phase and the second of the budget at which it ended, in order; the step during which the budget ran out is
+    named, with how far each later step carried it.
+
+    >>> overrun_reason(600, 605, [("search", 400.0), ("final", 605.0)]) is None
+    True
+    >>> overrun_reason(600, 640, [("search", 400.0), ("final", 590.0), ("evaluation", 640.0)])
+    'used 640 s of 600 s, 40 s (6.7%) over: the budget ran out during evaluation (from 590 s to 640 s)'
+    """
+    over = used_s - budget_s
+    if over <= max(OVERRUN_SHARE * budget_s, OVERRUN_SECONDS):
+        return None
+    started = 0.0
+    for phase, ended in step_ends:
+        if ended > budget_s:
+            return (
+                f"used {used_s:.0f} s of {budget_s:.0f} s, {over:.0f} s ({100 * over / budget_s:.1f}%) over: the "
+                f"budget ran out during {phase} (from {started:.0f} s to {ended:.0f} s)"
+            )
+        started = ended
+    return f"used {used_s:.0f} s of {budget_s:.0f} s, {over:.0f} s over: the report and the files took the rest"

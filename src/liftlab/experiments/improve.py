@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import torch
 import liftlab
 from liftlab.config import Recipe
 from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
-from liftlab.experiments.budget import early_end_reason
+from liftlab.experiments.budget import early_end_reason, overrun_reason
 from liftlab.experiments.final import exported_run, final, recipe_diff
 from liftlab.experiments.finetuning import finetune, plan_transfer
 from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift, leaked_mask
@@ -196,5 +197,9 @@ def improve(
     write_json(out / "improve.json", result.to_json())
     improve_report(result, evaluation, out)
     result = result.with_used(work.clock.used())  # the report's seconds count too
+    over = overrun_reason(settings.budget_s, result.used_s, work.step_ends)
+    if over:  # the promise: the budget plus 2% (10 s on a small one), or a step that says why not
+        work.step("over budget", over, work.clock.used())
+        result = replace(result, steps=tuple(work.steps))
     write_json(out / "improve.json", result.to_json())
     return result

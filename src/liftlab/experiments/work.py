@@ -90,6 +90,7 @@ class Improvement:
         self.session = Session(RunStore.in_folder(out), settings.workers)
         self.records = self.session.records
         self.steps: list[Step] = []
+        self.step_ends: list[tuple[str, float]] = []  # each step's phase and the second of the budget it ended at
         self.batch_counts = (0, 0)  # runs trained and found done by this invocation's train() calls so far
         self.capacity = self.session.capacity  # workers side by side, measured on this machine
         self.workers = self.capacity.workers
@@ -120,6 +121,7 @@ class Improvement:
     def step(self, phase: str, detail: str, started: float, trained: int = 0, reused: int = 0) -> None:
         step = Step(phase, detail, round(self.clock.used() - started, 2), trained, reused)
         self.steps.append(step)
+        self.step_ends.append((phase, self.clock.used()))
         self.on_step(step)
 
     def train(

@@ -104,3 +104,14 @@ def _without_option(argv: list[str], name: str) -> list[str]:
         elif not arg.startswith(f"{name}="):
             kept.append(arg)
     return kept
+
+
+def print_leak_free(clean: dict[str, Any] | None, metric: str) -> None:
+    """The test figure without the test images that have an exact copy in train or val, where any has."""
+    if not clean:
+        return
+    low, high = clean["ci95"]
+    console.print(
+        f"[yellow]{clean['left_out']} test image(s) have an exact copy in train or val[/yellow]: {metric} without them "
+        f"(leak-free, {clean['images']} images) {clean['value']:.4f} (95% CI {low:.4f} to {high:.4f})"
+    )

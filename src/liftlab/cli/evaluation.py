@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from liftlab.cli.common import app, console, errors, reports_errors
+from liftlab.cli.common import app, console, errors, print_leak_free, reports_errors
 
 
 def _print_evaluation(record: dict[str, Any]) -> None:
@@ -18,13 +18,7 @@ def _print_evaluation(record: dict[str, Any]) -> None:
     for name in shown:
         low, high = metrics[name]["ci95"]
         console.print(f"{name:18} {metrics[name]['value']:.4f}  (95% CI {low:.4f} to {high:.4f})")
-    clean = record.get("leak_free")
-    if clean:
-        low, high = clean["ci95"]
-        console.print(
-            f"[yellow]{clean['left_out']} test image(s) have an exact copy in train or val[/yellow]; accuracy without "
-            f"them (leak-free, {clean['images']} images) {clean['value']:.4f}  (95% CI {low:.4f} to {high:.4f})"
-        )
+    print_leak_free(record.get("leak_free"), "accuracy")
     for decision in record.get("business", {}).get("decisions", []):
         if decision.get("reachable") is False:
             console.print(f"[yellow]{decision['name']}[/yellow]: no threshold satisfies it")

@@ -22,6 +22,7 @@ from liftlab.cli.common import (
     console,
     data_app,
     errors,
+    print_leak_free,
     reports_errors,
 )
 
@@ -87,13 +88,7 @@ def train(
         f"val_acc {val}  test_acc {test}  {metrics['images_per_second']:.0f} img/s  "
         f"{metrics['dtype']} on {metrics['device']}  -> {out}"
     )
-    clean = metrics.get("test_leak_free")
-    if clean:
-        low, high = clean["ci95"]
-        console.print(
-            f"[yellow]{clean['left_out']} test image(s) have an exact copy in train or val[/yellow]: test_acc without "
-            f"them (leak-free, {clean['images']} images) {clean['value']:.4f} (95% CI {low:.4f} to {high:.4f})"
-        )
+    print_leak_free(metrics.get("test_leak_free"), "test_acc")
     if metrics["skipped"]:
         console.print(f"skipped {len(metrics['skipped'])} unusable file(s); listed in {out / 'metrics.json'}")
 

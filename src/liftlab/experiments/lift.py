@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from liftlab.errors import BadInputError
-from liftlab.evaluate.metrics import bootstrap_weights, estimates
+from liftlab.evaluate.metrics import estimates
 from liftlab.experiments.halving import BASELINE
 from liftlab.records import RunRecord
-from liftlab.stats import mcnemar, seeds_and_images
+from liftlab.stats import images_resampled, mcnemar, seeds_and_images
 
 RESAMPLES = 1000
 NO_VERDICT = (
@@ -62,12 +62,6 @@ def scope(seeds: int, from_search: bool, arms: int = 0) -> str:
     return f"recipe: {seeds} fresh seeds (not used in the search); seeds and test images both sampled, test split"
 
 
-def _images_resampled(correct: np.ndarray, seed: int) -> np.ndarray:
-    """(RESAMPLES,) bootstrap draws of the mean of one row of per-image values, resampling images."""
-    rng = np.random.default_rng(seed)
-    return np.concatenate([w @ correct / correct.size for w in bootstrap_weights(correct.size, RESAMPLES, rng)])
-
-
 def _figures(correct: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     """{best, baseline, lift} records ({value, ci95}) and the lift's p-value and test, from (seeds, images)
     correctness of each side: two-level t-intervals with several seeds, an image bootstrap with one."""
@@ -85,7 +79,7 @@ def _figures(correct: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
         records = {}
         for name, values in (*correct.items(), ("lift", difference)):
             row = values[0].astype(float)
-            estimate = estimates(np.asarray(row.mean()), _images_resampled(row, seed))[0].record()
+            estimate = estimates(np.asarray(row.mean()), images_resampled(row, RESAMPLES, seed))[0].record()
             records[name] = estimate
         paired = mcnemar(list(correct["best"]), list(correct[BASELINE]), seed)
         test = "exact McNemar test: do these two trained models differ on these test images"

@@ -103,10 +103,12 @@ def _inside(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root)
 
 
-def _hidden(path: Path, class_dir: Path) -> bool:
-    """Whether `path` lies under a dot-folder inside `class_dir` (`.ipynb_checkpoints/`, `.git/`, `.thumbs/`):
-    tools keep copies there, and reading them as class images would train and test on hidden duplicates."""
-    return any(part.startswith(".") for part in path.relative_to(class_dir).parts[:-1])
+def _dot_folder(path: Path, class_dir: Path) -> Path | None:
+    """The dot-folder inside `class_dir` that `path` lies under (`.ipynb_checkpoints/`, `.git/`, `.thumbs/`), or
+    None: tools keep copies there, and reading them as class images would train and test on hidden duplicates."""
+    parts = path.relative_to(class_dir).parts[:-1]
+    first = next((i for i, part in enumerate(parts) if part.startswith(".")), None)
+    return None if first is None else class_dir.joinpath(*parts[: first + 1])
 
 
 def _list_class_folders(folder: Path, root: Path) -> tuple[dict[str, list[Path]], list[str], list[BadFile], list[str]]:
@@ -118,13 +120,13 @@ def _list_class_folders(folder: Path, root: Path) -> tuple[dict[str, list[Path]]
     outside: list[BadFile] = []
     hidden: set[str] = set()
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        found = sorted(p for p in class_dir.rglob("*") if p.is_file())
-        files = [p for p in found if not _hidden(p, class_dir)]
-        for path in found:
-            if _hidden(path, class_dir):
-                parts = path.relative_to(class_dir).parts
-                first = next(i for i, part in enumerate(parts) if part.startswith("."))
-                hidden.add(str(class_dir.joinpath(*parts[: first + 1])))
+        files = []
+        for path in sorted(p for p in class_dir.rglob("*") if p.is_file()):
+            dot_folder = _dot_folder(path, class_dir)
+            if dot_folder is None:
+                files.append(path)
+            else:
+                hidden.add(str(dot_folder))
         # resolved once per file: on 20,000 CIFAR-10 files the resolving is 3-4 s of a run's start
         inside = {p: _inside(p, root) for p in files}
         outside.extend(BadFile(str(p), OUTSIDE) for p in files if not inside[p])

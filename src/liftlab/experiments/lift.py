@@ -66,6 +66,8 @@ def _figures(correct: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     """{best, baseline, lift} records ({value, ci95}) and the lift's p-value and test, from (seeds, images)
     correctness of each side: two-level t-intervals with several seeds, an image bootstrap with one."""
     difference = correct["best"].astype(float) - correct[BASELINE].astype(float)
+    # the model-level test: exact with one seed (then it is the lift's own test), clustered by image with more
+    models = mcnemar(list(correct["best"]), list(correct[BASELINE]), seed)
     if difference.shape[0] >= 2:
         found = {name: seeds_and_images(values.astype(float)) for name, values in correct.items()}
         lifted = seeds_and_images(difference)
@@ -79,12 +81,9 @@ def _figures(correct: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
         records = {}
         for name, values in (*correct.items(), ("lift", difference)):
             row = values[0].astype(float)
-            estimate = estimates(np.asarray(row.mean()), images_resampled(row, RESAMPLES, seed))[0].record()
-            records[name] = estimate
-        paired = mcnemar(list(correct["best"]), list(correct[BASELINE]), seed)
+            records[name] = estimates(np.asarray(row.mean()), images_resampled(row, RESAMPLES, seed))[0].record()
         test = "exact McNemar test: do these two trained models differ on these test images"
-        lift = records.pop("lift") | {"p_value": paired.p_value, "test": test}
-    models = mcnemar(list(correct["best"]), list(correct[BASELINE]), seed)
+        lift = records.pop("lift") | {"p_value": models.p_value, "test": test}
     return records | {"lift": lift | {"mcnemar_p": models.p_value}}
 
 

@@ -225,6 +225,8 @@ def _unknown_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = ""
 
 # Built-in recipes, used by name wherever a recipe file is accepted (`--recipe fast`).
 PRESETS: dict[str, dict[str, Any]] = {
+    # liftlab's plain from-scratch default, whatever the data (commands without --recipe profile the data)
+    "default": {},
     # airbench-level from-scratch training (see liftlab.models.fastnet): 94% on CIFAR-10 in 12 epochs.
     # Every idea is a setting, so `ablate` can switch each off.
     "fast": {

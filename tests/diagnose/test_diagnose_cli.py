@@ -51,3 +51,31 @@ def test_lab_quick_diagnoses_its_scenarios(tmp_path: Path) -> None:
     lab = json.loads((tmp_path / "lab.json").read_text())
     assert len(lab["scenarios"]) >= 5
     assert lab["score"] >= 0.8, lab
+
+
+def test_without_a_recipe_diagnose_takes_the_baseline_improve_starts_from(tmp_path: Path) -> None:
+    from liftlab.config import Recipe, apply_overrides
+    from liftlab.data.check import check_data
+    from liftlab.experiments.baseline_diagnosis import PROFILE_SOURCE
+    from liftlab.experiments.profile import profiled_baseline
+
+    sets = ["epochs=3", "model.width=8"]
+    out = tmp_path / "profiled"
+    result = runner.invoke(app, ["diagnose", "builtin:digits", *[a for s in sets for a in ("--set", s)], "--quick",
+                                 "--out", str(out), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    diagnosis = json.loads((out / "diagnosis.json").read_text())
+    expected, profile = profiled_baseline(check_data("builtin:digits").to_dict(), sets)
+    assert diagnosis["recipe"] == expected.model_dump(mode="json"), "the profile's recipe, the user's --set on top"
+    assert expected.data.size == 8 != Recipe().data.size, "the profile chose the digits' own 8 px"
+    assert diagnosis["baseline_source"] == [PROFILE_SOURCE, *profile.reasons]
+    assert "baseline: liftlab's data profile" in result.output
+    assert "The model diagnosed" in (out / "report.html").read_text()
+
+    plain = tmp_path / "plain"
+    result = runner.invoke(app, ["diagnose", "builtin:digits", "--recipe", "default", "--set", "epochs=2", "--quick",
+                                 "--out", str(plain), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    diagnosis = json.loads((plain / "diagnosis.json").read_text())
+    assert diagnosis["recipe"] == apply_overrides(Recipe(), ["epochs=2"]).model_dump(mode="json")
+    assert diagnosis["baseline_source"] == ["your recipe (default)"]

@@ -111,7 +111,8 @@ def test_codes_are_the_design_contract() -> None:
     assert set(CODES) == {
         "OVERFITTING", "UNDERFITTING", "LR_TOO_HIGH", "LR_TOO_LOW", "DIVERGED", "VANISHING_GRADIENTS",
         "EXPLODING_GRADIENTS", "SLOW_CONVERGENCE", "MORE_DATA_HELPS", "CLASS_IMBALANCE",
-        "DUPLICATES_ACROSS_SPLITS", "AUGMENTATION_CHANGES_LABEL", "RESOLUTION_TOO_LOW", "HEALTHY",
+        "DUPLICATES_ACROSS_SPLITS", "AUGMENTATION_CHANGES_LABEL", "RESOLUTION_TOO_LOW", "FROM_SCRATCH_ON_PHOTOS",
+        "HEALTHY",
     }  # fmt: skip
     with pytest.raises(ValueError):
         Finding("NOT_A_CODE", "info", "m")

@@ -13,7 +13,13 @@ from liftlab.config import Recipe, apply_overrides
 from liftlab.data import load_data
 from liftlab.data.check import check_data
 from liftlab.diagnose.advisor import recommend
-from liftlab.diagnose.resolution import measure_resolution, probe_size, resolution_findings
+from liftlab.diagnose.resolution import (
+    PROBE_MIN_STEPS,
+    from_scratch_findings,
+    measure_resolution,
+    probe_size,
+    resolution_findings,
+)
 
 NATIVE = 96
 RECIPE = ["data.size=16", "model.width=8", "optim.batch_size=16", "epochs=8", "precision=fp32"]
@@ -35,7 +41,7 @@ def _blob(rng: np.random.Generator, red: bool) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def _folder(root: Path, make: object, per_class: int = 40) -> Path:
+def _folder(root: Path, make: object, per_class: int = 100) -> Path:
     rng = np.random.default_rng(0)
     for label, name in enumerate(("a", "b")):
         for i in range(per_class):
@@ -60,8 +66,12 @@ def test_fires_when_the_class_lives_in_detail_the_size_destroys(tmp_path: Path) 
     assert native == NATIVE
     assert [f.code for f in findings] == ["RESOLUTION_TOO_LOW"]
     evidence = findings[0].evidence
-    assert evidence["val_acc_at_probe_size"] > evidence["val_acc_at_size"] + 0.2
+    assert evidence["val_acc_at_probe_size"] > evidence["val_acc_at_size"] + 0.15
     assert (evidence["native_short_side"], evidence["size"], evidence["probe_size"]) == (NATIVE, 16, 64)
+    # 160 training images at batch 16 make 10 steps an epoch: half the recipe's 8 epochs would be 40 steps, an
+    # undertrained comparison; both sizes train the same PROBE_MIN_STEPS steps instead
+    assert evidence["steps"] >= PROBE_MIN_STEPS and evidence["epochs"] > 4
+    assert f"{evidence['steps']} optimizer steps" in findings[0].message
     advice = recommend(findings, apply_overrides(Recipe(), RECIPE), [], None)
     assert [r.strategy for r in advice] == ["size=64"]
 
@@ -75,3 +85,19 @@ def test_silent_when_the_class_survives_the_small_size(tmp_path: Path) -> None:
                                                           (500, 128, 224), (None, 32, None)])  # fmt: skip
 def test_probe_size_only_when_far_below_native(native: float | None, size: int, expected: int | None) -> None:
     assert probe_size(native, size) == expected
+
+
+@pytest.mark.parametrize(
+    ("native", "overrides", "fires"),
+    [(400, [], True), (400, ["data.size=224"], False), (400, ["model.pretrained=efficientnet_lite0"], False),
+     (64, [], False), (None, [], False)],
+)  # fmt: skip
+def test_a_from_scratch_recipe_far_below_photographs_is_advised_a_pretrained_start(
+    native: float | None, overrides: list[str], fires: bool
+) -> None:
+    recipe = apply_overrides(Recipe(), overrides)
+    findings = from_scratch_findings(native, recipe)
+    assert [f.code for f in findings] == (["FROM_SCRATCH_ON_PHOTOS"] if fires else [])
+    if fires:
+        advice = [r.strategy for r in recommend(findings, recipe, [], None)]
+        assert advice == ["pretrained=efficientnet_lite0", "size=224"], "the data profile's start, at native size"

@@ -64,7 +64,11 @@ def ablate(
 def diagnose(
     data: DataArg,
     recipe: Annotated[
-        Path | None, typer.Option(help="Recipe YAML of the model to diagnose (default: liftlab's).")
+        Path | None,
+        typer.Option(
+            help="Recipe YAML of the model to diagnose, or `default` (liftlab's plain recipe). Without "
+            "it: the data profile's baseline, the model `improve` starts from."
+        ),
     ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe field.")] = None,
     target: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Accuracy you need, e.g. 0.9.")] = None,
@@ -75,9 +79,15 @@ def diagnose(
 ) -> None:
     """Train a baseline and say what is wrong, with evidence, and what to try first."""
     from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
+    from liftlab.experiments.baseline_diagnosis import diagnose_profiled
 
-    base = base_recipe(recipe, set_)
-    result = run_diagnosis(data, base, out, DiagnoseSettings(target, quick, skip_bad, quiet))
+    settings = DiagnoseSettings(target, quick, skip_bad, quiet)
+    if recipe is None:
+        result = diagnose_profiled(data, list(set_ or []), out, settings)
+    else:
+        settings.baseline_source = (f"your recipe ({recipe})",)
+        result = run_diagnosis(data, base_recipe(recipe, set_), out, settings)
+    console.print("[bold]baseline[/bold]: " + escape("; ".join(result.baseline_source)), soft_wrap=True)
     for finding in result.findings:
         colour = {"severe": "red", "warning": "yellow", "info": "cyan"}[finding.severity]
         console.print(f"[{colour}]{finding.code}[/{colour}] {escape(finding.message)}", soft_wrap=True)

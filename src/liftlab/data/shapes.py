@@ -3,6 +3,9 @@ construction. They are the test bed of the remedies and of the diagnosis.
 
 - `builtin:shapes-color`: the class is the object's colour; all class colours have the same luma, so
   grayscale makes the classes indistinguishable and must hurt.
+- `builtin:shapes-hue`: the class is the object's hue; its brightness is drawn at random per image, so in
+  grayscale no class can be told from another and a model's changed predictions scatter (information lost,
+  not one class swapped for another).
 - `builtin:shapes-orientation`: the class is the direction an arrow points (left, right, up, down);
   a horizontal flip turns left into right, rotations turn every class into another: they must hurt.
 - `builtin:shapes-small-objects`: the class is a small object's shape, and the object sits near the
@@ -121,6 +124,19 @@ def _colour_image(rng: np.random.Generator, label: int) -> np.ndarray:
     return image
 
 
+HUES = {"red": (255, 40, 40), "green": (40, 200, 40), "blue": (60, 60, 255), "magenta": (230, 40, 230)}
+
+
+def _hue_image(rng: np.random.Generator, label: int) -> np.ndarray:
+    image = _background(rng)
+    radius = int(rng.integers(5, 9))
+    mask = shape_mask(str(rng.choice(["circle", "square", "triangle", "cross"])), radius)
+    top, left = rng.integers(0, SIZE - mask.shape[0] + 1, 2)
+    colour = isoluminant(list(HUES.values())[label], float(rng.uniform(60, 200))) + rng.normal(0, 4, 3)
+    _paste(image, mask, np.clip(colour, 0, 255), int(top), int(left))
+    return image
+
+
 def _orientation_image(rng: np.random.Generator, label: int) -> np.ndarray:
     image = _background(rng)
     mask = arrow(["left", "right", "up", "down"][label], int(rng.integers(6, 10)))
@@ -172,6 +188,7 @@ def generate(draw: Drawer, classes: int, per_class: int, seed: int) -> tuple[np.
 SETS: dict[str, tuple[Drawer, list[str], int, int]] = {
     # name: (drawer, classes, training images per class, test images per class)
     "shapes-color": (_colour_image, list(CLASS_COLOURS), 150, 100),
+    "shapes-hue": (_hue_image, list(HUES), 150, 100),
     "shapes-orientation": (_orientation_image, ["left", "right", "up", "down"], 150, 100),
     "shapes-small-objects": (_small_object_image, SMALL_SHAPES, 150, 100),
     "shapes-few": (_few_image, FEW_SHAPES, 24, 100),

@@ -28,12 +28,14 @@ REMEDIES: dict[str, list[tuple[str, str]]] = {
     "MORE_DATA_HELPS": [("pretrained=efficientnet_lite0", "features learnt from ImageNet make up for little data"),
                         ("flip", "more varied training images"), ("crop", "more varied training images")],
     "RESOLUTION_TOO_LOW": [],  # filled with the probe's size
+    "FROM_SCRATCH_ON_PHOTOS": [],  # filled with the backbone and its size
     "CLASS_IMBALANCE": [("loss=focal", "the rare classes weigh more; judge by per-class recall, not accuracy")],
 }  # fmt: skip
 SEVERITY_RANK = {"severe": 0, "warning": 1, "info": 2}
 # Within a severity, causes before symptoms: a bad learning rate explains underfitting, not the reverse.
 CAUSE_ORDER = ["DIVERGED", "EXPLODING_GRADIENTS", "VANISHING_GRADIENTS", "LR_TOO_HIGH", "LR_TOO_LOW",
-               "DUPLICATES_ACROSS_SPLITS", "RESOLUTION_TOO_LOW", "UNDERFITTING", "SLOW_CONVERGENCE", "OVERFITTING",
+               "DUPLICATES_ACROSS_SPLITS", "FROM_SCRATCH_ON_PHOTOS", "RESOLUTION_TOO_LOW",
+               "UNDERFITTING", "SLOW_CONVERGENCE", "OVERFITTING",
                "MORE_DATA_HELPS", "CLASS_IMBALANCE", "AUGMENTATION_CHANGES_LABEL", "HEALTHY"]  # fmt: skip
 
 
@@ -50,6 +52,10 @@ def recommend(
             remedies = [(f"lr={lr_confirmed:.3g}", "the rate that trained better in the confirmation run")]
         if finding.code == "RESOLUTION_TOO_LOW":
             remedies = [(f"size={finding.evidence['probe_size']}", "the detail the class lives in survives")]
+        if finding.code == "FROM_SCRATCH_ON_PHOTOS":
+            remedies = [(f"pretrained={finding.evidence['backbone']}", "ImageNet features transfer to photographs"),
+                        (f"size={finding.evidence['suggested_size']}", "the backbone sees the photographs at the "
+                                                                        "size it was trained for")]  # fmt: skip
         for strategy, effect in remedies:
             name = strategy.split("=")[0]
             if strategy in seen or name in flagged or _already_applied(recipe, strategy):

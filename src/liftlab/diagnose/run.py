@@ -16,7 +16,15 @@ from liftlab.diagnose.audit import Strengths, audit_augmentations, audit_finding
 from liftlab.diagnose.findings import curve_findings, data_findings, gradient_findings, healthy_unless
 from liftlab.diagnose.learning_curve import FRACTIONS, learning_curve_findings, measure_learning_curve
 from liftlab.diagnose.lr import check_learning_rate, lr_findings
-from liftlab.diagnose.resolution import measure_resolution, probe_cost, probe_size, resolution_findings
+from liftlab.diagnose.resolution import (
+    from_scratch_findings,
+    measure_resolution,
+    probe_cost,
+    probe_epochs,
+    probe_size,
+    resolution_findings,
+    steps_per_epoch,
+)
 from liftlab.io import write_json
 from liftlab.records import Diagnosis, history_from_json
 from liftlab.train.fitted import FitResult
@@ -50,6 +58,7 @@ class DiagnoseSettings:
     quiet: bool = True
     max_seconds: float | None = None  # skip the costlier checks that would not fit (liftlab improve's budget)
     data_check: dict[str, Any] | None = None  # `check_data(...).to_dict()` already made of this data and recipe
+    baseline_source: tuple[str, ...] = ()  # where the diagnosed recipe came from, said in the record and report
 
 
 def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None) -> Diagnosis:
@@ -83,9 +92,11 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
         skipped.append("learning-rate check")
     resolution = None
     native = ((check.get("train_image_size") or {}).get("short_side") or {}).get("median")  # training split only
+    findings += from_scratch_findings(native, recipe)
     larger = probe_size(native, recipe.data.size)
     if larger is not None and native is not None:
-        if fits(probe_cost(baseline.seconds, recipe.data.size, larger)):
+        epochs = probe_epochs(recipe.epochs, steps_per_epoch(recipe, len(data.train)))
+        if fits(probe_cost(per_epoch, epochs, recipe.data.size, larger)):
             resolution = measure_resolution(spec, recipe, data, native, larger, skip_bad=settings.skip_bad)
             findings += resolution_findings(resolution)
         else:
@@ -129,6 +140,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
         resolution_probe=resolution.to_dict() if resolution else None,
         augmentation_audit=audit.to_dict() if audit else None,
         skipped_for_time=tuple(skipped),
+        baseline_source=settings.baseline_source,
         liftlab_version=liftlab.__version__,
     )
 

@@ -24,6 +24,7 @@ import torch
 import liftlab
 from liftlab.config import Recipe
 from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
+from liftlab.experiments.baseline_diagnosis import PROFILE_SOURCE
 from liftlab.experiments.budget import early_end_reason, overrun_reason
 from liftlab.experiments.final import exported_run, final, recipe_diff
 from liftlab.experiments.finetuning import finetune, plan_transfer
@@ -75,7 +76,8 @@ def improve(
         base, profile = profiled_baseline(check, list(settings.overrides))
         work.step("profile", "; ".join(profile.reasons), started)
     work.adopt(base)
-    diagnosis = work.diagnose(check)
+    source = (PROFILE_SOURCE, *profile.reasons) if profile else ("your recipe, with --set on top",)
+    diagnosis = work.diagnose(check, source)
     n_val = sum(check["counts"].get("val", {}).values())
     baseline_seconds = diagnosis.baseline_seconds
     arms = candidates(work, diagnosis)

@@ -31,10 +31,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from liftlab.config import Recipe, apply_overrides, with_values
+from liftlab.models.backbones import DEFAULT_BACKBONE, PHOTO_SIDE
 from liftlab.models.backbones import get as get_backbone
 
-PHOTO_SIDE = 96
-"""Median short side (px) from which a data set counts as photographs and starts from a pretrained backbone."""
 THUMBNAIL_SIDE = 32
 """Median short side (px) from which colour images start from the pretrained backbone, upscaled: below it an
 image is a few ImageNet receptive fields of blur (a 12-px icon at 128 px), and a small net at its own size is
@@ -44,7 +43,6 @@ UPSCALED_SIDE = 128
 and at 224 px extraction costs 3x as much. The fine-tune picks its own side, 96 to 192 px, by the time left
 (`experiments/transfer.py`)."""
 GRAY_MODES = frozenset({"L", "1", "I", "I;16", "F"})
-DEFAULT_BACKBONE = "efficientnet_lite0"
 MAX_SCRATCH_SIZE = 64
 MILD_ASPECT = 1.4
 MIN_BATCHES = 8

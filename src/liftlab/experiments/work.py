@@ -182,7 +182,7 @@ class Improvement:
         self.step("data check", f"{sum(sum(c.values()) for c in report['counts'].values())} images", started)
         return report
 
-    def diagnose(self, check: dict[str, Any]) -> Diagnosis:
+    def diagnose(self, check: dict[str, Any], source: tuple[str, ...] = ()) -> Diagnosis:
         started = self.clock.used()
         folder = self.out / "diagnosis"
         path = folder / "diagnosis.json"
@@ -193,7 +193,7 @@ class Improvement:
             return stored
         settings = DiagnoseSettings(
             self.settings.target, quick=True, skip_bad=self.settings.skip_bad, quiet=self.settings.quiet,
-            max_seconds=self.settings.budget_s * DIAGNOSIS_SHARE, data_check=check,
+            max_seconds=self.settings.budget_s * DIAGNOSIS_SHARE, data_check=check, baseline_source=source,
         )  # fmt: skip
         result = run_diagnosis(self.spec, self.base, folder, settings)
         detail = ", ".join(result.codes)

@@ -57,6 +57,11 @@ class Backbone:
         return str(locate())
 
 
+PHOTO_SIDE = 96
+"""Median short side (px) from which images count as photographs, whose ImageNet features transfer: the data
+profile starts them from a pretrained backbone, and the diagnosis advises one for a from-scratch recipe."""
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
 _REGISTRY: dict[str, Backbone] = {}
 
 

@@ -25,6 +25,7 @@ CODES = (
     "DUPLICATES_ACROSS_SPLITS",
     "AUGMENTATION_CHANGES_LABEL",
     "RESOLUTION_TOO_LOW",
+    "FROM_SCRATCH_ON_PHOTOS",
     "HEALTHY",
 )
 SEVERITIES = ("info", "warning", "severe")
@@ -107,6 +108,8 @@ class Diagnosis:
     resolution_probe: dict[str, Any] | None = None
     augmentation_audit: dict[str, Any] | None = None
     skipped_for_time: tuple[str, ...] = ()
+    # where the diagnosed recipe came from: the user's recipe, or liftlab's data profile and its reasons
+    baseline_source: tuple[str, ...] = ()
     liftlab_version: str = ""
 
     @property
@@ -149,6 +152,7 @@ class Diagnosis:
             data_check=value_of(record, "data_check", (dict,), where),
             target=value_of(record, "target", NUMBER, where, optional=True),
             skipped_for_time=strings_of(record, "skipped_for_time", where),
+            baseline_source=strings_of(record, "baseline_source", where),
             liftlab_version=value_of(record, "liftlab_version", (str,), where, optional=True) or "",
             **checks,
         )  # fmt: skip

@@ -62,6 +62,14 @@ def test_a_three_minute_budget_records_at_most_three_minutes_eighteen(tmp_path: 
         assert (seeds == [0]) == ("the search's own run" in scope), (seeds, scope)
     for name in ("recipe.yaml", "model.safetensors", "classes.json", "metrics.json", "history.json"):
         assert (out / "best" / name).is_file(), name
+    # two fresh seeds that finished buy an ensemble, chosen on validation; best/ holds it only when it won there
+    ensemble = result["best"]["exported"]["ensemble"]
+    finished = [run for run in result["best"]["runs"] if not run["stopped_by_time"] and not run["stopped_reason"]]
+    skipped = [step for step in result["steps"] if step["phase"] == "ensemble" and "skipped" in step["detail"]]
+    assert (ensemble is not None or bool(skipped)) == (len(finished) >= 2 and seeds != [0]), (ensemble, seeds)
+    if ensemble is not None:
+        assert ensemble["exported"] == (ensemble["val_acc"] > ensemble["single_val_acc"])
+        assert (out / "best" / "ensemble.json").is_file() == ensemble["exported"]
     assert (out / "report.html").is_file() and "report:" in output
     assert result["used_s"] >= 0.5 * 180, "the budget did not bind: make the runs longer"
     # an early end names the true reason: "all seeds" only when every seed --seeds asks for ran

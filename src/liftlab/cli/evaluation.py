@@ -149,7 +149,12 @@ def predict(
     from liftlab.evaluate.predict import predict_images, resolution_warning
     from liftlab.evaluate.predictions import write_predictions
 
+    from liftlab.train.saved import ensemble_members
+
     predictions, unreadable = predict_images(run_dir, images)
+    members = ensemble_members(run_dir)
+    if members:
+        errors.print(f"an ensemble of {len(members)} networks: their probabilities averaged", soft_wrap=True)
     for bad in unreadable:
         errors.print(f"[yellow]skipped[/yellow] {escape(bad.path)}: {escape(bad.reason)}", soft_wrap=True)
     # the files actually predicted (predict_images has listed the folders once already)

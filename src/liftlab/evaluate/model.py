@@ -22,8 +22,7 @@ from liftlab.evaluate.robustness import (
 )
 from liftlab.evaluate.run import BusinessQuestion, Settings, evaluate_predictions
 from liftlab.stats import accuracy_without
-from liftlab.train.saved import load_trained
-from liftlab.train.scored import kept_test_probabilities
+from liftlab.train.saved import load_model
 
 
 def evaluate_model(
@@ -42,7 +41,7 @@ def evaluate_model(
     classes.json by name. Returns the predictions (for predictions.csv) and the evaluation record.
     """
     settings = settings or Settings()
-    trained = load_trained(run_dir)
+    trained = load_model(run_dir)
     loaded = load_data(data, trained.recipe.data, skip_bad=True, quiet=quiet)
     split_name, split = ("test", loaded.test) if loaded.test is not None and len(loaded.test) else ("val", loaded.val)
     if loaded.channels != trained.channels:
@@ -54,7 +53,7 @@ def evaluate_model(
             f"--data {data}: none of the {split_name} images belongs to a class of the model ({trained.classes})"
         )
     # the test split as the run scored it (improve's final phase), when these are exactly its images
-    kept = kept_test_probabilities(trained.folder, scored.images) if split_name == "test" else None
+    kept = trained.kept_test_probabilities(scored.images) if split_name == "test" else None
     predictions = predictions_on(trained, scored, f"{run_dir} on {data} ({split_name} split)", kept)
     choose_on = None
     if question is not None and question.rules and split_name == "test" and len(loaded.val):

@@ -17,7 +17,7 @@ from liftlab.data.geometry import geometry_of_paths, mismatch
 from liftlab.data.images import BadFile, BadImageError, is_image_name, load_array
 from liftlab.errors import BadInputError
 from liftlab.evaluate.predictions import Predictions
-from liftlab.train.saved import TrainedModel, load_trained
+from liftlab.train.saved import Predictor, load_model
 
 
 def image_files(inputs: list[Path]) -> list[Path]:
@@ -35,7 +35,7 @@ def image_files(inputs: list[Path]) -> list[Path]:
     return found
 
 
-def _decode(trained: TrainedModel, paths: list[Path]) -> tuple[torch.Tensor, list[Path], list[BadFile]]:
+def _decode(trained: Predictor, paths: list[Path]) -> tuple[torch.Tensor, list[Path], list[BadFile]]:
     data = trained.recipe.data
     # A model of one channel was trained on gray images whatever the recipe's colour says (digits).
     color = "gray" if trained.channels == 1 else data.color
@@ -66,7 +66,7 @@ def predict_images(run_dir: Path, inputs: list[Path]) -> tuple[Predictions, list
 
     >>> predictions, unreadable = predict_images(Path("runs/best"), [Path("photos/")])  # doctest: +SKIP
     """
-    trained = load_trained(run_dir)
+    trained = load_model(run_dir)
     images, kept, bad = _decode(trained, image_files(inputs))
     if not kept:
         raise BadInputError(f"none of the {len(bad)} image file(s) could be read: " + "; ".join(

@@ -21,7 +21,7 @@ from liftlab.data.loading import ImageSplit, load_every_image
 from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import summarise
 from liftlab.evaluate.predictions import Predictions
-from liftlab.train.saved import TrainedModel
+from liftlab.train.saved import Predictor
 
 SEVERITIES = (1, 2, 3, 4, 5)
 NOISE_STD = (0.04, 0.06, 0.08, 0.09, 0.10)
@@ -102,12 +102,12 @@ def corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0) -> to
     return CORRUPTIONS[name](images, severity, torch.Generator().manual_seed(seed))
 
 
-def _accuracy(trained: TrainedModel, split: ImageSplit) -> float:
+def _accuracy(trained: Predictor, split: ImageSplit) -> float:
     return float((trained.probabilities(split.images).argmax(1) == split.labels).float().mean())
 
 
 def corruption_accuracy(
-    trained: TrainedModel, split: ImageSplit, names: tuple[str, ...] = tuple(CORRUPTIONS), seed: int = 0
+    trained: Predictor, split: ImageSplit, names: tuple[str, ...] = tuple(CORRUPTIONS), seed: int = 0
 ) -> dict[str, Any]:
     """Accuracy on `split` clean and under each corruption at each severity."""
     curves = {
@@ -138,7 +138,7 @@ def mapped_split(model_classes: list[str], data_classes: list[str], split: Image
 
 
 def predictions_on(
-    trained: TrainedModel, split: ImageSplit, source: str, probabilities: torch.Tensor | None = None
+    trained: Predictor, split: ImageSplit, source: str, probabilities: torch.Tensor | None = None
 ) -> Predictions:
     """The model's predictions on a split whose labels index the model's classes (from `probabilities`, the
     model's on exactly these images, when given)."""
@@ -169,7 +169,7 @@ def match_classes(model_classes: list[str], data_classes: list[str], labels: tor
 
 
 def shifted_data(
-    trained: TrainedModel, spec: str, resamples: int = 1000, seed: int = 0, quiet: bool = True
+    trained: Predictor, spec: str, resamples: int = 1000, seed: int = 0, quiet: bool = True
 ) -> dict[str, Any]:
     """Accuracy (with its 95% interval) of the model on every image of another data set with the same class names."""
     data_classes, split, skipped = load_every_image(spec, trained.recipe.data, quiet=quiet)

@@ -25,7 +25,7 @@ from liftlab.experiments.transfer import (
     finetune_size,
     keeps_finetune,
     new_feature_rows,
-    plan_finetune,
+    plan_seeded_finetune,
     scoring_seconds,
     train_sides,
     upscaled,
@@ -162,24 +162,41 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
             return 0.0
         return shape_timing_seconds(probe, smallest_step.seconds * (side / smallest) ** 2)
 
-    side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after, to_time)
+    # Spare time buys fresh seeds: when the plan the fine-tune prefers (GOOD_EPOCHS at the largest side) fits
+    # once for this run and once for each of --seeds fresh seeds the final phase trains (each beside the
+    # baseline's probe, in a worker, `slowdown` times slower), plan that, and the final phase scores the
+    # recipe over fresh seeds; else the one run gets every epoch that fits.
+    fresh = work.settings.seeds
+    slowdown = work.capacity.slowdown if work.workers > 1 else 1.0
+
+    def kept_after_seeds(test_size: int) -> float:
+        each = work.full_seconds(work.base) + scoring(test_size) + START_SECONDS
+        return fresh * each + scoring(test_size) + work.reserve()
+
+    def plan(seconds_per_epoch: float) -> tuple[int, int, bool]:
+        return plan_seeded_finetune(work.clock.left(), seconds_per_epoch, probe.data.size, native,
+                                    kept_after, kept_after_seeds, to_time, fresh * slowdown)  # fmt: skip
+
+    side, epochs, seeded = plan(per_epoch)
     while epochs and not work.timings.has_step(trial(side), classes):
         recipe = trial(side)
         full_size_step = work.timings.step(recipe, classes).seconds * (probe.data.size / side) ** 2
         per_epoch = epoch_seconds(n_train, n_val, recipe.optim.batch_size, full_size_step, eval_image)
-        side, epochs = plan_finetune(work.clock.left(), per_epoch, probe.data.size, native, kept_after, to_time)
+        side, epochs, seeded = plan(per_epoch)
     size = finetune_size(side, probe.data.size, native)
-    keep = kept_after(size)
+    keep = kept_after_seeds(size) if seeded else kept_after(size)
     if epochs:
         # validation runs at the test size, timed there
         chosen = trial(side)
         timing = work.timings.step(chosen, classes)
         val_image = work.timings.evaluation(chosen, classes, size, timing.dtype)
         per_epoch = epoch_seconds(n_train, n_val, chosen.optim.batch_size, timing.seconds, val_image)
-        keep = keep_after_finetune(work, n_test * val_image)  # scored at the test size the plan chose
-        epochs = epochs_that_fit(work.clock.left() - keep, per_epoch)
+        # scored at the test size the plan chose
+        keep = kept_after_seeds(size) if seeded else keep_after_finetune(work, n_test * val_image)
+        epochs = epochs_that_fit(work.clock.left() - keep, per_epoch * ((1 + fresh * slowdown) if seeded else 1))
     side, size, epochs = work.remember("finetune_plan", [side, size, epochs])
-    left = work.clock.left() - keep
+    # a seeded plan shares the time left with the fresh seeds' runs: this run gets its part of it
+    left = (work.clock.left() - keep) / ((1 + fresh * slowdown) if seeded else 1.0)
     if not epochs:
         work.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
         return str(winner), False
@@ -215,7 +232,8 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     work.step(
         "fine-tune",
         f"{name}: {epochs} epochs, {side} px crops tested at {size} px{views} ({planned:.0f} s predicted, "
-        f"{record.seconds:.0f} s trained{by_time}), val {val[name]:.4f} against {val[winner]:.4f}{verdict}",
+        f"{record.seconds:.0f} s trained{by_time}), val {val[name]:.4f} against {val[winner]:.4f}{verdict}"
+        + (f"; time kept for {fresh} fresh seed(s) of it in the final phase" if seeded else ""),
         started,
         work.batch_counts[0] - trained_before,
         work.batch_counts[1] - reused_before,

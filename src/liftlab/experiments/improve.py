@@ -26,6 +26,7 @@ from liftlab.config import Recipe
 from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
 from liftlab.experiments.baseline_diagnosis import PROFILE_SOURCE
 from liftlab.experiments.budget import early_end_reason, overrun_reason
+from liftlab.experiments.ensemble import choose_ensemble, ensemble_detail, export_ensemble, members_of
 from liftlab.experiments.final import exported_run, final, recipe_diff
 from liftlab.experiments.finetuning import finetune, plan_transfer
 from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift, leaked_mask
@@ -37,6 +38,7 @@ from liftlab.io import write_json
 from liftlab.records import Exported, ImproveResult, RecipeResult, RunSummary, Step
 from liftlab.report.verdict import verdict_sentences
 from liftlab.stats import accuracy_without
+from liftlab.train.inference import tta_view_count
 from liftlab.train.probe import on_features
 
 __all__ = ["STRONG_FROM_SCRATCH", "ImproveSettings", "Improvement", "Step", "flagged_inside", "improve"]
@@ -98,15 +100,30 @@ def improve(
     lift["lift"]["compute_ratio"] = compute_ratio(finals, like_for_like=on_features(winner) == on_features(base))
     if "leak_free" in lift:
         lift["lift"]["leak_free"] = lift.pop("leak_free")
-    started = work.clock.used()
     best_metrics = json.loads((out / "best" / "metrics.json").read_text())
-    # 31 passes over the test split (clean + 6 corruptions x 5 severities), timed at training speed to be safe.
-    # (a probe's training throughput is its head's on cached features: the network's forward pass is what
-    # the corruption passes cost, timed in the transfer plan and scaled by pixels)
+    # a forward pass of one image, timed at training speed to be safe (a probe's training throughput is its
+    # head's on cached features: the network's forward pass is timed in the transfer plan, scaled by pixels)
     per_image = 1 / max(best_metrics["images_per_second"], 1.0)
     if work.forward_seconds:
         per_image = max(per_image, work.forward_seconds * (winner.data.size / base.data.size) ** 2)
-    corruption_seconds = 31 * best_metrics["n_test"] * per_image
+    members = [] if from_search else members_of(finals["best"])
+    choice = None
+    if members:
+        started = work.clock.used()
+        scoring = len(members) * n_val * per_image * tta_view_count(winner.tta)
+        if work.clock.left() - work.reserve() > scoring:
+            folders = [work.run_folder(run.key) for run in members]
+            choice = choose_ensemble(spec, folders, [run.seed for run in members], settings.skip_bad)
+            if choice.exported:
+                export_ensemble(out / "best", folders[1:], list(choice.seeds), choice)
+            work.step("ensemble", ensemble_detail(choice), started)
+        else:
+            work.step("ensemble", f"skipped: scoring {len(members)} networks on validation needs {scoring:.0f} s",
+                      started)  # fmt: skip
+    networks = len(choice.seeds) if choice and choice.exported else 1
+    started = work.clock.used()
+    # 31 passes over the test split (clean + 6 corruptions x 5 severities), one per network of best/
+    corruption_seconds = 31 * best_metrics["n_test"] * per_image * networks
     evaluation = run_evaluation(
         out / "evaluation",
         model=out / "best",
@@ -124,9 +141,13 @@ def improve(
     accuracy = evaluation["metrics"]["accuracy"]
     ci = accuracy.get("ci95") or (None, None)
     exported_correct = np.asarray(exported_record.test_predictions) == np.asarray(exported_record.test_labels)
+    leak_free = accuracy_without(exported_correct, leaked)
+    val_acc = best_metrics.get("val_acc")
+    if networks > 1 and choice is not None:  # best/ is the ensemble: the evaluation scored it, on every test image
+        leak_free, val_acc = evaluation.get("leak_free"), choice.val_acc
     exported = Exported(
-        exported_record.seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"), val_acc=best_metrics.get("val_acc"),
-        cut_after=exported_record.stopped_by_time or None, leak_free=accuracy_without(exported_correct, leaked),
+        exported_record.seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"), val_acc=val_acc,
+        cut_after=exported_record.stopped_by_time or None, leak_free=leak_free, ensemble=choice,
     )  # fmt: skip
     target_reached = None
     if settings.target is not None:

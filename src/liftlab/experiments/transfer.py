@@ -233,6 +233,50 @@ def plan_finetune(
     return best
 
 
+def prefers(side: int, epochs: int, size: int, native_short_side: float | None = None) -> bool:
+    """Whether (side, epochs) is the plan a fine-tune prefers: GOOD_EPOCHS (UPSCALED_GOOD_EPOCHS for upscaled
+    images) at the largest side. Only then does spare time go to fresh seeds rather than to this run.
+
+    >>> prefers(224, 12, 224), prefers(160, 12, 224), prefers(224, 5, 224)
+    (True, False, False)
+    """
+    good = UPSCALED_GOOD_EPOCHS if upscaled(size, native_short_side) else GOOD_EPOCHS
+    return side == train_sides(size, native_short_side)[0] and epochs >= good
+
+
+def plan_seeded_finetune(
+    seconds_left: float,
+    seconds_per_epoch: float,
+    size: int,
+    native_short_side: float | None,
+    kept_after: Callable[[int], float],
+    kept_after_seeds: Callable[[int], float],
+    to_time: Callable[[int], float] = lambda side: 0.0,
+    fresh_runs: float = 0.0,
+) -> tuple[int, int, bool]:
+    """(side, epochs, seeded): spare time buys fresh seeds. When the plan the fine-tune prefers (`prefers`) fits
+    for this run and `fresh_runs` more of it (the fresh seeds' runs in the final phase, weighted by how much
+    slower a run in a worker is) with `kept_after_seeds` after them, that plan, seeded; else `plan_finetune`
+    for this run alone, which gives it every epoch that fits.
+
+    110-s epochs at 224 px: an hour left fits 3 runs of 11 epochs; 20 minutes do not, and the one run gets
+    the 11 epochs that fit:
+    >>> keep = lambda test_size: 60.0
+    >>> plan_seeded_finetune(3600, 110, 224, 384.0, keep, keep, fresh_runs=2.0)
+    (224, 11, True)
+    >>> plan_seeded_finetune(1200, 110, 224, 384.0, keep, keep, fresh_runs=2.0)
+    (224, 11, False)
+    """
+    if fresh_runs:
+        weight = 1 + fresh_runs
+        side, epochs = plan_finetune(seconds_left, seconds_per_epoch * weight, size, native_short_side,
+                                     kept_after_seeds, to_time)  # fmt: skip
+        if prefers(side, epochs, size, native_short_side):
+            return side, epochs, True
+    side, epochs = plan_finetune(seconds_left, seconds_per_epoch, size, native_short_side, kept_after, to_time)
+    return side, epochs, False
+
+
 def keeps_finetune(finetune_val: float, probe_val: float, cut: bool) -> bool:
     """Whether the fine-tune replaces the probe it started from: it ran its whole schedule (a run the deadline
     cut is not the recipe) and scores higher on validation. Choosing one of two models, the higher score is

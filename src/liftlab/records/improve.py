@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from liftlab.errors import BadInputError
 from liftlab.records.fields import (
     FORMAT,
     NUMBER,
@@ -22,6 +23,37 @@ from liftlab.records.runs import RunSummary
 
 
 @dataclass(frozen=True)
+class EnsembleChoice:
+    """The average of the winner's networks (fresh seeds) against the first alone, both on validation: best/
+    holds the ensemble only when it scores higher there (`exported`); the cost is a forward pass per member."""
+
+    seeds: tuple[int, ...]
+    val_acc: float
+    single_val_acc: float
+    ms_per_image: float
+    single_ms_per_image: float
+    exported: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"seeds": list(self.seeds)}
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> EnsembleChoice:
+        record = as_object(record, where)
+        seeds = value_of(record, "seeds", (list,), where)
+        if not seeds or not all(isinstance(seed, int) for seed in seeds):
+            raise BadInputError(f"{where}: field 'seeds' expected a list of integer seeds, found {seeds!r}")
+        return cls(
+            seeds=tuple(seeds),
+            val_acc=float(value_of(record, "val_acc", NUMBER, where)),
+            single_val_acc=float(value_of(record, "single_val_acc", NUMBER, where)),
+            ms_per_image=float(value_of(record, "ms_per_image", NUMBER, where)),
+            single_ms_per_image=float(value_of(record, "single_ms_per_image", NUMBER, where)),
+            exported=bool(value_of(record, "exported", (bool,), where)),
+        )
+
+
+@dataclass(frozen=True)
 class Exported:
     """The one model in best/ (the winner's first final seed): what the user deploys."""
 
@@ -32,10 +64,12 @@ class Exported:
     val_acc: float | None = None  # what decides the target: the test split decides nothing
     cut_after: int | None = None  # the epoch after which the deadline cut it; None: it finished its schedule
     leak_free: dict[str, Any] | None = None  # {value, ci95, images, left_out} over the test images without a copy
+    ensemble: EnsembleChoice | None = None  # tried when two fresh seeds of the winner finished; best/ holds it if won
 
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.seed, "test_acc": self.test_acc, "ci95": list(self.ci95), "folder": self.folder,
-                "val_acc": self.val_acc, "cut_after": self.cut_after, "leak_free": self.leak_free}  # fmt: skip
+                "val_acc": self.val_acc, "cut_after": self.cut_after, "leak_free": self.leak_free,
+                "ensemble": self.ensemble.to_json() if self.ensemble else None}  # fmt: skip
 
     @classmethod
     def from_json(cls, record: Any, where: str) -> Exported:
@@ -48,6 +82,9 @@ class Exported:
             val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
             cut_after=value_of(record, "cut_after", (int,), where, optional=True),
             leak_free=value_of(record, "leak_free", (dict,), where, optional=True),
+            ensemble=EnsembleChoice.from_json(record["ensemble"], f"{where}: ensemble")
+            if record.get("ensemble") is not None
+            else None,
         )
 
 

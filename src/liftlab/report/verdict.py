@@ -47,6 +47,14 @@ def exported_sentence(result: ImproveResult) -> str | None:
     if exported is None:
         return None
     what = f"The exported model (best/, the winner trained with seed {exported.seed})"
+    ensemble = exported.ensemble
+    if ensemble is not None and ensemble.exported:
+        seeds = " and ".join(map(str, ensemble.seeds))
+        what = (
+            f"The exported model (best/, the average of the winner's networks trained with seeds {seeds}, chosen "
+            f"on validation: {pct(ensemble.val_acc)} against {pct(ensemble.single_val_acc)} for one network; "
+            f"{ensemble.ms_per_image:.1f} ms an image here against {ensemble.single_ms_per_image:.1f} ms)"
+        )
     if exported.cut_after is not None:
         what += f", a run the deadline cut after {exported.cut_after} epoch(s) of its schedule,"
     overall = f"{pct(exported.test_acc)} on the test split ({interval(exported.ci95)}, test images)"

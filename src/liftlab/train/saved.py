@@ -1,4 +1,5 @@
-"""A finished `train` run folder loaded back for inference: model, preprocessing, classes, precision."""
+"""A finished `train` run folder loaded back for inference: model, preprocessing, classes, precision; or an
+ensemble of such folders (`ensemble.json`), whose probabilities are the members' average."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from liftlab.models.zoo import build_model
 from liftlab.train.fitted import resolve_device
 from liftlab.train.inference import Preprocess, predict_logits
 from liftlab.train.precision import DTYPES
+from liftlab.train.scored import kept_test_probabilities
 
 NEEDED = ("recipe.yaml", "classes.json", "preprocess.json", "model.safetensors")
+ENSEMBLE = "ensemble.json"
 
 
 @dataclass
@@ -41,6 +44,76 @@ class TrainedModel:
         """(N, classes) float32 probabilities for a (N, C, H, W) uint8 batch at the run's size and colour."""
         log_probs = predict_logits(self.model, images, self.preprocess, self.dtype, self.recipe.eval_batch_size)
         return log_probs.exp()
+
+    def kept_test_probabilities(self, images: torch.Tensor) -> torch.Tensor | None:
+        """The test probabilities the run kept for exactly these images and weights (`train/scored.py`)."""
+        return kept_test_probabilities(self.folder, images)
+
+
+@dataclass
+class Ensemble:
+    """Networks trained with one recipe on different seeds, predicting together: the average of their
+    probabilities. Every member sees the same decoded images (one size, resize and colour)."""
+
+    folder: Path
+    members: tuple[TrainedModel, ...]
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.members[0].recipe
+
+    @property
+    def classes(self) -> list[str]:
+        return self.members[0].classes
+
+    @property
+    def channels(self) -> int:
+        return self.members[0].channels
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member.probabilities(images) for member in self.members]).mean(0)
+
+    def kept_test_probabilities(self, images: torch.Tensor) -> torch.Tensor | None:
+        kept = [member.kept_test_probabilities(images) for member in self.members]
+        if any(probabilities is None for probabilities in kept):
+            return None
+        return torch.stack([p for p in kept if p is not None]).mean(0)
+
+
+Predictor = TrainedModel | Ensemble
+
+
+def ensemble_members(folder: Path) -> list[Path] | None:
+    """The member folders an `ensemble.json` in `folder` lists (relative to it), or None without one."""
+    path = folder / ENSEMBLE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise BadInputError(f"{path}: not valid JSON ({error})") from None
+    members = record.get("members") if isinstance(record, dict) else None
+    if not isinstance(members, list) or len(members) < 2 or not all(isinstance(m, str) for m in members):
+        raise BadInputError(f"{path}: field 'members' expected a list of 2 or more member folders, found {members!r}")
+    return [(folder / member).resolve() for member in members]
+
+
+def load_model(folder: Path, device: str | None = None) -> Predictor:
+    """A run folder as a predictor: an ensemble when it holds `ensemble.json`, else its one network."""
+    folder = Path(folder)
+    members = ensemble_members(folder)
+    if members is None:
+        return load_trained(folder, device)
+    loaded = tuple(load_trained(member, device) for member in members)
+    first = loaded[0]
+    for member in loaded[1:]:
+        same = (member.classes, member.recipe.data.size, member.recipe.data.color, member.recipe.data.resize)
+        if same != (first.classes, first.recipe.data.size, first.recipe.data.color, first.recipe.data.resize):
+            raise BadInputError(
+                f"{folder / ENSEMBLE}: member {member.folder} differs from {first.folder} in classes, size, colour "
+                "or resize; an ensemble's members must see the same images"
+            )
+    return Ensemble(folder, loaded)
 
 
 def load_trained(folder: Path, device: str | None = None) -> TrainedModel:

@@ -1,0 +1,127 @@
+"""Two fresh seeds of the winner buy an ensemble (issue 32, item 6): chosen on validation against the first
+network alone, exported as best/ with `ensemble.json`, and read by `predict` and `evaluate` as the average of
+its networks' probabilities. Two tiny runs of one recipe on two seeds stand in for the final phase's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from liftlab.cli import app
+from liftlab.data.loading import load_data
+from liftlab.errors import BadInputError
+from liftlab.evaluate.predictions import read_predictions
+from liftlab.experiments.ensemble import choose_ensemble, ensemble_detail, export_ensemble, members_of
+from liftlab.experiments.transfer import GOOD_EPOCHS, epochs_that_fit, plan_seeded_finetune
+from liftlab.records import EnsembleChoice, RunRecord
+from liftlab.train.saved import ENSEMBLE, Ensemble, load_model, load_trained
+from tests.conftest import COLOURS, save_image
+
+runner = CliRunner()
+SETTINGS = ["--set", "data.size=12", "--set", "model.width=8", "--set", "optim.batch_size=16"]
+
+
+@pytest.fixture(scope="module")
+def two_seeds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("ensemble")
+    for name, colour in COLOURS.items():
+        for i in range(24):
+            save_image(root / "data" / "train" / name / f"{i:03d}.png", colour, seed=i)
+        for i in range(6):
+            save_image(root / "data" / "test" / name / f"{i:03d}.png", colour, seed=300 + i)
+    runs = []
+    for seed in (1, 2):
+        run = root / f"seed{seed}"
+        result = runner.invoke(app, ["train", str(root / "data"), "--epochs", "2", "--out", str(run), "--quiet",
+                                     "--set", f"seed={seed}", *SETTINGS])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        runs.append(run)
+    return root / "data", runs
+
+
+def test_the_choice_is_made_on_validation_and_the_ensemble_averages_probabilities(
+    two_seeds: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    data, runs = two_seeds
+    choice = choose_ensemble(str(data), runs, [1, 2])
+    first, second = (load_trained(run) for run in runs)
+    val = load_data(str(data), first.recipe.data).val
+    single = (first.probabilities(val.images).argmax(1) == val.labels).float().mean().item()
+    average = (first.probabilities(val.images) + second.probabilities(val.images)) / 2
+    assert choice.single_val_acc == pytest.approx(single)
+    assert choice.val_acc == pytest.approx((average.argmax(1) == val.labels).float().mean().item())
+    assert choice.exported == (choice.val_acc > choice.single_val_acc)
+    assert choice.ms_per_image > choice.single_ms_per_image > 0
+
+    best = tmp_path / "best"
+    shutil.copytree(runs[0], best)
+    export_ensemble(best, runs[1:], [1, 2], choice)
+    model = load_model(best)
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    images = val.images[:5]
+    expected = (first.probabilities(images) + second.probabilities(images)) / 2
+    assert torch.allclose(model.probabilities(images), expected, atol=1e-6)
+    assert json.loads((best / ENSEMBLE).read_text())["members"] == [".", "members/2"]
+    assert EnsembleChoice.from_json(choice.to_json(), "choice") == choice
+
+
+def test_predict_and_evaluate_read_an_ensemble_folder(two_seeds: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    data, runs = two_seeds
+    best = tmp_path / "best"
+    shutil.copytree(runs[0], best)
+    choice = EnsembleChoice((1, 2), 1.0, 1.0, 2.0, 1.0, exported=True)
+    export_ensemble(best, runs[1:], [1, 2], choice)
+    csv_path = tmp_path / "predictions.csv"
+    result = runner.invoke(app, ["predict", str(best), str(data / "test"), "--csv", str(csv_path)])
+    assert result.exit_code == 0, result.output
+    predicted = read_predictions(csv_path)
+    first, second = (load_trained(run) for run in runs)
+    test = load_data(str(data), first.recipe.data).test
+    assert test is not None
+    average = (first.probabilities(test.images) + second.probabilities(test.images)) / 2
+    assert sorted(predicted.proba.max(1).round(4)) == pytest.approx(sorted(average.max(1).values.double().numpy()),
+                                                                    abs=1e-3)  # fmt: skip
+    result = runner.invoke(app, ["evaluate", "--model", str(best), "--data", str(data), "--out", str(tmp_path / "ev"),
+                                 "--no-corruptions"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    expected = (average.argmax(1) == test.labels).float().mean().item()
+    assert record["metrics"]["accuracy"]["value"] == pytest.approx(expected)
+
+
+def test_a_broken_ensemble_file_is_named_with_what_was_expected(
+    two_seeds: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    _, runs = two_seeds
+    best = tmp_path / "best"
+    shutil.copytree(runs[0], best)
+    (best / ENSEMBLE).write_text(json.dumps({"members": ["."]}))
+    with pytest.raises(BadInputError, match=r"ensemble\.json: field 'members' expected a list of 2 or more"):
+        load_model(best)
+    (best / ENSEMBLE).write_text("{not json")
+    with pytest.raises(BadInputError, match="not valid JSON"):
+        load_model(best)
+
+
+def test_only_runs_that_finished_their_schedule_are_members() -> None:
+    whole = [RunRecord(f"k{i}", i, (), 0.9, 0.9, (), 1.0) for i in range(3)]
+    cut = RunRecord("cut", 9, (), 0.5, 0.5, (), 1.0, stopped_by_time=1)
+    assert [r.key for r in members_of([cut, *whole])] == ["k0", "k1"]
+    assert members_of([cut, whole[0]]) == [], "one network is no ensemble"
+    detail = ensemble_detail(EnsembleChoice((1, 2), 0.93, 0.91, 30.0, 15.0, exported=False))
+    assert "one network kept" in detail and "0.9300 against 0.9100" in detail
+
+
+def test_spare_time_plans_fresh_seeds_only_when_the_preferred_fine_tune_fits_for_each() -> None:
+    keep = lambda test_size: 60.0  # noqa: E731
+    side, epochs, seeded = plan_seeded_finetune(3600, 110, 224, 384.0, keep, keep, fresh_runs=2.0)
+    assert (side, seeded) == (224, True) and epochs >= GOOD_EPOCHS
+    assert epochs == epochs_that_fit(3600 - 60, 3 * 110), "three runs share the time: this one and 2 fresh seeds"
+    side, epochs, seeded = plan_seeded_finetune(1200, 110, 224, 384.0, keep, keep, fresh_runs=2.0)
+    assert not seeded and epochs == epochs_that_fit(1200 - 60, 110), "no room for 3: the one run gets every epoch"
+    assert plan_seeded_finetune(3600, 110, 224, 384.0, keep, keep, fresh_runs=0.0)[2] is False

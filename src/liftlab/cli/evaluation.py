@@ -148,7 +148,6 @@ def predict(
     """Class and probabilities per image, with the run's own preprocessing."""
     from liftlab.evaluate.predict import predict_images, resolution_warning
     from liftlab.evaluate.predictions import write_predictions
-
     from liftlab.train.saved import ensemble_members
 
     predictions, unreadable = predict_images(run_dir, images)

@@ -31,3 +31,10 @@ def test_an_early_end_names_its_reason_and_the_time_left(
     reason = early_end_reason(1800, 1467, fresh_pair, reached, seeds_run, 3)
     assert reason is not None and said in reason
     assert reason.startswith("333 s of 1800 s left")
+
+
+def test_an_early_end_names_the_step_that_could_not_fit() -> None:
+    unfit = "fine-tune skipped: 212 s an epoch, 258 s left"
+    reason = early_end_reason(600, 300, 400, False, 1, 2, unfit=unfit)
+    assert reason is not None and reason.endswith(unfit)
+    assert early_end_reason(600, 590, 400, False, 1, 2, unfit=unfit) is None, "90% used: nothing to explain"

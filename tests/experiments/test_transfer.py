@@ -256,3 +256,20 @@ def test_upscaled_images_search_the_profiles_backbone_at_its_size_only() -> None
     assert not another_backbone_or_size(base, apply_strategies(base, "flip,label-smoothing=0.1"))
     assert another_backbone_or_size(base, apply_strategies(base, "pretrained=efficientnet_lite1,size=240"))
     assert another_backbone_or_size(base, apply_strategies(base, "size=160"))
+
+
+def test_when_not_even_the_cheapest_fine_tune_fits_the_probe_search_gets_the_time() -> None:
+    from liftlab.experiments.transfer import PROBE_SEARCH_ENDS, finetune_minimum, finetune_need, probe_search_share
+
+    # the scene set at --budget 10m: 212 s fine-tuning epochs at 150 px (its own size), 150 s used before the plan
+    minimum = finetune_minimum(212, 150, 150.0)
+    smallest = train_sides(150, 150.0)[-1]
+    assert minimum == pytest.approx(START_SECONDS + MIN_EPOCHS * PLAN_MARGIN * 212 * (smallest / 150) ** 2)
+    end, fits = probe_search_share(600, 150, finetune_need(212, 150, 150.0), minimum, kept_s=60)
+    assert not fits and end == pytest.approx((600 - 60) / 600), "the search runs until the final runs' time"
+    # TrashNet at 20 minutes: the preferred fine-tune fits, and the search ends where it still does
+    end, fits = probe_search_share(1200, 40, finetune_need(107, 224), finetune_minimum(107, 224), kept_s=100)
+    assert fits and end == PROBE_SEARCH_ENDS
+    # tight: the preferred plan does not fit, the cheapest does; the search keeps its minimum share
+    end, fits = probe_search_share(400, 40, finetune_need(107, 224), finetune_minimum(107, 224), kept_s=60)
+    assert fits and end == pytest.approx(40 / 400 + 0.05)

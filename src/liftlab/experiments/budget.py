@@ -54,11 +54,18 @@ FULL_USE = 0.9
 
 
 def early_end_reason(
-    budget_s: float, used_s: float, fresh_pair_s: float, target_reached: bool, seeds_run: int, seeds_asked: int
+    budget_s: float,
+    used_s: float,
+    fresh_pair_s: float,
+    target_reached: bool,
+    seeds_run: int,
+    seeds_asked: int,
+    unfit: str | None = None,
 ) -> str | None:
     """Why `improve` ended with more than a tenth of its budget left, or None when it used at least FULL_USE.
     `fresh_pair_s`: wall seconds of one more pair of final runs (the winner and the baseline on a new seed),
-    the cheapest step left that is predicted to help; `seeds_run` of the `seeds_asked` (--seeds) final seeds ran.
+    the cheapest step left that is predicted to help; `seeds_run` of the `seeds_asked` (--seeds) final seeds ran;
+    `unfit`: a step that could not fit (the fine-tune), named in the reason.
 
     >>> early_end_reason(1800, 1700, 1000, False, 1, 3) is None
     True
@@ -70,6 +77,13 @@ def early_end_reason(
     left = budget_s - used_s
     if used_s >= FULL_USE * budget_s:
         return None
+    reason = _early_end(budget_s, left, fresh_pair_s, target_reached, seeds_run, seeds_asked)
+    return f"{reason}; {unfit}" if unfit and not target_reached else reason
+
+
+def _early_end(
+    budget_s: float, left: float, fresh_pair_s: float, target_reached: bool, seeds_run: int, seeds_asked: int
+) -> str:
     if target_reached:
         return f"{left:.0f} s of {budget_s:.0f} s left: the target was reached"
     if seeds_run >= seeds_asked:

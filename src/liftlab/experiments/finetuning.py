@@ -15,17 +15,17 @@ from liftlab.config import Recipe
 from liftlab.experiments.halving import BASELINE
 from liftlab.experiments.timing import StepTiming, shape_timing_seconds
 from liftlab.experiments.transfer import (
-    PROBE_SEARCH_ENDS,
-    PROBE_SEARCH_MIN,
     START_SECONDS,
     epoch_seconds,
     epochs_that_fit,
+    finetune_minimum,
     finetune_need,
     finetune_recipe,
     finetune_size,
     keeps_finetune,
     new_feature_rows,
     plan_seeded_finetune,
+    probe_search_share,
     scoring_seconds,
     train_sides,
     upscaled,
@@ -46,13 +46,13 @@ def plan_transfer(
     per_epoch, per_image, _ = full_size_epoch(work, work.base, len(check["classes"]), counts.get("train", 0),
                                               counts.get("val", 0), native)  # fmt: skip
     size = work.base.data.size
-    need = finetune_need(per_epoch, size, native, scoring_seconds(counts.get("test", 0), per_image, size))
-    after_search = need + work.reserve() + work.settings.seeds * baseline_seconds
+    scoring = scoring_seconds(counts.get("test", 0), per_image, size)
+    need = finetune_need(per_epoch, size, native, scoring)
+    minimum = finetune_minimum(per_epoch, size, native, scoring)
+    after_search = work.reserve() + work.settings.seeds * baseline_seconds
     budget = work.settings.budget_s
-    floor = work.clock.used() / budget + PROBE_SEARCH_MIN
-    work.probe_search_end = work.remember(
-        "probe_search_end", max(floor, min(PROBE_SEARCH_ENDS, (budget - after_search) / budget))
-    )
+    end, finetune_fits = probe_search_share(budget, work.clock.used(), need, minimum, after_search)
+    work.probe_search_end = work.remember("probe_search_end", end)
     # seconds of one image through the frozen baseline backbone, timed; a worker beside others runs
     # `slowdown` times slower (experiments/capacity.py)
     per_row = per_image * work.capacity.slowdown
@@ -72,6 +72,12 @@ def plan_transfer(
         f"fine-tuning epoch {per_epoch:.0f} s predicted; the probe search ends at "
         f"{work.probe_search_end * budget:.0f} s of {budget:.0f} s"
     )
+    if not finetune_fits:
+        detail += (
+            f" (the cheapest fine-tune, {minimum:.0f} s with its test pass, does not fit in the "
+            f"{budget - work.clock.used() - after_search:.0f} s the final runs and the evaluation leave: the probes "
+            "get the time)"
+        )
     if thumbnails:
         detail += (
             f"; left out for upscaled images (the fine-tune trains at their own scale, where another "

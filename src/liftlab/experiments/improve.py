@@ -159,7 +159,9 @@ def improve(
         bool(target_reached),
         lift["lift"]["seeds_scored"],
         settings.seeds,
-    )
+        unfit=next((f"fine-tune {s.detail}" for s in work.steps if s.phase == "fine-tune" and "skipped" in s.detail),
+                   None),
+    )  # fmt: skip
     if reason:
         work.step("ended early", reason, work.clock.used())
     diagnosed = diagnosis.to_json()  # improve.json keeps four of its parts, as diagnosis.json writes them

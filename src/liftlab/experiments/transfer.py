@@ -324,6 +324,48 @@ def finetune_need(
     return START_SECONDS + training + kept_after(finetune_size(side, size, native_short_side))
 
 
+def finetune_minimum(
+    seconds_per_epoch: float,
+    size: int,
+    native_short_side: float | None = None,
+    kept_after: Callable[[int], float] = lambda test_size: 0.0,
+) -> float:
+    """Seconds of the cheapest fine-tune `plan_finetune` would still train: MIN_EPOCHS at the smallest side,
+    start-up and `kept_after(test_size)` included. Below it the fine-tune is skipped, so the plan knows before
+    the search whether a fine-tune can follow it.
+
+    >>> round(finetune_minimum(107, 224)), round(finetune_minimum(212, 150, 150.0))
+    (157, 427)
+    """
+    side = train_sides(size, native_short_side)[-1]
+    training = MIN_EPOCHS * PLAN_MARGIN * seconds_per_epoch * (side / size) ** 2
+    return START_SECONDS + training + kept_after(finetune_size(side, size, native_short_side))
+
+
+def probe_search_share(
+    budget_s: float, used_s: float, need_s: float, minimum_s: float, kept_s: float
+) -> tuple[float, bool]:
+    """(share of the budget at which the probe search ends, whether a fine-tune is planned after it).
+
+    The search ends where the fine-tune's preferred plan (`need_s`, `finetune_need`) still fits before what
+    must follow it (`kept_s`: the final runs' baselines and the evaluation's reserve), at PROBE_SEARCH_ENDS at
+    the latest and PROBE_SEARCH_MIN after now at the earliest. When not even the cheapest fine-tune
+    (`minimum_s`) fits, no fine-tune follows, and the search gets all the time until `kept_s`: the budget goes
+    to probes that fit (another backbone, flips, test-time views), not unused. (On a 10,899-image scene set at
+    `--budget 10m` the fine-tune was skipped after the search, "212 s an epoch, 258 s left", and 303 s of 600
+    went unused while probes had been left out for their feature extraction.)
+
+    >>> probe_search_share(1200, 60, 400, 150, 100)
+    (0.35, True)
+    >>> probe_search_share(600, 60, 1900, 700, 60)
+    (0.9, False)
+    """
+    floor = used_s / budget_s + PROBE_SEARCH_MIN
+    if used_s + minimum_s + kept_s > budget_s:
+        return max(floor, (budget_s - kept_s) / budget_s), False
+    return max(floor, min(PROBE_SEARCH_ENDS, (budget_s - need_s - kept_s) / budget_s)), True
+
+
 def new_feature_rows(base: Recipe, arm: Recipe, counts: dict[str, int]) -> tuple[int, float]:
     """(rows, cost per row in units of the base backbone's row) of the features a probe `arm` must compute
     that the `base` probe's run has cached: every view of every split for another backbone or size, else

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from liftlab.config import Recipe
+from liftlab.experiments.final import pairs_seconds
 from liftlab.experiments.halving import BASELINE
 from liftlab.experiments.timing import StepTiming, shape_timing_seconds
 from liftlab.experiments.transfer import (
@@ -174,6 +175,9 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     # recipe over fresh seeds; else the one run gets every epoch that fits.
     fresh = work.settings.seeds
     slowdown = work.capacity.slowdown if work.workers > 1 else 1.0
+    # the fresh seeds' fine-tunes run side by side in the final phase's batch (`final.pairs_seconds`): their
+    # wall time in units of this run's
+    fresh_runs = pairs_seconds(fresh, [slowdown, 0.0], work.workers)
 
     def kept_after_seeds(test_size: int) -> float:
         each = work.full_seconds(work.base) + scoring(test_size) + START_SECONDS
@@ -181,7 +185,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
 
     def plan(seconds_per_epoch: float) -> tuple[int, int, bool]:
         return plan_seeded_finetune(work.clock.left(), seconds_per_epoch, probe.data.size, native,
-                                    kept_after, kept_after_seeds, to_time, fresh * slowdown)  # fmt: skip
+                                    kept_after, kept_after_seeds, to_time, fresh_runs)  # fmt: skip
 
     side, epochs, seeded = plan(per_epoch)
     while epochs and not work.timings.has_step(trial(side), classes):
@@ -199,10 +203,10 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
         per_epoch = epoch_seconds(n_train, n_val, chosen.optim.batch_size, timing.seconds, val_image)
         # scored at the test size the plan chose
         keep = kept_after_seeds(size) if seeded else keep_after_finetune(work, n_test * val_image)
-        epochs = epochs_that_fit(work.clock.left() - keep, per_epoch * ((1 + fresh * slowdown) if seeded else 1))
+        epochs = epochs_that_fit(work.clock.left() - keep, per_epoch * ((1 + fresh_runs) if seeded else 1))
     side, size, epochs = work.remember("finetune_plan", [side, size, epochs])
     # a seeded plan shares the time left with the fresh seeds' runs: this run gets its part of it
-    left = (work.clock.left() - keep) / ((1 + fresh * slowdown) if seeded else 1.0)
+    left = (work.clock.left() - keep) / ((1 + fresh_runs) if seeded else 1.0)
     if not epochs:
         work.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
         return str(winner), False

@@ -125,3 +125,17 @@ def test_spare_time_plans_fresh_seeds_only_when_the_preferred_fine_tune_fits_for
     side, epochs, seeded = plan_seeded_finetune(1200, 110, 224, 384.0, keep, keep, fresh_runs=2.0)
     assert not seeded and epochs == epochs_that_fit(1200 - 60, 110), "no room for 3: the one run gets every epoch"
     assert plan_seeded_finetune(3600, 110, 224, 384.0, keep, keep, fresh_runs=0.0)[2] is False
+
+
+def test_fresh_pairs_side_by_side_take_the_longest_chain_or_the_spread_work() -> None:
+    from liftlab.experiments.final import pairs_seconds, pairs_that_fit
+
+    finetune, probe = 1000.0, 10.0
+    # two fresh fine-tunes and their probes on two workers: the fine-tunes run together
+    assert pairs_seconds(2, [finetune, probe], 2) == pytest.approx(finetune + probe)
+    assert pairs_seconds(3, [finetune, probe], 2) == pytest.approx(2 * finetune), "a third waits for a worker"
+    assert pairs_seconds(2, [finetune, probe], 1) == pytest.approx(2 * (finetune + probe)), "one after the other"
+    assert pairs_seconds(2, [100.0, 100.0], 2) == pytest.approx(200.0), "equal runs: the work spread over two"
+    assert pairs_that_fit(1050, [finetune, probe], 2, most=2) == 2
+    assert pairs_that_fit(1050, [finetune, probe], 1, most=2) == 1
+    assert pairs_that_fit(500, [finetune, probe], 2, most=2) == 0

@@ -273,3 +273,20 @@ def test_when_not_even_the_cheapest_fine_tune_fits_the_probe_search_gets_the_tim
     # tight: the preferred plan does not fit, the cheapest does; the search keeps its minimum share
     end, fits = probe_search_share(400, 40, finetune_need(107, 224), finetune_minimum(107, 224), kept_s=60)
     assert fits and end == pytest.approx(40 / 400 + 0.05)
+
+
+def test_probe_arms_are_kept_while_their_feature_extraction_fits_together() -> None:
+    from liftlab.experiments.transfer import arms_whose_features_fit, new_feature_rows
+
+    base = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=224"])
+    lite1 = with_values(base, {"model.pretrained": "efficientnet_lite1", "data.size": 240})
+    lite2 = with_values(base, {"model.pretrained": "efficientnet_lite2", "data.size": 260})
+    arms = {"baseline": base, "lite1": lite1, "lite1+mlp": with_values(lite1, {"model.head": "mlp"}), "lite2": lite2}
+    counts = {"train": 5000, "val": 1000, "test": 1000}
+    each = {name: new_feature_rows(base, arm, counts) for name, arm in arms.items()}
+    seconds = {name: rows * cost * 0.01 for name, (rows, cost) in each.items()}
+    # each of Lite1 and Lite2 fits alone; together they do not: the later one is left out
+    allowance = max(seconds["lite1"], seconds["lite2"]) * 1.2
+    assert seconds["lite1"] + seconds["lite2"] > allowance
+    kept, dropped = arms_whose_features_fit(base, arms, counts, 0.01, allowance)
+    assert kept == ["baseline", "lite1", "lite1+mlp"] and dropped == ["lite2"], "Lite1's features are paid once"

@@ -17,6 +17,7 @@ from liftlab.experiments.halving import BASELINE
 from liftlab.experiments.timing import StepTiming, shape_timing_seconds
 from liftlab.experiments.transfer import (
     START_SECONDS,
+    arms_whose_features_fit,
     epoch_seconds,
     epochs_that_fit,
     finetune_minimum,
@@ -24,7 +25,6 @@ from liftlab.experiments.transfer import (
     finetune_recipe,
     finetune_size,
     keeps_finetune,
-    new_feature_rows,
     plan_seeded_finetune,
     probe_search_share,
     scoring_seconds,
@@ -59,15 +59,13 @@ def plan_transfer(
     per_row = per_image * work.capacity.slowdown
     work.forward_seconds = per_image
     allowance = work.clock.left_until(work.probe_search_end)
-    kept: list[str] = []
-    dropped: list[str] = []
-    thumbnails: list[str] = []
-    for name, recipe in arms.items():
-        if upscaled(work.base.data.size, native) and another_backbone_or_size(work.base, recipe):
-            thumbnails.append(name)
-            continue
-        rows, cost = new_feature_rows(work.base, recipe, counts)
-        (kept if rows * cost * per_row <= allowance else dropped).append(name)
+    thumbnails = [
+        name
+        for name, recipe in arms.items()
+        if upscaled(work.base.data.size, native) and another_backbone_or_size(work.base, recipe)
+    ]
+    candidates = {name: recipe for name, recipe in arms.items() if name not in thumbnails}
+    kept, dropped = arms_whose_features_fit(work.base, candidates, counts, per_row, allowance)
     names = work.remember("probe_arms", kept)
     detail = (
         f"fine-tuning epoch {per_epoch:.0f} s predicted; the probe search ends at "
@@ -85,7 +83,10 @@ def plan_transfer(
             f"backbone's lead as a probe at its native size does not carry over): {', '.join(thumbnails)}"
         )
     if dropped:
-        detail += f"; left out for their feature extraction ({allowance:.0f} s to search): {', '.join(dropped)}"
+        detail += (
+            f"; left out for their feature extraction (together they would pass the {allowance:.0f} s to search): "
+            f"{', '.join(dropped)}"
+        )
     work.step("transfer plan", detail, started)
     return {name: arms[name] for name in names if name in arms}
 

@@ -400,6 +400,41 @@ def new_feature_rows(base: Recipe, arm: Recipe, counts: dict[str, int]) -> tuple
     return max(rows, 0), 1.0
 
 
+def arms_whose_features_fit(
+    base: Recipe, arms: dict[str, Recipe], counts: dict[str, int], row_seconds: float, allowance: float
+) -> tuple[list[str], list[str]]:
+    """(kept, dropped): the probe arms whose feature extraction fits in `allowance` seconds *together*, in the
+    arms' order, each distinct set of features (backbone, size, resize, colour, mirror views, test-time
+    views) charged once: arms that share one (Lite1 with a linear or an MLP head) pay for it once. Charged
+    arm by arm, three arms that each fitted ran the probe search to 733 s where the plan ended it at 630 s
+    (a 7,020-image MRI set: their feature passes at Lite1's 240 px were outside any limit).
+
+    >>> base = Recipe.model_validate({"model": {"pretrained": "efficientnet_lite0", "finetune": "linear"},
+    ...                               "data": {"size": 224}})
+    >>> lite1 = with_values(base, {"model.pretrained": "efficientnet_lite1", "data.size": 240})
+    >>> mlp1 = with_values(lite1, {"model.head": "mlp"})
+    >>> lite2 = with_values(base, {"model.pretrained": "efficientnet_lite2", "data.size": 260})
+    >>> arms = {"lite1": lite1, "lite1-mlp": mlp1, "lite2": lite2}
+    >>> arms_whose_features_fit(base, arms, {"train": 1000, "val": 100, "test": 100}, 0.01, 20.0)
+    (['lite1', 'lite1-mlp'], ['lite2'])
+    """
+    kept: list[str] = []
+    dropped: list[str] = []
+    paid: set[tuple[object, ...]] = set()
+    spent = 0.0
+    for name, arm in arms.items():
+        features = (arm.model.pretrained, arm.data.size, arm.data.resize, arm.data.color, arm.augment.flip, arm.tta)
+        rows, cost = new_feature_rows(base, arm, counts)
+        seconds = 0.0 if features in paid else rows * cost * row_seconds
+        if spent + seconds <= allowance:
+            kept.append(name)
+            spent += seconds
+            paid.add(features)
+        else:
+            dropped.append(name)
+    return kept, dropped
+
+
 def epochs_that_fit(seconds_left: float, seconds_per_epoch: float) -> int:
     """Epochs of fine-tuning that fit in `seconds_left` after the run's start-up, each taken to need
     PLAN_MARGIN times `seconds_per_epoch`, or 0 when fewer than MIN_EPOCHS do.

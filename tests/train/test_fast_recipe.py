@@ -102,7 +102,7 @@ def test_fast_recipe_resumes_to_the_same_weights(digits: Any, tmp_path: Path) ->
 
 def test_presets_load_by_name_and_unknown_names_list_them(tmp_path: Path) -> None:
     assert load_recipe("fast").optim.units == "per-1024"
-    with pytest.raises(BadInputError, match="built-in: fast"):
+    with pytest.raises(BadInputError, match=r"built-in: .*\bfast\b"):
         preset("fastest")
     with pytest.raises(BadInputError, match="cannot be read"):
         load_recipe(tmp_path / "missing.yaml")

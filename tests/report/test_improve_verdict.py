@@ -78,3 +78,18 @@ def test_a_cut_export_says_so() -> None:
     cut = Exported(seed=1, test_acc=0.63, ci95=(0.58, 0.68), folder="out/best", cut_after=3)
     exported, _, _ = verdict_sentences(replace(result, best=replace(result.best, exported=cut)))
     assert "a run the deadline cut after 3 epoch(s)" in exported
+
+
+def test_the_headline_names_a_probe_member_with_its_validation_figures_only_when_added() -> None:
+    from liftlab.records import EnsembleChoice, ProbeMemberChoice
+
+    result = _result(0.05, 0.03, 0.07)
+    seeds = EnsembleChoice((1, 2), 0.94, 0.93, 20.0, 10.0, exported=True)
+    probe = ProbeMemberChoice("lite2", "efficientnet_lite2", 260, 0.96, 0.94, 8, 3, 12.0, added=True)
+    best = Exported(seed=1, test_acc=0.63, ci95=(0.58, 0.68), folder="out/best", ensemble=seeds, probe_member=probe)
+    exported, _, _ = verdict_sentences(replace(result, best=replace(result.best, exported=best)))
+    assert "seeds 1 and 2" in exported and "probe of efficientnet_lite2 at 260 px" in exported
+    assert "96.00% against 94.00% without it, 8 image(s) fixed and 3 broken)" in exported
+    refused = replace(best, probe_member=replace(probe, added=False))
+    exported, _, _ = verdict_sentences(replace(result, best=replace(result.best, exported=refused)))
+    assert "probe" not in exported

@@ -26,7 +26,16 @@ from liftlab.config import Recipe
 from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
 from liftlab.experiments.baseline_diagnosis import PROFILE_SOURCE
 from liftlab.experiments.budget import early_end_reason, overrun_reason
-from liftlab.experiments.ensemble import choose_ensemble, ensemble_detail, export_ensemble, members_of
+from liftlab.experiments.ensemble import (
+    choose_ensemble,
+    choose_probe_member,
+    ensemble_detail,
+    export_ensemble,
+    export_probe_member,
+    members_of,
+    probe_candidate,
+    probe_member_detail,
+)
 from liftlab.experiments.final import exported_run, final, recipe_diff
 from liftlab.experiments.finetuning import finetune, plan_transfer
 from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift, leaked_mask
@@ -121,6 +130,28 @@ def improve(
             work.step("ensemble", f"skipped: scoring {len(members)} networks on validation needs {scoring:.0f} s",
                       started)  # fmt: skip
     networks = len(choice.seeds) if choice and choice.exported else 1
+    probe_choice = None
+    candidate = probe_candidate(searched["rungs"], searched["recipes"], winner.model.pretrained)
+    probe_record = (
+        work.rung_record(candidate[0], searched["recipes"][candidate[0]], candidate[1]) if candidate else None
+    )
+    if candidate and probe_record is not None:
+        started = work.clock.used()
+        # every member of best/ and the probe predict the validation split twice (with and without it)
+        scoring = 2 * (networks + 1) * n_val * per_image * tta_view_count(winner.tta)
+        if work.clock.left() - work.reserve() > scoring:
+            probe_folder = work.run_folder(probe_record.key)
+            probe_choice = choose_probe_member(spec, out / "best", probe_folder, candidate[0], settings.skip_bad)
+            if probe_choice is None:
+                work.step("ensemble", f"probe {candidate[0]} not tried: its images differ from best/'s", started)
+            else:
+                if probe_choice.added:
+                    export_probe_member(out / "best", probe_folder, probe_choice)
+                    networks += 1
+                work.step("ensemble", probe_member_detail(probe_choice), started)
+        else:
+            work.step("ensemble", f"probe {candidate[0]} not tried: scoring it on validation needs {scoring:.0f} s",
+                      started)  # fmt: skip
     started = work.clock.used()
     # 31 passes over the test split (clean + 6 corruptions x 5 severities), one per network of best/
     corruption_seconds = 31 * best_metrics["n_test"] * per_image * networks
@@ -143,11 +174,13 @@ def improve(
     exported_correct = np.asarray(exported_record.test_predictions) == np.asarray(exported_record.test_labels)
     leak_free = accuracy_without(exported_correct, leaked)
     val_acc = best_metrics.get("val_acc")
-    if networks > 1 and choice is not None:  # best/ is the ensemble: the evaluation scored it, on every test image
-        leak_free, val_acc = evaluation.get("leak_free"), choice.val_acc
+    if networks > 1:  # best/ is an ensemble: the evaluation scored it, on every test image
+        leak_free = evaluation.get("leak_free")
+        val_acc = probe_choice.val_acc if probe_choice and probe_choice.added else choice.val_acc if choice else val_acc
     exported = Exported(
         exported_record.seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"), val_acc=val_acc,
         cut_after=exported_record.stopped_by_time or None, leak_free=leak_free, ensemble=choice,
+        probe_member=probe_choice,
     )  # fmt: skip
     target_reached = None
     if settings.target is not None:

@@ -6,7 +6,7 @@ the wrong type. `FORMAT` is written into every record; a file without one is of 
 from liftlab.records.ablation import AblationArm, AblationResult, FailedRun
 from liftlab.records.diagnosis import CODES, SEVERITIES, Diagnosis, Finding, Recommendation
 from liftlab.records.fields import FORMAT
-from liftlab.records.improve import EnsembleChoice, Exported, ImproveResult, RecipeResult, Step
+from liftlab.records.improve import EnsembleChoice, Exported, ImproveResult, ProbeMemberChoice, RecipeResult, Step
 from liftlab.records.runs import Epoch, RunRecord, RunSummary, history_from_json
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "FailedRun",
     "Finding",
     "ImproveResult",
+    "ProbeMemberChoice",
     "RecipeResult",
     "Recommendation",
     "RunRecord",

@@ -54,6 +54,41 @@ class EnsembleChoice:
 
 
 @dataclass(frozen=True)
+class ProbeMemberChoice:
+    """A probe of another backbone from the search, tried as one more member of best/ on validation: `added`
+    when the images it fixes outnumber those it breaks by more than their noise (`ensemble.adds_beyond_noise`).
+    `without_val_acc` is best/ before it (one network or the seeds' ensemble); `ms_per_image` is its own cost."""
+
+    arm: str
+    backbone: str
+    size: int
+    val_acc: float
+    without_val_acc: float
+    fixed: int
+    broken: int
+    ms_per_image: float
+    added: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> ProbeMemberChoice:
+        record = as_object(record, where)
+        return cls(
+            arm=value_of(record, "arm", (str,), where),
+            backbone=value_of(record, "backbone", (str,), where),
+            size=value_of(record, "size", (int,), where),
+            val_acc=float(value_of(record, "val_acc", NUMBER, where)),
+            without_val_acc=float(value_of(record, "without_val_acc", NUMBER, where)),
+            fixed=value_of(record, "fixed", (int,), where),
+            broken=value_of(record, "broken", (int,), where),
+            ms_per_image=float(value_of(record, "ms_per_image", NUMBER, where)),
+            added=bool(value_of(record, "added", (bool,), where)),
+        )
+
+
+@dataclass(frozen=True)
 class Exported:
     """The one model in best/ (the winner's first final seed): what the user deploys."""
 
@@ -65,11 +100,13 @@ class Exported:
     cut_after: int | None = None  # the epoch after which the deadline cut it; None: it finished its schedule
     leak_free: dict[str, Any] | None = None  # {value, ci95, images, left_out} over the test images without a copy
     ensemble: EnsembleChoice | None = None  # tried when two fresh seeds of the winner finished; best/ holds it if won
+    probe_member: ProbeMemberChoice | None = None  # a probe of another backbone tried as one more member
 
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.seed, "test_acc": self.test_acc, "ci95": list(self.ci95), "folder": self.folder,
                 "val_acc": self.val_acc, "cut_after": self.cut_after, "leak_free": self.leak_free,
-                "ensemble": self.ensemble.to_json() if self.ensemble else None}  # fmt: skip
+                "ensemble": self.ensemble.to_json() if self.ensemble else None,
+                "probe_member": self.probe_member.to_json() if self.probe_member else None}  # fmt: skip
 
     @classmethod
     def from_json(cls, record: Any, where: str) -> Exported:
@@ -84,6 +121,9 @@ class Exported:
             leak_free=value_of(record, "leak_free", (dict,), where, optional=True),
             ensemble=EnsembleChoice.from_json(record["ensemble"], f"{where}: ensemble")
             if record.get("ensemble") is not None
+            else None,
+            probe_member=ProbeMemberChoice.from_json(record["probe_member"], f"{where}: probe_member")
+            if record.get("probe_member") is not None
             else None,
         )
 

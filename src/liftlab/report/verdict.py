@@ -55,6 +55,13 @@ def exported_sentence(result: ImproveResult) -> str | None:
             f"on validation: {pct(ensemble.val_acc)} against {pct(ensemble.single_val_acc)} for one network; "
             f"{ensemble.ms_per_image:.1f} ms an image here against {ensemble.single_ms_per_image:.1f} ms)"
         )
+    probe = exported.probe_member
+    if probe is not None and probe.added:
+        what = what.removesuffix(")") + (
+            f"; with the search's probe of {probe.backbone} at {probe.size} px as one more member, chosen on "
+            f"validation: {pct(probe.val_acc)} against {pct(probe.without_val_acc)} without it, {probe.fixed} "
+            f"image(s) fixed and {probe.broken} broken)"
+        )
     if exported.cut_after is not None:
         what += f", a run the deadline cut after {exported.cut_after} epoch(s) of its schedule,"
     overall = f"{pct(exported.test_acc)} on the test split ({interval(exported.ci95)}, test images)"

@@ -12,6 +12,7 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
+from torch.nn import functional as F
 
 from liftlab.config import Recipe, recipe_from_dict
 from liftlab.errors import BadInputError
@@ -52,8 +53,10 @@ class TrainedModel:
 
 @dataclass
 class Ensemble:
-    """Networks trained with one recipe on different seeds, predicting together: the average of their
-    probabilities. Every member sees the same decoded images (one size, resize and colour)."""
+    """Networks predicting together: the average of their probabilities. The images are decoded once at the
+    first member's size (its resize policy and colour, which every member shares); a member trained at another
+    size (a probe of another backbone) sees them resized to its own, with antialiasing, which is also how the
+    ensemble was scored when it was chosen."""
 
     folder: Path
     members: tuple[TrainedModel, ...]
@@ -71,7 +74,9 @@ class Ensemble:
         return self.members[0].channels
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.stack([member.probabilities(images) for member in self.members]).mean(0)
+        return torch.stack(
+            [member.probabilities(at_size(images, member.recipe.data.size)) for member in self.members]
+        ).mean(0)
 
     def kept_test_probabilities(self, images: torch.Tensor) -> torch.Tensor | None:
         kept = [member.kept_test_probabilities(images) for member in self.members]
@@ -81,6 +86,18 @@ class Ensemble:
 
 
 Predictor = TrainedModel | Ensemble
+
+
+def at_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """A (N, C, H, W) uint8 batch at `size` x `size`: itself when it is, else resized (bilinear, antialiased).
+
+    >>> at_size(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), 4).shape
+    torch.Size([2, 3, 4, 4])
+    """
+    if images.shape[-2:] == (size, size):
+        return images
+    resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return resized.round().clamp(0, 255).to(torch.uint8)
 
 
 def ensemble_members(folder: Path) -> list[Path] | None:
@@ -107,11 +124,11 @@ def load_model(folder: Path, device: str | None = None) -> Predictor:
     loaded = tuple(load_trained(member, device) for member in members)
     first = loaded[0]
     for member in loaded[1:]:
-        same = (member.classes, member.recipe.data.size, member.recipe.data.color, member.recipe.data.resize)
-        if same != (first.classes, first.recipe.data.size, first.recipe.data.color, first.recipe.data.resize):
+        same = (member.classes, member.recipe.data.color, member.recipe.data.resize)
+        if same != (first.classes, first.recipe.data.color, first.recipe.data.resize):
             raise BadInputError(
-                f"{folder / ENSEMBLE}: member {member.folder} differs from {first.folder} in classes, size, colour "
-                "or resize; an ensemble's members must see the same images"
+                f"{folder / ENSEMBLE}: member {member.folder} differs from {first.folder} in classes, colour "
+                "or resize; an ensemble's members must see the same images (sizes may differ)"
             )
     return Ensemble(folder, loaded)
 

@@ -198,3 +198,28 @@ def test_a_member_that_only_adds_noise_joins_in_few_tries_and_a_real_gain_in_mos
 
     assert joins(0.5) <= 0.05
     assert joins(0.75) >= 0.6
+
+
+def test_fresh_seeds_repeat_a_search_run_whose_schedule_ended_by_time_at_its_recorded_seconds(tmp_path: Path) -> None:
+    """The final phase times a fine-tune that ended its schedule by time at the seconds it took for the whole
+    schedule (not extrapolated to its nominal epochs), and only the winner's own run at its seed counts."""
+    from types import SimpleNamespace
+
+    from liftlab.config import Recipe
+    from liftlab.experiments.final import annealed_search_run
+
+    winner = Recipe(strategies=["finetune=full"])
+    annealed = RunRecord("a", 0, ("finetune=full",), 0.9, 0.9, (), 1166.0, epoch_seconds=(65.0,) * 18)
+    other_seed = RunRecord("b", 1, ("finetune=full",), 0.9, 0.9, (), 900.0)
+    other_arm = RunRecord("c", 0, ("head=mlp",), 0.9, 0.9, (), 10.0)
+    for record, metrics in ((annealed, {"annealed_by_time": {"epoch": 18, "step": 6, "steps": 1100}}),
+                            (other_seed, {"annealed_by_time": {"epoch": 3, "step": 1, "steps": 100}}),
+                            (other_arm, {})):  # fmt: skip
+        (tmp_path / record.key).mkdir()
+        (tmp_path / record.key / "metrics.json").write_text(json.dumps(metrics))
+    work = SimpleNamespace(records={r.key: r for r in (other_seed, other_arm, annealed)},
+                           run_folder=lambda key: tmp_path / key)  # fmt: skip
+    found = annealed_search_run(work, winner)  # type: ignore[arg-type]
+    assert found is not None and found.seconds == 1166.0
+    (tmp_path / "a" / "metrics.json").write_text("{}")
+    assert annealed_search_run(work, winner) is None, "a run that ran all its steps is extrapolated as before"  # type: ignore[arg-type]

@@ -6,13 +6,11 @@ The arithmetic is pure, in `transfer.py`.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 from liftlab.config import Recipe
-from liftlab.experiments.final import pairs_seconds
+from liftlab.experiments.final import annealed_by_time, pairs_seconds
 from liftlab.experiments.halving import BASELINE
 from liftlab.experiments.timing import StepTiming, shape_timing_seconds
 from liftlab.experiments.transfer import (
@@ -250,13 +248,3 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
         work.batch_counts[1] - reused_before,
     )
     return (name, helped) if kept else (str(winner), False)
-
-
-def annealed_by_time(folder: Path) -> dict[str, int] | None:
-    """Where the schedule of the run in `folder` ended by time (`fit`'s anneal_within), or None when it ran
-    all its steps (or wrote no metrics)."""
-    metrics = folder / "metrics.json"
-    if not metrics.is_file():
-        return None
-    found = json.loads(metrics.read_text()).get("annealed_by_time")
-    return found if isinstance(found, dict) else None

@@ -72,7 +72,8 @@ pays more than epochs: 3 epochs on 192-px crops tested at 224 reached 89.2% vali
 3 epochs at 128 px tested at 160 reached 87.5% and 10-11 epochs there 88.0-88.6% (67 s an epoch). Above 192 it
 stops paying at equal time: 3 epochs on 224-px crops tested at 256 (210 s an epoch, 630 s) reached 89.4% and 4
 epochs on 192-px crops (588 s) 89.2%: two images in 1,000, one seed each, well inside the noise, so the
-cheaper side stays (under a tighter budget it buys 1.4x the epochs). TrashNet (384x288 photos) never upscales, so this constant has no second data set."""
+cheaper side stays (under a tighter budget it buys 1.4x the epochs). TrashNet (384x288 photos) never
+upscales, so this constant has no second data set."""
 UPSCALED_GOOD_EPOCHS = 4
 """Epochs at which a fine-tune of upscaled images prefers a larger side to more epochs (GOOD_EPOCHS for
 photos): 3 epochs at 192 px beat 11 at 128 px above; one epoch more than that is the margin."""

@@ -93,3 +93,10 @@ def test_the_headline_names_a_probe_member_with_its_validation_figures_only_when
     refused = replace(best, probe_member=replace(probe, added=False))
     exported, _, _ = verdict_sentences(replace(result, best=replace(result.best, exported=refused)))
     assert "probe" not in exported
+
+
+def test_an_arm_of_several_strategies_stays_one_item_of_the_helped_and_hurt_lists() -> None:
+    result = _result(0.05, 0.03, 0.07)
+    result = replace(result, effects={"helped": ["flip"], "hurt": ["crop,depth=+1"], "unclear": []})
+    _, second = verdict_sentences(result)
+    assert "Helped in the search: flip; hurt: crop + depth=+1." in second

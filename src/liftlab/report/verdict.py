@@ -117,7 +117,8 @@ def lift_sentence(result: ImproveResult) -> str:
 
 def search_sentence(result: ImproveResult) -> str:
     """What helped and hurt in the search, and the target, decided on validation."""
-    helped, hurt = result.effects["helped"], result.effects["hurt"]
+    # an arm that combines strategies is named by them joined with commas: " + " keeps it one item of the list
+    helped, hurt = ([name.replace(",", " + ") for name in result.effects[kind]] for kind in ("helped", "hurt"))
     scope = result.effects.get("scope")
     sentence = (
         f"Helped in the search{f' ({scope})' if scope else ''}: {', '.join(helped) or 'none'}; "

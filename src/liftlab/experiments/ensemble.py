@@ -28,7 +28,7 @@ from liftlab.config import Recipe
 from liftlab.data.loading import load_data
 from liftlab.records import EnsembleChoice, ProbeMemberChoice, RunRecord
 from liftlab.train.probe import on_features
-from liftlab.train.saved import ENSEMBLE, Ensemble, Predictor, load_model, load_trained
+from liftlab.train.saved import ENSEMBLE, Ensemble, Predictor, at_size, load_model, load_trained
 
 MEMBERS = 2  # the default --seeds: the fresh seeds the final phase trains when they fit
 NOISE_Z = 2.0
@@ -137,20 +137,16 @@ def choose_probe_member(
     cannot share best/'s images (other classes, colour or resize policy)."""
     current = load_model(best)
     probe = load_trained(probe_folder)
-    first = current.members[0] if isinstance(current, Ensemble) else current
-    if (probe.classes, probe.recipe.data.color, probe.recipe.data.resize) != (
-        first.classes,
-        first.recipe.data.color,
-        first.recipe.data.resize,
-    ):
-        return None
     members = current.members if isinstance(current, Ensemble) else (current,)
+    if probe.sees != members[0].sees:
+        return None
     data = load_data(spec, current.recipe.data, skip_bad=skip_bad)
     labels = data.val.labels
     without, _ = _timed_probabilities(current, data.val.images)
-    joined = Ensemble(best, (*members, probe))
-    with_member, _ = _timed_probabilities(joined, data.val.images)
-    _, probe_seconds = _timed_probabilities(probe, data.val.images[: min(len(labels), 64)])
+    # best/'s average and the probe's probabilities, weighted as `Ensemble` weighs k + 1 members: the members'
+    # forward passes are not run a second time
+    probe_probabilities, probe_seconds = _timed_probabilities(probe, at_size(data.val.images, probe.recipe.data.size))
+    with_member = (without * len(members) + probe_probabilities) / (len(members) + 1)
     without_correct = without.argmax(1) == labels
     with_correct = with_member.argmax(1) == labels
     count = max(len(labels), 1)

@@ -37,20 +37,15 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
     # schedule: extrapolating them to its nominal epochs overestimated a fresh pair by 5% (a 60-minute TrashNet
     # run planned two fresh seeds and then found no room for them). Its fresh seeds get the same time, in a
     # worker, and end their schedules by it the same way: the recipe they repeat is "this schedule in this time".
+    in_worker = work.capacity.slowdown if alone else 1.0  # how much slower the winner runs in a worker
     annealed = annealed_search_run(work, winner)
     anneal_within = None
     if annealed is not None:
         winner_seconds = annealed.seconds
-        anneal_within = annealed.seconds * (work.capacity.slowdown if alone else 1.0)
-    pair_seconds = planned_pair_seconds(
-        [winner_seconds * (work.capacity.slowdown if alone else 1.0), base_seconds], work.workers
-    )
-    fitting = pairs_that_fit(
-        work.clock.left() - work.reserve(),
-        [winner_seconds * (work.capacity.slowdown if alone else 1.0), base_seconds],
-        work.workers,
-        work.settings.seeds,
-    )
+        anneal_within = annealed.seconds * in_worker
+    pair = [winner_seconds * in_worker, base_seconds]
+    pair_seconds = planned_pair_seconds(pair, work.workers)
+    fitting = pairs_that_fit(work.clock.left() - work.reserve(), pair, work.workers, work.settings.seeds)
     fresh = [work.base.seed + 1 + offset for offset in range(fitting)]
     seeds = work.remember("final_seeds", fresh or [work.base.seed])
     if isinstance(seeds, int):  # a plan.json from before the final seeds were distinct: the first N seeds

@@ -137,7 +137,8 @@ def improve(
     )
     if candidate and probe_record is not None:
         started = work.clock.used()
-        # every member of best/ and the probe predict the validation split twice (with and without it)
+        # best/'s members and the probe predict the validation split once each; counted twice, a margin for
+        # the decode at best/'s size and the resize to the probe's
         scoring = 2 * (networks + 1) * n_val * per_image * tta_view_count(winner.tta)
         if work.clock.left() - work.reserve() > scoring:
             probe_folder = work.run_folder(probe_record.key)

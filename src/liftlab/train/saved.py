@@ -41,6 +41,12 @@ class TrainedModel:
     def channels(self) -> int:
         return len(self.preprocess.mean)
 
+    @property
+    def sees(self) -> tuple[list[str], str, str]:
+        """What ensemble members must share to predict from one decoded batch: classes, colour, resize policy
+        (a member at another size gets the batch resized, `at_size`)."""
+        return self.classes, self.recipe.data.color, self.recipe.data.resize
+
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """(N, classes) float32 probabilities for a (N, C, H, W) uint8 batch at the run's size and colour."""
         log_probs = predict_logits(self.model, images, self.preprocess, self.dtype, self.recipe.eval_batch_size)
@@ -124,8 +130,7 @@ def load_model(folder: Path, device: str | None = None) -> Predictor:
     loaded = tuple(load_trained(member, device) for member in members)
     first = loaded[0]
     for member in loaded[1:]:
-        same = (member.classes, member.recipe.data.color, member.recipe.data.resize)
-        if same != (first.classes, first.recipe.data.color, first.recipe.data.resize):
+        if member.sees != first.sees:
             raise BadInputError(
                 f"{folder / ENSEMBLE}: member {member.folder} differs from {first.folder} in classes, colour "
                 "or resize; an ensemble's members must see the same images (sizes may differ)"

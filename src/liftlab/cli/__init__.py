@@ -1,6 +1,7 @@
 """The `liftlab` command: parse, call the library, print. No logic lives here.
 
-The commands live in `train.py` (one run and its parts), `experiments.py` (many runs) and `evaluation.py`;
+The commands live in `train.py` (one run and its parts), `experiments.py` (many runs), `evaluation.py` and `review.py`
+(the data review);
 importing them here registers them on `app`, the entry point.
 """
 
@@ -8,6 +9,7 @@ importing them here registers them on `app`, the entry point.
 from liftlab.cli import train  # isort: skip
 from liftlab.cli import experiments  # isort: skip
 from liftlab.cli import evaluation  # isort: skip
+from liftlab.cli import review  # isort: skip
 from liftlab.cli.common import app
 
-__all__ = ["app", "evaluation", "experiments", "train"]
+__all__ = ["app", "evaluation", "experiments", "review", "train"]

@@ -17,24 +17,20 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from liftlab.augment import flip_coins
 from liftlab.config import AugmentConfig, Recipe
-from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
 from liftlab.models import build_model
 from liftlab.models.backbones import is_registered
 from liftlab.models.pretrained import classifier_of
-from liftlab.models.zoo import RepeatChannels
 from liftlab.progress import make_progress
 from liftlab.train import distributed
-from liftlab.train.features import FEATURE_BATCH, ExtractionRecord, FeatureCache, extract
+from liftlab.train.embedding import Embedder
 from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
 from liftlab.train.inference import Preprocess, tta_view_count, tta_views
 from liftlab.train.losses import classification_loss
 from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
-from liftlab.train.precision import choose_execution, time_forward
 from liftlab.train.schedules import lr_at
 
 TTA_WEIGHTS = tuple(weight for _, weight in tta_views(torch.zeros(1, 1, 32, 32)))  # view by view, as in inference
@@ -57,10 +53,6 @@ def on_features(recipe: Recipe) -> bool:
     )
 
 
-def _backbone(model: nn.Module) -> nn.Module:
-    return model.model if isinstance(model, RepeatChannels) else model
-
-
 def fit_on_features(
     recipe: Recipe,
     data: ImageData,
@@ -77,34 +69,18 @@ def fit_on_features(
     torch.manual_seed(recipe.seed)
     num_classes = len(data.classes)
     model = build_model(recipe.model, data.channels, num_classes).to(device)
-    backbone = _backbone(model)
     preprocess = Preprocess.fit(data.train.images, recipe)
-    transform = preprocess.on(device)
-    size = recipe.data.size
-    batch_shape = (FEATURE_BATCH, 3, size, size)
-    execution = choose_execution(recipe.precision, recipe.memory_format, "off", backbone, batch_shape, num_classes,
-                                 device, cache_root(), 0, timer=time_forward(backbone, batch_shape, device),
-                                 purpose="features")  # fmt: skip
-    backbone.to(memory_format=execution.layout)
-
-    def prepare(batch: torch.Tensor) -> torch.Tensor:
-        inputs = transform(batch.float() / 255.0)
-        inputs = inputs.repeat(1, 3 // inputs.shape[1], 1, 1) if inputs.shape[1] == 1 else inputs
-        return inputs.contiguous(memory_format=execution.layout)
-
-    cache = FeatureCache(cache_root() / "features" / f"{recipe.model.pretrained}-{execution.dtype}")
-    cost = ExtractionRecord()
+    embedder = Embedder.of(model, recipe, preprocess, device)
+    cost, execution, size = embedder.cost, embedder.execution, recipe.data.size
     train_views = 2 if recipe.augment.flip else 1
     val_views = tta_view_count(recipe.tta)
-    train_x = extract(backbone, data.train.images, train_views, prepare, execution.torch_dtype, cache, cost,
-                      quiet=quiet, label="features train")  # fmt: skip
-    val_x = extract(backbone, data.val.images, val_views, prepare, execution.torch_dtype, cache, cost,
-                    quiet=quiet, label="features val")  # fmt: skip
+    train_x = embedder(data.train.images, train_views, quiet=quiet, label="features train")
+    val_x = embedder(data.val.images, val_views, quiet=quiet, label="features val")
     train_x, val_x = train_x.to(device), val_x.to(device)
     labels = data.train.labels.to(device)
     val_labels = data.val.labels.to(device)
 
-    head = classifier_of(backbone)
+    head = classifier_of(embedder.backbone)
     head.train()
     generator = torch.Generator(device=device).manual_seed(recipe.seed)
     n_train = len(labels)
@@ -221,8 +197,7 @@ def fit_on_features(
     if data.test is not None and len(data.test) and stopped_reason is None:
         # the test split off cached features too: every probe of this backbone and size (a search's arms, the
         # seeds of the final runs) scores it without a forward pass, and equal to the network on the images
-        test_x = extract(backbone, data.test.images, val_views, prepare, execution.torch_dtype, cache, cost,
-                         quiet=quiet, label="features test")  # fmt: skip
+        test_x = embedder(data.test.images, val_views, quiet=quiet, label="features test")
         test_log_probs = log_probs_of(test_x.to(device)).cpu()
     extra["features"] |= {"computed": cost.computed, "reused": cost.reused, "seconds": round(cost.seconds, 3)}
     return FitResult(

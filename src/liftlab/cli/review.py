@@ -1,0 +1,77 @@
+"""`liftlab data review` and `data apply-review`: the data's suspects for a person to look at and correct."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from liftlab.cli.common import DataArg, console, data_app, reports_errors
+
+FOLDS_HELP = "Folds of the out-of-fold heads (each image is scored by a head that never saw it)."
+OUTLIER_HELP = "Share of training and validation images flagged as outliers (the farthest from the rest)."
+
+
+@data_app.command("review")
+@reports_errors
+def data_review(
+    data: DataArg,
+    out: Annotated[Path, typer.Option(help="Folder for review.csv, review.json and review.html.")] = Path(
+        "runs/review"
+    ),
+    folds: Annotated[int, typer.Option(help=FOLDS_HELP)] = 5,
+    outlier_share: Annotated[float, typer.Option(help=OUTLIER_HELP)] = 0.01,
+    skip_bad: Annotated[bool, typer.Option(help="Review the usable images when some files cannot be read.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Wrong labels, near-copies and outliers, found through a frozen pretrained backbone: a CSV to correct
+    (every training and validation image, most suspect first) and a contact sheet of the suspects."""
+    from liftlab.diagnose.review import ReviewOptions, load_for_review, review_data
+    from liftlab.diagnose.review_csv import review_csv_text
+    from liftlab.io import write_json, write_text
+    from liftlab.report.review import write_review_page
+
+    options = ReviewOptions(folds=folds, outlier_share=outlier_share, skip_bad=skip_bad, quiet=quiet)
+    loaded, root = load_for_review(data, options)
+    reviewed = review_data(loaded, root, options)
+    review = reviewed.review
+    write_text(out / "review.csv", review_csv_text(review))
+    write_json(out / "review.json", review.to_json())
+    page = write_review_page(review, reviewed.thumbnails, out / "review.html")
+    console.print(
+        f"{len(review.images)} images reviewed in {review.seconds:.0f} s ({review.settings.backbone} at "
+        f"{review.settings.side} px): {review.label_issues} label issue(s), {review.outliers} outlier(s), "
+        f"{len(review.near_copies)} near-copy pair(s), {len(review.leaking_pairs)} of them joining a test image "
+        "to a training or validation image",
+        highlight=False,
+        soft_wrap=True,
+    )
+    noisy = sorted(review.class_noise, key=lambda c: -c.estimated_noise)[:3]
+    console.print("estimated wrong labels: " + ", ".join(f"{c.name} {c.estimated_noise:.1%}" for c in noisy),
+                  highlight=False)  # fmt: skip
+    for image in review.label_suspects(5):
+        console.print(f"  {escape(image.path)}: given {escape(image.given_label)}, looks like "
+                      f"{escape(image.suggested_label or '')} (score {image.score:.2f})", highlight=False,
+                      soft_wrap=True)  # fmt: skip
+    console.print(f"wrote {out / 'review.csv'} (correct the column 'label'), {out / 'review.json'}, {page}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+
+
+@data_app.command("apply-review")
+@reports_errors
+def data_apply_review(
+    review_csv: Annotated[Path, typer.Argument(help="A review.csv written by `liftlab data review`, corrected.")],
+    out: Annotated[Path, typer.Option(help="The labels CSV to write, in the data folder (paths relative to it).")],
+) -> None:
+    """Write the corrected labels as a new labels CSV (path,label,split); images are never moved or deleted."""
+    from liftlab.diagnose.review_csv import apply_review
+
+    applied = apply_review(review_csv, out)
+    console.print(
+        f"wrote {applied.written}: {applied.kept} images, {applied.changed} label(s) changed, "
+        f"{applied.left_out} left out; train on it with `liftlab train {applied.written}`",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,0 +1,203 @@
+"""`liftlab data review`: the data's faults that cap accuracy or falsify its test score, found from one pass of
+a frozen backbone over every image: labels that look wrong (out-of-fold probabilities + cleanlab), near-copies
+within and across splits (pHash + features) and outliers (far from every other image in feature space).
+
+No rule is fitted on the test split: label suspicion and outlier scores are computed over the training and
+validation images only; test images take part only in the near-copy pairs (which need no label), so a test
+image that copies a training image is named.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from liftlab.config import DataConfig
+from liftlab.data.cache import cache_root
+from liftlab.data.geometry import geometry_of_items
+from liftlab.data.loading import ImageData, ImageSplit, load_data
+from liftlab.data.sources import open_source
+from liftlab.data.splits import make_splits
+from liftlab.errors import BadInputError
+from liftlab.records.review import (
+    LABEL_ISSUE,
+    OUTLIER,
+    ClassLabelNoise,
+    ConfusedClasses,
+    NearCopyPair,
+    Review,
+    ReviewedImage,
+    ReviewSettings,
+)
+from liftlab.report.review import SHOWN
+from liftlab.train import label_faults, neighbours
+from liftlab.train.embedding import REVIEW_BACKBONE, Embedder, review_data_config
+
+OUTLIER_SHARE = 0.01
+"""Share of the training and validation images flagged as outliers: the farthest from their nearest neighbours.
+A ranking, not a test: on clean data it still names the 1% least typical images, for a person to look at."""
+THUMBNAIL_SIDE = 96
+NAMED_COPIES = 3
+"""Near-copies named in one image's reason; the report lists every pair."""
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    folds: int = label_faults.FOLDS
+    outlier_share: float = OUTLIER_SHARE
+    seed: int = 0
+    skip_bad: bool = False
+    quiet: bool = True
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise BadInputError(f"--folds: expected at least 2 folds, found {self.folds}")
+        if not 0.0 <= self.outlier_share < 0.5:
+            raise BadInputError(f"--outlier-share: expected a share in [0, 0.5), found {self.outlier_share}")
+
+
+def load_for_review(spec: str, options: ReviewOptions) -> tuple[ImageData, Path | None]:
+    """DATA decoded at the review backbone's side (from the training images' own short side), split as every
+    other command splits it, and the folder its item names are relative to (None for in-memory data)."""
+    source = open_source(spec, cache_root())
+    train_items = make_splits(source, options.data.val_fraction, options.data.test_fraction, options.data.split_seed)
+    geometry = geometry_of_items(train_items["train"])
+    config = review_data_config(options.data, None if geometry is None else geometry.short_side)
+    data = load_data(spec, config, skip_bad=options.skip_bad, quiet=options.quiet)
+    return data, source.root
+
+
+@dataclass(frozen=True)
+class ReviewedData:
+    """A review with what its report shows: a JPEG thumbnail (base64) of each image it pictures."""
+
+    review: Review
+    thumbnails: dict[str, str]
+
+
+def thumbnail(image: torch.Tensor, side: int = THUMBNAIL_SIDE) -> str:
+    array = image.permute(1, 2, 0).numpy()
+    picture = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+    picture.thumbnail((side, side))
+    buffer = io.BytesIO()
+    picture.convert("RGB").save(buffer, "JPEG", quality=85)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def review_data(data: ImageData, root: Path | None, options: ReviewOptions) -> ReviewedData:
+    """Review `data` (decoded at the review side, `load_for_review`); `root` turns item names into paths."""
+    started = time.perf_counter()
+    side = int(data.train.images.shape[-1])
+    splits: list[tuple[str, ImageSplit]] = [("train", data.train), ("val", data.val)]
+    if data.test is not None and len(data.test):
+        splits.append(("test", data.test))
+    embedder = Embedder.for_review(data.channels, side)
+    features = {name: embedder(split.images, quiet=options.quiet, label=f"features {name}")[0].numpy()
+                for name, split in splits}  # fmt: skip
+    paths = {name: [str(root / n) if root is not None else n for n in split.names] for name, split in splits}
+
+    reviewed = ["train", "val"]
+    x = np.concatenate([features[name] for name in reviewed])
+    y = np.concatenate([dict(splits)[name].labels.numpy() for name in reviewed])
+    folds = label_faults.folds_for(y, options.folds)
+    probabilities = label_faults.out_of_fold_probabilities(x, y, len(data.classes), folds, options.seed)
+    faults = label_faults.label_faults(y, probabilities, folds)
+    outlier = neighbours.outlier_scores(x)
+    cut = np.quantile(outlier, 1.0 - options.outlier_share) if options.outlier_share > 0 else np.inf
+    is_outlier = outlier >= cut
+
+    every = [(name, index) for name, split in splits for index in range(len(split))]
+    all_images = torch.cat([split.images for _, split in splits])
+    pairs = neighbours.near_copies(np.concatenate([features[name] for name, _ in splits]),
+                                   neighbours.perceptual_hashes(all_images))  # fmt: skip
+    named_pairs = tuple(
+        NearCopyPair(paths[every[p.first][0]][every[p.first][1]], every[p.first][0],
+                     paths[every[p.second][0]][every[p.second][1]], every[p.second][0], p.similarity, p.hash_bits)
+        for p in pairs
+    )  # fmt: skip
+    copies_of: dict[str, list[str]] = {}
+    for pair in named_pairs:
+        copies_of.setdefault(pair.first, []).append(f"{pair.second_split}:{pair.second}")
+        copies_of.setdefault(pair.second, []).append(f"{pair.first_split}:{pair.first}")
+
+    def copy_reason(path: str) -> tuple[str, ...]:
+        found = copies_of.get(path, [])
+        if not found:
+            return ()
+        more = f" and {len(found) - NAMED_COPIES} more" if len(found) > NAMED_COPIES else ""
+        return (f"near-copy of {', '.join(found[:NAMED_COPIES])}{more}",)
+
+    rows: list[ReviewedImage] = []
+    offset = 0
+    for name in reviewed:
+        split = dict(splits)[name]
+        for index in range(len(split)):
+            row = offset + index
+            given, suggested = int(y[row]), int(faults.suggested[row])
+            reasons: list[str] = []
+            if faults.issue[row]:
+                reasons.append(f"{LABEL_ISSUE}: looks like {data.classes[suggested]} "
+                               f"({probabilities[row, suggested]:.0%} out of fold)")  # fmt: skip
+            if is_outlier[row]:
+                reasons.append(f"{OUTLIER}: among the {options.outlier_share:.0%} farthest from the other images")
+            rows.append(ReviewedImage(paths[name][index], name, data.classes[given], data.classes[suggested],
+                                      round(float(faults.suspicion[row]), 4), round(float(outlier[row]), 4),
+                                      (*reasons, *copy_reason(paths[name][index]))))  # fmt: skip
+        offset += len(split)
+    rows.sort(key=lambda image: (not image.reasons, -(image.score or 0.0)))
+    if data.test is not None and len(data.test):
+        labels = data.test.labels.tolist()
+        rows += [ReviewedImage(path, "test", data.classes[labels[index]], None, None, None, copy_reason(path))
+                 for index, path in enumerate(paths["test"])]  # fmt: skip
+
+    counts = np.bincount(y, minlength=len(data.classes))
+    issues = np.bincount(y[faults.issue], minlength=len(data.classes))
+    review = Review(
+        spec=data.spec,
+        classes=tuple(data.classes),
+        settings=ReviewSettings(
+            backbone=REVIEW_BACKBONE,
+            side=side,
+            folds=folds,
+            label_rule=f"cleanlab find_label_issues, filter_by={label_faults.LABEL_FILTER}",
+            head_c=label_faults.HEAD_C,
+            near_copy_rule=neighbours.RULE,
+            outlier_share=options.outlier_share,
+            outlier_neighbours=neighbours.OUTLIER_NEIGHBOURS,
+        ),
+        images=tuple(rows),
+        label_issues=int(faults.issue.sum()),
+        outliers=int(is_outlier.sum()),
+        near_copies=named_pairs,
+        class_noise=tuple(
+            ClassLabelNoise(name, int(counts[c]), int(issues[c]), round(faults.class_noise[c], 4))
+            for c, name in enumerate(data.classes)
+        ),
+        confused=tuple(ConfusedClasses(data.classes[a], data.classes[b], n) for a, b, n in faults.confused_pairs),
+        out_of_fold_accuracy=round(float((faults.suggested == y).mean()), 4),
+        seconds=round(time.perf_counter() - started, 2),
+        needs={
+            "label_issues": f"out-of-fold probabilities of {folds}-fold logistic heads on {REVIEW_BACKBONE} "
+            f"features at {side} px (training and validation images)",
+            "near_copies": f"pHash and {REVIEW_BACKBONE} features of every image, all splits",
+            "outliers": f"{REVIEW_BACKBONE} features of the training and validation images",
+        },
+    )
+    return ReviewedData(review, _thumbnails(review, splits, paths))
+
+
+def _thumbnails(review: Review, splits: list[tuple[str, ImageSplit]], paths: dict[str, list[str]]) -> dict[str, str]:
+    """Thumbnails of the images the contact sheet shows: label suspects, outliers, near-copy pairs."""
+    wanted = {image.path for image in (*review.label_suspects(SHOWN), *review.outlier_images(SHOWN))}
+    for pair in review.near_copies[:SHOWN]:
+        wanted |= {pair.first, pair.second}
+    return {path: thumbnail(split.images[index])
+            for name, split in splits for index, path in enumerate(paths[name]) if path in wanted}  # fmt: skip

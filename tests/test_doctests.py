@@ -19,6 +19,9 @@ PURE_MODULES = [
     "liftlab.experiments.capacity",
     "liftlab.strategies",
     "liftlab.report.html",
+    "liftlab.train.embedding",
+    "liftlab.train.label_faults",
+    "liftlab.train.neighbours",
 ]
 
 

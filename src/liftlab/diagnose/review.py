@@ -168,7 +168,7 @@ def review_data(data: ImageData, root: Path | None, options: ReviewOptions) -> R
             side=side,
             folds=folds,
             label_rule=f"cleanlab find_label_issues, filter_by={label_faults.LABEL_FILTER}",
-            head_c=label_faults.HEAD_C,
+            head_penalty=label_faults.HEAD_PENALTY,
             near_copy_rule=neighbours.RULE,
             outlier_share=options.outlier_share,
             outlier_neighbours=neighbours.OUTLIER_NEIGHBOURS,

@@ -90,7 +90,7 @@ class ReviewSettings:
     side: int
     folds: int
     label_rule: str
-    head_c: float
+    head_penalty: float
     near_copy_rule: str
     outlier_share: float
     outlier_neighbours: int

@@ -34,6 +34,24 @@ class DataConfig(_Section):
     allow_empty_classes: bool = Field(
         False, description="Keep class folders without images as classes (otherwise they are an error)."
     )
+    drop_suspects: float = Field(
+        0.0,
+        ge=0.0,
+        lt=0.5,
+        description="Leave out this share of the training images, the most suspect labels "
+        "first (out-of-fold heads on the review backbone's features; drop-suspect-labels).",
+    )
+    relabel_suspects: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Relabel training images whose out-of-fold probability of another class "
+        "is at least this (0: off; relabel-suspects).",
+    )
+    dedupe_splits: bool = Field(
+        False,
+        description="Leave out training images that are near-copies of validation or test images.",
+    )
 
 
 class ModelConfig(_Section):

@@ -70,6 +70,36 @@ for _strategy in (
         setting=Setting(kind="float", default="0.5", low=0.0, high=1.0, low_inclusive=False),
     ),
     Strategy(
+        name="drop-suspect-labels",
+        category="data",
+        summary="Leave out this share of the training images whose labels look most wrong (out-of-fold heads on a "
+        "frozen backbone's features, cleanlab's label quality).",
+        helps_when="some training labels are wrong (the data review finds label issues)",
+        hurts_when="the labels are right: the hardest true examples are left out",
+        apply=_set_value("data.drop_suspects"),
+        setting=Setting(
+            kind="float", default="0.05", low=0.0, high=0.5, low_inclusive=False, high_inclusive=False, tune=(0.01, 0.2)
+        ),
+    ),
+    Strategy(
+        name="relabel-suspects",
+        category="data",
+        summary="Give training images the class their out-of-fold probability names when it is at least this "
+        "confident and differs from the label.",
+        helps_when="some training labels are wrong and the backbone's features tell the classes apart",
+        hurts_when="the classes look alike (the heads are confidently wrong) or the labels are right",
+        apply=_set_value("data.relabel_suspects"),
+        setting=Setting(kind="float", default="0.9", low=0.5, high=1.0, high_inclusive=False, tune=(0.7, 0.98)),
+    ),
+    Strategy(
+        name="dedupe-splits",
+        category="data",
+        summary="Leave out training images that are near-copies of validation or test images (pHash + features).",
+        helps_when="the validation score is inflated by near-copies, so arms are chosen on memorised images",
+        hurts_when="the copies are the only examples of what the test images show: accuracy measured drops, honestly",
+        apply=_set(data__dedupe_splits=True),
+    ),
+    Strategy(
         name="flip",
         category="augmentation",
         summary="Random horizontal flip.",

@@ -27,6 +27,7 @@ from liftlab.progress import make_progress
 from liftlab.train import distributed
 from liftlab.train.averaging import ExponentialAverage, Lookahead
 from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
+from liftlab.train.cleaning import cleaned
 from liftlab.train.finetune import FineTuning
 from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
 from liftlab.train.inference import Preprocess, evaluate
@@ -111,8 +112,9 @@ def fit(
         >>> fit(recipe, load_data("builtin:digits", recipe.data)).history[0]["epoch"]
         1
     """
+    data, cleaning = cleaned(recipe, data, quiet)  # the recipe's data remedies, on the training split only
     if on_features(recipe):  # a linear probe: the frozen backbone's features are computed once and cached
-        return fit_on_features(
+        probe = fit_on_features(
             recipe,
             data,
             quiet=quiet,
@@ -121,6 +123,9 @@ def fit(
             record_gradients=record_gradients,
             validate_every_epoch=validate_every_epoch,
         )
+        if cleaning is not None:
+            probe.extra["cleaning"] = cleaning.record()
+        return probe
     processes = distributed.current()  # one process unless started by torchrun (`train --nproc N`)
     if anneal_within is not None and processes.enabled:
         # each rank's own clock would end the schedule at another step, and the others would wait forever
@@ -378,6 +383,8 @@ def fit(
     seconds = seconds_before + clock() - wall_start
     train_seconds += train_seconds_before
     trained_images += images_before
+    if cleaning is not None:
+        extra["cleaning"] = cleaning.record()
     return FitResult(
         model=evaluated_model(),
         preprocess=preprocess,

@@ -112,7 +112,7 @@ def test_codes_are_the_design_contract() -> None:
         "OVERFITTING", "UNDERFITTING", "LR_TOO_HIGH", "LR_TOO_LOW", "DIVERGED", "VANISHING_GRADIENTS",
         "EXPLODING_GRADIENTS", "SLOW_CONVERGENCE", "MORE_DATA_HELPS", "CLASS_IMBALANCE",
         "DUPLICATES_ACROSS_SPLITS", "AUGMENTATION_CHANGES_LABEL", "RESOLUTION_TOO_LOW", "FROM_SCRATCH_ON_PHOTOS",
-        "HEALTHY",
+        "LABEL_ISSUES", "NEAR_COPIES_ACROSS_SPLITS", "HEALTHY",
     }  # fmt: skip
     with pytest.raises(ValueError):
         Finding("NOT_A_CODE", "info", "m")
@@ -126,3 +126,34 @@ def test_healthy_beside_advice_does_not_claim_that_nothing_was_found() -> None:
     assert beside.code == "HEALTHY" and "no problem found" not in beside.message
     assert "advice above: SLOW_CONVERGENCE" in beside.message
     assert healthy_unless([Finding("OVERFITTING", "warning", "gap")])[-1].code == "OVERFITTING"
+
+
+def _summary(label_issues: int, reviewed: int = 1000, held_out: int = 0) -> dict[str, object]:
+    noise = [{"name": "cat", "images": 500, "issues": label_issues, "estimated_noise": 0.08},
+             {"name": "dog", "images": 500, "issues": 0, "estimated_noise": 0.01}]  # fmt: skip
+    return {"reviewed": reviewed, "label_issues": label_issues, "outliers": 10, "near_copies": held_out,
+            "pairs_with_held_out": held_out, "leaking_pairs": held_out, "examples": [], "class_noise": noise,
+            "confused": [], "near_copy_rule": "rule", "needs": {}, "out_of_fold_accuracy": 0.9,
+            "seconds": 1.0}  # fmt: skip
+
+
+def test_label_issues_from_two_percent_recommend_dropping_about_that_share() -> None:
+    from liftlab.config import Recipe
+    from liftlab.diagnose.advisor import recommend
+    from liftlab.diagnose.findings import LABEL_ISSUE_SHARE, review_findings
+
+    assert not review_findings(_summary(int(LABEL_ISSUE_SHARE * 1000) - 1))
+    found = review_findings(_summary(50))
+    assert codes(found) == {"LABEL_ISSUES"} and "most in cat" in found[0].message
+    strategies = [r.strategy for r in recommend(found, Recipe(), [], None)]
+    assert strategies == ["drop-suspect-labels=0.05", "relabel-suspects=0.9"]
+
+
+def test_near_copies_of_held_out_images_recommend_dedupe() -> None:
+    from liftlab.config import Recipe
+    from liftlab.diagnose.advisor import recommend
+    from liftlab.diagnose.findings import review_findings
+
+    found = review_findings(_summary(0, held_out=3))
+    assert codes(found) == {"NEAR_COPIES_ACROSS_SPLITS"}
+    assert [r.strategy for r in recommend(found, Recipe(), [], None)] == ["dedupe-splits"]

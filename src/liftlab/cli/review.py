@@ -28,18 +28,13 @@ def data_review(
 ) -> None:
     """Wrong labels, near-copies and outliers, found through a frozen pretrained backbone: a CSV to correct
     (every training and validation image, most suspect first) and a contact sheet of the suspects."""
-    from liftlab.diagnose.review import ReviewOptions, load_for_review, review_data
-    from liftlab.diagnose.review_csv import review_csv_text
-    from liftlab.io import write_json, write_text
-    from liftlab.report.review import write_review_page
+    from liftlab.diagnose.review import ReviewOptions, load_for_review, review_data, write_review
 
     options = ReviewOptions(folds=folds, outlier_share=outlier_share, skip_bad=skip_bad, quiet=quiet)
     loaded, root = load_for_review(data, options)
     reviewed = review_data(loaded, root, options)
     review = reviewed.review
-    write_text(out / "review.csv", review_csv_text(review))
-    write_json(out / "review.json", review.to_json())
-    page = write_review_page(review, reviewed.thumbnails, out / "review.html")
+    page = write_review(reviewed, out)
     console.print(
         f"{len(review.images)} images reviewed in {review.seconds:.0f} s ({review.settings.backbone} at "
         f"{review.settings.side} px): {review.label_issues} label issue(s), {review.outliers} outlier(s), "

@@ -29,12 +29,15 @@ REMEDIES: dict[str, list[tuple[str, str]]] = {
                         ("flip", "more varied training images"), ("crop", "more varied training images")],
     "RESOLUTION_TOO_LOW": [],  # filled with the probe's size
     "FROM_SCRATCH_ON_PHOTOS": [],  # filled with the backbone and its size
+    "LABEL_ISSUES": [],  # filled with the share of suspects the review estimated
+    "NEAR_COPIES_ACROSS_SPLITS": [("dedupe-splits", "validation scores arms on images the model has not seen")],
     "CLASS_IMBALANCE": [("loss=focal", "the rare classes weigh more; judge by per-class recall, not accuracy")],
 }  # fmt: skip
 SEVERITY_RANK = {"severe": 0, "warning": 1, "info": 2}
 # Within a severity, causes before symptoms: a bad learning rate explains underfitting, not the reverse.
 CAUSE_ORDER = ["DIVERGED", "EXPLODING_GRADIENTS", "VANISHING_GRADIENTS", "LR_TOO_HIGH", "LR_TOO_LOW",
-               "DUPLICATES_ACROSS_SPLITS", "FROM_SCRATCH_ON_PHOTOS", "RESOLUTION_TOO_LOW",
+               "DUPLICATES_ACROSS_SPLITS", "NEAR_COPIES_ACROSS_SPLITS", "LABEL_ISSUES", "FROM_SCRATCH_ON_PHOTOS",
+               "RESOLUTION_TOO_LOW",
                "UNDERFITTING", "SLOW_CONVERGENCE", "OVERFITTING",
                "MORE_DATA_HELPS", "CLASS_IMBALANCE", "AUGMENTATION_CHANGES_LABEL", "HEALTHY"]  # fmt: skip
 
@@ -52,6 +55,12 @@ def recommend(
             remedies = [(f"lr={lr_confirmed:.3g}", "the rate that trained better in the confirmation run")]
         if finding.code == "RESOLUTION_TOO_LOW":
             remedies = [(f"size={finding.evidence['probe_size']}", "the detail the class lives in survives")]
+        if finding.code == "LABEL_ISSUES":
+            share = min(max(round(finding.evidence["share"], 2), 0.01), 0.2)
+            remedies = [
+                (f"drop-suspect-labels={share:g}", "the model stops learning labels that look wrong"),
+                ("relabel-suspects=0.9", "confidently wrong labels are corrected instead of dropped"),
+            ]
         if finding.code == "FROM_SCRATCH_ON_PHOTOS":
             remedies = [(f"pretrained={finding.evidence['backbone']}", "ImageNet features transfer to photographs"),
                         (f"size={finding.evidence['suggested_size']}", "the backbone sees the photographs at the "

@@ -127,6 +127,38 @@ def data_findings(check: dict[str, Any]) -> list[Finding]:
     return findings
 
 
+LABEL_ISSUE_SHARE = 0.02
+"""Label issues (cleanlab's count among the training and validation images) from this share of the images make
+LABEL_ISSUES a warning worth an experiment: below it, the few suspects are for a person to look at."""
+
+
+def review_findings(summary: dict[str, Any]) -> list[Finding]:
+    """LABEL_ISSUES and NEAR_COPIES_ACROSS_SPLITS from a data review's summary (`diagnose.review.review_summary`)."""
+    findings = []
+    share = summary["label_issues"] / max(summary["reviewed"], 1)
+    if share >= LABEL_ISSUE_SHARE:
+        noisiest = max(summary["class_noise"], key=lambda c: c["estimated_noise"])
+        findings.append(Finding(
+            "LABEL_ISSUES", "warning",
+            f"{summary['label_issues']} of {summary['reviewed']} training and validation labels look wrong "
+            f"({share:.1%}; most in {noisiest['name']}, about {noisiest['estimated_noise']:.0%} of its labels): "
+            "the model learns the mistakes and is scored against them; look at them in the data review",
+            {"label_issues": summary["label_issues"], "share": share, "threshold": LABEL_ISSUE_SHARE,
+             "class_noise": summary["class_noise"], "confused": summary["confused"][:5], "needs": summary["needs"],
+             "plot": "data review"},
+        ))  # fmt: skip
+    held_out = summary["pairs_with_held_out"]
+    if held_out:
+        findings.append(Finding(
+            "NEAR_COPIES_ACROSS_SPLITS", "warning",
+            f"{held_out} training image(s) have a near-copy in the validation or test split "
+            f"({summary['leaking_pairs']} pair(s) with a test image): those scores are not held out",
+            {"pairs_with_held_out": held_out, "leaking_pairs": summary["leaking_pairs"],
+             "rule": summary["near_copy_rule"], "examples": summary["examples"], "plot": "data review"},
+        ))  # fmt: skip
+    return findings
+
+
 def healthy_unless(findings: list[Finding]) -> list[Finding]:
     """Append HEALTHY when no finding is a warning or worse."""
     if any(f.severity in ("warning", "severe") for f in findings):

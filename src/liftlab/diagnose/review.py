@@ -14,6 +14,7 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,9 @@ from liftlab.data.geometry import geometry_of_items
 from liftlab.data.loading import ImageData, ImageSplit, load_data
 from liftlab.data.sources import open_source
 from liftlab.data.splits import make_splits
+from liftlab.diagnose.review_csv import review_csv_text
 from liftlab.errors import BadInputError
+from liftlab.io import write_json, write_text
 from liftlab.records.review import (
     LABEL_ISSUE,
     OUTLIER,
@@ -36,14 +39,19 @@ from liftlab.records.review import (
     ReviewedImage,
     ReviewSettings,
 )
-from liftlab.report.review import SHOWN
+from liftlab.report.review import SHOWN, write_review_page
 from liftlab.train import label_faults, neighbours
 from liftlab.train.embedding import REVIEW_BACKBONE, Embedder, review_data_config
+from liftlab.train.features import FEATURE_BATCH
 
 OUTLIER_SHARE = 0.01
 """Share of the training and validation images flagged as outliers: the farthest from their nearest neighbours.
 A ranking, not a test: on clean data it still names the 1% least typical images, for a person to look at."""
 THUMBNAIL_SIDE = 96
+REVIEW_OVERHEAD_S = 0.0032
+"""Seconds per image of a review besides the forward passes, measured with the feature cache warm (TrashNet,
+2,527 images at 224 px, 8 s on this project's 2-core AMD machine: decoding from the image cache, pHashes,
+5-fold heads, cleanlab)."""
 NAMED_COPIES = 3
 """Near-copies named in one image's reason; the report lists every pair."""
 
@@ -92,14 +100,16 @@ def thumbnail(image: torch.Tensor, side: int = THUMBNAIL_SIDE) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def review_data(data: ImageData, root: Path | None, options: ReviewOptions) -> ReviewedData:
+def review_data(
+    data: ImageData, root: Path | None, options: ReviewOptions, embedder: Embedder | None = None
+) -> ReviewedData:
     """Review `data` (decoded at the review side, `load_for_review`); `root` turns item names into paths."""
     started = time.perf_counter()
     side = int(data.train.images.shape[-1])
     splits: list[tuple[str, ImageSplit]] = [("train", data.train), ("val", data.val)]
     if data.test is not None and len(data.test):
         splits.append(("test", data.test))
-    embedder = Embedder.for_review(data.channels, side)
+    embedder = embedder or Embedder.for_review(data.channels, side)
     features = {name: embedder(split.images, quiet=options.quiet, label=f"features {name}")[0].numpy()
                 for name, split in splits}  # fmt: skip
     paths = {name: [str(root / n) if root is not None else n for n in split.names] for name, split in splits}
@@ -192,6 +202,53 @@ def review_data(data: ImageData, root: Path | None, options: ReviewOptions) -> R
         },
     )
     return ReviewedData(review, _thumbnails(review, splits, paths))
+
+
+def write_review(reviewed: ReviewedData, out: Path) -> Path:
+    """review.csv, review.json and review.html in `out`; the page's path."""
+    write_text(out / "review.csv", review_csv_text(reviewed.review))
+    write_json(out / "review.json", reviewed.review.to_json())
+    return write_review_page(reviewed.review, reviewed.thumbnails, out / "review.html")
+
+
+EXAMPLES = 10
+"""Near-copy pairs a finding's evidence names (the report and review.csv list them all)."""
+
+
+def review_summary(review: Review) -> dict[str, Any]:
+    """What the diagnosis keeps of a review (`diagnosis.json`'s `data_review`) and its findings read."""
+    reviewed = sum(image.split != "test" for image in review.images)
+    with_held_out = {pair.first if pair.first_split == "train" else pair.second
+                     for pair in review.near_copies
+                     if "train" in (pair.first_split, pair.second_split) and pair.across_splits}  # fmt: skip
+    examples = [f"{p.first_split}:{p.first} ~ {p.second_split}:{p.second}" for p in review.near_copies
+                if p.across_splits][:EXAMPLES]  # fmt: skip
+    return {
+        "reviewed": reviewed,
+        "label_issues": review.label_issues,
+        "outliers": review.outliers,
+        "near_copies": len(review.near_copies),
+        "pairs_with_held_out": len(with_held_out),
+        "leaking_pairs": len(review.leaking_pairs),
+        "examples": examples,
+        "class_noise": [noise.to_json() for noise in review.class_noise],
+        "confused": [pair.to_json() for pair in review.confused],
+        "near_copy_rule": review.settings.near_copy_rule,
+        "needs": review.needs,
+        "out_of_fold_accuracy": review.out_of_fold_accuracy,
+        "seconds": review.seconds,
+    }
+
+
+def review_seconds_estimate(images: int, embedder: Embedder) -> float | None:
+    """Seconds a review of `images` images should take here with no feature cached: their forward passes at the
+    speed measured for this backbone and shape (None when none was measured: a precision given, not chosen),
+    plus decoding, hashing and the heads (REVIEW_OVERHEAD_S an image)."""
+    execution = embedder.execution
+    measured = execution.seconds_per_step.get(f"{execution.dtype}/{execution.memory_format}")
+    if measured is None:
+        return None
+    return images * (measured / FEATURE_BATCH + REVIEW_OVERHEAD_S)
 
 
 def _thumbnails(review: Review, splits: list[tuple[str, ImageSplit]], paths: dict[str, list[str]]) -> dict[str, str]:

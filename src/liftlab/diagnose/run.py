@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,13 @@ from liftlab.data.check import check_data
 from liftlab.data.loading import load_data
 from liftlab.diagnose.advisor import recommend
 from liftlab.diagnose.audit import Strengths, audit_augmentations, audit_findings
-from liftlab.diagnose.findings import curve_findings, data_findings, gradient_findings, healthy_unless
+from liftlab.diagnose.findings import (
+    curve_findings,
+    data_findings,
+    gradient_findings,
+    healthy_unless,
+    review_findings,
+)
 from liftlab.diagnose.learning_curve import FRACTIONS, learning_curve_findings, measure_learning_curve
 from liftlab.diagnose.lr import check_learning_rate, lr_findings
 from liftlab.diagnose.resolution import (
@@ -27,6 +34,7 @@ from liftlab.diagnose.resolution import (
 )
 from liftlab.io import write_json
 from liftlab.records import Diagnosis, history_from_json
+from liftlab.train.embedding import Embedder, review_side
 from liftlab.train.fitted import FitResult
 from liftlab.train.loop import fit
 from liftlab.train.precision import DTYPES
@@ -59,6 +67,8 @@ class DiagnoseSettings:
     max_seconds: float | None = None  # skip the costlier checks that would not fit (liftlab improve's budget)
     data_check: dict[str, Any] | None = None  # `check_data(...).to_dict()` already made of this data and recipe
     baseline_source: tuple[str, ...] = ()  # where the diagnosed recipe came from, said in the record and report
+    review_out: Path | None = None  # where the data review writes review.csv/json/html (none: not written)
+    review: bool = True  # review the data (label suspects, near-copies, outliers) when it fits the time
 
 
 def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None) -> Diagnosis:
@@ -80,6 +90,15 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     def fits(estimate: float) -> bool:
         return settings.max_seconds is None or time.perf_counter() - start + estimate <= settings.max_seconds
 
+    native = ((check.get("train_image_size") or {}).get("short_side") or {}).get("median")  # training split only
+    review = None
+    if settings.review:
+        review = _review_if_it_fits(spec, recipe, native, check, settings, fits)
+        if review is None:
+            skipped.append("data review")
+        else:
+            findings += review_findings(review)
+
     lr = None
     # The range test is about one epoch; the two confirmation runs two epochs each.
     if on_features(recipe):
@@ -91,7 +110,6 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     else:
         skipped.append("learning-rate check")
     resolution = None
-    native = ((check.get("train_image_size") or {}).get("short_side") or {}).get("median")  # training split only
     findings += from_scratch_findings(native, recipe)
     larger = probe_size(native, recipe.data.size)
     if larger is not None and native is not None:
@@ -139,16 +157,52 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
         lr_range_test=lr.to_dict() if lr else None,
         resolution_probe=resolution.to_dict() if resolution else None,
         augmentation_audit=audit.to_dict() if audit else None,
+        data_review=review,
         skipped_for_time=tuple(skipped),
         baseline_source=settings.baseline_source,
         liftlab_version=liftlab.__version__,
     )
 
 
+def _review_if_it_fits(
+    spec: str,
+    recipe: Recipe,
+    native: float | None,
+    check: dict[str, Any],
+    settings: DiagnoseSettings,
+    fits: Callable[[float], bool],
+) -> dict[str, Any] | None:
+    """The data review's summary (`diagnose.review.review_summary`), when its forward passes (at the speed
+    measured here) fit what is left of the diagnosis's time; its files go to `settings.review_out`."""
+    from liftlab.diagnose.review import (
+        ReviewOptions,
+        load_for_review,
+        review_data,
+        review_seconds_estimate,
+        review_summary,
+        write_review,
+    )
+
+    images = sum(sum(per_class.values()) for per_class in check["counts"].values())
+    embedder = Embedder.for_review(3, review_side(native))
+    estimate = review_seconds_estimate(images, embedder)
+    if estimate is None or not fits(estimate):
+        return None
+    options = ReviewOptions(skip_bad=settings.skip_bad, quiet=settings.quiet, data=recipe.data)
+    data, root = load_for_review(spec, options)
+    reviewed = review_data(data, root, options, embedder)
+    if settings.review_out is not None:
+        write_review(reviewed, settings.review_out)
+    return review_summary(reviewed.review)
+
+
 def run_diagnosis(spec: str, recipe: Recipe, out: Path, settings: DiagnoseSettings | None = None) -> Diagnosis:
     """Diagnose and write diagnosis.json, the plots and report.html into `out`."""
     from liftlab.report.diagnosis import diagnosis_report
 
+    settings = settings or DiagnoseSettings()
+    if settings.review_out is None:
+        settings = replace(settings, review_out=out / "review")
     result = diagnose(spec, recipe, settings)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "diagnosis.json", result.to_json())

@@ -12,6 +12,8 @@ from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, fiel
 from liftlab.records.runs import Epoch, history_from_json
 
 CODES = (
+    "LABEL_ISSUES",
+    "NEAR_COPIES_ACROSS_SPLITS",
     "OVERFITTING",
     "UNDERFITTING",
     "LR_TOO_HIGH",
@@ -83,7 +85,7 @@ class Recommendation:
 
 
 # the checks' own records, kept as their JSON objects (each check's module documents its keys)
-CHECKS = ("learning_curve", "lr_range_test", "resolution_probe", "augmentation_audit")
+CHECKS = ("learning_curve", "lr_range_test", "resolution_probe", "augmentation_audit", "data_review")
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Diagnosis:
     lr_range_test: dict[str, Any] | None = None
     resolution_probe: dict[str, Any] | None = None
     augmentation_audit: dict[str, Any] | None = None
+    data_review: dict[str, Any] | None = None  # `diagnose.review.review_summary`: the data review's counts
     skipped_for_time: tuple[str, ...] = ()
     # where the diagnosed recipe came from: the user's recipe, or liftlab's data profile and its reasons
     baseline_source: tuple[str, ...] = ()

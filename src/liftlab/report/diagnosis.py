@@ -90,4 +90,6 @@ def diagnosis_report(result: Diagnosis, folder: Path) -> Path:
     if result.learning_curve:
         plots["Learning curve"] = folder / "learning_curve.png"
         learning_curve_plot(result.learning_curve, plots["Learning curve"])
-    return render_page("diagnosis.html", folder / "report.html", d=result, images=inline_images(plots.items()))
+    review_page = "review/review.html" if (folder / "review" / "review.html").is_file() else None
+    return render_page("diagnosis.html", folder / "report.html", d=result, images=inline_images(plots.items()),
+                       review_page=review_page)  # fmt: skip

@@ -44,9 +44,11 @@ def review_side(native_short_side: float | None) -> int:
 
 
 def review_data_config(data: DataConfig, native_short_side: float | None) -> DataConfig:
-    """`data` with the review's side and colour: the same splits (same fractions and seed), RGB at the review
-    side, whatever size and colour space the user's recipe trains in."""
-    return data.model_copy(update={"size": review_side(native_short_side), "color": "rgb", "train_fraction": 1.0})
+    """`data` as the review sees it: the same splits (same fractions and seed), the whole training split, every
+    image whole (stretched) in RGB at the review side, whatever size, shape and colour space the recipe trains
+    in, so every arm of an experiment finds the same suspects."""
+    update = {"size": review_side(native_short_side), "color": "rgb", "resize": "stretch", "train_fraction": 1.0}
+    return data.model_copy(update=update)
 
 
 def _backbone(model: nn.Module) -> nn.Module:

@@ -125,3 +125,40 @@ def test_clean_cifar_test_images_are_rarely_paired(cifar_small: Path) -> None:
     pairs = neighbours.near_copies(features, neighbours.perceptual_hashes(split.images))
     paired = {pair.first for pair in pairs} | {pair.second for pair in pairs}
     assert len(paired) / len(split) < 0.01, f"{len(paired)} of {len(split)} images in a near-copy pair"
+
+
+def test_predict_flags_cifar_images_among_trashnet_test_photos(
+    trashnet: tuple[ImageData, Path], cifar_small: Path, tmp_path: Path
+) -> None:
+    import csv
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from liftlab.cli import app
+
+    data, root = trashnet
+    assert data.test is not None
+    runner = CliRunner()
+    probe = ["--set", "model.pretrained=efficientnet_lite0", "--set", "model.finetune=linear", "--set", "data.size=224",
+             "--set", "optim.name=adamw", "--set", "optim.lr=0.001", "--epochs", "3"]  # fmt: skip
+    trained = runner.invoke(app, ["train", str(TRASHNET), *probe, "--out", str(tmp_path / "run"), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    mixed = tmp_path / "mixed"
+    for name in data.test.names:
+        (mixed / "photos" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, mixed / "photos" / name)
+    cifar = sorted((cifar_small / "test").glob("*/*.jpg"))[::10][:100]
+    (mixed / "cifar").mkdir()
+    for index, path in enumerate(cifar):
+        shutil.copy(path, mixed / "cifar" / f"{index:03d}.jpg")
+    out = tmp_path / "predictions.csv"
+    result = runner.invoke(app, ["predict", str(tmp_path / "run"), str(mixed), "--csv", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    photos = [row["unfamiliar"] == "1" for row in rows if "/photos/" in row["id"]]
+    others = [row["unfamiliar"] == "1" for row in rows if "/cifar/" in row["id"]]
+    assert len(photos) == len(data.test) and len(others) == 100
+    assert np.mean(others) >= 0.9, f"{sum(others)} of 100 CIFAR-10 images flagged"
+    assert np.mean(photos) <= 0.02, f"{sum(photos)} of {len(photos)} TrashNet test photos flagged"
+    assert (tmp_path / "run" / "familiarity.safetensors").is_file()  # computed once, kept with the model

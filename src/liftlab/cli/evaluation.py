@@ -19,6 +19,16 @@ def _print_evaluation(record: dict[str, Any]) -> None:
         low, high = metrics[name]["ci95"]
         console.print(f"{name:18} {metrics[name]['value']:.4f}  (95% CI {low:.4f} to {high:.4f})")
     print_leak_free(record.get("leak_free"), "accuracy")
+    unfamiliar = record.get("unfamiliar") or {}
+    if unfamiliar.get("available"):
+        console.print(
+            f"unfamiliar images: {unfamiliar['flagged']} of {unfamiliar['images']} {unfamiliar['split']} image(s) "
+            f"farther from the training images than the threshold set on validation "
+            f"({unfamiliar['validation_flagged']:.1%} of validation images flagged)",
+            highlight=False,
+        )
+    elif unfamiliar:
+        errors.print(f"[yellow]no unfamiliar-image check:[/yellow] {escape(unfamiliar['reason'])}", soft_wrap=True)
     for decision in record.get("business", {}).get("decisions", []):
         if decision.get("reachable") is False:
             console.print(f"[yellow]{decision['name']}[/yellow]: no threshold satisfies it")
@@ -41,6 +51,9 @@ def _print_evaluation(record: dict[str, Any]) -> None:
                 f"contacts for {contacts['goal']:g}: {contacts['value']} ({contacts['ci95'][0]}-{contacts['ci95'][1]})"
             )
         console.print(escape("  ".join(parts)), highlight=False, soft_wrap=True)
+
+
+FAMILIARITY_HELP = "Flag images far from the training images (the accuracy measured does not apply to them)."
 
 
 @app.command()
@@ -87,6 +100,7 @@ def evaluate(
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap (and of random corruptions).")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/evaluate"),
+    familiarity: Annotated[bool, typer.Option(help="With --model: " + FAMILIARITY_HELP)] = True,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Metrics in the business's terms with intervals; costs, thresholds, comparison and robustness."""
@@ -109,6 +123,7 @@ def evaluate(
         settings=Settings(resamples, seed),
         shifted=tuple(shift_data or ()),
         corruptions=corruptions,
+        familiarity=familiarity,
         quiet=quiet,
         thresholds_on=thresholds_on,
     )
@@ -144,13 +159,24 @@ def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by train (or improve's best/).")],
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     csv: Annotated[Path | None, typer.Option("--csv", help="Write id,y_true,y_pred,p_<class> rows here.")] = None,
+    familiarity: Annotated[bool, typer.Option(help=FAMILIARITY_HELP)] = True,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
-    """Class and probabilities per image, with the run's own preprocessing."""
+    """Class and probabilities per image, with the run's own preprocessing; images unlike the training images
+    are flagged (outlier score above the threshold that flags at most 1% of validation images)."""
+    from liftlab.errors import BadInputError
     from liftlab.evaluate.predict import predict_images, resolution_warning
     from liftlab.evaluate.predictions import write_predictions
+    from liftlab.train.familiarity import familiarity_of
     from liftlab.train.saved import ensemble_members
 
-    predictions, unreadable = predict_images(run_dir, images)
+    known = None
+    if familiarity:
+        try:
+            known = familiarity_of(run_dir, quiet)
+        except BadInputError as error:
+            errors.print(f"[yellow]no unfamiliar-image check:[/yellow] {escape(str(error))}", soft_wrap=True)
+    predictions, unreadable = predict_images(run_dir, images, known, quiet)
     members = ensemble_members(run_dir)
     if members:
         errors.print(f"an ensemble of {len(members)} networks: their probabilities averaged", soft_wrap=True)
@@ -160,6 +186,13 @@ def predict(
     warning = resolution_warning(run_dir, [Path(item) for item in predictions.ids or []])
     if warning:
         errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+    if predictions.unfamiliar is not None and predictions.unfamiliar.any():
+        errors.print(
+            f"[yellow]unfamiliar:[/yellow] {int(predictions.unfamiliar.sum())} of {len(predictions)} image(s) are "
+            "farther from the training images than 99% of the validation images: the accuracy measured for this "
+            "model does not apply to them",
+            soft_wrap=True,
+        )
     if csv is not None:
         write_predictions(csv, predictions)
         labelled = int((predictions.y_true >= 0).sum())
@@ -168,4 +201,5 @@ def predict(
     assert predictions.proba is not None  # predict_images always gives probabilities
     for i, item in enumerate(predictions.ids or []):
         cls = predictions.classes[predictions.y_pred[i]]
-        typer.echo(f"{item}\t{cls}\t{predictions.proba[i].max():.4f}")  # plain tab-separated lines for scripts
+        flag = "" if predictions.unfamiliar is None else ("\tunfamiliar" if predictions.unfamiliar[i] else "\tfamiliar")
+        typer.echo(f"{item}\t{cls}\t{predictions.proba[i].max():.4f}{flag}")  # plain tab-separated lines for scripts

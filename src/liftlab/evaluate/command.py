@@ -26,6 +26,7 @@ def run_evaluation(
     corruptions: bool = True,
     quiet: bool = True,
     thresholds_on: Path | None = None,
+    familiarity: bool = True,
 ) -> dict[str, Any]:
     """Evaluate exactly one of: `predictions`, `compare` (A, B) or `model` with `data`; write `out`.
 
@@ -60,7 +61,14 @@ def run_evaluation(
             from liftlab.evaluate.model import evaluate_model  # torch is only needed for a model
 
             scored, record = evaluate_model(
-                model, data, question, settings, shifted=shifted, corruptions=corruptions, quiet=quiet
+                model,
+                data,
+                question,
+                settings,
+                shifted=shifted,
+                corruptions=corruptions,
+                familiarity=familiarity,
+                quiet=quiet,
             )
             write_predictions(out / "predictions.csv", scored)
         elif predictions is not None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from liftlab.config import DataConfig
 from liftlab.data.geometry import Geometry, mismatch
 from liftlab.data.loading import load_data
 from liftlab.errors import BadInputError
@@ -22,6 +23,8 @@ from liftlab.evaluate.robustness import (
 )
 from liftlab.evaluate.run import BusinessQuestion, Settings, evaluate_predictions
 from liftlab.stats import accuracy_without
+from liftlab.train.embedding import Embedder
+from liftlab.train.familiarity import familiarity_of
 from liftlab.train.saved import load_model
 
 
@@ -33,12 +36,15 @@ def evaluate_model(
     *,
     shifted: tuple[str, ...] = (),
     corruptions: bool = True,
+    familiarity: bool = True,
     quiet: bool = True,
 ) -> tuple[Predictions, dict[str, Any]]:
     """Score the model in `run_dir` on the test split of `data` (the validation split when there is none).
 
     The data is decoded at the run's own size and colour, and its classes are matched to the run's
-    classes.json by name. Returns the predictions (for predictions.csv) and the evaluation record.
+    classes.json by name. Returns the predictions (for predictions.csv) and the evaluation record; with
+    `familiarity`, the record's `unfamiliar` says how many scored images lie farther from the training images
+    than the threshold set on the validation split (`train.familiarity`).
     """
     settings = settings or Settings()
     trained = load_model(run_dir)
@@ -69,6 +75,8 @@ def evaluate_model(
     if split_name == "test" and len(scored) == len(split):  # every test image scored: the leak mask lines up
         correct = np.asarray(predictions.y_pred) == np.asarray(predictions.y_true)
         record["leak_free"] = accuracy_without(correct, loaded.leaked_test())
+    if familiarity:
+        record["unfamiliar"] = _unfamiliar(run_dir, data, trained.recipe.data, split_name, quiet)
     robustness: dict[str, Any] = {}
     if corruptions:
         robustness["corruptions"] = corruption_accuracy(trained, scored, tuple(CORRUPTIONS), settings.seed)
@@ -79,3 +87,36 @@ def evaluate_model(
     if robustness:
         record["robustness"] = robustness
     return predictions, record
+
+
+EXAMPLES = 10
+
+
+def _unfamiliar(run_dir: Path, data: str, config: DataConfig, split_name: str, quiet: bool) -> dict[str, Any]:
+    """`evaluation.json`'s `unfamiliar`: the scored split's images above the run's familiarity threshold (or
+    why there is no such check)."""
+    try:
+        known = familiarity_of(run_dir, quiet)
+    except BadInputError as error:
+        return {"available": False, "reason": str(error)}
+    loaded = load_data(data, config.model_copy(update={"size": known.side, "color": "rgb", "resize": "stretch"}),
+                       skip_bad=True, quiet=quiet)  # fmt: skip
+    split = loaded.test if split_name == "test" and loaded.test is not None else loaded.val
+    embedder = Embedder.for_review(loaded.channels, known.side)
+    scores = known.scores(embedder(split.images, quiet=quiet)[0].numpy())
+    flagged = scores > known.threshold
+    order = np.argsort(-scores)
+    return {
+        "available": True,
+        "split": split_name,
+        "images": len(split),
+        "flagged": int(flagged.sum()),
+        "share": float(flagged.mean()) if len(split) else 0.0,
+        "threshold": known.threshold,
+        "validation_flagged": known.validation_flagged,
+        "examples": [
+            {"item": split.names[i], "outlier_score": round(float(scores[i]), 4)}
+            for i in order[:EXAMPLES]
+            if flagged[i]
+        ],
+    }

@@ -7,6 +7,7 @@ labelled ImageFolder gives a CSV that `liftlab evaluate --predictions` reads dir
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from liftlab.data.geometry import geometry_of_paths, mismatch
 from liftlab.data.images import BadFile, BadImageError, is_image_name, load_array
 from liftlab.errors import BadInputError
 from liftlab.evaluate.predictions import Predictions
+from liftlab.train.familiarity import Familiarity, image_scores
 from liftlab.train.saved import Predictor, load_model
 
 
@@ -61,11 +63,11 @@ def resolution_warning(run_dir: Path, paths: list[Path]) -> str | None:
     return mismatch(trained_geometry(run_dir), geometry_of_paths(paths))
 
 
-def predict_images(run_dir: Path, inputs: list[Path]) -> tuple[Predictions, list[BadFile]]:
-    """Predictions (y_true = -1 where the folder does not name a class) and the files that could not be read.
-
-    >>> predictions, unreadable = predict_images(Path("runs/best"), [Path("photos/")])  # doctest: +SKIP
-    """
+def predict_images(
+    run_dir: Path, inputs: list[Path], familiarity: Familiarity | None = None, quiet: bool = True
+) -> tuple[Predictions, list[BadFile]]:
+    """Predictions (y_true = -1 where the folder does not name a class) and the files that could not be read;
+    with `familiarity` (`train.familiarity.familiarity_of(run_dir)`), each image's outlier score and flag."""
     trained = load_model(run_dir)
     images, kept, bad = _decode(trained, image_files(inputs))
     if not kept:
@@ -82,4 +84,7 @@ def predict_images(run_dir: Path, inputs: list[Path]) -> tuple[Predictions, list
         ids=[str(p) for p in kept],
         source=str(run_dir),
     )
+    if familiarity is not None:
+        scores = image_scores(familiarity, kept, quiet)
+        predictions = replace(predictions, outlier_scores=scores, unfamiliar=scores > familiarity.threshold)
     return predictions, bad

@@ -17,7 +17,7 @@ import numpy as np
 from liftlab.errors import BadInputError
 from liftlab.io import write_text
 
-RESERVED_COLUMNS = ("id", "y_true", "y_pred", "path")
+RESERVED_COLUMNS = ("id", "y_true", "y_pred", "path", "outlier_score", "unfamiliar")
 PROBABILITY_TOLERANCE = 1e-3
 """Rows of probabilities must sum to 1 within this; CSVs written with six decimals stay well inside it."""
 
@@ -32,6 +32,10 @@ class Predictions:
     proba: np.ndarray | None
     ids: list[str] | None
     source: str
+    outlier_scores: np.ndarray | None = None
+    """Per item, the distance score from the model's training images (`train.familiarity`), when measured."""
+    unfamiliar: np.ndarray | None = None
+    """Per item, True where that score is above the threshold set on the validation split."""
 
     def __len__(self) -> int:
         return int(self.y_true.shape[0])
@@ -158,6 +162,9 @@ def write_predictions(path: Path, predictions: Predictions) -> None:
     header = (["id"] if predictions.ids else []) + ["y_true", "y_pred"]
     if predictions.proba is not None:
         header += [f"p_{name}" for name in predictions.classes]
+    flagged = predictions.outlier_scores is not None and predictions.unfamiliar is not None
+    if flagged:
+        header += ["outlier_score", "unfamiliar"]
     lines.append(header)
     for i in range(len(predictions)):
         row = [predictions.ids[i]] if predictions.ids else []
@@ -165,6 +172,8 @@ def write_predictions(path: Path, predictions: Predictions) -> None:
         row += [truth, predictions.classes[predictions.y_pred[i]]]
         if predictions.proba is not None:
             row += [f"{p:.6f}" for p in predictions.proba[i]]
+        if predictions.outlier_scores is not None and predictions.unfamiliar is not None:
+            row += [f"{predictions.outlier_scores[i]:.4f}", str(int(predictions.unfamiliar[i]))]
         lines.append(row)
     write_text(path, _csv_text(lines))
 

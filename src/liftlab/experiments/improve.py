@@ -163,6 +163,9 @@ def improve(
         question=settings.question,
         corruptions=work.clock.left() - work.reserve() / 2 > corruption_seconds,
         quiet=True,
+        # the unfamiliar-image threshold reads the review backbone's features, cached when the diagnosis
+        # reviewed the data; without that review they would be a pass over the data the budget did not plan
+        familiarity=diagnosis.data_review is not None,
     )
     work.step("evaluation", f"best model on the test split: {evaluation['metrics']['accuracy']['value']:.4f}", started)
     curve = diagnosis.learning_curve or {}

@@ -22,6 +22,7 @@ PURE_MODULES = [
     "liftlab.train.embedding",
     "liftlab.train.label_faults",
     "liftlab.train.neighbours",
+    "liftlab.experiments.crossval",
 ]
 
 

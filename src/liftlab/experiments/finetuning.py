@@ -30,7 +30,7 @@ from liftlab.experiments.transfer import (
     upscaled,
 )
 from liftlab.experiments.validation import clearly_better
-from liftlab.experiments.work import Improvement, val_of
+from liftlab.experiments.work import Improvement, last_val_loss, val_of
 
 
 def plan_transfer(
@@ -228,8 +228,9 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     })  # fmt: skip
     # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
     cut = bool(record.stopped_by_time)
-    kept = keeps_finetune(val[name], probe_val, cut)
     probe_record = work.rung_record(winner, probe, probe_rung) if probe_rung else None
+    losses = (last_val_loss(record), last_val_loss(probe_record) if probe_record is not None else None)
+    kept = keeps_finetune(val[name], probe_val, cut, losses)
     helped = kept and probe_record is not None and clearly_better(record, probe_record, n_val)
     planned = START_SECONDS + epochs * per_epoch
     annealed = annealed_by_time(work.run_folder(record.key))

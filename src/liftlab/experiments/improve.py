@@ -230,6 +230,7 @@ def improve(
         search={
             "arms": {name: recipe.strategies for name, recipe in searched["recipes"].items()},
             "rungs": searched["rungs"],
+            "cross_validation": searched["cross_validation"],
         },
         diagnosis={k: diagnosed[k] for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")},
         data_check={

@@ -12,12 +12,16 @@ from typing import Any
 import numpy as np
 
 from liftlab.config import Recipe, with_values
+from liftlab.data.loading import ImageData, load_data
+from liftlab.experiments import crossval
 from liftlab.experiments.arms import stacked
+from liftlab.experiments.crossval import saturated
 from liftlab.experiments.halving import BASELINE, choose_fractions, survivors, to_stack, winner
 from liftlab.experiments.validation import clearly_better, effects, paired_standard_error
 from liftlab.experiments.work import Improvement, val_of
 from liftlab.stats import noise_level
 from liftlab.strategies import apply_strategies
+from liftlab.train.loop import fit
 from liftlab.train.probe import on_features
 
 STACK = "stack"
@@ -99,11 +103,58 @@ def search(work: Improvement, arms: dict[str, Recipe], baseline_seconds: float, 
             break
     last = rungs[-1]["val_acc"] if rungs else {}
     best = winner(last, alive)
+    cross = None
+    if rungs and on_features(work.base) and saturated(last, n_val):
+        cross = cross_validated_choice(work, recipes, rungs[-1], n_val)
+        if cross is not None:
+            best = cross["winner"]
     reached = target is not None and (last.get(best) or 0.0) >= target
-    if not reached:
+    if not reached and cross is None:  # a saturated validation split cannot tell an addition from the winner
         useful = [n for n in arms if n not in effects({"rungs": rungs}, n_val)["hurt"]]
         best = greedy(work, recipes, best, useful, rungs, n_val)
-    return {"rungs": rungs, "winner": best, "recipes": recipes}
+    return {"rungs": rungs, "winner": best, "recipes": recipes, "cross_validation": cross}
+
+
+def cross_validated_choice(
+    work: Improvement, recipes: dict[str, Recipe], rung: dict[str, Any], n_val: int
+) -> dict[str, Any] | None:
+    """With validation saturated at the last rung: its arms ranked by cross-validated accuracy over the training
+    and validation images (`crossval`), when K folds of each fit the search's time; None when they do not."""
+    names = list(rung["val_acc"])
+    needed = crossval.FOLDS * sum(rung["seconds"].values())
+    started = work.clock.used()
+    if needed > work.clock.left_until(work.search_ends()):
+        work.step(
+            "search",
+            f"validation saturated ({n_val} images, every arm within {crossval.SATURATED_ERRORS} "
+            f"error of 100%); cross-validation would need {needed:.0f} s: the halving's winner stays",
+            started,
+        )
+        return None
+    at_rung = {name: with_values(recipes[name], {"epochs": rung["epochs"][name]}) for name in names}
+    folds: dict[str, list[ImageData]] = {}
+
+    def score(recipe: Recipe, fold: ImageData) -> float:
+        return float(fit(recipe, fold).val_acc or 0.0)
+
+    ranked = []
+    for name, recipe in at_rung.items():
+        key = recipe.data.model_dump_json()
+        if key not in folds:  # arms that see the same images share their folds
+            folds[key] = crossval.pooled_folds(load_data(work.spec, recipe.data, skip_bad=work.settings.skip_bad))
+        ranked += crossval.cross_validate({name: recipe}, folds[key], score)
+    ranked.sort(key=lambda result: -result.mean)
+    chosen = ranked[0].name
+    work.step(
+        "search",
+        f"validation saturated ({n_val} images, every arm within {crossval.SATURATED_ERRORS} error of 100%): arms "
+        f"ranked by {len(ranked[0].folds)}-fold cross-validated accuracy over training and validation images; "
+        + ", ".join(f"{r.name} {r.mean:.4f}" for r in ranked[:4])
+        + f"; chosen {chosen}",
+        started,
+    )
+    return {"folds": len(ranked[0].folds), "scores": {r.name: r.mean for r in ranked},
+            "per_fold": {r.name: list(r.folds) for r in ranked}, "winner": chosen}  # fmt: skip
 
 
 def greedy(

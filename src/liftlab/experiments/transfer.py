@@ -282,16 +282,27 @@ def plan_seeded_finetune(
     return side, epochs, False
 
 
-def keeps_finetune(finetune_val: float, probe_val: float, cut: bool) -> bool:
+def keeps_finetune(
+    finetune_val: float, probe_val: float, cut: bool, losses: tuple[float | None, float | None] = (None, None)
+) -> bool:
     """Whether the fine-tune replaces the probe it started from: it ran its whole schedule (a run the deadline
     cut is not the recipe) and scores higher on validation. Choosing one of two models, the higher score is
     the better bet; whether it *helped* is a claim, judged by 2 paired standard errors
-    (`validation.clearly_better`), and the lift is measured on the test split afterwards.
+    (`validation.clearly_better`), and the lift is measured on the test split afterwards. An accuracy tie (a
+    small validation split both models get right) is broken by the validation loss (`losses`: the fine-tune's,
+    the probe's), which still tells the more confident model.
 
     >>> keeps_finetune(0.913, 0.885, False), keeps_finetune(0.95, 0.885, True), keeps_finetune(0.88, 0.885, False)
     (True, False, False)
+    >>> keeps_finetune(1.0, 1.0, False, (0.02, 0.09)), keeps_finetune(1.0, 1.0, False, (0.2, 0.09))
+    (True, False)
     """
-    return not cut and finetune_val > probe_val
+    if cut:
+        return False
+    finetune_loss, probe_loss = losses
+    if finetune_val == probe_val and finetune_loss is not None and probe_loss is not None:
+        return finetune_loss < probe_loss
+    return finetune_val > probe_val
 
 
 def scoring_seconds(n_test: int, image_seconds: float, timed_size: int) -> Callable[[int], float]:

@@ -77,6 +77,14 @@ def val_of(record: RunRecord | None) -> float:
     return float(record.val_acc)
 
 
+def last_val_loss(record: RunRecord | None) -> float | None:
+    """A finished run's validation loss at its last validated epoch (None when it has none)."""
+    if record is None or record.failed:
+        return None
+    losses = [epoch.val_loss for epoch in record.history if epoch.val_loss is not None]
+    return float(losses[-1]) if losses else None
+
+
 class Improvement:
     def __init__(
         self, spec: str, base: Recipe, settings: ImproveSettings, out: Path, on_step: Callable[[Step], None]

@@ -1,0 +1,73 @@
+"""Selection that can still see when the validation split cannot: when every arm scores (nearly) perfectly on a
+small validation split, the arms are ranked by k-fold cross-validated accuracy over the training and validation
+images together. The test split still chooses nothing: it stays out of every fold.
+
+For arms trained on cached features (probes) a fold costs a head's training, seconds, so K folds per arm are
+cheap; each fold is the same `fit` with the pooled images re-split, so the arm's recipe (views, head, smoothing,
+backbone) is exactly what is scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold
+
+from liftlab.config import Recipe
+from liftlab.data.loading import ImageData, ImageSplit
+
+FOLDS = 5
+SATURATED_ERRORS = 1
+"""Validation is saturated when every arm and the baseline make at most this many errors on it: one image is
+within any arm's noise, so no arm can be told from another there."""
+
+
+def saturated(val_acc: dict[str, float | None], n_val: int) -> bool:
+    """Whether no arm can be told apart on validation: all scored, each within SATURATED_ERRORS of perfect.
+
+    >>> saturated({"baseline": 1.0, "flip": 1.0}, 72), saturated({"baseline": 1.0, "flip": 0.97}, 72)
+    (True, False)
+    """
+    floor = 1.0 - SATURATED_ERRORS / max(n_val, 1) - 1e-9
+    return bool(val_acc) and all(value is not None and value >= floor for value in val_acc.values())
+
+
+def pooled_folds(data: ImageData, folds: int = FOLDS, seed: int = 0) -> list[ImageData]:
+    """`data` re-split K ways: the training and validation images pooled, each fold once the validation split
+    (stratified), the test split untouched."""
+    images = torch.cat([data.train.images, data.val.images])
+    labels = torch.cat([data.train.labels, data.val.labels])
+    names = data.train.names + data.val.names
+    n_splits = max(2, min(folds, int(torch.bincount(labels).min())))
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    result = []
+    for fitted_on, scored in splitter.split(np.zeros(len(labels)), labels.numpy()):
+        train = ImageSplit(images[fitted_on], labels[fitted_on], [names[i] for i in fitted_on])
+        val = ImageSplit(images[scored], labels[scored], [names[i] for i in scored])
+        result.append(replace(data, train=train, val=val))
+    return result
+
+
+@dataclass(frozen=True)
+class CrossValidated:
+    """An arm's accuracy on each held-out fold and their mean (each pooled image scored once)."""
+
+    name: str
+    folds: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.folds))
+
+
+FoldScore = Callable[[Recipe, ImageData], float]
+"""Validation accuracy of `recipe` trained on one fold's training part (`fit` in the product; a fake in tests)."""
+
+
+def cross_validate(recipes: dict[str, Recipe], folds: list[ImageData], score: FoldScore) -> list[CrossValidated]:
+    """Each arm scored on every fold, best mean first (ties keep the arms' order)."""
+    results = [CrossValidated(name, tuple(score(recipe, fold) for fold in folds)) for name, recipe in recipes.items()]
+    return sorted(results, key=lambda result: -result.mean)

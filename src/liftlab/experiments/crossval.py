@@ -21,18 +21,20 @@ from liftlab.data.loading import ImageData, ImageSplit
 
 FOLDS = 5
 SATURATED_ERRORS = 1
-"""Validation is saturated when every arm and the baseline make at most this many errors on it: one image is
-within any arm's noise, so no arm can be told from another there."""
+"""Validation is saturated when two or more arms (the baseline counts) make at most this many errors on it:
+one image is within any arm's noise, so the best arms cannot be told apart there."""
 
 
-def saturated(val_acc: dict[str, float | None], n_val: int) -> bool:
-    """Whether no arm can be told apart on validation: all scored, each within SATURATED_ERRORS of perfect.
+def saturated(val_acc: dict[str, float | None], n_val: int) -> list[str]:
+    """The arms validation cannot tell apart at the top (each within SATURATED_ERRORS of perfect), when there
+    are two or more of them; else an empty list.
 
-    >>> saturated({"baseline": 1.0, "flip": 1.0}, 72), saturated({"baseline": 1.0, "flip": 0.97}, 72)
-    (True, False)
+    >>> saturated({"baseline": 1.0, "flip": 1.0, "crop": 0.7}, 72), saturated({"baseline": 1.0, "flip": 0.97}, 72)
+    (['baseline', 'flip'], [])
     """
     floor = 1.0 - SATURATED_ERRORS / max(n_val, 1) - 1e-9
-    return bool(val_acc) and all(value is not None and value >= floor for value in val_acc.values())
+    tied = [name for name, value in val_acc.items() if value is not None and value >= floor]
+    return tied if len(tied) >= 2 else []
 
 
 def pooled_folds(data: ImageData, folds: int = FOLDS, seed: int = 0) -> list[ImageData]:

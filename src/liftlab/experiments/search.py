@@ -104,8 +104,9 @@ def search(work: Improvement, arms: dict[str, Recipe], baseline_seconds: float, 
     last = rungs[-1]["val_acc"] if rungs else {}
     best = winner(last, alive)
     cross = None
-    if rungs and on_features(work.base) and saturated(last, n_val):
-        cross = cross_validated_choice(work, recipes, rungs[-1], n_val)
+    tied = saturated(last, n_val) if rungs and on_features(work.base) else []
+    if tied:
+        cross = cross_validated_choice(work, recipes, rungs[-1], tied, n_val)
         if cross is not None:
             best = cross["winner"]
     reached = target is not None and (last.get(best) or 0.0) >= target
@@ -116,20 +117,18 @@ def search(work: Improvement, arms: dict[str, Recipe], baseline_seconds: float, 
 
 
 def cross_validated_choice(
-    work: Improvement, recipes: dict[str, Recipe], rung: dict[str, Any], n_val: int
+    work: Improvement, recipes: dict[str, Recipe], rung: dict[str, Any], names: list[str], n_val: int
 ) -> dict[str, Any] | None:
-    """With validation saturated at the last rung: its arms ranked by cross-validated accuracy over the training
-    and validation images (`crossval`), when K folds of each fit the search's time; None when they do not."""
-    names = list(rung["val_acc"])
-    needed = crossval.FOLDS * sum(rung["seconds"].values())
+    """With validation saturated at the last rung (`names`, the arms tied at the top): those arms ranked by
+    cross-validated accuracy over the training and validation images (`crossval`), when K folds of each fit the
+    search's time; None when they do not."""
+    needed = crossval.FOLDS * sum(rung["seconds"][name] for name in names)
     started = work.clock.used()
+    errors = crossval.SATURATED_ERRORS
+    saturation = f"validation saturated ({len(names)} arms within {errors} error of 100% on {n_val} images)"
     if needed > work.clock.left_until(work.search_ends()):
-        work.step(
-            "search",
-            f"validation saturated ({n_val} images, every arm within {crossval.SATURATED_ERRORS} "
-            f"error of 100%); cross-validation would need {needed:.0f} s: the halving's winner stays",
-            started,
-        )
+        work.step("search", f"{saturation}; cross-validation would need {needed:.0f} s: the halving's winner stays",
+                  started)  # fmt: skip
         return None
     at_rung = {name: with_values(recipes[name], {"epochs": rung["epochs"][name]}) for name in names}
     folds: dict[str, list[ImageData]] = {}
@@ -147,10 +146,8 @@ def cross_validated_choice(
     chosen = ranked[0].name
     work.step(
         "search",
-        f"validation saturated ({n_val} images, every arm within {crossval.SATURATED_ERRORS} error of 100%): arms "
-        f"ranked by {len(ranked[0].folds)}-fold cross-validated accuracy over training and validation images; "
-        + ", ".join(f"{r.name} {r.mean:.4f}" for r in ranked[:4])
-        + f"; chosen {chosen}",
+        f"{saturation}: they are ranked by {len(ranked[0].folds)}-fold cross-validated accuracy over the training "
+        "and validation images; " + ", ".join(f"{r.name} {r.mean:.4f}" for r in ranked[:4]) + f"; chosen {chosen}",
         started,
     )
     return {"folds": len(ranked[0].folds), "scores": {r.name: r.mean for r in ranked},

@@ -101,7 +101,9 @@ def label_faults(labels: np.ndarray, probabilities: np.ndarray, folds: int) -> L
     classes = probabilities.shape[1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cleanlab warns of classes with few images; the review reports counts
-        issue = find_label_issues(labels, probabilities, filter_by=LABEL_FILTER)
+        # one process: cleanlab's pool hands its work over through module globals, which a pool started inside
+        # one of liftlab's worker processes does not share (NameError), and a few thousand rows take milliseconds
+        issue = find_label_issues(labels, probabilities, filter_by=LABEL_FILTER, n_jobs=1)
         quality = get_label_quality_scores(labels, probabilities, method="self_confidence")
         per_class = rank_classes_by_label_quality(labels, probabilities)
         overlapping = find_overlapping_classes(labels, probabilities)

@@ -133,6 +133,8 @@ def review_data(
                      paths[every[p.second][0]][every[p.second][1]], every[p.second][0], p.similarity, p.hash_bits)
         for p in pairs
     )  # fmt: skip
+    leaked = sorted({every[index][1] for p in pairs for index, other in ((p.first, p.second), (p.second, p.first))
+                     if every[index][0] == "test" and every[other][0] != "test"})  # fmt: skip
     copies_of: dict[str, list[str]] = {}
     for pair in named_pairs:
         copies_of.setdefault(pair.first, []).append(f"{pair.second_split}:{pair.second}")
@@ -200,6 +202,7 @@ def review_data(
             "near_copies": f"pHash and {REVIEW_BACKBONE} features of every image, all splits",
             "outliers": f"{REVIEW_BACKBONE} features of the training and validation images",
         },
+        leaked_test=tuple(data.test.names[i] for i in leaked) if data.test is not None else (),
     )
     return ReviewedData(review, _thumbnails(review, splits, paths))
 
@@ -237,6 +240,7 @@ def review_summary(review: Review) -> dict[str, Any]:
         "needs": review.needs,
         "out_of_fold_accuracy": review.out_of_fold_accuracy,
         "seconds": review.seconds,
+        "leaked_test": list(review.leaked_test),
     }
 
 

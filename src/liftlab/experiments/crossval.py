@@ -9,6 +9,7 @@ backbone) is exactly what is scored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -18,6 +19,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from liftlab.config import Recipe
 from liftlab.data.loading import ImageData, ImageSplit
+from liftlab.records import RunRecord
 
 FOLDS = 5
 SATURATED_ERRORS = 1
@@ -35,6 +37,19 @@ def saturated(val_acc: dict[str, float | None], n_val: int) -> list[str]:
     floor = 1.0 - SATURATED_ERRORS / max(n_val, 1) - 1e-9
     tied = [name for name, value in val_acc.items() if value is not None and value >= floor]
     return tied if len(tied) >= 2 else []
+
+
+FOLD_START_S = 1.5
+"""Seconds a fold costs besides its head's training, in this process: building the network and reading the
+cached features (a probe's forward passes are cached by content, so a fold computes none)."""
+
+
+def fold_seconds(record: RunRecord | None) -> float:
+    """What one fold of an arm costs: its run's training time at the rung (its epochs' `train_seconds`) plus
+    FOLD_START_S; infinite without a finished run to time."""
+    if record is None or record.failed:
+        return math.inf
+    return sum(epoch.train_seconds or epoch.seconds or 0.0 for epoch in record.history) + FOLD_START_S
 
 
 def pooled_folds(data: ImageData, folds: int = FOLDS, seed: int = 0) -> list[ImageData]:

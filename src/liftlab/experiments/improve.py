@@ -103,7 +103,10 @@ def improve(
     finals, from_search, pair_seconds = final(work, winner)
     exported_record = exported_run(finals["best"])
     test_names = json.loads((work.run_folder(exported_record.key) / "splits.json").read_text()).get("test", [])
-    leaked = leaked_mask(test_names, check["leaked_test"])
+    # test images with an exact copy (the data check) or a near-copy (the diagnosis's data review) in train or val
+    near_copies = [name for name in (diagnosis.data_review or {}).get("leaked_test", [])
+                   if name not in set(check["leaked_test"])]  # fmt: skip
+    leaked = leaked_mask(test_names, [*check["leaked_test"], *near_copies])
     compared = len(searched["recipes"])
     lift = final_lift(finals, from_search, compared, leaked, baseline_won=winner_name == BASELINE)
     lift["lift"]["compute_ratio"] = compute_ratio(finals, like_for_like=on_features(winner) == on_features(base))
@@ -236,7 +239,8 @@ def improve(
         data_check={
             k: check[k]
             for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes", "leaked_test", "hidden_folders")
-        },
+        }
+        | {"near_copy_test": near_copies},
         profile=profile.record() if profile else None,
         recipe_diff=recipe_diff(base, winner),
         steps=tuple(work.steps),

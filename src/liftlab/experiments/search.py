@@ -122,7 +122,7 @@ def cross_validated_choice(
     """With validation saturated at the last rung (`names`, the arms tied at the top): those arms ranked by
     cross-validated accuracy over the training and validation images (`crossval`), when K folds of each fit the
     search's time; None when they do not."""
-    needed = crossval.FOLDS * sum(rung["seconds"][name] for name in names)
+    needed = crossval.FOLDS * sum(crossval.fold_seconds(work.rung_record(name, recipes[name], rung)) for name in names)
     started = work.clock.used()
     errors = crossval.SATURATED_ERRORS
     saturation = f"validation saturated ({len(names)} arms within {errors} error of 100% on {n_val} images)"

@@ -117,6 +117,8 @@ class Review:
     out_of_fold_accuracy: float
     seconds: float
     needs: dict[str, str]
+    leaked_test: tuple[str, ...] = ()
+    """Test items (named as `splits.json` names them) with a near-copy in the training or validation split."""
 
     @property
     def leaking_pairs(self) -> tuple[NearCopyPair, ...]:

@@ -95,7 +95,7 @@ def lift_sentence(result: ImproveResult) -> str:
     figures = (result.baseline.test_acc, best.test_acc, lift["value"], lift["ci95"])
     if clean and clean.get("lift", {}).get("value") is not None:
         figures = (clean["baseline"]["value"], clean["best"]["value"], clean["lift"]["value"], clean["lift"]["ci95"])
-        over = f"{clean['images']} test images without a copy in training; {clean['left_out']} leaked left out"
+        over = f"{clean['images']} test images without a copy or near-copy in training; {clean['left_out']} left out"
     base_acc, best_acc, value, ci95 = figures
     shown = {"ci95": ci95}
     change, meaning = _direction(shown)

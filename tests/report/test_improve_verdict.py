@@ -67,10 +67,25 @@ def test_the_headline_names_the_exported_model_leak_free_first_and_the_target_on
     result = replace(result, best=replace(result.best, runs=runs, exported=exported_model), target_reached=True)
     exported, first, second = verdict_sentences(result)
     assert exported.index("61.00%") < exported.index("63.00%"), "the leak-free figure comes first"
-    assert "180 test images without a copy" in exported and "20 leaked" in exported and "seed 1" in exported
+    assert "180 test images without a copy or near-copy" in exported and "20 leaked" in exported
+    assert "seed 1" in exported
     assert "65.00%" in first
     assert "decided on validation by the exported model: 91.00%; reached" in second
     assert "test 63.00%, reported, not used to decide" in second
+
+
+def test_a_test_split_of_copies_only_says_its_figure_is_not_held_out() -> None:
+    result = _result(0.05, 0.03, 0.07)
+    exported_model = Exported(seed=1, test_acc=1.0, ci95=(1.0, 1.0), folder="out/best", leak_free=None)
+    held_in = replace(
+        result,
+        best=replace(result.best, exported=exported_model),
+        data_check=result.data_check | {"leaked_test": ["a.png"], "near_copy_test": ["b.png", "c.png"]},
+    )
+    exported = verdict_sentences(held_in)[0]  # fmt: skip
+    assert "3 test image(s) have a copy or near-copy" in exported and "not held out" in exported
+    clean = replace(held_in, data_check=result.data_check | {"leaked_test": [], "near_copy_test": []})
+    assert "not held out" not in verdict_sentences(clean)[0]
 
 
 def test_a_cut_export_says_so() -> None:

@@ -110,7 +110,7 @@ def search(work: Improvement, arms: dict[str, Recipe], baseline_seconds: float, 
         if cross is not None:
             best = cross["winner"]
     reached = target is not None and (last.get(best) or 0.0) >= target
-    if not reached and cross is None:  # a saturated validation split cannot tell an addition from the winner
+    if not reached and not tied:  # a saturated validation split cannot tell an addition from the winner
         useful = [n for n in arms if n not in effects({"rungs": rungs}, n_val)["hurt"]]
         best = greedy(work, recipes, best, useful, rungs, n_val)
     return {"rungs": rungs, "winner": best, "recipes": recipes, "cross_validation": cross}

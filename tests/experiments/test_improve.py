@@ -180,3 +180,27 @@ def _diagnosis(recipe: Recipe, **fields: Any) -> Diagnosis:
     return Diagnosis(data="builtin:digits", recipe=recipe.model_dump(mode="json"), findings=(finding,),
                      recommendations=(), baseline_history=(), baseline_val_acc=0.5, baseline_stopped_reason=None,
                      data_check={}, **fields)  # fmt: skip
+
+
+def test_the_data_reviews_findings_become_the_first_arms_and_stay_probes(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from liftlab.config import Recipe, apply_overrides
+    from liftlab.diagnose.advisor import recommend
+    from liftlab.diagnose.findings import review_findings
+    from liftlab.experiments.arms import candidates
+    from liftlab.experiments.improve import Improvement, ImproveSettings
+    from liftlab.train.probe import on_features
+
+    noise = [{"name": "cat", "images": 500, "issues": 50, "estimated_noise": 0.1}]
+    summary = {"reviewed": 1000, "label_issues": 50, "outliers": 10, "near_copies": 3, "pairs_with_held_out": 3,
+               "leaking_pairs": 1, "examples": [], "class_noise": noise, "confused": [], "near_copy_rule": "rule",
+               "needs": {}, "out_of_fold_accuracy": 0.9, "seconds": 1.0, "leaked_test": []}  # fmt: skip
+    probe = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=96"])
+    findings = review_findings(summary)
+    diagnosis = replace(_diagnosis(probe), findings=tuple(findings),
+                        recommendations=tuple(recommend(findings, probe, [], None)))  # fmt: skip
+    work = Improvement("builtin:digits", probe, ImproveSettings(max_arms=6), tmp_path, lambda step: None)
+    arms = candidates(work, diagnosis)
+    assert list(arms)[:3] == ["dedupe-splits", "drop-suspect-labels=0.05", "relabel-suspects=0.9"]
+    assert all(on_features(arms[name]) for name in list(arms)[:3]), "a data remedy keeps a probe on cached features"

@@ -4,7 +4,6 @@ placed in a TrashNet class rank among the outliers, and clean CIFAR-10 test imag
 
 from __future__ import annotations
 
-import io
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmarks.review_known_answers import altered, with_train
 from liftlab.config import DataConfig
 from liftlab.data.images import to_array
 from liftlab.data.loading import ImageData, ImageSplit, load_every_image
@@ -32,12 +32,6 @@ def trashnet() -> tuple[ImageData, Path]:
     data, root = load_for_review(str(TRASHNET), ReviewOptions())
     assert root is not None
     return data, root
-
-
-def _with_train(data: ImageData, images: torch.Tensor, labels: torch.Tensor, names: list[str]) -> ImageData:
-    train = ImageSplit(torch.cat([data.train.images, images]), torch.cat([data.train.labels, labels]),
-                       data.train.names + names)  # fmt: skip
-    return replace(data, train=train)
 
 
 def test_flipped_labels_rank_among_the_top_tenth_of_suspects(trashnet: tuple[ImageData, Path]) -> None:
@@ -65,29 +59,15 @@ def test_flipped_labels_rank_among_the_top_tenth_of_suspects(trashnet: tuple[Ima
     )
 
 
-def _altered_copy(path: Path, rng: random.Random, side: int) -> np.ndarray:
-    """`path` cropped by 1-4% on each side, resized by 10-20% (down or up) and re-encoded as JPEG."""
-    image = Image.open(path).convert("RGB")
-    width, height = image.size
-    cuts = [rng.uniform(0.01, 0.04) for _ in range(4)]
-    image = image.crop((int(cuts[0] * width), int(cuts[1] * height),
-                        width - int(cuts[2] * width), height - int(cuts[3] * height)))  # fmt: skip
-    factor = rng.choice([rng.uniform(0.8, 0.9), rng.uniform(1.1, 1.2)])
-    image = image.resize((int(image.size[0] * factor), int(image.size[1] * factor)))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=rng.randint(60, 90))
-    return to_array(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), side, "stretch", "rgb")
-
-
 def test_altered_copies_of_test_images_placed_in_train_are_found(trashnet: tuple[ImageData, Path]) -> None:
     data, root = trashnet
     assert data.test is not None
     rng = random.Random(3)
     chosen = rng.sample(range(len(data.test)), 100)
     side = int(data.train.images.shape[-1])
-    copies = torch.from_numpy(np.stack([_altered_copy(root / data.test.names[i], rng, side) for i in chosen]))
+    copies = torch.from_numpy(np.stack([altered(root / data.test.names[i], rng, side) for i in chosen]))
     names = [f"copies/{i}.jpg" for i in range(len(chosen))]
-    review = review_data(_with_train(data, copies, data.test.labels[chosen], names), root, ReviewOptions()).review
+    review = review_data(with_train(data, copies, data.test.labels[chosen], names), root, ReviewOptions()).review
     pairs = {(pair.first, pair.second) for pair in review.near_copies} | {
         (pair.second, pair.first) for pair in review.near_copies
     }
@@ -110,7 +90,7 @@ def test_cifar_images_placed_in_a_trashnet_class_rank_among_the_outliers(
     cifar = torch.from_numpy(np.stack([to_array(Image.open(f).convert("RGB"), side, "stretch", "rgb") for f in files]))
     paper = data.classes.index("paper")
     names = [f"cifar/{f.parent.name}.jpg" for f in files]
-    review = review_data(_with_train(data, cifar, torch.full((len(files),), paper), names), root, ReviewOptions())
+    review = review_data(with_train(data, cifar, torch.full((len(files),), paper), names), root, ReviewOptions())
     scored = sorted(
         (i for i in review.review.images if i.outlier_score is not None), key=lambda i: -(i.outlier_score or 0)
     )

@@ -1,5 +1,5 @@
 """Selection when validation saturates: the pooled folds score every training and validation image once and
-leave the test split alone, and the cross-validated ranking follows the arms' true effect (fake features:
+hold no test split, and the cross-validated ranking follows the arms' true effect (fake features:
 each arm sees the classes with another signal strength); an accuracy tie between fine-tune and probe is broken
 by the validation loss."""
 
@@ -24,7 +24,7 @@ def _data(n_train: int = 90, n_val: int = 9, n_test: int = 12) -> ImageData:
     return ImageData("fake", ["a", "b", "c"], split(0, n_train), split(n_train, n_val), split(1000, n_test))
 
 
-def test_pooled_folds_score_each_image_once_and_leave_the_test_split() -> None:
+def test_pooled_folds_score_each_image_once_and_hold_no_test_split() -> None:
     data = _data()
     folds = pooled_folds(data, 5)
     assert len(folds) == 5
@@ -32,7 +32,7 @@ def test_pooled_folds_score_each_image_once_and_leave_the_test_split() -> None:
     assert sorted(scored) == sorted(data.train.names + data.val.names)
     for fold in folds:
         assert not set(fold.train.names) & set(fold.val.names)
-        assert fold.test is data.test
+        assert fold.test is None and data.test is not None
         counts = torch.bincount(fold.val.labels, minlength=3)
         assert int(counts.max() - counts.min()) <= 1  # stratified
 

@@ -9,7 +9,6 @@ backbone) is exactly what is scored.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -19,7 +18,6 @@ from sklearn.model_selection import StratifiedKFold
 
 from liftlab.config import Recipe
 from liftlab.data.loading import ImageData, ImageSplit
-from liftlab.records import RunRecord
 
 FOLDS = 5
 SATURATED_ERRORS = 1
@@ -39,22 +37,9 @@ def saturated(val_acc: dict[str, float | None], n_val: int) -> list[str]:
     return tied if len(tied) >= 2 else []
 
 
-FOLD_START_S = 1.5
-"""Seconds a fold costs besides its head's training, in this process: building the network and reading the
-cached features (a probe's forward passes are cached by content, so a fold computes none)."""
-
-
-def fold_seconds(record: RunRecord | None) -> float:
-    """What one fold of an arm costs: its run's training time at the rung (its epochs' `train_seconds`) plus
-    FOLD_START_S; infinite without a finished run to time."""
-    if record is None or record.failed:
-        return math.inf
-    return sum(epoch.train_seconds or epoch.seconds or 0.0 for epoch in record.history) + FOLD_START_S
-
-
 def pooled_folds(data: ImageData, folds: int = FOLDS, seed: int = 0) -> list[ImageData]:
     """`data` re-split K ways: the training and validation images pooled, each fold once the validation split
-    (stratified), the test split untouched."""
+    (stratified); the folds have no test split (nothing here scores it, and a probe would otherwise score it)."""
     images = torch.cat([data.train.images, data.val.images])
     labels = torch.cat([data.train.labels, data.val.labels])
     names = data.train.names + data.val.names
@@ -64,7 +49,7 @@ def pooled_folds(data: ImageData, folds: int = FOLDS, seed: int = 0) -> list[Ima
     for fitted_on, scored in splitter.split(np.zeros(len(labels)), labels.numpy()):
         train = ImageSplit(images[fitted_on], labels[fitted_on], [names[i] for i in fitted_on])
         val = ImageSplit(images[scored], labels[scored], [names[i] for i in scored])
-        result.append(replace(data, train=train, val=val))
+        result.append(replace(data, train=train, val=val, test=None))
     return result
 
 

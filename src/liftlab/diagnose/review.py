@@ -52,6 +52,11 @@ REVIEW_OVERHEAD_S = 0.0032
 """Seconds per image of a review besides the forward passes, measured with the feature cache warm (TrashNet,
 2,527 images at 224 px, 8 s on this project's 2-core AMD machine: decoding from the image cache, pHashes,
 5-fold heads, cleanlab)."""
+PAIR_SECONDS = 1.4e-7
+"""Seconds per pair of images of the two neighbour searches, measured on this 2-core machine while another job
+ran: near-copies (a matrix product, 30,000 rows of 1,280 features in 27.6 s: 3.1e-8) and cleanlab's outlier
+scores (scikit-learn's brute-force cosine neighbours, 10,000 rows in 11.2 s: 1.1e-7). Nothing for TrashNet's
+2,527 images; about 8 minutes for CIFAR-10's 60,000, which the diagnosis then skips under a short budget."""
 NAMED_COPIES = 3
 """Near-copies named in one image's reason; the report lists every pair."""
 
@@ -247,12 +252,13 @@ def review_summary(review: Review) -> dict[str, Any]:
 def review_seconds_estimate(images: int, embedder: Embedder) -> float | None:
     """Seconds a review of `images` images should take here with no feature cached: their forward passes at the
     speed measured for this backbone and shape (None when none was measured: a precision given, not chosen),
-    plus decoding, hashing and the heads (REVIEW_OVERHEAD_S an image)."""
+    plus decoding, hashing and the heads (REVIEW_OVERHEAD_S an image), plus the neighbour searches, which grow
+    with the pairs of images (PAIR_SECONDS a pair)."""
     execution = embedder.execution
     measured = execution.seconds_per_step.get(f"{execution.dtype}/{execution.memory_format}")
     if measured is None:
         return None
-    return images * (measured / FEATURE_BATCH + REVIEW_OVERHEAD_S)
+    return images * (measured / FEATURE_BATCH + REVIEW_OVERHEAD_S) + PAIR_SECONDS * images**2
 
 
 def _thumbnails(review: Review, splits: list[tuple[str, ImageSplit]], paths: dict[str, list[str]]) -> dict[str, str]:

@@ -28,6 +28,7 @@ def data_review(
 ) -> None:
     """Wrong labels, near-copies and outliers, found through a frozen pretrained backbone: a CSV to correct
     (every training and validation image, most suspect first) and a contact sheet of the suspects."""
+    from liftlab.diagnose.findings import LABEL_REVIEW_ACCURACY
     from liftlab.diagnose.review import ReviewOptions, load_for_review, review_data, write_review
 
     options = ReviewOptions(folds=folds, outlier_share=outlier_share, skip_bad=skip_bad, quiet=quiet)
@@ -43,6 +44,12 @@ def data_review(
         highlight=False,
         soft_wrap=True,
     )
+    if review.out_of_fold_accuracy < LABEL_REVIEW_ACCURACY:
+        console.print(
+            f"[yellow]the heads are weak here[/yellow] ({review.out_of_fold_accuracy:.1%} out of fold, below "
+            f"{LABEL_REVIEW_ACCURACY:.0%}): many suspects are their own errors, and the shares below are inflated",
+            highlight=False,
+        )
     noisy = sorted(review.class_noise, key=lambda c: -c.estimated_noise)[:3]
     console.print("estimated wrong labels: " + ", ".join(f"{c.name} {c.estimated_noise:.1%}" for c in noisy),
                   highlight=False)  # fmt: skip

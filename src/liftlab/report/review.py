@@ -11,6 +11,11 @@ SHOWN = 48
 """Pictures per section: the most suspect images, the farthest outliers, the closest near-copy pairs."""
 
 
+WEAK_HEADS = 0.8
+"""Below this out-of-fold accuracy the page warns that the suspects are the heads' errors as much as wrong labels
+(`diagnose.findings.LABEL_REVIEW_ACCURACY`, which the report layer cannot import)."""
+
+
 def _short(path: str) -> str:
     """The last two parts of a path (class folder and file), what a person recognises an image by."""
     return "/".join(Path(path).parts[-2:])
@@ -27,4 +32,5 @@ def write_review_page(review: Review, thumbnails: dict[str, str], path: Path) ->
         shown=SHOWN,
         pct=pct,
         short=_short,
+        weak=WEAK_HEADS,
     )

@@ -135,9 +135,9 @@ LABEL_ISSUES a warning worth an experiment: below it, the few suspects are for a
 LABEL_REVIEW_ACCURACY = 0.8
 """Out-of-fold accuracy of the review's heads below which LABEL_ISSUES is not claimed: cleanlab counts as label
 issues the images its probabilities confidently contradict, so weak heads make their own errors look like wrong
-labels. CIFAR-10 (cifar10-small through Lite0 at 96 px: heads 69% right) came out at 14% "issues" although its
-labels are known to be nearly all right; TrashNet (heads 87% right) at 4.6%, its confident suspects checked by
-eye. Two data sets, development figures."""
+labels. CIFAR-10 (cifar10-small through Lite0 at 96 px: heads 69% right) came out at 17% "issues" although its
+labels are known to be nearly all right; TrashNet (heads 87% right) at 4.6%, its top suspects looked at on the
+contact sheet. Two data sets, development figures."""
 
 
 def review_findings(summary: dict[str, Any]) -> list[Finding]:

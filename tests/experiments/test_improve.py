@@ -202,5 +202,5 @@ def test_the_data_reviews_findings_become_the_first_arms_and_stay_probes(tmp_pat
                         recommendations=tuple(recommend(findings, probe, [], None)))  # fmt: skip
     work = Improvement("builtin:digits", probe, ImproveSettings(max_arms=6), tmp_path, lambda step: None)
     arms = candidates(work, diagnosis)
-    assert list(arms)[:3] == ["dedupe-splits", "drop-suspect-labels=0.05", "relabel-suspects=0.9"]
+    assert list(arms)[:3] == ["drop-suspect-labels=0.05", "relabel-suspects=0.9", "dedupe-splits"]
     assert all(on_features(arms[name]) for name in list(arms)[:3]), "a data remedy keeps a probe on cached features"

@@ -11,7 +11,7 @@ SHOWN = 48
 """Pictures per section: the most suspect images, the farthest outliers, the closest near-copy pairs."""
 
 
-WEAK_HEADS = 0.8
+WEAK_HEADS = 0.85
 """Below this out-of-fold accuracy the page warns that the suspects are the heads' errors as much as wrong labels
 (`diagnose.findings.LABEL_REVIEW_ACCURACY`, which the report layer cannot import)."""
 

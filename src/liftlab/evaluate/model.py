@@ -23,7 +23,7 @@ from liftlab.evaluate.robustness import (
 )
 from liftlab.evaluate.run import BusinessQuestion, Settings, evaluate_predictions
 from liftlab.stats import accuracy_without
-from liftlab.train.embedding import Embedder
+from liftlab.train.embedding import review_config_at
 from liftlab.train.familiarity import familiarity_of
 from liftlab.train.saved import load_model
 
@@ -99,11 +99,9 @@ def _unfamiliar(run_dir: Path, data: str, config: DataConfig, split_name: str, q
         known = familiarity_of(run_dir, quiet)
     except BadInputError as error:
         return {"available": False, "reason": str(error)}
-    loaded = load_data(data, config.model_copy(update={"size": known.side, "color": "rgb", "resize": "stretch"}),
-                       skip_bad=True, quiet=quiet)  # fmt: skip
+    loaded = load_data(data, review_config_at(config, known.side), skip_bad=True, quiet=quiet)
     split = loaded.test if split_name == "test" and loaded.test is not None else loaded.val
-    embedder = Embedder.for_review(loaded.channels, known.side)
-    scores = known.scores(embedder(split.images, quiet=quiet)[0].numpy())
+    scores = known.image_scores(split.images, quiet)
     flagged = scores > known.threshold
     order = np.argsort(-scores)
     return {

@@ -47,8 +47,12 @@ def review_data_config(data: DataConfig, native_short_side: float | None) -> Dat
     """`data` as the review sees it: the same splits (same fractions and seed), the whole training split, every
     image whole (stretched) in RGB at the review side, whatever size, shape and colour space the recipe trains
     in, so every arm of an experiment finds the same suspects."""
-    update = {"size": review_side(native_short_side), "color": "rgb", "resize": "stretch", "train_fraction": 1.0}
-    return data.model_copy(update=update)
+    return review_config_at(data, review_side(native_short_side)).model_copy(update={"train_fraction": 1.0})
+
+
+def review_config_at(data: DataConfig, side: int) -> DataConfig:
+    """`data` decoded as the review backbone sees it: whole images, stretched, RGB, at `side` px."""
+    return data.model_copy(update={"size": side, "color": "rgb", "resize": "stretch"})
 
 
 def _backbone(model: nn.Module) -> nn.Module:

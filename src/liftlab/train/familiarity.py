@@ -53,6 +53,11 @@ class Familiarity:
     def scores(self, features: np.ndarray) -> np.ndarray:
         return neighbours.outlier_scores(self.reference, features)
 
+    def image_scores(self, images: torch.Tensor, quiet: bool = True) -> np.ndarray:
+        """Outlier scores of uint8 images decoded at `side` (`review_config_at`), through the review backbone."""
+        embedder = Embedder.for_review(int(images.shape[1]), self.side)
+        return self.scores(embedder(images, quiet=quiet, label="features")[0].numpy())
+
     def save(self, folder: Path) -> None:
         tensors = {"reference": torch.from_numpy(self.reference.astype(np.float16))}
         metadata = {"threshold": repr(self.threshold), "side": str(self.side), "backbone": REVIEW_BACKBONE,
@@ -146,7 +151,5 @@ def image_scores(familiarity: Familiarity, paths: list[Path], quiet: bool = True
             continue
     scores = np.full(len(paths), np.nan)
     if arrays:
-        embedder = Embedder.for_review(3, familiarity.side)
-        features = embedder(torch.from_numpy(np.stack(arrays)), quiet=quiet, label="features")[0].numpy()
-        scores[kept] = familiarity.scores(features)
+        scores[kept] = familiarity.image_scores(torch.from_numpy(np.stack(arrays)), quiet)
     return scores

@@ -166,6 +166,48 @@ def test_apply_review_refuses_unknown_labels_and_paths_outside_the_output_folder
         apply_review(tmp_path / "bad.csv", tmp_path / "labels.csv")
 
 
+def test_review_says_who_made_each_split(reviewed: tuple[Path, Path]) -> None:
+    _, out = reviewed
+    made_by = {(row["split"], row["split_made_by"]) for row in _rows(out / "review.csv")}
+    assert made_by == {("train", "liftlab"), ("val", "liftlab"), ("test", "data")}  # val carved from train/
+
+
+def test_apply_review_keeps_each_group_of_near_copies_in_one_split_liftlab_made(tmp_path: Path) -> None:
+    def row(name: str, split: str, group: str, made_by: str) -> dict[str, str]:
+        return {"path": str(tmp_path / name), "split": split, "given_label": "red", "suggested_label": "red",
+                "score": "0.1", "reason": "", "copy_group": group, "split_made_by": made_by,
+                "label": "red"}  # fmt: skip
+
+    rows = [row("a.png", "train", "1", "liftlab"), row("b.png", "test", "1", "liftlab"),  # a tie goes to train
+            row("c.png", "val", "2", "liftlab"), row("d.png", "val", "2", "liftlab"),
+            row("e.png", "train", "2", "liftlab"),
+            row("f.png", "train", "3", "data"), row("g.png", "test", "3", "data"),  # splits the user gave stay
+            row("h.png", "test", "", "liftlab")]  # fmt: skip
+    corrected = tmp_path / "corrected.csv"
+    with corrected.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(REVIEW_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+    applied = apply_review(corrected, tmp_path / "labels.csv")
+    assert applied.moved == 2
+    splits = {line["path"]: line["split"] for line in _rows(tmp_path / "labels.csv")}
+    assert splits == {"a.png": "train", "b.png": "train", "c.png": "val", "d.png": "val", "e.png": "val",
+                      "f.png": "train", "g.png": "test", "h.png": "test"}  # fmt: skip
+    old_columns = [c for c in REVIEW_COLUMNS if c not in ("copy_group", "split_made_by")]  # a review.csv of before
+    with corrected.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=old_columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert apply_review(corrected, tmp_path / "labels.csv").moved == 0
+    rows[0]["split_made_by"] = "me"
+    with corrected.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(REVIEW_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(BadInputError, match="line 2: split_made_by must be one of liftlab, data, found 'me'"):
+        apply_review(corrected, tmp_path / "labels.csv")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make test installs it)")
 def test_the_contact_sheet_shows_the_suspects_as_pictures(reviewed: tuple[Path, Path]) -> None:
     from playwright.sync_api import sync_playwright

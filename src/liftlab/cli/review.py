@@ -67,13 +67,16 @@ def data_apply_review(
     review_csv: Annotated[Path, typer.Argument(help="A review.csv written by `liftlab data review`, corrected.")],
     out: Annotated[Path, typer.Option(help="The labels CSV to write, in the data folder (paths relative to it).")],
 ) -> None:
-    """Write the corrected labels as a new labels CSV (path,label,split); images are never moved or deleted."""
+    """Write the corrected labels as a new labels CSV (path,label,split); images are never moved or deleted.
+
+    Where liftlab made the splits, each group of near-copies the review found is put in one split."""
     from liftlab.diagnose.review_csv import apply_review
 
     applied = apply_review(review_csv, out)
+    moved = f", {applied.moved} moved so that each group of near-copies is in one split" if applied.moved else ""
     console.print(
         f"wrote {applied.written}: {applied.kept} images, {applied.changed} label(s) changed, "
-        f"{applied.left_out} left out; train on it with `liftlab train {applied.written}`",
+        f"{applied.left_out} left out{moved}; train on it with `liftlab train {applied.written}`",
         highlight=False,
         soft_wrap=True,
     )

@@ -16,7 +16,7 @@ from liftlab.data.cache import cache_root, decode_items
 from liftlab.data.geometry import geometry_of_items
 from liftlab.data.images import BadFile
 from liftlab.data.sources import Source, open_source
-from liftlab.data.splits import make_splits, stratified_indices
+from liftlab.data.splits import make_splits, splits_made_by_liftlab, stratified_indices
 from liftlab.errors import BadInputError
 
 
@@ -41,6 +41,7 @@ class ImageData:
     test: ImageSplit | None
     skipped: list[BadFile] = field(default_factory=list)
     native: dict[str, Any] | None = None  # the training images' own geometry (data/geometry.py), before resizing
+    splits_made: tuple[str, ...] = ()  # the splits whose images liftlab chose (data/splits.splits_made_by_liftlab)
 
     @property
     def channels(self) -> int:
@@ -161,6 +162,7 @@ def load_data(
         test=decoded.get("test"),
         skipped=skipped,
         native=None if (geometry := geometry_of_items(split_items["train"])) is None else geometry.record(),
+        splits_made=splits_made_by_liftlab(source.splits, split_items),
     )
 
 

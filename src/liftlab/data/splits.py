@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Collection
 
 import numpy as np
 
@@ -69,6 +70,24 @@ def grouped_stratified_indices(items: SplitItems, fractions: list[float], seed: 
         members.setdefault(leader, []).append(index)
     parts = stratified_indices([items.labels[i] for i in leaders], fractions, seed)
     return [sorted(i for position in part for i in members[leaders[position]]) for part in parts]
+
+
+def splits_made_by_liftlab(given: Collection[str], present: Collection[str]) -> tuple[str, ...]:
+    """The splits of `present` whose images liftlab chose: every one when the data gave none (its items are
+    `"all"`), else the carved ones and the train split they were carved from; a split the data gave, and
+    which nothing was carved from, keeps exactly the images the user put there.
+
+    >>> splits_made_by_liftlab(["all"], ["train", "val", "test"])
+    ('train', 'val', 'test')
+    >>> splits_made_by_liftlab(["train", "test"], ["train", "val", "test"])
+    ('train', 'val')
+    >>> splits_made_by_liftlab(["train", "val", "test"], ["train", "val", "test"])
+    ()
+    """
+    if "all" in given:
+        return tuple(present)
+    carved = [name for name in present if name not in given]
+    return tuple(name for name in present if name in carved or (carved and name == "train"))
 
 
 def make_splits(source: Source, val_fraction: float, test_fraction: float, seed: int) -> dict[str, SplitItems]:

@@ -138,6 +138,9 @@ def review_data(
                      paths[every[p.second][0]][every[p.second][1]], every[p.second][0], p.similarity, p.hash_bits)
         for p in pairs
     )  # fmt: skip
+    group_of = _group_numbers(len(every), pairs)
+    group_by_path = {paths[every[i][0]][every[i][1]]: group for i, group in group_of.items()}
+    made_by = {name: "liftlab" if name in data.splits_made else "data" for name, _ in splits}
     leaked = sorted({every[index][1] for p in pairs for index, other in ((p.first, p.second), (p.second, p.first))
                      if every[index][0] == "test" and every[other][0] != "test"})  # fmt: skip
     copies_of: dict[str, list[str]] = {}
@@ -165,14 +168,17 @@ def review_data(
                                f"({probabilities[row, suggested]:.0%} out of fold)")  # fmt: skip
             if is_outlier[row]:
                 reasons.append(f"{OUTLIER}: among the {options.outlier_share:.0%} farthest from the other images")
-            rows.append(ReviewedImage(paths[name][index], name, data.classes[given], data.classes[suggested],
+            path = paths[name][index]
+            rows.append(ReviewedImage(path, name, data.classes[given], data.classes[suggested],
                                       round(float(faults.suspicion[row]), 4), round(float(outlier[row]), 4),
-                                      (*reasons, *copy_reason(paths[name][index]))))  # fmt: skip
+                                      (*reasons, *copy_reason(path)), group_by_path.get(path),
+                                      made_by[name]))  # fmt: skip
         offset += len(split)
     rows.sort(key=lambda image: (not image.reasons, -(image.score or 0.0)))
     if data.test is not None and len(data.test):
         labels = data.test.labels.tolist()
-        rows += [ReviewedImage(path, "test", data.classes[labels[index]], None, None, None, copy_reason(path))
+        rows += [ReviewedImage(path, "test", data.classes[labels[index]], None, None, None, copy_reason(path),
+                               group_by_path.get(path), made_by["test"])
                  for index, path in enumerate(paths["test"])]  # fmt: skip
 
     counts = np.bincount(y, minlength=len(data.classes))
@@ -210,6 +216,14 @@ def review_data(
         leaked_test=tuple(data.test.names[i] for i in leaked) if data.test is not None else (),
     )
     return ReviewedData(review, _thumbnails(review, splits, paths))
+
+
+def _group_numbers(count: int, pairs: list[neighbours.NearPair]) -> dict[int, int]:
+    """Each image in a near-copy pair -> its group's number (1, 2, ... in the order of the images)."""
+    roots = neighbours.copy_groups(count, pairs)
+    paired = sorted({index for pair in pairs for index in (pair.first, pair.second)})
+    numbers: dict[int, int] = {}
+    return {index: numbers.setdefault(roots[index], len(numbers) + 1) for index in paired}
 
 
 def write_review(reviewed: ReviewedData, out: Path) -> Path:

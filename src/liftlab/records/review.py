@@ -9,10 +9,14 @@ from typing import Any
 
 from liftlab.records.fields import FORMAT, fields_json
 
-REVIEW_COLUMNS = ("path", "split", "given_label", "suggested_label", "score", "reason", "label")
+REVIEW_COLUMNS = ("path", "split", "given_label", "suggested_label", "score", "reason", "copy_group",
+                  "split_made_by", "label")  # fmt: skip
 """`review.csv`'s columns. `label` starts as the given label: a person writes the right class there, or
-leaves it empty to leave the image out; `data apply-review` reads it and nothing else of the row but `path`
-and `split`."""
+leaves it empty to leave the image out. `data apply-review` reads `label`, `path` and `split`, and keeps the
+members of one `copy_group` (near-copies, numbered from 1) in one split where `split_made_by` is `liftlab`."""
+
+SPLIT_MADE_BY = ("liftlab", "data")
+"""Who chose an image's split: liftlab (it carved the split) or the data (a split folder or column)."""
 
 LABEL_ISSUE = "label issue"
 OUTLIER = "outlier"
@@ -23,7 +27,9 @@ OUTLIER = "outlier"
 class ReviewedImage:
     """One image: `score` in [0, 1] is the label suspicion (1 - cleanlab's self-confidence of the given label
     under out-of-fold probabilities; higher is more suspect); `reasons` names each finding that fired on it
-    (empty for most images); test images carry no score or suggestion (no rule is fitted on the test split)."""
+    (empty for most images); test images carry no score or suggestion (no rule is fitted on the test split).
+    `copy_group` numbers the image's group of near-copies (None when it has none); `split_made_by` is one of
+    `SPLIT_MADE_BY`."""
 
     path: str
     split: str
@@ -32,6 +38,8 @@ class ReviewedImage:
     score: float | None
     outlier_score: float | None
     reasons: tuple[str, ...]
+    copy_group: int | None = None
+    split_made_by: str = "data"
 
     def to_json(self) -> dict[str, Any]:
         return fields_json(self)

@@ -129,10 +129,9 @@ def review_data(
     cut = np.quantile(outlier, 1.0 - options.outlier_share) if options.outlier_share > 0 else np.inf
     is_outlier = outlier >= cut
 
-    every = [(name, index) for name, split in splits for index in range(len(split))]
-    all_images = torch.cat([split.images for _, split in splits])
-    pairs = neighbours.near_copies(np.concatenate([features[name] for name, _ in splits]),
-                                   neighbours.perceptual_hashes(all_images))  # fmt: skip
+    pairs, located = neighbours.near_copies_over([features[name] for name, _ in splits],
+                                                 [split.images for _, split in splits])  # fmt: skip
+    every = [(splits[part][0], index) for part, index in located]
     named_pairs = tuple(
         NearCopyPair(paths[every[p.first][0]][every[p.first][1]], every[p.first][0],
                      paths[every[p.second][0]][every[p.second][1]], every[p.second][0], p.similarity, p.hash_bits)

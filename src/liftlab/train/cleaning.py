@@ -16,7 +16,6 @@ import json
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-import torch
 
 from liftlab.config import Recipe
 from liftlab.data.cache import cache_root
@@ -76,12 +75,13 @@ def suspects_of(spec: str, recipe: Recipe, native_short_side: float | None, quie
     folds = label_faults.folds_for(labels)
     probabilities = label_faults.out_of_fold_probabilities(train_x, labels, len(data.classes), folds)
     faults = label_faults.label_faults(labels, probabilities, folds)
-    every_x = np.concatenate([train_x, *(embedder(split.images, quiet=quiet)[0].numpy() for split in held_out)])
-    hashes = neighbours.perceptual_hashes(torch.cat([data.train.images, *(split.images for split in held_out)]))
-    n_train = len(labels)
-    copies = sorted({pair.first if pair.first < n_train else pair.second
-                     for pair in neighbours.near_copies(every_x, hashes)
-                     if (pair.first < n_train) != (pair.second < n_train)})  # fmt: skip
+    pairs, located = neighbours.near_copies_over(
+        [train_x, *(embedder(split.images, quiet=quiet)[0].numpy() for split in held_out)],
+        [data.train.images, *(split.images for split in held_out)],
+    )
+    in_train = [located[pair.first][0] == 0 for pair in pairs], [located[pair.second][0] == 0 for pair in pairs]
+    copies = sorted({pair.first if first else pair.second
+                     for pair, first, second in zip(pairs, *in_train, strict=True) if first != second})  # fmt: skip
     names = data.train.names
     suspects = TrainingSuspects(
         suspicion={name: float(faults.suspicion[i]) for i, name in enumerate(names)},

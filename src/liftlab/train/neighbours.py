@@ -114,6 +114,15 @@ def near_copies(features: np.ndarray, hashes: np.ndarray, k: int = NEIGHBOURS) -
     return sorted(pairs.values(), key=lambda pair: -pair.similarity)
 
 
+def near_copies_over(
+    features: list[np.ndarray], images: list[torch.Tensor]
+) -> tuple[list[NearPair], list[tuple[int, int]]]:
+    """Near-copy pairs among several parts (splits) taken as one set of images, each part given as its features
+    and its uint8 images: the pairs (indices into the parts laid end to end), and each index's (part, position)."""
+    located = [(part, index) for part, rows in enumerate(features) for index in range(len(rows))]
+    return near_copies(np.concatenate(features), perceptual_hashes(torch.cat(images))), located
+
+
 def copy_groups(count: int, pairs: list[NearPair]) -> list[int]:
     """A group id per image: images joined by near-copy pairs, directly or through others, share one.
 

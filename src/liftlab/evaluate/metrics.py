@@ -160,11 +160,7 @@ def resampled_arrays(
 
 
 def summarise(predictions: Predictions, resamples: int = RESAMPLES, seed: int = 0, top_k: int = 5) -> dict[str, Any]:
-    """All metrics of `predictions` with 95% bootstrap intervals, as a JSON-ready record.
-
-    >>> summary = summarise(read_predictions(Path("model_a.csv")))  # doctest: +SKIP
-    >>> summary["metrics"]["accuracy"]  # {"value": 0.91, "ci95": [0.89, 0.93]}  # doctest: +SKIP
-    """
+    """All metrics of `predictions` with 95% bootstrap intervals, as a JSON-ready record."""
     point, resampled = resampled_arrays(
         lambda w: metric_arrays(predictions, w, top_k), len(predictions), resamples, seed
     )

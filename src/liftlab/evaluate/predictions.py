@@ -66,10 +66,7 @@ def _probability(text: str, path: Path, line: int, column: str) -> float:
 
 
 def read_predictions(path: Path, classes: list[str] | None = None) -> Predictions:
-    """Read and check a predictions CSV; `classes` fixes the class order (matched by name).
-
-    >>> preds = read_predictions(Path("model_a.csv"))  # doctest: +SKIP
-    """
+    """Read and check a predictions CSV; `classes` fixes the class order (matched by name)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -200,10 +200,7 @@ def evaluate_predictions(
     choose_on_name: str = "validation split",
 ) -> dict[str, Any]:
     """The evaluation record of one model's predictions (the body of evaluation.json); threshold rules are
-    chosen on `choose_on` when given (see `business_view`).
-
-    >>> record = evaluate_predictions(read_predictions(Path("a.csv")))  # doctest: +SKIP
-    """
+    chosen on `choose_on` when given (see `business_view`)."""
     settings = settings or Settings()
     if len(predictions) == 0:
         raise BadInputError(f"{predictions.source}: no predictions to evaluate")

@@ -206,10 +206,7 @@ class Ablation:
 
 
 def run_ablation(spec: str, base: Recipe, settings: AblationSettings, out: Path) -> tuple[AblationResult, Ledger]:
-    """Plan, train what is missing, compare, and write ablation.json, the plots and report.html.
-
-    >>> summary, _ = run_ablation("builtin:digits", Recipe(), AblationSettings(["flip"]), Path("out"))  # doctest: +SKIP
-    """
+    """Plan, train what is missing, compare, and write ablation.json, the plots and report.html."""
     from liftlab.report.html import ablation_report
     from liftlab.report.plots import ablation_plots
 

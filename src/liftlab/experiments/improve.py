@@ -67,12 +67,7 @@ def improve(
     settings: ImproveSettings | None = None,
     on_step: Callable[[Step], None] = lambda step: None,
 ) -> ImproveResult:
-    """Run the whole loop and write improve.json, report.html, best/ and evaluation/ into `out`.
-
-    >>> settings = ImproveSettings(budget_s=180)
-    >>> result = improve("builtin:digits", Recipe(), Path("runs/improve"), settings)  # doctest: +SKIP
-    >>> result["lift"]["value"], result["lift"]["ci95"]  # doctest: +SKIP
-    """
+    """Run the whole loop and write improve.json, report.html, best/ and evaluation/ into `out`."""
     from liftlab.evaluate.command import run_evaluation
     from liftlab.report.improve import improve_report
 

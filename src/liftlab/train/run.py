@@ -57,10 +57,7 @@ def train_run(
     quiet: bool = True,
     callbacks: tuple[EpochCallback, ...] = (),
 ) -> dict[str, Any]:
-    """Train `recipe` on DATA `spec` and write the run folder `out`; returns the metrics.
-
-    >>> metrics = train_run("builtin:digits", Recipe(epochs=1), Path("runs/doc"))  # doctest: +SKIP
-    """
+    """Train `recipe` on DATA `spec` and write the run folder `out`; returns the metrics."""
     out = Path(out)
     group = distributed.current()  # under torchrun only rank 0 writes; the others train and return {}
     if group.leader:

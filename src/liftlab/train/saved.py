@@ -139,11 +139,7 @@ def load_model(folder: Path, device: str | None = None) -> Predictor:
 
 
 def load_trained(folder: Path, device: str | None = None) -> TrainedModel:
-    """Load the run folder written by `liftlab train` (only safetensors weights; nothing is unpickled).
-
-    >>> trained = load_trained(Path("runs/demo"))  # doctest: +SKIP
-    >>> trained.probabilities(images).argmax(1)  # doctest: +SKIP
-    """
+    """Load the run folder written by `liftlab train` (only safetensors weights; nothing is unpickled)."""
     folder = Path(folder)
     missing = [name for name in NEEDED if not (folder / name).is_file()]
     if missing:

@@ -52,10 +52,7 @@ def forget_test_probabilities(folder: Path) -> None:
 
 
 def kept_test_probabilities(folder: Path, images: torch.Tensor) -> torch.Tensor | None:
-    """The probabilities kept for exactly these `images` and the folder's current weights, else None.
-
-    >>> kept_test_probabilities(Path("runs/improve/best"), test_images)  # doctest: +SKIP
-    """
+    """The probabilities kept for exactly these `images` and the folder's current weights, else None."""
     path = folder / TEST_PROBABILITIES
     weights = folder / WEIGHTS
     if not path.is_file() or not weights.is_file():

@@ -7,13 +7,12 @@ import math
 import pytest
 
 from liftlab.config import Recipe, apply_overrides, with_values
+from liftlab.experiments.time_plan import PLAN_MARGIN, START_SECONDS
 from liftlab.experiments.transfer import (
     GOOD_EPOCHS,
     MAX_EPOCHS,
     MIN_EPOCHS,
-    PLAN_MARGIN,
     SMALLEST_TRAIN_SIDE,
-    START_SECONDS,
     UPSCALED_GOOD_EPOCHS,
     UPSCALED_LARGEST_SIDE,
     UPSCALED_SMALLEST_SIDE,
@@ -259,7 +258,8 @@ def test_upscaled_images_search_the_profiles_backbone_at_its_size_only() -> None
 
 
 def test_when_not_even_the_cheapest_fine_tune_fits_the_probe_search_gets_the_time() -> None:
-    from liftlab.experiments.transfer import PROBE_SEARCH_ENDS, finetune_minimum, finetune_need, probe_search_share
+    from liftlab.experiments.time_plan import PROBE_SEARCH_ENDS, probe_search_share
+    from liftlab.experiments.transfer import finetune_minimum, finetune_need
 
     # the scene set at --budget 10m: 212 s fine-tuning epochs at 150 px (its own size), 150 s used before the plan
     minimum = finetune_minimum(212, 150, 150.0)

@@ -12,9 +12,9 @@ from typing import Any
 from liftlab.config import Recipe
 from liftlab.experiments.final import annealed_by_time, pairs_seconds
 from liftlab.experiments.halving import BASELINE
+from liftlab.experiments.time_plan import START_SECONDS
 from liftlab.experiments.timing import StepTiming, shape_timing_seconds
 from liftlab.experiments.transfer import (
-    START_SECONDS,
     arms_whose_features_fit,
     epoch_seconds,
     epochs_that_fit,
@@ -24,7 +24,6 @@ from liftlab.experiments.transfer import (
     finetune_size,
     keeps_finetune,
     plan_seeded_finetune,
-    probe_search_share,
     scoring_seconds,
     train_sides,
     upscaled,
@@ -48,15 +47,15 @@ def plan_transfer(
     scoring = scoring_seconds(counts.get("test", 0), per_image, size)
     need = finetune_need(per_epoch, size, native, scoring)
     minimum = finetune_minimum(per_epoch, size, native, scoring)
-    after_search = work.reserve() + work.settings.seeds * baseline_seconds
+    after_search = work.time_plan.reserve() + work.settings.seeds * baseline_seconds
     budget = work.settings.budget_s
-    end, finetune_fits = probe_search_share(budget, work.clock.used(), need, minimum, after_search)
-    work.probe_search_end = work.remember("probe_search_end", end)
+    end, finetune_fits = work.time_plan.probe_search_share(work.clock.used(), need, minimum, after_search)
+    end = work.probe_search_end = work.remember("probe_search_end", end)
     # seconds of one image through the frozen baseline backbone, timed; a worker beside others runs
     # `slowdown` times slower (experiments/capacity.py)
     per_row = per_image * work.capacity.slowdown
     work.forward_seconds = per_image
-    allowance = work.clock.left_until(work.probe_search_end)
+    allowance = work.clock.left_until(end)
     thumbnails = [
         name
         for name, recipe in arms.items()
@@ -67,7 +66,7 @@ def plan_transfer(
     names = work.remember("probe_arms", kept)
     detail = (
         f"fine-tuning epoch {per_epoch:.0f} s predicted; the probe search ends at "
-        f"{work.probe_search_end * budget:.0f} s of {budget:.0f} s"
+        f"{end * budget:.0f} s of {budget:.0f} s"
     )
     if not finetune_fits:
         detail += (
@@ -93,7 +92,7 @@ def keep_after_finetune(work: Improvement, test_pass_seconds: float) -> float:
     """Seconds the fine-tune leaves for what follows it: the baseline's final run, one pass of the fine-tuned
     network over the test split in the final phase, and the evaluation's reserve (the evaluation reads the
     probabilities that pass kept beside the weights, `train/scored.py`, instead of a second pass)."""
-    return work.full_seconds(work.base) + test_pass_seconds + work.reserve()
+    return work.full_seconds(work.base) + test_pass_seconds + work.time_plan.reserve()
 
 
 def another_backbone_or_size(base: Recipe, arm: Recipe) -> bool:
@@ -180,7 +179,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
 
     def kept_after_seeds(test_size: int) -> float:
         each = work.full_seconds(work.base) + scoring(test_size) + START_SECONDS
-        return fresh * each + scoring(test_size) + work.reserve()
+        return fresh * each + scoring(test_size) + work.time_plan.reserve()
 
     def plan(seconds_per_epoch: float) -> tuple[int, int, bool]:
         return plan_seeded_finetune(work.clock.left(), seconds_per_epoch, probe.data.size, native,

@@ -118,7 +118,7 @@ def improve(
     if members:
         started = work.clock.used()
         scoring = len(members) * n_val * per_image * tta_view_count(winner.tta)
-        if work.clock.left() - work.reserve() > scoring:
+        if work.time_plan.fits(work.clock.left(), scoring):
             folders = [work.run_folder(run.key) for run in members]
             choice = choose_ensemble(spec, folders, [run.seed for run in members], settings.skip_bad)
             if choice.exported:
@@ -138,7 +138,7 @@ def improve(
         # best/'s members and the probe predict the validation split once each; counted twice, a margin for
         # the decode at best/'s size and the resize to the probe's
         scoring = 2 * (networks + 1) * n_val * per_image * tta_view_count(winner.tta)
-        if work.clock.left() - work.reserve() > scoring:
+        if work.time_plan.fits(work.clock.left(), scoring):
             probe_folder = work.run_folder(probe_record.key)
             probe_choice = choose_probe_member(spec, out / "best", probe_folder, candidate[0], settings.skip_bad)
             if probe_choice is None:
@@ -152,14 +152,13 @@ def improve(
             work.step("ensemble", f"probe {candidate[0]} not tried: scoring it on validation needs {scoring:.0f} s",
                       started)  # fmt: skip
     started = work.clock.used()
-    # 31 passes over the test split (clean + 6 corruptions x 5 severities), one per network of best/
-    corruption_seconds = 31 * best_metrics["n_test"] * per_image * networks
+    corruption_seconds = work.time_plan.corruption_seconds(best_metrics["n_test"], per_image, networks)
     evaluation = run_evaluation(
         out / "evaluation",
         model=out / "best",
         data=spec,
         question=settings.question,
-        corruptions=work.clock.left() - work.reserve() / 2 > corruption_seconds,
+        corruptions=work.time_plan.fits(work.clock.left(), corruption_seconds, share_of_reserve=0.5),
         quiet=True,
         # the unfamiliar-image threshold reads the review backbone's features, cached when the diagnosis
         # reviewed the data; without that review they would be a pass over the data the budget did not plan

@@ -59,7 +59,7 @@ def search(work: Improvement, arms: dict[str, Recipe], baseline_seconds: float, 
             per_epoch = {n: previous["seconds"][n] / max(previous["epochs"][n], 1) for n in previous["seconds"]}
             slowest = max(per_epoch.values())  # an arm new at this rung (the stack) costs at most this
             needed = [per_epoch.get(n, slowest) * rung_recipe(recipes[n], fraction).epochs for n in names]
-            if work.wall_seconds(needed) > allowance:
+            if work.time_plan.wall_seconds(needed) > allowance:
                 work.step("search", f"rung {index + 1} at {fraction:.3g} skipped: it would not fit", work.clock.used())
                 break
         if allowance <= 0 and alive:
@@ -187,7 +187,7 @@ def greedy(
         if math.isinf(per_run):  # no run of the winner to time (no rung fitted): nothing to add blind
             return winner
         # Keep what the final phase will need for a winner that costly, then spend the rest here.
-        allowance = work.clock.left() - work.final_seconds(per_run) - work.reserve()
+        allowance = work.clock.left() - work.final_seconds(per_run) - work.time_plan.reserve()
         if on_features(work.base):  # probes leave the rest of the budget to the fine-tune
             allowance = min(allowance, work.clock.left_until(work.search_ends()))
         affordable = int(allowance * work.workers // per_run) - 1 if per_run > 0 else 0

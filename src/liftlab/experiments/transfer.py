@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from liftlab.config import Recipe, with_values
+from liftlab.experiments.time_plan import PLAN_MARGIN, START_SECONDS
 from liftlab.strategies import apply_strategies
 
 FINETUNE = "finetune=full,flip,resized-crop=0.35,schedule=onecycle,label-smoothing=0.1"
@@ -27,23 +28,6 @@ measured faster than bf16 for training steps here). On CIFAR-10 (9,000 images, L
 128-px crops tested at 160, `liftlab train`) the rate was the best of three: 1e-3 87.5% val / 84.78% test,
 3e-4 84.6% / 83.72%, 2e-3 86.2% / 83.86%; and milder crops did not pay on those thumbnails either (3 epochs at
 192 px tested at 224: `resized-crop=0.75` 88.2% / 86.33% against 89.2% / 86.78% at 0.35)."""
-PROBE_SEARCH_ENDS = 0.35
-"""For a probe baseline, the search among probes (seconds each once the features are cached) stops at this
-share of the budget; fine-tuning the winner, tens of times costlier per epoch, gets the rest."""
-START_SECONDS = 10.0
-"""What a fine-tuning run costs besides its epochs: loading the cached images, building the network, writing
-its run folder (3.3 s for TrashNet at 224 px here, timed around `run_job`), and scoring the test split in
-the final phase (2 s)."""
-PLAN_MARGIN = 0.9
-"""Epochs are planned as if each took this many times its prediction, a little fewer seconds than predicted:
-the fine-tune's schedule ends by the time it was given (`schedules.schedule_step`), so a slower machine
-trains fewer steps, annealed, instead of being cut and dropped, and a plan slightly past the prediction
-costs nothing but steps. Predictions miss both ways on these shared machines: on CIFAR-10 (Lite0, 9,000
-images) 14 epochs predicted at 48 s each took 47-77 s, and 4 predicted at 135 s took 112 s each; on TrashNet
-15 predicted at 70 s took 72 s. Before the schedule ended by time, this was 1.25 (a plan to the edge of the
-budget was cut by the deadline in 2 of 3 TrashNet runs at 10 minutes), which left a fifth of the time the
-fine-tune was given unused whenever the prediction was right or high: the CIFAR-10 run of 2026-12-06 ended
-with 326 of 1,200 s unused."""
 MIN_EPOCHS = 3
 """Fewer epochs than this do not recover from the random head and the first large steps."""
 GOOD_EPOCHS = 8
@@ -84,9 +68,6 @@ UPSCALED_TEST_RATIO = 1.17
 """Test size over training side for upscaled images (TEST_SIZE_RATIO for photos): the crops zoom in as they do
 on photos, but there is no detail to gain from a larger test image. The network trained on 192-px crops
 above scored 88.8% validation accuracy tested at 192 px, 89.2% at 224 (1.17x) and 88.5% at 256 (1.33x)."""
-PROBE_SEARCH_MIN = 0.05
-"""When the fine-tune needs the whole budget, the probe search still gets this share: the arms on cached
-features cost a second or two each."""
 STEP_OVERHEAD = 1.1
 """An epoch's training time over the pure compute of its steps as timed before the run: 0.96 measured for
 fine-tuning at 224 px with resized crops and flips (`python -m benchmarks.transfer`); inside `improve` on
@@ -356,30 +337,6 @@ def finetune_minimum(
     side = train_sides(size, native_short_side)[-1]
     training = MIN_EPOCHS * PLAN_MARGIN * seconds_per_epoch * (side / size) ** 2
     return START_SECONDS + training + kept_after(finetune_size(side, size, native_short_side))
-
-
-def probe_search_share(
-    budget_s: float, used_s: float, need_s: float, minimum_s: float, kept_s: float
-) -> tuple[float, bool]:
-    """(share of the budget at which the probe search ends, whether a fine-tune is planned after it).
-
-    The search ends where the fine-tune's preferred plan (`need_s`, `finetune_need`) still fits before what
-    must follow it (`kept_s`: the final runs' baselines and the evaluation's reserve), at PROBE_SEARCH_ENDS at
-    the latest and PROBE_SEARCH_MIN after now at the earliest. When not even the cheapest fine-tune
-    (`minimum_s`) fits, no fine-tune follows, and the search gets all the time until `kept_s`: the budget goes
-    to probes that fit (another backbone, flips, test-time views), not unused. (On a 10,899-image scene set at
-    `--budget 10m` the fine-tune was skipped after the search, "212 s an epoch, 258 s left", and 303 s of 600
-    went unused while probes had been left out for their feature extraction.)
-
-    >>> probe_search_share(1200, 60, 400, 150, 100)
-    (0.35, True)
-    >>> probe_search_share(600, 60, 1900, 700, 60)
-    (0.9, False)
-    """
-    floor = used_s / budget_s + PROBE_SEARCH_MIN
-    if used_s + minimum_s + kept_s > budget_s:
-        return max(floor, (budget_s - kept_s) / budget_s), False
-    return max(floor, min(PROBE_SEARCH_ENDS, (budget_s - need_s - kept_s) / budget_s)), True
 
 
 def new_feature_rows(base: Recipe, arm: Recipe, counts: dict[str, int]) -> tuple[int, float]:

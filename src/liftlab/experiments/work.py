@@ -26,19 +26,11 @@ from liftlab.experiments.budget import Clock
 from liftlab.experiments.runner import Job
 from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore, run_key
+from liftlab.experiments.time_plan import TimePlan
 from liftlab.experiments.timing import Timings
-from liftlab.experiments.transfer import PROBE_SEARCH_ENDS
 from liftlab.io import write_json
 from liftlab.records import Diagnosis, RunRecord, Step
 from liftlab.train.probe import on_features
-
-DIAGNOSIS_SHARE = 0.3
-"""The diagnosis skips its costlier checks rather than use more than this share of the budget."""
-SEARCH_ENDS = 0.65
-"""Share of the budget by which the search stops; the rest trains and tests the finalists."""
-COST_CAP = 3.0
-"""A search run may take at most this many times the baseline's seconds per epoch: a remedy that costs far
-more (a large pretrained network on a CPU) is cut and compared at equal time, not allowed to eat the budget."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +94,9 @@ class Improvement:
         self.batch_counts = (0, 0)  # runs trained and found done by this invocation's train() calls so far
         self.capacity = self.session.capacity  # workers side by side, measured on this machine
         self.workers = self.capacity.workers
+        self.time_plan = TimePlan(settings.budget_s, settings.seeds, self.workers, self.capacity.slowdown)
         self.baseline_seconds = 0.0  # the diagnosis baseline's training time, set by the search
-        self.probe_search_end = PROBE_SEARCH_ENDS  # for a probe baseline: set from the fine-tune's needs
+        self.probe_search_end: float | None = None  # for a probe baseline: set from the fine-tune's needs
         self.forward_seconds = 0.0  # one image through the baseline's backbone at its size (probe baselines)
         self.timings = Timings()  # the fine-tune plan's step and evaluation timings, each measured once
         plan_path = out / "plan.json"
@@ -201,7 +194,7 @@ class Improvement:
             return stored
         settings = DiagnoseSettings(
             self.settings.target, quick=True, skip_bad=self.settings.skip_bad, quiet=self.settings.quiet,
-            max_seconds=self.settings.budget_s * DIAGNOSIS_SHARE, data_check=check, baseline_source=source,
+            max_seconds=self.time_plan.diagnosis_seconds(), data_check=check, baseline_source=source,
         )  # fmt: skip
         result = run_diagnosis(self.spec, self.base, folder, settings)
         detail = ", ".join(result.codes)
@@ -223,8 +216,8 @@ class Improvement:
             return None
 
     def search_ends(self) -> float:
-        """Share of the budget by which the search stops: earlier for probes, whose fine-tune needs the rest."""
-        return self.probe_search_end if on_features(self.base) else SEARCH_ENDS
+        """Share of the budget by which the search stops (`TimePlan.search_ends`)."""
+        return self.time_plan.search_ends(on_features(self.base), self.probe_search_end)
 
     def best_rung(self, name: str, rungs: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The rung at which arm `name` scored best on validation, or None where it has no score."""
@@ -245,12 +238,8 @@ class Improvement:
         return recipe.strategies[len(self.base.strategies) :]
 
     def epoch_cap(self) -> float:
-        """Most seconds per epoch a search run may take: COST_CAP times the baseline's, in a worker."""
-        return COST_CAP * self.baseline_seconds / max(self.base.epochs, 1) * self.capacity.slowdown
-
-    def wall_seconds(self, run_seconds: list[float]) -> float:
-        """Wall time of runs timed in the worker pool when run side by side."""
-        return sum(run_seconds) / min(self.workers, max(len(run_seconds), 1))
+        """Most seconds per epoch a search run may take (`TimePlan.epoch_cap`, from the baseline's time)."""
+        return self.time_plan.epoch_cap(self.baseline_seconds, self.base.epochs)
 
     def full_seconds(self, recipe: Recipe) -> float:
         """Seconds one search run of `recipe` at its full epochs takes, from runs of it done so far."""
@@ -258,11 +247,5 @@ class Improvement:
         return _full_seconds(done[0], recipe.epochs) if done else math.inf
 
     def final_seconds(self, winner_seconds: float) -> float:
-        """Wall time of the final phase for a winner whose run takes `winner_seconds`."""
-        baseline = self.full_seconds(self.base)
-        baseline = winner_seconds if math.isinf(baseline) else baseline
-        return self.settings.seeds * (winner_seconds + baseline) / self.workers
-
-    def reserve(self) -> float:
-        """Seconds kept for the evaluation and the report."""
-        return max(10.0, 0.05 * self.settings.budget_s)
+        """Wall time of the final phase for a winner whose run takes `winner_seconds` (`TimePlan.final_seconds`)."""
+        return self.time_plan.final_seconds(winner_seconds, self.full_seconds(self.base))

@@ -27,7 +27,7 @@ def measure(size: int, steps: int, finetune: str, keep: bool) -> dict[str, float
 
     from liftlab.config import Recipe, apply_overrides
     from liftlab.models import build_model
-    from liftlab.train.finetune import FineTuning
+    from liftlab.train.freezing import FineTuning
 
     torch.manual_seed(0)
     recipe = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.head=mlp"])

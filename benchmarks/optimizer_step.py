@@ -24,7 +24,7 @@ from torch import nn
 def lite0_partial(size: int) -> tuple[nn.Module, torch.Tensor, str]:
     from liftlab.config import Recipe, apply_overrides
     from liftlab.models import build_model
-    from liftlab.train.finetune import FineTuning
+    from liftlab.train.freezing import FineTuning
 
     recipe = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.head=mlp"])
     model = build_model(recipe.model, 3, 10).to(memory_format=torch.channels_last)

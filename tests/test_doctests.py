@@ -10,10 +10,10 @@ import pytest
 PURE_MODULES = [
     "liftlab.experiments.lift",
     "liftlab.experiments.halving",
-    "liftlab.experiments.validation",
+    "liftlab.experiments.search_effects",
     "liftlab.stats",
-    "liftlab.experiments.timing",
-    "liftlab.experiments.transfer",
+    "liftlab.experiments.step_timing",
+    "liftlab.experiments.finetune_plan",
     "liftlab.experiments.profile",
     "liftlab.records",
     "liftlab.experiments.capacity",

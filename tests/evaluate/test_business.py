@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from liftlab.cli import app
 from liftlab.errors import BadInputError
 from liftlab.evaluate.cost import cheapest_decisions, load_cost
-from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.predictions_csv import Predictions
 from liftlab.evaluate.thresholds import Rule, choose_threshold, contacts_needed, decisions_at
 
 runner = CliRunner()
@@ -157,7 +157,7 @@ def test_a_threshold_chosen_on_validation_keeps_the_reported_precision_honest() 
     level is met every time (by construction) while the true precision at that threshold misses it in more
     than half; chosen on separate validation items and reported on the test items, the report says "met"
     while it is not in about a tenth (issue 17, item 9)."""
-    from liftlab.evaluate.run import BusinessQuestion, Settings, business_view
+    from liftlab.evaluate.evaluation import BusinessQuestion, Settings, business_view
 
     rng = np.random.default_rng(0)
     population = _scored(rng, 200_000)
@@ -181,7 +181,7 @@ def test_a_threshold_chosen_on_validation_keeps_the_reported_precision_honest() 
 def test_precision_and_contacts_at_the_class_mix_expected_in_use() -> None:
     # 30% targets on the test items, 5% in use: the same recall and false-positive rate give a far lower
     # precision, more contacts for the goal, and a min-precision threshold chosen at that mix
-    from liftlab.evaluate.run import BusinessQuestion, Settings, business_view
+    from liftlab.evaluate.evaluation import BusinessQuestion, Settings, business_view
 
     rng = np.random.default_rng(4)
     test, population = _scored(rng, 2000), _scored(rng, 400_000)

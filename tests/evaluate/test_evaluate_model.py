@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from liftlab.cli import app
-from liftlab.evaluate.predictions import read_predictions
+from liftlab.evaluate.predictions_csv import read_predictions
 from liftlab.evaluate.robustness import CORRUPTIONS, SEVERITIES, corrupt
 from tests.conftest import COLOURS, colour_splits, save_image
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from liftlab.evaluate.metrics import summarise
-from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.predictions_csv import Predictions
 
 DRAWS = 1000
 TRUE_ACCURACY = 0.8

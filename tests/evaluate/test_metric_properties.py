@@ -17,7 +17,7 @@ from sklearn.metrics import (
 )
 
 from liftlab.evaluate.metrics import CALIBRATION_BINS, calibration_bins, metric_arrays, summarise
-from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.predictions_csv import Predictions
 
 
 @st.composite

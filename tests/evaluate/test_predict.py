@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from liftlab.cli import app
-from liftlab.evaluate.predictions import read_predictions
+from liftlab.evaluate.predictions_csv import read_predictions
 from tests.conftest import COLOURS, save_image
 
 runner = CliRunner()

@@ -118,7 +118,7 @@ def test_a_greedy_combination_is_scored_with_the_baseline_on_fresh_seeds(tmp_pat
     import numpy as np
 
     from liftlab.experiments.ablate import Ablation
-    from liftlab.experiments.plan import BASELINE, Arm, arm_name
+    from liftlab.experiments.ablation_arms import BASELINE, Arm, arm_name
     from liftlab.experiments.store import run_key
 
     ablation = Ablation("builtin:digits", Recipe(), AblationSettings(["flip", "crop"], seeds=2), tmp_path)
@@ -152,7 +152,7 @@ def test_an_arm_that_failed_on_some_seeds_is_unstable_not_judged_on_its_survivor
     import numpy as np
 
     from liftlab.experiments.ablate import Ablation
-    from liftlab.experiments.plan import BASELINE, Arm
+    from liftlab.experiments.ablation_arms import BASELINE, Arm
     from liftlab.experiments.store import run_key
 
     ablation = Ablation("builtin:digits", Recipe(), AblationSettings(["flip"], seeds=3), tmp_path)

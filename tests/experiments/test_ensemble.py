@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from liftlab.cli import app
 from liftlab.data.loading import load_data
 from liftlab.errors import BadInputError
-from liftlab.evaluate.predictions import read_predictions
+from liftlab.evaluate.predictions_csv import read_predictions
 from liftlab.experiments.ensemble import choose_ensemble, ensemble_detail, export_ensemble, members_of
-from liftlab.experiments.transfer import GOOD_EPOCHS, epochs_that_fit, plan_seeded_finetune
+from liftlab.experiments.finetune_plan import GOOD_EPOCHS, epochs_that_fit, plan_seeded_finetune
 from liftlab.records import EnsembleChoice, RunRecord
 from liftlab.train.saved import ENSEMBLE, Ensemble, load_model, load_trained
 from tests.conftest import COLOURS, save_image

@@ -10,8 +10,8 @@ import pytest
 
 from liftlab.experiments.budget import Clock
 from liftlab.experiments.time_plan import (
-    COST_CAP,
     CORRUPTION_PASSES,
+    COST_CAP,
     DIAGNOSIS_SHARE,
     PROBE_SEARCH_ENDS,
     PROBE_SEARCH_MIN,

@@ -11,7 +11,7 @@ from liftlab.config import DataConfig, Recipe, apply_overrides
 from liftlab.data import load_data
 from liftlab.models import build_model
 from liftlab.train import fit
-from liftlab.train.finetune import FineTuning, layer_groups
+from liftlab.train.freezing import FineTuning, layer_groups
 from liftlab.train.inference import Preprocess, predict_logits, tta_views
 from liftlab.train.losses import classification_loss
 from liftlab.train.lr_finder import lr_range_test

@@ -106,7 +106,7 @@ def evaluate(
     """Metrics in the business's terms with intervals; costs, thresholds, comparison and robustness."""
     from liftlab.evaluate.command import run_evaluation
     from liftlab.evaluate.cost import load_cost
-    from liftlab.evaluate.run import BusinessQuestion, Settings
+    from liftlab.evaluate.evaluation import BusinessQuestion, Settings
     from liftlab.evaluate.thresholds import Rule
 
     rules = [Rule("min_precision", min_precision)] if min_precision is not None else []
@@ -166,7 +166,7 @@ def predict(
     are flagged (outlier score above the threshold that flags at most 1% of validation images)."""
     from liftlab.errors import BadInputError
     from liftlab.evaluate.predict import predict_images, resolution_warning
-    from liftlab.evaluate.predictions import write_predictions
+    from liftlab.evaluate.predictions_csv import write_predictions
     from liftlab.train.familiarity import familiarity_of
     from liftlab.train.saved import ensemble_members
 

@@ -78,7 +78,7 @@ def diagnose(
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train a baseline and say what is wrong, with evidence, and what to try first."""
-    from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
+    from liftlab.diagnose.diagnosis import DiagnoseSettings, run_diagnosis
     from liftlab.experiments.baseline_diagnosis import diagnose_profiled
 
     settings = DiagnoseSettings(target, quick, skip_bad, quiet)
@@ -147,7 +147,7 @@ def improve(
     import sys
 
     from liftlab.evaluate.cost import load_cost
-    from liftlab.evaluate.run import BusinessQuestion
+    from liftlab.evaluate.evaluation import BusinessQuestion
     from liftlab.experiments.budget import parse_budget
     from liftlab.experiments.improve import ImproveSettings, Step
     from liftlab.experiments.improve import improve as run_improve

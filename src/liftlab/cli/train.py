@@ -61,7 +61,7 @@ def train(
     import sys
 
     from liftlab.train import distributed
-    from liftlab.train.run import train_run
+    from liftlab.train.run_folder import train_run
 
     if nproc > 1 and "LOCAL_RANK" not in os.environ:  # relaunch this command under torchrun
         raise typer.Exit(distributed.launch(nproc, _without_option(sys.argv[1:], "--nproc")))

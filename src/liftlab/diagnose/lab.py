@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from liftlab.config import Recipe, apply_overrides
-from liftlab.diagnose.run import DiagnoseSettings, diagnose
+from liftlab.diagnose.diagnosis import DiagnoseSettings, diagnose
 
 SMALL = ["data.size=16", "model.width=16", "epochs=8"]
 SHAPES = ["model.width=16", "epochs=8"]

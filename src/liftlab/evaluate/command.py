@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from liftlab.errors import BadInputError
-from liftlab.evaluate.predictions import read_predictions, write_predictions
-from liftlab.evaluate.run import BusinessQuestion, Settings, compare_predictions, evaluate_predictions
+from liftlab.evaluate.evaluation import BusinessQuestion, Settings, compare_predictions, evaluate_predictions
+from liftlab.evaluate.predictions_csv import read_predictions, write_predictions
 from liftlab.io import write_json
 from liftlab.report.evaluation import evaluation_report
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.predictions_csv import Predictions
 
 CALIBRATION_BINS = 10
 """Equal-width confidence bins, as in scikit-learn's `calibration_curve(strategy="uniform")`."""

@@ -11,8 +11,9 @@ from liftlab.config import DataConfig
 from liftlab.data.geometry import Geometry, mismatch
 from liftlab.data.loading import load_data
 from liftlab.errors import BadInputError
+from liftlab.evaluate.evaluation import BusinessQuestion, Settings, evaluate_predictions
 from liftlab.evaluate.predict import trained_geometry
-from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.predictions_csv import Predictions
 from liftlab.evaluate.robustness import (
     CORRUPTIONS,
     corruption_accuracy,
@@ -21,7 +22,6 @@ from liftlab.evaluate.robustness import (
     predictions_on,
     shifted_data,
 )
-from liftlab.evaluate.run import BusinessQuestion, Settings, evaluate_predictions
 from liftlab.stats import accuracy_without
 from liftlab.train.embedding import review_config_at
 from liftlab.train.familiarity import familiarity_of

@@ -17,7 +17,7 @@ import torch
 from liftlab.data.geometry import geometry_of_paths, mismatch
 from liftlab.data.images import BadFile, BadImageError, is_image_name, load_array
 from liftlab.errors import BadInputError
-from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.predictions_csv import Predictions
 from liftlab.train.familiarity import Familiarity, image_scores
 from liftlab.train.saved import Predictor, load_model
 

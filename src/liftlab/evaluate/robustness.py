@@ -20,7 +20,7 @@ from PIL import Image
 from liftlab.data.loading import ImageSplit, load_every_image
 from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import summarise
-from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.predictions_csv import Predictions
 from liftlab.train.saved import Predictor
 
 SEVERITIES = (1, 2, 3, 4, 5)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liftlab.errors import BadInputError
-from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.predictions_csv import Predictions
 
 RULES = ("min_precision", "min_recall", "max_profit")
 

@@ -15,7 +15,7 @@ import numpy as np
 import liftlab
 from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
-from liftlab.experiments.plan import BASELINE, Arm, arm_name, initial_arms
+from liftlab.experiments.ablation_arms import BASELINE, Arm, arm_name, initial_arms
 from liftlab.experiments.runner import Job
 from liftlab.experiments.session import Ledger, Session
 from liftlab.experiments.store import RunStore, run_key

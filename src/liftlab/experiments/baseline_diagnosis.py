@@ -12,7 +12,7 @@ from pathlib import Path
 
 from liftlab.config import Recipe, apply_overrides
 from liftlab.data.check import check_data
-from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
+from liftlab.diagnose.diagnosis import DiagnoseSettings, run_diagnosis
 from liftlab.experiments.profile import profiled_baseline
 from liftlab.records import Diagnosis
 

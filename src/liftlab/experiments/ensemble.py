@@ -40,7 +40,7 @@ PROBE_MEMBERS = "members/probe"
 
 def ensemble_wins(single_correct: torch.Tensor, ensemble_correct: torch.Tensor) -> bool:
     """Whether the ensemble scores higher than one network on the same validation images. Choosing one of two
-    models, the higher score is the better bet (as `transfer.keeps_finetune`); a tie keeps one network, at
+    models, the higher score is the better bet (as `finetune_plan.keeps_finetune`); a tie keeps one network, at
     half the cost.
 
     >>> ensemble_wins(torch.tensor([1, 1, 0, 0]), torch.tensor([1, 1, 1, 0]))

@@ -16,6 +16,16 @@ from liftlab.experiments.work import Improvement
 from liftlab.records import RunRecord
 from liftlab.train.probe import on_features
 
+ADDED_SEEDS = "final_seeds_added_"
+"""plan.json keys of the batches of fresh seeds the final phase added, numbered from 1: each written once."""
+
+
+def _added_batches(work: Improvement) -> list[list[int]]:
+    added: list[list[int]] = []
+    while f"{ADDED_SEEDS}{len(added) + 1}" in work.plan_log:
+        added.append(list(work.plan_log[f"{ADDED_SEEDS}{len(added) + 1}"]))
+    return added
+
 
 def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]], bool, float]:
     """The winner and the baseline at their full budget over seeds the search did not use (its winner was
@@ -50,6 +60,8 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
     if isinstance(seeds, int):  # a plan.json from before the final seeds were distinct: the first N seeds
         seeds = [work.base.seed + offset for offset in range(seeds)]
     from_search = seeds == [work.base.seed]
+    added = _added_batches(work)  # seeds an earlier invocation added once its first pairs were timed
+    seeds = seeds + [seed for batch in added for seed in batch]
     trained_before, reused_before = work.batch_counts
     records: dict[str, RunRecord] = {}
     batch = list(seeds)
@@ -68,8 +80,7 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
         batch = [seeds[-1] + 1 + offset for offset in range(max(more, 0))]
         if batch:
             seeds = seeds + batch
-            work.plan["final_seeds"] = seeds  # a rerun finds these runs too
-            work.remember("final_seeds", seeds)
+            added.append(work.remember(f"{ADDED_SEEDS}{len(added) + 1}", batch))  # a rerun finds these runs too
     runs = _pairs(work, winner, seeds)
     detail = f"winner and baseline at full budget, seed(s) {', '.join(map(str, seeds))}"
     if anneal_within is not None and not from_search:

@@ -37,11 +37,11 @@ from liftlab.experiments.ensemble import (
     probe_member_detail,
 )
 from liftlab.experiments.final import exported_run, final, recipe_diff
-from liftlab.experiments.finetuning import finetune, plan_transfer
+from liftlab.experiments.finetune_phase import finetune, plan_transfer
 from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift, leaked_mask
 from liftlab.experiments.profile import profiled_baseline
 from liftlab.experiments.search import search
-from liftlab.experiments.validation import effects
+from liftlab.experiments.search_effects import effects
 from liftlab.experiments.work import Improvement, ImproveSettings
 from liftlab.io import write_json
 from liftlab.records import Exported, ImproveResult, RecipeResult, RunSummary, Step

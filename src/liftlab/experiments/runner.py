@@ -25,7 +25,7 @@ from liftlab.config import Recipe, recipe_from_dict
 from liftlab.data.loading import load_data
 from liftlab.records import Epoch, RunRecord
 from liftlab.train.loop import fit
-from liftlab.train.run import test_predictions, write_run_folder
+from liftlab.train.run_folder import test_predictions, write_run_folder
 
 
 @dataclass(frozen=True)

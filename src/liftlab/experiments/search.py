@@ -1,7 +1,7 @@
 """The search: successive halving of the arms on validation accuracy (every arm at a short budget, the
 better half at twice that, ...; the baseline at every rung), the stack of what did not hurt, and a greedy
 step that adds one remedy at a time to the winner while it beats the winner clearly. The decisions are
-pure functions in `halving.py` and `validation.py`; this module runs them against the clock.
+pure functions in `halving.py` and `search_effects.py`; this module runs them against the clock.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from liftlab.experiments import crossval
 from liftlab.experiments.arms import stacked
 from liftlab.experiments.crossval import saturated
 from liftlab.experiments.halving import BASELINE, choose_fractions, survivors, to_stack, winner
-from liftlab.experiments.validation import clearly_better, effects, paired_standard_error
+from liftlab.experiments.search_effects import clearly_better, effects, paired_standard_error
 from liftlab.experiments.work import Improvement, val_of
 from liftlab.stats import noise_level
 from liftlab.strategies import apply_strategies
@@ -174,7 +174,7 @@ def greedy(
 
     Halving at short budgets favours what converges fast; remedies such as augmentation pay off only
     with enough epochs, and remedies add up, so the winner is tried with each remaining useful remedy
-    and the best addition kept while it beats the winner clearly (`validation.clearly_better`).
+    and the best addition kept while it beats the winner clearly (`search_effects.clearly_better`).
     """
     while True:
         current = recipes[winner]

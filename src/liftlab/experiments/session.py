@@ -15,7 +15,7 @@ from liftlab.experiments.capacity import machine_capacity
 from liftlab.experiments.runner import Job, run_jobs
 from liftlab.experiments.store import RunStore
 from liftlab.records import RunRecord
-from liftlab.train.run import score_run_folder
+from liftlab.train.run_folder import score_run_folder
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The state `improve` carries from phase to phase: settings, the clock, the experiment session, the plan
 written down as it is decided (so a rerun makes the same decisions and finds the same runs), the steps
 taken, and the time arithmetic the phases share. The phases themselves are functions of it
-(`arms`, `search`, `finetuning`, `final`); `improve.py` keeps their order.
+(`arms`, `search`, `finetune_phase`, `final`); `improve.py` keeps their order.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import numpy as np
 
 from liftlab.config import Recipe, with_values
 from liftlab.data.check import check_data
-from liftlab.diagnose.run import DiagnoseSettings, run_diagnosis
+from liftlab.diagnose.diagnosis import DiagnoseSettings, run_diagnosis
 from liftlab.errors import BadInputError
-from liftlab.evaluate.run import BusinessQuestion
+from liftlab.evaluate.evaluation import BusinessQuestion
 from liftlab.experiments.budget import Clock
 from liftlab.experiments.runner import Job
 from liftlab.experiments.session import Session
+from liftlab.experiments.step_timing import Timings
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.experiments.time_plan import TimePlan
-from liftlab.experiments.timing import Timings
 from liftlab.io import write_json
 from liftlab.records import Diagnosis, RunRecord, Step
 from liftlab.train.probe import on_features
@@ -100,24 +100,24 @@ class Improvement:
         self.forward_seconds = 0.0  # one image through the baseline's backbone at its size (probe baselines)
         self.timings = Timings()  # the fine-tune plan's step and evaluation timings, each measured once
         plan_path = out / "plan.json"
-        self.plan: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
-        self.found_at_start = len(self.records) if self.plan else 0  # runs left by an earlier invocation here
+        self.plan_log: dict[str, Any] = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
+        self.found_at_start = len(self.records) if self.plan_log else 0  # runs left by an earlier invocation here
 
     def adopt(self, base: Recipe) -> None:
         """Fix the baseline recipe (after the data profile); a folder holding another baseline's plan is refused."""
         self.base = base
-        if self.plan and self.plan.get("base") != base.model_dump(mode="json"):
+        if self.plan_log and self.plan_log.get("base") != base.model_dump(mode="json"):
             raise BadInputError(
                 f"--out {self.out}: holds an improve run of another baseline recipe; choose another --out to start "
                 "afresh"
             )
-        self.plan["base"] = base.model_dump(mode="json")
+        self.plan_log["base"] = base.model_dump(mode="json")
 
     def remember(self, key: str, value: Any) -> Any:
         """Write a plan decision once, so that a rerun makes the same one (and so finds the same runs)."""
-        self.plan.setdefault(key, value)
-        write_json(self.out / "plan.json", self.plan)
-        return self.plan[key]
+        self.plan_log.setdefault(key, value)
+        write_json(self.out / "plan.json", self.plan_log)
+        return self.plan_log[key]
 
     def step(self, phase: str, detail: str, started: float, trained: int = 0, reused: int = 0) -> None:
         step = Step(phase, detail, round(self.clock.used() - started, 2), trained, reused)

@@ -3,7 +3,7 @@
 from liftlab.train.fitted import FitResult, resolve_device
 from liftlab.train.inference import Preprocess, evaluate, predict_logits
 from liftlab.train.loop import fit
-from liftlab.train.run import train_run
+from liftlab.train.run_folder import train_run
 from liftlab.train.schedules import lr_at
 
 __all__ = [

@@ -29,7 +29,7 @@ class FitResult:
     extra: dict[str, Any] = field(default_factory=dict)
     execution: dict[str, Any] = field(default_factory=dict)  # precision, layout, compile and the evidence
     # log-probabilities of the test split when the fit made them (a probe reads them off cached features);
-    # `train.run.test_log_probs` fills it otherwise, so a run's test split is scored once
+    # `train.run_folder.test_log_probs` fills it otherwise, so a run's test split is scored once
     test_log_probs: torch.Tensor | None = None
     # the predicted class of each validation image at the last validation (paired comparisons of runs)
     val_predictions: list[int] = field(default_factory=list)

@@ -28,8 +28,8 @@ from liftlab.train import distributed
 from liftlab.train.averaging import ExponentialAverage, Lookahead
 from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
 from liftlab.train.cleaning import cleaned
-from liftlab.train.finetune import FineTuning
 from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
+from liftlab.train.freezing import FineTuning
 from liftlab.train.inference import Preprocess, evaluate
 from liftlab.train.losses import classification_loss
 from liftlab.train.lr_finder import lr_range_test

@@ -22,7 +22,7 @@ from torch import nn
 
 from liftlab.augment import augment_batch
 from liftlab.config import Recipe
-from liftlab.train.finetune import FineTuning
+from liftlab.train.freezing import FineTuning
 from liftlab.train.losses import classification_loss
 from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
 

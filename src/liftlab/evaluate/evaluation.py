@@ -19,7 +19,7 @@ from liftlab.evaluate.metrics import (
     resampled_arrays,
     summarise,
 )
-from liftlab.evaluate.predictions import Predictions
+from liftlab.evaluate.predictions_csv import Predictions
 from liftlab.evaluate.thresholds import Rule, choose_threshold, contacts_needed, decisions_at, precision_at
 from liftlab.stats import mcnemar
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from liftlab.config import Recipe, apply_overrides
-from liftlab.diagnose.run import DiagnoseSettings, diagnose
+from liftlab.diagnose.diagnosis import DiagnoseSettings, diagnose
 
 
 def test_a_data_check_made_before_is_used_instead_of_checking_again() -> None:

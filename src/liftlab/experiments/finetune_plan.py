@@ -192,7 +192,7 @@ def plan_finetune(
     smallest. An epoch's time is taken to scale with the pixels; `improve` times the step again at the side
     it picks. `kept_after(test_size)` is what the time after the fine-tune needs at the test size a side
     implies (`finetune_size`): scoring the test split costs more at a larger one. `to_time(side)` is what
-    timing a side not timed yet would cost first (`timing.shape_timing_seconds`), so a side is chosen only
+    timing a side not timed yet would cost first (`step_timing.shape_timing_seconds`), so a side is chosen only
     when its epochs still fit after its timing.
 
     >>> plan_finetune(1200, 110, 224), plan_finetune(350, 107, 224), plan_finetune(150, 107, 224)
@@ -269,7 +269,7 @@ def keeps_finetune(
     """Whether the fine-tune replaces the probe it started from: it ran its whole schedule (a run the deadline
     cut is not the recipe) and scores higher on validation. Choosing one of two models, the higher score is
     the better bet; whether it *helped* is a claim, judged by 2 paired standard errors
-    (`validation.clearly_better`), and the lift is measured on the test split afterwards. An accuracy tie (a
+    (`search_effects.clearly_better`), and the lift is measured on the test split afterwards. An accuracy tie (a
     small validation split both models get right) is broken by the validation loss (`losses`: the fine-tune's,
     the probe's), which still tells the more confident model.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from liftlab.experiments.validation import clearly_better, effects, judge, paired_standard_error
+from liftlab.experiments.search_effects import clearly_better, effects, judge, paired_standard_error
 from liftlab.records import RunRecord
 from liftlab.stats import noise_level
 

@@ -2,7 +2,7 @@
 recipe, measured here (the machine decides, never a constant), and the memo `improve` keeps them in (`Timings`,
 by `timing_key` and `evaluation_key`), so a recipe of the same cost is not timed twice.
 
-The plan's arithmetic on these timings is pure, in `transfer.py`.
+The plan's arithmetic on these timings is pure, in `finetune_plan.py`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def measured_step_seconds(recipe: Recipe, num_classes: int) -> StepTiming:
     verdict is cached, so the run itself then finds it)."""
     from liftlab.data.cache import cache_root
     from liftlab.models import build_model
-    from liftlab.train.finetune import FineTuning
     from liftlab.train.fitted import resolve_device
+    from liftlab.train.freezing import FineTuning
     from liftlab.train.precision import choose_execution, time_steps
 
     device = resolve_device(recipe.device)
@@ -90,7 +90,7 @@ def timing_key(recipe: Recipe, num_classes: int) -> str:
     fine-tune step ran 10-20 s of timing again for the search's winner (an MLP head where the base probe has
     a linear one).
 
-    >>> from liftlab.experiments.transfer import finetune_recipe
+    >>> from liftlab.experiments.finetune_plan import finetune_recipe
     >>> from liftlab.strategies import apply_strategies
     >>> base = Recipe.model_validate({"model": {"pretrained": "efficientnet_lite0", "finetune": "linear"},
     ...                               "data": {"size": 224}})
@@ -118,7 +118,7 @@ def evaluation_key(recipe: Recipe, num_classes: int, size: int, dtype: str) -> s
     """What an evaluation pass's time per image depends on: the network (its head aside), the channels, the
     size and precision it runs at, the evaluation batch and the test-time views. The side a recipe trains at
     does not count:
-    >>> from liftlab.experiments.transfer import finetune_recipe
+    >>> from liftlab.experiments.finetune_plan import finetune_recipe
     >>> base = Recipe.model_validate({"model": {"pretrained": "efficientnet_lite0"}, "data": {"size": 128}})
     >>> key = evaluation_key(finetune_recipe(base, 1, 96, 128), 10, 224, "fp32")
     >>> key == evaluation_key(finetune_recipe(base, 1, 192, 224), 10, 224, "fp32")

@@ -1,7 +1,7 @@
 """Transfer learning inside `improve`: before the search, the transfer plan (time a fine-tuning step, end the
 probe search where the fine-tune still gets its epochs, leave out probes whose feature extraction would not
 fit); after it, the fine-tune of the winning probe, kept when it beats the probe clearly on validation.
-The arithmetic is pure, in `transfer.py`.
+The arithmetic is pure, in `finetune_plan.py`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from typing import Any
 
 from liftlab.config import Recipe
 from liftlab.experiments.final import annealed_by_time, pairs_seconds
-from liftlab.experiments.halving import BASELINE
-from liftlab.experiments.time_plan import START_SECONDS
-from liftlab.experiments.timing import StepTiming, shape_timing_seconds
-from liftlab.experiments.transfer import (
+from liftlab.experiments.finetune_plan import (
     arms_whose_features_fit,
     epoch_seconds,
     epochs_that_fit,
@@ -28,7 +25,10 @@ from liftlab.experiments.transfer import (
     train_sides,
     upscaled,
 )
-from liftlab.experiments.validation import clearly_better
+from liftlab.experiments.halving import BASELINE
+from liftlab.experiments.search_effects import clearly_better
+from liftlab.experiments.step_timing import StepTiming, shape_timing_seconds
+from liftlab.experiments.time_plan import START_SECONDS
 from liftlab.experiments.work import Improvement, last_val_loss, val_of
 
 
@@ -131,7 +131,7 @@ def full_size_epoch(
 
 def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n_val: int) -> tuple[str, bool]:
     """With the time the final runs and the evaluation leave, fine-tune the winning probe end to end for as
-    many epochs as fit (`experiments/transfer.py`); it becomes the winner when it finishes and scores above
+    many epochs as fit (`experiments/finetune_plan.py`); it becomes the winner when it finishes and scores above
     the probe on validation. Returns the winner's name and whether the fine-tune clearly helped (kept, and
     better than the probe by 2 paired standard errors)."""
     winner = search["winner"]

@@ -5,7 +5,7 @@ noise. It is measured on the same images: the paired standard error of the diffe
 correctness (two models that share most of their mistakes differ less by chance than two independent
 accuracies suggest). A claim needs at least `CLEAR_Z` standard errors, raised by Bonferroni for the number
 of arms judged together; below it the arm is "unclear". With no real effect, a one-standard-error rule
-labelled some arm of seven "helped" about half the time (`tests/experiments/test_validation.py`).
+labelled some arm of seven "helped" about half the time (`tests/experiments/test_search_effects.py`).
 Records from before per-image validation predictions fall back on the unpaired standard error.
 """
 

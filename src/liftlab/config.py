@@ -41,6 +41,11 @@ class DataConfig(_Section):
         description="Leave out this share of the training images, the most suspect labels "
         "first (out-of-fold heads on the review backbone's features; drop-suspect-labels).",
     )
+    drop_label_issues: bool = Field(
+        False,
+        description="Leave out the training images cleanlab flags as label issues (its estimate of how many are "
+        "wrong, from out-of-fold heads; drop-label-issues).",
+    )
     relabel_suspects: float = Field(
         0.0,
         ge=0.0,

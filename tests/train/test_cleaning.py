@@ -27,6 +27,7 @@ SUSPECTS = TrainingSuspects(
     suggested={f"img{i}": (1 - i % 2) if i in (1, 3) else i % 2 for i in range(10)},
     confidence={f"img{i}": 0.95 if i == 3 else 0.7 for i in range(10)},
     copies_of_held_out=("img5", "img8"),
+    flagged=("img3", "img8"),
 )
 
 
@@ -49,6 +50,16 @@ def test_relabel_changes_only_confident_suggestions_and_drop_then_skips_them() -
     assert cleaning is not None and (cleaning.relabelled, cleaning.dropped_suspects) == (1, 1)
     assert "img1" not in data.train.names  # dropped: the most suspect once img3 is relabelled
     assert int(data.train.labels[data.train.names.index("img3")]) == 0  # img3 was labelled 1, suggested 0
+
+
+def test_drop_label_issues_leaves_out_exactly_the_flagged_images() -> None:
+    recipe = apply_strategies(Recipe(), ["drop-label-issues"])
+    data, cleaning = cleaned(recipe, _data(), suspects=SUSPECTS)
+    assert data.train.names == [f"img{i}" for i in (0, 1, 2, 4, 5, 6, 7, 9)]  # img1 is suspect but not flagged
+    assert cleaning is not None and (cleaning.dropped_issues, cleaning.dropped_suspects) == (2, 0)
+    both = apply_strategies(Recipe(), ["dedupe-splits", "drop-label-issues"])
+    _, counted = cleaned(both, _data(), suspects=SUSPECTS)
+    assert counted is not None and (counted.dropped_copies, counted.dropped_issues, counted.kept) == (2, 1, 7)
 
 
 def test_dedupe_leaves_out_training_copies_of_held_out_images() -> None:
@@ -76,4 +87,5 @@ def test_a_mislabelled_file_is_the_one_dropped_and_fit_records_it(tmp_path: Path
     dropping = apply_strategies(recipe, [f"drop-suspect-labels={share}"])
     result = fit(dropping, data)
     assert result.extra["cleaning"] == {"dropped_suspects": 1, "relabelled": 0, "dropped_copies": 0,
-                                        "kept": len(data.train) - 1}  # fmt: skip
+                                        "kept": len(data.train) - 1, "dropped_issues": 0}  # fmt: skip
+    assert any(name.endswith("wrong.png") for name in suspects.flagged)  # cleanlab flags it too

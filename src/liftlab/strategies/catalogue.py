@@ -82,6 +82,15 @@ for _strategy in (
         ),
     ),
     Strategy(
+        name="drop-label-issues",
+        category="data",
+        summary="Leave out the training images cleanlab flags as label issues: as many as it estimates are wrong, "
+        "from out-of-fold heads on a frozen backbone's features (cleanlab's CleanLearning rule).",
+        helps_when="some training labels are wrong and the heads are mostly right (the data review finds label issues)",
+        hurts_when="the heads confuse similar classes: their confusions are flagged and true examples left out",
+        apply=_set(data__drop_label_issues=True),
+    ),
+    Strategy(
         name="relabel-suspects",
         category="data",
         summary="Give training images the class their out-of-fold probability names when it is at least this "

@@ -1,6 +1,7 @@
 """The data remedies a recipe can ask for, applied to the training split before training: drop the most suspect
-labels (`data.drop_suspects`), relabel the confidently wrong ones (`data.relabel_suspects`), or drop training
-images that are near-copies of validation or test images (`data.dedupe_splits`).
+labels (`data.drop_suspects`, a share), drop the ones cleanlab flags (`data.drop_label_issues`), relabel the
+confidently wrong ones (`data.relabel_suspects`), or drop training images that are near-copies of validation or
+test images (`data.dedupe_splits`).
 
 Every rule is fitted on the training split alone: the suspects come from out-of-fold heads over the training
 images (the validation images, the yardstick every arm is chosen by, are never relabelled or filtered, and
@@ -28,12 +29,14 @@ from liftlab.train.embedding import REVIEW_BACKBONE, Embedder, review_data_confi
 @dataclass(frozen=True)
 class TrainingSuspects:
     """Per training item name: its label suspicion in [0, 1], the out-of-fold suggested class and that class's
-    out-of-fold probability; plus the names of training items with a near-copy in val or test."""
+    out-of-fold probability; the names of the training items cleanlab flags as label issues, and of those with
+    a near-copy in val or test."""
 
     suspicion: dict[str, float]
     suggested: dict[str, int]
     confidence: dict[str, float]
     copies_of_held_out: tuple[str, ...]
+    flagged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Cleaning:
     relabelled: int
     dropped_copies: int
     kept: int
+    dropped_issues: int = 0
 
     def record(self) -> dict[str, int]:
         return asdict(self)
@@ -65,7 +69,7 @@ def suspects_of(spec: str, recipe: Recipe, native_short_side: float | None, quie
         try:
             record = json.loads(cached.read_text())
             return TrainingSuspects(record["suspicion"], record["suggested"], record["confidence"],
-                                    tuple(record["copies_of_held_out"]))  # fmt: skip
+                                    tuple(record["copies_of_held_out"]), tuple(record["flagged"]))  # fmt: skip
         except (OSError, ValueError, KeyError):
             cached.unlink(missing_ok=True)  # an unreadable entry is recomputed, never trusted
     embedder = Embedder.for_review(data.channels, config.size)
@@ -88,13 +92,16 @@ def suspects_of(spec: str, recipe: Recipe, native_short_side: float | None, quie
         suggested={name: int(faults.suggested[i]) for i, name in enumerate(names)},
         confidence={name: float(probabilities[i, faults.suggested[i]]) for i, name in enumerate(names)},
         copies_of_held_out=tuple(names[i] for i in copies),
+        flagged=tuple(names[i] for i in np.flatnonzero(faults.issue)),
     )
-    write_json(cached, asdict(suspects) | {"copies_of_held_out": list(suspects.copies_of_held_out)})
+    write_json(cached, asdict(suspects) | {"copies_of_held_out": list(suspects.copies_of_held_out),
+                                           "flagged": list(suspects.flagged)})  # fmt: skip
     return suspects
 
 
 def wants_cleaning(recipe: Recipe) -> bool:
-    return recipe.data.drop_suspects > 0 or recipe.data.relabel_suspects > 0 or recipe.data.dedupe_splits
+    data = recipe.data
+    return data.drop_suspects > 0 or data.drop_label_issues or data.relabel_suspects > 0 or data.dedupe_splits
 
 
 def cleaned(
@@ -110,12 +117,17 @@ def cleaned(
     names = data.train.names
     keep = np.ones(len(names), dtype=bool)
     labels = data.train.labels.clone()
-    dropped = relabelled = copies = 0
+    dropped = relabelled = copies = issues = 0
     if recipe.data.dedupe_splits:
         held_out_copies = set(suspects.copies_of_held_out)
         is_copy = np.array([name in held_out_copies for name in names], dtype=bool)
         copies = int(is_copy.sum())
         keep &= ~is_copy
+    if recipe.data.drop_label_issues:
+        flagged = set(suspects.flagged)
+        is_issue = np.array([name in flagged for name in names], dtype=bool) & keep
+        issues = int(is_issue.sum())
+        keep &= ~is_issue
     if recipe.data.relabel_suspects > 0:
         for index, name in enumerate(names):
             suggested = suspects.suggested.get(name)
@@ -133,4 +145,4 @@ def cleaned(
         dropped = len(worst)
     kept = np.flatnonzero(keep)
     train = ImageSplit(data.train.images[kept], labels[kept], [names[i] for i in kept])
-    return replace(data, train=train), Cleaning(dropped, relabelled, copies, len(kept))
+    return replace(data, train=train), Cleaning(dropped, relabelled, copies, len(kept), issues)

@@ -9,7 +9,8 @@ The remedy is chosen on validation (the mean over the splits of the share of the
 the test figures are printed for every remedy, the chosen one first, with a bootstrap interval over the test images of
 every split (stratified by split). `liftlab ablate` trains the runs (one seed each), so a rerun with the same
 `--out` resumes. On the 2-core development machine a fine-tune takes about 5 minutes: 3 splits and 4 remedies
-are 21 runs (the clean data also trains drop-suspect-labels=0.1: what the remedy costs where nothing is wrong).
+are 21 runs, about 2 hours (the clean data also trains drop-suspect-labels=0.1: what the remedy costs where
+nothing is wrong).
 
     python -m benchmarks.label_flip_remedy --split-seeds 1,2,3 --out ~/.cache/liftlab/flip-remedy
 """

@@ -118,7 +118,7 @@ def test_a_greedy_combination_is_scored_with_the_baseline_on_fresh_seeds(tmp_pat
     import numpy as np
 
     from liftlab.experiments.ablate import Ablation
-    from liftlab.experiments.ablation_arms import BASELINE, Arm, arm_name
+    from liftlab.experiments.ablation_arms import BASELINE_ARM, Arm, arm_name
     from liftlab.experiments.store import run_key
 
     ablation = Ablation("builtin:digits", Recipe(), AblationSettings(["flip", "crop"], seeds=2), tmp_path)
@@ -137,12 +137,12 @@ def test_a_greedy_combination_is_scored_with_the_baseline_on_fresh_seeds(tmp_pat
     def key_of(arm: Arm, seed: int) -> str:
         return run_key(ablation.spec, ablation.recipe(arm, seed), ablation.budget)
 
-    for arm, chosen, fresh in ((BASELINE, 0.7, 0.7), (combination, 0.9, 0.8)):
+    for arm, chosen, fresh in ((BASELINE_ARM, 0.7, 0.7), (combination, 0.9, 0.8)):
         for seed in ablation.seeds:
             stored[key_of(arm, seed)] = record(seed, chosen)
         for seed in ablation.fresh_seeds():
             stored[key_of(arm, seed)] = record(seed, fresh)
-    entry = ablation.summarise([BASELINE, combination]).arms[1]
+    entry = ablation.summarise([BASELINE_ARM, combination]).arms[1]
     assert entry.tested_on_fresh_seeds and [r.seed for r in entry.runs] == [2, 3]
     assert entry.mean_test_acc == pytest.approx(0.8)
     assert entry.delta_vs_baseline and entry.delta_vs_baseline["mean"] == pytest.approx(0.1)
@@ -152,7 +152,7 @@ def test_an_arm_that_failed_on_some_seeds_is_unstable_not_judged_on_its_survivor
     import numpy as np
 
     from liftlab.experiments.ablate import Ablation
-    from liftlab.experiments.ablation_arms import BASELINE, Arm
+    from liftlab.experiments.ablation_arms import BASELINE_ARM, Arm
     from liftlab.experiments.store import run_key
 
     ablation = Ablation("builtin:digits", Recipe(), AblationSettings(["flip"], seeds=3), tmp_path)
@@ -174,11 +174,11 @@ def test_an_arm_that_failed_on_some_seeds_is_unstable_not_judged_on_its_survivor
         return run_key(ablation.spec, ablation.recipe(arm, seed), ablation.budget)
 
     for seed in ablation.seeds:  # the arm diverged on seed 2 and is far better on the two that survived
-        ablation.session.records[run_key(ablation.spec, ablation.recipe(BASELINE, seed), ablation.budget)] = record(
+        ablation.session.records[run_key(ablation.spec, ablation.recipe(BASELINE_ARM, seed), ablation.budget)] = record(
             seed, 0.6
         )
         accuracy = None if seed == 2 else 0.95
         stored[key_of(arm, seed)] = record(seed, accuracy)
-    entry = ablation.summarise([BASELINE, arm]).arms[1]
+    entry = ablation.summarise([BASELINE_ARM, arm]).arms[1]
     assert entry.verdict == "unstable (failed on 1 of 3 seeds)"
     assert entry.to_json()["failed_runs"] == [{"seed": 2, "reason": "non-finite loss at epoch 2"}]

@@ -15,7 +15,7 @@ import numpy as np
 import liftlab
 from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
-from liftlab.experiments.ablation_arms import BASELINE, Arm, arm_name, initial_arms
+from liftlab.experiments.ablation_arms import BASELINE_ARM, Arm, arm_name, initial_arms
 from liftlab.experiments.runner import Job
 from liftlab.experiments.session import Ledger, Session
 from liftlab.experiments.store import RunStore, run_key
@@ -99,7 +99,7 @@ class Ablation:
         significantly (paired test, p < 0.05) over the current selection."""
         added: list[Arm] = []
         selected: tuple[str, ...] = ()
-        current = BASELINE
+        current = BASELINE_ARM
         remaining = [arm.strategies[0] for arm in singles]
 
         def validation(arm: Arm) -> list[float]:
@@ -124,7 +124,7 @@ class Ablation:
         if self.settings.combine == "greedy":
             chosen = self.greedy(arms[1:])
             if chosen:
-                self.ensure([BASELINE, *chosen], self.fresh_seeds())
+                self.ensure([BASELINE_ARM, *chosen], self.fresh_seeds())
             arms += chosen
             self.greedy_arms = {arm.name for arm in chosen}
         summary = self.summarise(arms)
@@ -132,7 +132,7 @@ class Ablation:
         return summary
 
     def summarise(self, arms: list[Arm]) -> AblationResult:
-        baseline_runs = self.runs(BASELINE)
+        baseline_runs = self.runs(BASELINE_ARM)
         entries = [self._arm_entry(arm, baseline_runs) for arm in arms]
         adjusted = iter(holm([1.0 if e.p_value is None else e.p_value for e in entries if not e.is_baseline]))
         judged = []
@@ -165,7 +165,7 @@ class Ablation:
         fresh = arm.name in self.greedy_arms
         all_runs = self.runs(arm, self.fresh_seeds() if fresh else None)
         if fresh:
-            baseline_runs = self.runs(BASELINE, self.fresh_seeds())
+            baseline_runs = self.runs(BASELINE_ARM, self.fresh_seeds())
         ok = [r for r in all_runs if r.test_acc is not None and not r.failed]
         accuracies = [float(r.test_acc or 0.0) for r in ok]
         mean, ci = mean_ci(accuracies) if accuracies else (None, None)
@@ -177,9 +177,9 @@ class Ablation:
             tested_on_fresh_seeds=fresh,
             mean_test_acc=mean,
             ci95=(float(ci[0]), float(ci[1])) if ci else None,
-            verdict="baseline" if arm == BASELINE else "not judged yet",
+            verdict="baseline" if arm == BASELINE_ARM else "not judged yet",
         )
-        if arm == BASELINE:
+        if arm == BASELINE_ARM:
             return entry
         by_seed = {r.seed: r for r in baseline_runs if r.test_acc is not None and not r.failed}
         pairs = [(r, by_seed[r.seed]) for r in ok if r.seed in by_seed]

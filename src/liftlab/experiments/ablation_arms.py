@@ -16,7 +16,8 @@ class Arm:
     strategies: tuple[str, ...]
 
 
-BASELINE = Arm("baseline", ())
+BASELINE_ARM = Arm("baseline", ())
+"""The ablation's baseline arm (no strategy); `halving.BASELINE` is its name, the key every phase of `improve` uses."""
 
 
 def arm_name(strategies: tuple[str, ...] | list[str]) -> str:
@@ -34,7 +35,7 @@ def initial_arms(strategies: str | list[str], combine: str) -> list[Arm]:
         parse_strategy(name)  # fail early, naming the bad one
     if len(set(names)) != len(names):
         raise BadInputError(f"--strategies {','.join(names)}: a strategy is listed twice")
-    arms = [BASELINE, *(Arm(name, (name,)) for name in names)]
+    arms = [BASELINE_ARM, *(Arm(name, (name,)) for name in names)]
     if combine == "all" and len(names) > 1:
         arms.append(Arm("all", tuple(names)))
     return arms

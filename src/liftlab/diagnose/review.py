@@ -26,6 +26,7 @@ from liftlab.data.geometry import geometry_of_items
 from liftlab.data.loading import ImageData, ImageSplit, load_data
 from liftlab.data.sources import open_source
 from liftlab.data.splits import make_splits
+from liftlab.diagnose.findings import LABEL_REVIEW_ACCURACY
 from liftlab.diagnose.review_csv import review_csv_text
 from liftlab.errors import BadInputError
 from liftlab.io import write_json, write_text
@@ -132,13 +133,10 @@ def review_data(
     pairs, located = neighbours.near_copies_over([features[name] for name, _ in splits],
                                                  [split.images for _, split in splits])  # fmt: skip
     every = [(splits[part][0], index) for part, index in located]
-    named_pairs = tuple(
-        NearCopyPair(paths[every[p.first][0]][every[p.first][1]], every[p.first][0],
-                     paths[every[p.second][0]][every[p.second][1]], every[p.second][0], p.similarity, p.hash_bits)
-        for p in pairs
-    )  # fmt: skip
-    group_of = _group_numbers(len(every), pairs)
-    group_by_path = {paths[every[i][0]][every[i][1]]: group for i, group in group_of.items()}
+    path_of = [paths[name][index] for name, index in every]
+    named_pairs = tuple(NearCopyPair(path_of[p.first], every[p.first][0], path_of[p.second], every[p.second][0],
+                                     p.similarity, p.hash_bits) for p in pairs)  # fmt: skip
+    group_by_path = {path_of[i]: group for i, group in _group_numbers(len(every), pairs).items()}
     made_by = {name: "liftlab" if name in data.splits_made else "data" for name, _ in splits}
     leaked = sorted({every[index][1] for p in pairs for index, other in ((p.first, p.second), (p.second, p.first))
                      if every[index][0] == "test" and every[other][0] != "test"})  # fmt: skip
@@ -229,7 +227,7 @@ def write_review(reviewed: ReviewedData, out: Path) -> Path:
     """review.csv, review.json and review.html in `out`; the page's path."""
     write_text(out / "review.csv", review_csv_text(reviewed.review))
     write_json(out / "review.json", reviewed.review.to_json())
-    return write_review_page(reviewed.review, reviewed.thumbnails, out / "review.html")
+    return write_review_page(reviewed.review, reviewed.thumbnails, out / "review.html", LABEL_REVIEW_ACCURACY)
 
 
 EXAMPLES = 10

@@ -54,7 +54,7 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
         anneal_within = annealed.seconds * in_worker
     pair = [winner_seconds * in_worker, base_seconds]
     pair_seconds = planned_pair_seconds(pair, work.workers)
-    fitting = pairs_that_fit(work.clock.left() - work.time_plan.reserve(), pair, work.workers, work.settings.seeds)
+    fitting = pairs_that_fit(work.time_plan.spendable(work.clock.left()), pair, work.workers, work.settings.seeds)
     fresh = [work.base.seed + 1 + offset for offset in range(fitting)]
     seeds = work.remember("final_seeds", fresh or [work.base.seed])
     if isinstance(seeds, int):  # a plan.json from before the final seeds were distinct: the first N seeds
@@ -69,13 +69,13 @@ def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]]
         batch_started, trained_earlier = work.clock.used(), work.batch_counts[0]
         # the winner's runs first: a worker's wait shortens a run whose schedule ends by an absolute time
         runs = sorted(_pairs(work, winner, batch), key=lambda run: not run[0].startswith("best:"))
-        records |= work.train(runs, max(work.clock.left() - work.time_plan.reserve(), 1.0), complete=True,
+        records |= work.train(runs, max(work.time_plan.spendable(work.clock.left()), 1.0), complete=True,
                               anneal_within=anneal_within)  # fmt: skip
         # only a batch that trained both runs of each pair measures a pair: one that reused the search's
         # fine-tune and trained the baseline took 68 s on CIFAR-10, where a fresh pair needs over 500 s
         if work.batch_counts[0] - trained_earlier == 2 * len(batch):
             pair_seconds = (work.clock.used() - batch_started) / len(batch)
-        fitting = int((work.clock.left() - work.time_plan.reserve()) // max(pair_seconds, 1e-9))
+        fitting = int(work.time_plan.spendable(work.clock.left()) // max(pair_seconds, 1e-9))
         more = min(work.settings.seeds - len(seeds), fitting) if not from_search else 0
         batch = [seeds[-1] + 1 + offset for offset in range(max(more, 0))]
         if batch:

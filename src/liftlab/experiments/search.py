@@ -135,11 +135,17 @@ def cross_validated_choice(
             folds[key] = crossval.pooled_folds(load_data(work.spec, recipe.data, skip_bad=work.settings.skip_bad))
         return folds[key]
 
+    scored: dict[tuple[str, int], float] = {}
+
     def score(recipe: Recipe, fold: ImageData) -> float:
-        return float(fit(recipe, fold).val_acc or 0.0)
+        key = (recipe.model_dump_json(), id(fold))  # the folds live in `folds` for the whole choice
+        if key not in scored:
+            scored[key] = float(fit(recipe, fold).val_acc or 0.0)
+        return scored[key]
 
     # a fold's cost is the head's training plus building the network and reading the cached features, which
-    # the rung's records do not show: one fold of the first arm is timed, and the others are predicted from it
+    # the rung's records do not show: one fold of the first arm is timed (and kept as that fold's score), and the
+    # others are predicted from it
     timing = time.perf_counter()
     score(at_rung[names[0]], folds_of(at_rung[names[0]])[0])
     needed = (time.perf_counter() - timing) * crossval.FOLDS * len(names)
@@ -187,7 +193,7 @@ def greedy(
         if math.isinf(per_run):  # no run of the winner to time (no rung fitted): nothing to add blind
             return winner
         # Keep what the final phase will need for a winner that costly, then spend the rest here.
-        allowance = work.clock.left() - work.final_seconds(per_run) - work.time_plan.reserve()
+        allowance = work.time_plan.spendable(work.clock.left()) - work.final_seconds(per_run)
         if on_features(work.base):  # probes leave the rest of the budget to the fine-tune
             allowance = min(allowance, work.clock.left_until(work.search_ends()))
         affordable = int(allowance * work.workers // per_run) - 1 if per_run > 0 else 0

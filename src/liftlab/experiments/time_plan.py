@@ -147,9 +147,13 @@ class TimePlan:
         baseline = winner_seconds if math.isinf(baseline_seconds) else baseline_seconds
         return self.seeds * (winner_seconds + baseline) / self.workers
 
+    def spendable(self, left_s: float, share_of_reserve: float = 1.0) -> float:
+        """Of `left_s` seconds, what a phase may spend with (this share of) the reserve kept."""
+        return left_s - self.reserve() * share_of_reserve
+
     def fits(self, left_s: float, need_s: float, share_of_reserve: float = 1.0) -> bool:
         """Whether a step of `need_s` seconds fits in `left_s` with (this share of) the reserve kept."""
-        return left_s - self.reserve() * share_of_reserve > need_s
+        return self.spendable(left_s, share_of_reserve) > need_s
 
     def corruption_seconds(self, test_images: int, image_seconds: float, networks: int) -> float:
         """Seconds of the evaluation's robustness curves: CORRUPTION_PASSES over the test split, per network."""

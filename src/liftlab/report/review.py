@@ -11,17 +11,14 @@ SHOWN = 48
 """Pictures per section: the most suspect images, the farthest outliers, the closest near-copy pairs."""
 
 
-WEAK_HEADS = 0.85
-"""Below this out-of-fold accuracy the page warns that the suspects are the heads' errors as much as wrong labels
-(`diagnose.findings.LABEL_REVIEW_ACCURACY`, which the report layer cannot import)."""
-
-
 def _short(path: str) -> str:
     """The last two parts of a path (class folder and file), what a person recognises an image by."""
     return "/".join(Path(path).parts[-2:])
 
 
-def write_review_page(review: Review, thumbnails: dict[str, str], path: Path) -> Path:
+def write_review_page(review: Review, thumbnails: dict[str, str], path: Path, weak_below: float) -> Path:
+    """The contact sheet; below `weak_below` out-of-fold accuracy it warns that the suspects are the heads' errors
+    as much as wrong labels."""
     return render_page(
         "review.html",
         path,
@@ -32,5 +29,5 @@ def write_review_page(review: Review, thumbnails: dict[str, str], path: Path) ->
         shown=SHOWN,
         pct=pct,
         short=_short,
-        weak=WEAK_HEADS,
+        weak=weak_below,
     )

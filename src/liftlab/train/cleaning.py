@@ -79,13 +79,13 @@ def suspects_of(spec: str, recipe: Recipe, native_short_side: float | None, quie
     folds = label_faults.folds_for(labels)
     probabilities = label_faults.out_of_fold_probabilities(train_x, labels, len(data.classes), folds)
     faults = label_faults.label_faults(labels, probabilities, folds)
-    pairs, located = neighbours.near_copies_over(
+    pairs, _ = neighbours.near_copies_over(
         [train_x, *(embedder(split.images, quiet=quiet)[0].numpy() for split in held_out)],
         [data.train.images, *(split.images for split in held_out)],
     )
-    in_train = [located[pair.first][0] == 0 for pair in pairs], [located[pair.second][0] == 0 for pair in pairs]
-    copies = sorted({pair.first if first else pair.second
-                     for pair, first, second in zip(pairs, *in_train, strict=True) if first != second})  # fmt: skip
+    n_train = len(labels)  # the training images come first: a lower index is a training image
+    copies = sorted({pair.first if pair.first < n_train else pair.second
+                     for pair in pairs if (pair.first < n_train) != (pair.second < n_train)})  # fmt: skip
     names = data.train.names
     suspects = TrainingSuspects(
         suspicion={name: float(faults.suspicion[i]) for i, name in enumerate(names)},
@@ -94,9 +94,14 @@ def suspects_of(spec: str, recipe: Recipe, native_short_side: float | None, quie
         copies_of_held_out=tuple(names[i] for i in copies),
         flagged=tuple(names[i] for i in np.flatnonzero(faults.issue)),
     )
-    write_json(cached, asdict(suspects) | {"copies_of_held_out": list(suspects.copies_of_held_out),
-                                           "flagged": list(suspects.flagged)})  # fmt: skip
+    write_json(cached, asdict(suspects))
     return suspects
+
+
+def _among(names: list[str], chosen: tuple[str, ...]) -> np.ndarray:
+    """(len(names),) True where the name is one of `chosen`."""
+    wanted = set(chosen)
+    return np.array([name in wanted for name in names], dtype=bool)
 
 
 def wants_cleaning(recipe: Recipe) -> bool:
@@ -119,13 +124,11 @@ def cleaned(
     labels = data.train.labels.clone()
     dropped = relabelled = copies = issues = 0
     if recipe.data.dedupe_splits:
-        held_out_copies = set(suspects.copies_of_held_out)
-        is_copy = np.array([name in held_out_copies for name in names], dtype=bool)
+        is_copy = _among(names, suspects.copies_of_held_out)
         copies = int(is_copy.sum())
         keep &= ~is_copy
     if recipe.data.drop_label_issues:
-        flagged = set(suspects.flagged)
-        is_issue = np.array([name in flagged for name in names], dtype=bool) & keep
+        is_issue = _among(names, suspects.flagged) & keep
         issues = int(is_issue.sum())
         keep &= ~is_issue
     if recipe.data.relabel_suspects > 0:

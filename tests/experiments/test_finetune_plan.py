@@ -21,11 +21,11 @@ from liftlab.experiments.finetune_plan import (
     finetune_recipe,
     finetune_size,
     keeps_finetune,
-    new_feature_rows,
     plan_finetune,
     train_sides,
     upscaled,
 )
+from liftlab.experiments.probe_features import new_feature_rows
 from liftlab.experiments.time_plan import PLAN_MARGIN, START_SECONDS
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
@@ -276,7 +276,7 @@ def test_when_not_even_the_cheapest_fine_tune_fits_the_probe_search_gets_the_tim
 
 
 def test_probe_arms_are_kept_while_their_feature_extraction_fits_together() -> None:
-    from liftlab.experiments.finetune_plan import arms_whose_features_fit, new_feature_rows
+    from liftlab.experiments.probe_features import arms_whose_features_fit, new_feature_rows
 
     base = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=224"])
     lite1 = with_values(base, {"model.pretrained": "efficientnet_lite1", "data.size": 240})

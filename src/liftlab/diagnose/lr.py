@@ -19,9 +19,9 @@ from liftlab.config import Recipe, with_values
 from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
 from liftlab.records import Finding
-from liftlab.train.fitted import resolve_device
+from liftlab.train.fitted import data_fitted_model, resolve_device
 from liftlab.train.inference import Preprocess
-from liftlab.train.loop import data_fitted_model, fit
+from liftlab.train.loop import fit
 from liftlab.train.lr_finder import RangeTest, lr_range_test
 from liftlab.train.precision import DTYPES, choose_precision
 

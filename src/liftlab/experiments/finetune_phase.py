@@ -12,7 +12,6 @@ from typing import Any
 from liftlab.config import Recipe
 from liftlab.experiments.final import annealed_by_time, pairs_seconds
 from liftlab.experiments.finetune_plan import (
-    arms_whose_features_fit,
     epoch_seconds,
     epochs_that_fit,
     finetune_minimum,
@@ -26,6 +25,7 @@ from liftlab.experiments.finetune_plan import (
     upscaled,
 )
 from liftlab.experiments.halving import BASELINE
+from liftlab.experiments.probe_features import arms_whose_features_fit
 from liftlab.experiments.search_effects import clearly_better
 from liftlab.experiments.step_timing import StepTiming, shape_timing_seconds
 from liftlab.experiments.time_plan import START_SECONDS

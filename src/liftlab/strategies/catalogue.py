@@ -1,34 +1,16 @@
-"""The catalogue of remedies: one `Strategy` per entry, given by keyword, registered when this module is
-imported (the package imports it)."""
+"""The catalogue of remedies: one `Strategy` per entry, given by keyword, registered in catalogue order when
+this module is imported (the package imports it); the data remedies come first, from `data_remedies`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
 from liftlab.models.backbones import list_backbones
+from liftlab.strategies.appliers import add_to, set_fields, set_value
+from liftlab.strategies.data_remedies import DATA_REMEDIES
 from liftlab.strategies.registry import Setting, Strategy, register
-
-
-def _set(**values: Any) -> Callable[[Recipe, Any], Recipe]:
-    """A strategy that sets fixed recipe fields (dotted keys with '__' for '.')."""
-    return lambda recipe, _: with_values(recipe, {k.replace("__", "."): v for k, v in values.items()}, "strategy")
-
-
-def _set_value(key: str, convert: Callable[[Any], Any] = lambda v: v) -> Callable[[Recipe, Any], Recipe]:
-    """A strategy that sets one recipe field to its value."""
-    return lambda recipe, value: with_values(recipe, {key: convert(value)}, "strategy")
-
-
-def _add(key: str) -> Callable[[Recipe, Any], Recipe]:
-    def apply(recipe: Recipe, value: Any) -> Recipe:
-        section, leaf = key.split(".") if "." in key else ("", key)
-        current = getattr(getattr(recipe, section), leaf) if section else getattr(recipe, leaf)
-        return with_values(recipe, {key: max(current + value, 0)}, "strategy")
-
-    return apply
 
 
 def _lr(recipe: Recipe, value: Any) -> Recipe:
@@ -60,61 +42,14 @@ ORIENTATION = "orientation defines the class (left/right arrows, digits like 6 a
 COLOUR = "colour defines the class (ripe/unripe fruit, traffic lights)"
 
 for _strategy in (
-    Strategy(
-        name="more-data",
-        category="data",
-        summary="Train on a stratified fraction of the training set, to measure what data buys.",
-        helps_when="compared across fractions: a rising learning curve says more data will help",
-        hurts_when="used alone: a fraction below 1 trains on less data and lowers accuracy",
-        apply=_set_value("data.train_fraction"),
-        setting=Setting(kind="float", default="0.5", low=0.0, high=1.0, low_inclusive=False),
-    ),
-    Strategy(
-        name="drop-suspect-labels",
-        category="data",
-        summary="Leave out this share of the training images whose labels look most wrong (out-of-fold heads on a "
-        "frozen backbone's features, cleanlab's label quality).",
-        helps_when="some training labels are wrong (the data review finds label issues)",
-        hurts_when="the labels are right: the hardest true examples are left out",
-        apply=_set_value("data.drop_suspects"),
-        setting=Setting(
-            kind="float", default="0.05", low=0.0, high=0.5, low_inclusive=False, high_inclusive=False, tune=(0.01, 0.2)
-        ),
-    ),
-    Strategy(
-        name="drop-label-issues",
-        category="data",
-        summary="Leave out the training images cleanlab flags as label issues: as many as it estimates are wrong, "
-        "from out-of-fold heads on a frozen backbone's features (cleanlab's CleanLearning rule).",
-        helps_when="some training labels are wrong and the heads are mostly right (the data review finds label issues)",
-        hurts_when="the heads confuse similar classes: their confusions are flagged and true examples left out",
-        apply=_set(data__drop_label_issues=True),
-    ),
-    Strategy(
-        name="relabel-suspects",
-        category="data",
-        summary="Give training images the class their out-of-fold probability names when it is at least this "
-        "confident and differs from the label.",
-        helps_when="some training labels are wrong and the backbone's features tell the classes apart",
-        hurts_when="the classes look alike (the heads are confidently wrong) or the labels are right",
-        apply=_set_value("data.relabel_suspects"),
-        setting=Setting(kind="float", default="0.9", low=0.5, high=1.0, high_inclusive=False, tune=(0.7, 0.98)),
-    ),
-    Strategy(
-        name="dedupe-splits",
-        category="data",
-        summary="Leave out training images that are near-copies of validation or test images (pHash + features).",
-        helps_when="the validation score is inflated by near-copies, so arms are chosen on memorised images",
-        hurts_when="the copies are the only examples of what the test images show: accuracy measured drops, honestly",
-        apply=_set(data__dedupe_splits=True),
-    ),
+    *DATA_REMEDIES,
     Strategy(
         name="flip",
         category="augmentation",
         summary="Random horizontal flip.",
         helps_when="the class does not depend on left and right (most photos); few training images",
         hurts_when=ORIENTATION,
-        apply=_set(augment__flip=True),
+        apply=set_fields(augment__flip=True),
     ),
     Strategy(
         name="vflip",
@@ -122,7 +57,7 @@ for _strategy in (
         summary="Random vertical flip.",
         helps_when="top and bottom carry no meaning (aerial, microscopy, texture images)",
         hurts_when="gravity matters (most photos) or " + ORIENTATION,
-        apply=_set(augment__vflip=True),
+        apply=set_fields(augment__vflip=True),
     ),
     Strategy(
         name="crop",
@@ -130,7 +65,7 @@ for _strategy in (
         summary="Random crop after zero padding (a random shift of up to N pixels).",
         helps_when="objects may sit anywhere; the model overfits to exact positions",
         hurts_when="aggressive crops cut off small objects near the border",
-        apply=_set_value("augment.crop_padding"),
+        apply=set_value("augment.crop_padding"),
         setting=Setting(kind="int", default="4", low=1, high=64),
     ),
     Strategy(
@@ -139,7 +74,7 @@ for _strategy in (
         summary="Random crop of a share of the area (and aspect 3/4..4/3), resized back: scale augmentation.",
         helps_when="photos of objects at varying distances; fine-tuning a pretrained network",
         hurts_when="small objects or fine detail near the border that a crop cuts away; very short training",
-        apply=_set_value("augment.resized_crop"),
+        apply=set_value("augment.resized_crop"),
         setting=Setting(kind="float", default="0.35", low=0.05, high=1.0, high_inclusive=False, tune=(0.08, 0.8)),
     ),
     Strategy(
@@ -148,7 +83,7 @@ for _strategy in (
         summary="Random rotation by up to N degrees.",
         helps_when="objects appear at any angle (aerial, cells, hand-held photos)",
         hurts_when=ORIENTATION,
-        apply=_set_value("augment.rotate"),
+        apply=set_value("augment.rotate"),
         setting=Setting(kind="float", default="15", low=0.0, high=180.0, low_inclusive=False),
     ),
     Strategy(
@@ -157,7 +92,7 @@ for _strategy in (
         summary="Random brightness, contrast and saturation of strength S.",
         helps_when="lighting and cameras vary between training and use",
         hurts_when=COLOUR,
-        apply=_set_value("augment.color_jitter"),
+        apply=set_value("augment.color_jitter"),
         setting=Setting(kind="float", default="0.4", low=0.0, high=1.0, low_inclusive=False),
     ),
     Strategy(
@@ -168,7 +103,7 @@ for _strategy in (
         "(per-image)",
         hurts_when="absolute brightness carries the class (per-image removes it); large images (ZCA needs "
         "channels x size^2 <= 4096)",
-        apply=_set_value("augment.whiten"),
+        apply=set_value("augment.whiten"),
         setting=Setting(kind="choice", default="zca", choices=("zca", "per-image")),
     ),
     Strategy(
@@ -177,7 +112,7 @@ for _strategy in (
         summary="Erase a random square (a share of the side) in every training image.",
         helps_when="the model relies on one small discriminative part; occlusion happens in use",
         hurts_when="the whole class evidence is small and may be erased",
-        apply=_set_value("augment.cutout"),
+        apply=set_value("augment.cutout"),
         setting=Setting(kind="float", default="0.25", low=0.0, high=1.0, low_inclusive=False),
     ),
     Strategy(
@@ -186,7 +121,7 @@ for _strategy in (
         summary="Train on convex mixtures of image pairs and of their labels.",
         helps_when="overfitting with noisy or ambiguous labels; calibration matters",
         hurts_when="few epochs (it slows fitting); tiny models that underfit",
-        apply=_set_value("augment.mixup"),
+        apply=set_value("augment.mixup"),
         setting=Setting(kind="float", default="0.2", low=0.0, high=10.0, low_inclusive=False),
     ),
     Strategy(
@@ -195,7 +130,7 @@ for _strategy in (
         summary="Paste a box from another image; labels mix by area.",
         helps_when="overfitting; objects are large and partial views still show the class",
         hurts_when="few epochs; small objects that the box may cover",
-        apply=_set_value("augment.cutmix"),
+        apply=set_value("augment.cutmix"),
         setting=Setting(kind="float", default="1.0", low=0.0, high=10.0, low_inclusive=False),
     ),
     Strategy(
@@ -204,7 +139,7 @@ for _strategy in (
         summary="RandAugment: N random ops per image at a fixed magnitude.",
         helps_when="overfitting on natural images with long training",
         hurts_when="short training; classes defined by colour or orientation (it rotates, shears, recolours)",
-        apply=_set_value("augment.randaugment"),
+        apply=set_value("augment.randaugment"),
         setting=Setting(kind="int", default="2", low=1, high=6),
     ),
     Strategy(
@@ -213,7 +148,7 @@ for _strategy in (
         summary="TrivialAugment: one random op of random strength per image.",
         helps_when="overfitting on natural images; no budget to tune RandAugment",
         hurts_when="short training; classes defined by colour or orientation",
-        apply=_set(augment__trivialaugment=True),
+        apply=set_fields(augment__trivialaugment=True),
     ),
     Strategy(
         name="size",
@@ -222,7 +157,7 @@ for _strategy in (
         helps_when="detail is lost at the current size (small objects, fine textures)",
         hurts_when="the budget is tight (cost grows with size squared); a model trained at one size and evaluated at "
         "another loses accuracy, so train and evaluate at the same size",
-        apply=_set_value("data.size"),
+        apply=set_value("data.size"),
         setting=Setting(kind="int", default="64", low=8, high=512, tune=(16, 256)),
     ),
     Strategy(
@@ -232,7 +167,7 @@ for _strategy in (
         helps_when="with random-resized crops, objects look larger in training than at test: training at about "
         "1/1.15 of the test size costs a quarter less and matches or beats training at full size (FixRes)",
         hurts_when="without crops the shrink alone only removes detail",
-        apply=_set_value("augment.train_size"),
+        apply=set_value("augment.train_size"),
         setting=Setting(kind="int", default="192", low=8, high=512, tune=(64, 256)),
     ),
     Strategy(
@@ -241,7 +176,7 @@ for _strategy in (
         summary="Resize keeping the aspect ratio, padding the rest, instead of stretching.",
         helps_when="aspect ratios vary a lot and shape carries the class",
         hurts_when="images are nearly square already (padding wastes pixels)",
-        apply=_set(data__resize="keep-aspect"),
+        apply=set_fields(data__resize="keep-aspect"),
     ),
     Strategy(
         name="color",
@@ -249,7 +184,7 @@ for _strategy in (
         summary="Colour space the model sees: gray, hsv or lab.",
         helps_when="gray: colour is irrelevant or misleading; hsv/lab: hue or lightness separates classes better",
         hurts_when="gray: " + COLOUR,
-        apply=_set_value("data.color"),
+        apply=set_value("data.color"),
         setting=Setting(kind="choice", default="gray", choices=("gray", "hsv", "lab")),
     ),
     Strategy(
@@ -258,7 +193,7 @@ for _strategy in (
         summary="L2 weight decay on weights (not on norms and biases).",
         helps_when="overfitting: training accuracy far above validation",
         hurts_when="underfitting; too much decay shrinks the model into uselessness",
-        apply=_set_value("optim.weight_decay"),
+        apply=set_value("optim.weight_decay"),
         setting=Setting(kind="float", default="5e-4", low=0.0, high=0.1, log=True, tune=(1e-5, 1e-2)),
     ),
     Strategy(
@@ -267,7 +202,7 @@ for _strategy in (
         summary="Dropout before the classifier.",
         helps_when="overfitting with a large head",
         hurts_when="underfitting or short training",
-        apply=_set_value("model.dropout"),
+        apply=set_value("model.dropout"),
         setting=Setting(kind="float", default="0.3", low=0.0, high=1.0, high_inclusive=False, tune=(0.0, 0.5)),
     ),
     Strategy(
@@ -276,7 +211,7 @@ for _strategy in (
         summary="Batch normalisation after every convolution.",
         helps_when="deep plain nets train slowly or not at all; learning rate is hard to set",
         hurts_when="very small batches (noisy statistics)",
-        apply=_set(model__norm="batch"),
+        apply=set_fields(model__norm="batch"),
     ),
     Strategy(
         name="lrn",
@@ -284,7 +219,7 @@ for _strategy in (
         summary="Local response normalisation (AlexNet) instead of batch norm.",
         helps_when="reproducing classic architectures; very small batches",
         hurts_when="it usually trains slower than batch norm",
-        apply=_set(model__norm="lrn"),
+        apply=set_fields(model__norm="lrn"),
     ),
     Strategy(
         name="label-smoothing",
@@ -292,7 +227,7 @@ for _strategy in (
         summary="Soften the one-hot targets by epsilon.",
         helps_when="overconfident predictions; noisy labels",
         hurts_when="probabilities must be calibrated to the raw scores' scale",
-        apply=_set_value("optim.label_smoothing"),
+        apply=set_value("optim.label_smoothing"),
         setting=Setting(kind="float", default="0.1", low=0.0, high=1.0, high_inclusive=False, tune=(0.0, 0.3)),
     ),
     Strategy(
@@ -301,7 +236,7 @@ for _strategy in (
         summary="Add (or remove) N conv blocks per stage.",
         helps_when="underfitting; subtle distinctions need more layers",
         hurts_when="little data (overfits); deep plain nets need residual connections and batch norm to train",
-        apply=_add("model.blocks"),
+        apply=add_to("model.blocks"),
         setting=Setting(kind="relative-int", default="+2", low=1, high=8),
     ),
     Strategy(
@@ -310,7 +245,7 @@ for _strategy in (
         summary="Skip connections around the extra blocks.",
         helps_when="deep nets (20+ layers) that stall or have vanishing gradients",
         hurts_when="rarely; almost free",
-        apply=_set(model__residual=True),
+        apply=set_fields(model__residual=True),
     ),
     Strategy(
         name="activation",
@@ -318,7 +253,7 @@ for _strategy in (
         summary="Activation function.",
         helps_when="gelu/silu: smoother optimisation; relu: fast default",
         hurts_when="sigmoid/tanh in deep nets: vanishing gradients",
-        apply=_set_value("model.activation"),
+        apply=set_value("model.activation"),
         setting=Setting(
             kind="choice", default="gelu", choices=("relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "elu")
         ),
@@ -329,7 +264,7 @@ for _strategy in (
         summary="Train N more (or fewer) epochs.",
         helps_when="validation accuracy still rises at the end of training",
         hurts_when="overfitting already (validation falls while training rises); with too little data",
-        apply=_add("epochs"),
+        apply=add_to("epochs"),
         setting=Setting(kind="relative-int", default="+10", low=1, high=1000),
     ),
     Strategy(
@@ -356,7 +291,7 @@ for _strategy in (
         summary="Learning-rate schedule.",
         helps_when="cosine/onecycle: most fixed budgets; step: classic recipes",
         hurts_when="constant rates end noisy",
-        apply=_set_value("schedule.name"),
+        apply=set_value("schedule.name"),
         setting=Setting(kind="choice", default="cosine", choices=("constant", "step", "cosine", "onecycle")),
     ),
     Strategy(
@@ -365,7 +300,7 @@ for _strategy in (
         summary="Linear learning-rate warm-up over N epochs.",
         helps_when="large learning rates or batches blow up in the first steps",
         hurts_when="very short runs (the warm-up eats the budget)",
-        apply=_set_value("schedule.warmup_epochs"),
+        apply=set_value("schedule.warmup_epochs"),
         setting=Setting(kind="float", default="1", low=0.0, high=100.0, low_inclusive=False),
     ),
     Strategy(
@@ -374,7 +309,7 @@ for _strategy in (
         summary="Evaluate an exponential moving average of the weights.",
         helps_when="validation accuracy is noisy from epoch to epoch",
         hurts_when="very short runs with a slow decay (the average lags behind)",
-        apply=_set_value("optim.ema"),
+        apply=set_value("optim.ema"),
         setting=Setting(kind="float", default="0.999", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False),
     ),
     Strategy(
@@ -383,7 +318,7 @@ for _strategy in (
         summary="Images per step.",
         helps_when="larger: faster epochs on parallel hardware; smaller: more updates on small data",
         hurts_when="larger without a higher learning rate trains slower per epoch",
-        apply=_set_value("optim.batch_size"),
+        apply=set_value("optim.batch_size"),
         setting=Setting(kind="int", default="256", low=1, high=65536, log=True, tune=(16, 512)),
     ),
     Strategy(
@@ -392,7 +327,7 @@ for _strategy in (
         summary="Training loss: cross-entropy or focal.",
         helps_when="focal: class imbalance, many easy examples",
         hurts_when="focal on balanced, clean data: usually no gain",
-        apply=_set_value("optim.loss"),
+        apply=set_value("optim.loss"),
         setting=Setting(kind="choice", default="focal", choices=("ce", "focal")),
     ),
     Strategy(
@@ -413,7 +348,7 @@ for _strategy in (
         helps_when="linear: very few images; partial: a short budget (a third less per step); gradual: moderate "
         "data, keeps early features",
         hurts_when="linear: the new images differ much from ImageNet",
-        apply=_set_value("model.finetune"),
+        apply=set_value("model.finetune"),
         setting=Setting(kind="choice", default="gradual", choices=("linear", "partial", "full", "gradual")),
     ),
     Strategy(
@@ -423,7 +358,7 @@ for _strategy in (
         "(512 units).",
         helps_when="mlp: classes that are not linearly separable in the backbone's features (a probe that plateaus)",
         hurts_when="mlp: very few images per class (more parameters to fit)",
-        apply=_set_value("model.head"),
+        apply=set_value("model.head"),
         setting=Setting(kind="choice", default="mlp", choices=("linear", "mlp")),
     ),
     Strategy(
@@ -432,7 +367,7 @@ for _strategy in (
         summary="Test-time augmentation: average the flip and small-shift views.",
         helps_when="the model was trained with flips and shifts",
         hurts_when=ORIENTATION + " (the mirrored view votes for the wrong class)",
-        apply=_set(tta=True),
+        apply=set_fields(tta=True),
     ),
 ):
     register(_strategy)

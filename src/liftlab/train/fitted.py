@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from liftlab.config import Recipe
+from liftlab.models import build_model, fit_to_data
 from liftlab.train.inference import Preprocess
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -50,3 +52,19 @@ def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+def data_fitted_model(
+    recipe: Recipe,
+    channels: int,
+    num_classes: int,
+    images: torch.Tensor,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+) -> nn.Module:
+    """The recipe's network on `images`' device with its data-dependent layers (the `fast` net's whitening
+    stem) fitted to the training images: every path that trains the network (a fit, the LR range test)
+    starts from this one, or it trains a different, unfitted network."""
+    model = build_model(recipe.model, channels, num_classes).to(images.device)
+    # evenly spaced images, not the first n: a folder's images come sorted by class
+    fit_to_data(model, lambda n: transform(images[:: max(len(images) // n, 1)][:n].float() / 255.0))
+    return model

@@ -22,13 +22,13 @@ from liftlab.augment import augment_batch, flip_coins, mix_batch
 from liftlab.config import Recipe
 from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
-from liftlab.models import begin_epoch, build_model, fit_to_data
+from liftlab.models import begin_epoch
 from liftlab.progress import make_progress
 from liftlab.train import distributed
 from liftlab.train.averaging import ExponentialAverage, Lookahead
 from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
 from liftlab.train.cleaning import cleaned
-from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
+from liftlab.train.fitted import EpochCallback, FitResult, data_fitted_model, resolve_device, steps_in_epoch
 from liftlab.train.freezing import FineTuning
 from liftlab.train.inference import Preprocess, evaluate
 from liftlab.train.losses import classification_loss
@@ -55,22 +55,6 @@ def deterministic_mode(function: FitFunction) -> FitFunction:
             torch.use_deterministic_algorithms(previous)
 
     return wrapper  # type: ignore[return-value]
-
-
-def data_fitted_model(
-    recipe: Recipe,
-    channels: int,
-    num_classes: int,
-    images: torch.Tensor,
-    transform: Callable[[torch.Tensor], torch.Tensor],
-) -> nn.Module:
-    """The recipe's network on `images`' device with its data-dependent layers (the `fast` net's whitening
-    stem) fitted to the training images: every path that trains the network (a fit, the LR range test)
-    starts from this one, or it trains a different, unfitted network."""
-    model = build_model(recipe.model, channels, num_classes).to(images.device)
-    # evenly spaced images, not the first n: a folder's images come sorted by class
-    fit_to_data(model, lambda n: transform(images[:: max(len(images) // n, 1)][:n].float() / 255.0))
-    return model
 
 
 @deterministic_mode

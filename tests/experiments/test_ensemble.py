@@ -203,7 +203,7 @@ def test_a_member_that_only_adds_noise_joins_in_few_tries_and_a_real_gain_in_mos
 def test_fresh_seeds_repeat_a_search_run_whose_schedule_ended_by_time_at_its_recorded_seconds(tmp_path: Path) -> None:
     """The final phase times a fine-tune that ended its schedule by time at the seconds it took for the whole
     schedule (not extrapolated to its nominal epochs), and only the winner's own run at its seed counts."""
-    from types import SimpleNamespace
+    from improve_fakes import FakeClock, FakeTrainer, fake_context
 
     from liftlab.config import Recipe
     from liftlab.experiments.final import annealed_search_run
@@ -217,9 +217,11 @@ def test_fresh_seeds_repeat_a_search_run_whose_schedule_ended_by_time_at_its_rec
                             (other_arm, {})):  # fmt: skip
         (tmp_path / record.key).mkdir()
         (tmp_path / record.key / "metrics.json").write_text(json.dumps(metrics))
-    work = SimpleNamespace(records={r.key: r for r in (other_seed, other_arm, annealed)},
-                           run_folder=lambda key: tmp_path / key)  # fmt: skip
-    found = annealed_search_run(work, winner)  # type: ignore[arg-type]
+    clock = FakeClock()
+    trainer = FakeTrainer(clock, lambda recipe: 0.9, folder=tmp_path)
+    trainer.stored |= {r.key: r for r in (other_seed, other_arm, annealed)}
+    ctx = fake_context(tmp_path / "out", Recipe(), trainer, clock)
+    found = annealed_search_run(ctx, winner)
     assert found is not None and found.seconds == 1166.0
     (tmp_path / "a" / "metrics.json").write_text("{}")
-    assert annealed_search_run(work, winner) is None, "a run that ran all its steps is extrapolated as before"  # type: ignore[arg-type]
+    assert annealed_search_run(ctx, winner) is None, "a run that ran all its steps is extrapolated as before"

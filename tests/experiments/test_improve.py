@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from improve_fakes import FakeClock, FakeTrainer, fake_context
 
 from liftlab.config import Recipe
 from liftlab.errors import BadInputError
-from liftlab.experiments.budget import parse_budget
+from liftlab.experiments.budget import Clock, parse_budget
+from liftlab.experiments.context import ImproveContext, ImproveSettings, StepLog, open_context
+from liftlab.experiments.improve_start import checked_data, diagnosed
 from liftlab.experiments.store import RunStore
 from liftlab.records import Diagnosis, Finding
 
@@ -123,15 +126,14 @@ def test_a_flagged_augmentation_is_demoted_inside_a_combined_arm_too(tmp_path: P
     # with a flagged one comes after every other arm (tried last, not never: validation decides)
     from liftlab.config import Recipe
     from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
-    from liftlab.experiments.improve import Improvement, ImproveSettings
 
-    work = Improvement("builtin:digits", Recipe(), ImproveSettings(max_arms=20), tmp_path, lambda step: None)
+    work = _context(tmp_path, Recipe(), ImproveSettings(max_arms=20))
     diagnosis = _diagnosis(Recipe(), augmentation_audit={"flagged": [flagged]})
     names = list(candidates(work, diagnosis))
     demoted = [n for n in names if flagged_inside(n, {flagged})]
     assert set(demoted) == {STRONG_FROM_SCRATCH, flagged}
     assert names[-len(demoted) :] == demoted, names
-    few = Improvement("builtin:digits", Recipe(), ImproveSettings(max_arms=4), tmp_path, lambda step: None)
+    few = _context(tmp_path / "few", Recipe(), ImproveSettings(max_arms=4))
     assert not set(candidates(few, diagnosis)) & set(demoted), "with few arms the flagged ones do not fit"
     unflagged = list(candidates(work, _diagnosis(Recipe(), augmentation_audit={"flagged": []})))
     assert unflagged[0] == STRONG_FROM_SCRATCH
@@ -140,7 +142,6 @@ def test_a_flagged_augmentation_is_demoted_inside_a_combined_arm_too(tmp_path: P
 def test_a_stored_diagnosis_is_reused_only_for_the_same_recipe_and_target(tmp_path: Path) -> None:
     # the diagnosis answers "how many images for the target": another target asks another question
     from liftlab.config import Recipe, apply_overrides
-    from liftlab.experiments.improve import Improvement, ImproveSettings
 
     recipe = apply_overrides(Recipe(), ["data.size=16", "model.width=8", "epochs=2"])
     stored = _diagnosis(recipe, target=0.9)
@@ -148,9 +149,7 @@ def test_a_stored_diagnosis_is_reused_only_for_the_same_recipe_and_target(tmp_pa
     (tmp_path / "diagnosis" / "diagnosis.json").write_text(json.dumps(stored.to_json()))
 
     def diagnosis_for(target: float) -> Diagnosis:
-        settings = ImproveSettings(budget_s=60, target=target)
-        work = Improvement("builtin:digits", recipe, settings, tmp_path, lambda step: None)
-        return work.diagnose(work.check())
+        return _diagnosed(tmp_path, recipe, ImproveSettings(budget_s=60, target=target))
 
     assert diagnosis_for(0.9) == stored, "same recipe, same target: reused as stored"
     fresh = diagnosis_for(0.8)
@@ -161,17 +160,30 @@ def test_an_unreadable_stored_diagnosis_is_made_again_and_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from liftlab.config import Recipe, apply_overrides
-    from liftlab.experiments.improve import Improvement, ImproveSettings
 
     recipe = apply_overrides(Recipe(), ["data.size=16", "model.width=8", "epochs=1"])
     path = tmp_path / "diagnosis" / "diagnosis.json"
     path.parent.mkdir()
     path.write_text(json.dumps({"recipe": recipe.model_dump(mode="json"), "findings": [{"code": "NOT_A_CODE"}]}))
-    work = Improvement("builtin:digits", recipe, ImproveSettings(budget_s=60), tmp_path, lambda step: None)
-    made = work.diagnose(work.check())
+    made = _diagnosed(tmp_path, recipe, ImproveSettings(budget_s=60))
     assert made.findings and made.recipe == recipe.model_dump(mode="json")
     assert str(path) in capsys.readouterr().err
     assert Diagnosis.from_json(json.loads(path.read_text())) == made, "the file now holds the new diagnosis"
+
+
+def _context(folder: Path, recipe: Recipe, settings: ImproveSettings) -> ImproveContext:
+    """A context with a fake trainer and clock: `candidates` reads only the baseline and the settings."""
+    clock = FakeClock()
+    return fake_context(folder, recipe, FakeTrainer(clock, lambda r: 0.5), clock, settings)
+
+
+def _diagnosed(folder: Path, recipe: Recipe, settings: ImproveSettings) -> Diagnosis:
+    """The data check and the diagnosis as `improve` runs them in `folder`."""
+    clock = Clock(settings.budget_s)
+    log = StepLog(clock)
+    check = checked_data("builtin:digits", recipe, settings, log)
+    context, _ = open_context("builtin:digits", recipe, settings, folder, clock, log)
+    return diagnosed(context, check)
 
 
 def _diagnosis(recipe: Recipe, **fields: Any) -> Diagnosis:
@@ -189,7 +201,6 @@ def test_the_data_reviews_findings_become_the_first_arms_and_stay_probes(tmp_pat
     from liftlab.diagnose.advisor import recommend
     from liftlab.diagnose.findings import review_findings
     from liftlab.experiments.arms import candidates
-    from liftlab.experiments.improve import Improvement, ImproveSettings
     from liftlab.train.probe import on_features
 
     noise = [{"name": "cat", "images": 500, "issues": 50, "estimated_noise": 0.1}]
@@ -200,7 +211,6 @@ def test_the_data_reviews_findings_become_the_first_arms_and_stay_probes(tmp_pat
     findings = review_findings(summary)
     diagnosis = replace(_diagnosis(probe), findings=tuple(findings),
                         recommendations=tuple(recommend(findings, probe, [], None)))  # fmt: skip
-    work = Improvement("builtin:digits", probe, ImproveSettings(max_arms=6), tmp_path, lambda step: None)
-    arms = candidates(work, diagnosis)
+    arms = candidates(_context(tmp_path, probe, ImproveSettings(max_arms=6)), diagnosis)
     assert list(arms)[:3] == ["drop-suspect-labels=0.05", "relabel-suspects=0.9", "dedupe-splits"]
     assert all(on_features(arms[name]) for name in list(arms)[:3]), "a data remedy keeps a probe on cached features"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from liftlab.experiments.phase_results import HALVING, Rung
 from liftlab.experiments.search_effects import clearly_better, effects, judge, paired_standard_error
 from liftlab.records import RunRecord
 from liftlab.stats import noise_level
@@ -19,25 +20,23 @@ def _record(rng: np.random.Generator, difficulty: np.ndarray, labels: np.ndarray
                      val_predictions=tuple(predictions.tolist()))  # fmt: skip
 
 
-def _search(rng: np.random.Generator, shift: float = 0.0) -> tuple[dict, dict[str, RunRecord]]:
+def _search(rng: np.random.Generator, shift: float = 0.0) -> tuple[list[Rung], dict[str, RunRecord]]:
     """One rung of a search: the baseline and ARMS arms on the same images (each arm `shift` logits better)."""
     difficulty = rng.normal(1.5, 2.0, N_VAL)  # models share their easy and hard images, as real ones do
     labels = np.arange(N_VAL) % 5
     records = {"baseline": _record(rng, difficulty, labels)}
     records |= {f"arm{i}": _record(rng, difficulty, labels, shift) for i in range(ARMS)}
-    rung = {
-        "val_acc": {name: r.val_acc for name, r in records.items()},
-        "paired_se": {name: paired_standard_error(r, records["baseline"]) for name, r in records.items()},
-    }
-    return {"rungs": [rung]}, records
+    paired = {name: paired_standard_error(r, records["baseline"]) for name, r in records.items()}
+    rung = Rung.scored(HALVING, 1.0, {name: 1 for name in records}, records, paired)
+    return [rung], records
 
 
 def test_with_no_effect_some_arm_is_labelled_at_most_five_percent_of_the_time() -> None:
     rng = np.random.default_rng(0)
     trials, labelled, old_rule = 400, 0, 0
     for _ in range(trials):
-        search, records = _search(rng)
-        found = effects(search, N_VAL)
+        rungs, records = _search(rng)
+        found = effects(rungs, N_VAL)
         labelled += bool(found["helped"] or found["hurt"])
         base = records["baseline"].val_acc
         margin = noise_level(base, N_VAL)  # the old rule: one unpaired standard error, no correction
@@ -51,8 +50,8 @@ def test_a_real_thirteen_point_lift_is_still_labelled_helped() -> None:
     rng = np.random.default_rng(1)
     found_helped = 0
     for _ in range(100):
-        search, _ = _search(rng, shift=1.2)  # about +13 points of accuracy for every arm
-        found_helped += len(effects(search, N_VAL)["helped"]) >= ARMS // 2
+        rungs, _ = _search(rng, shift=1.2)  # about +13 points of accuracy for every arm
+        found_helped += len(effects(rungs, N_VAL)["helped"]) >= ARMS // 2
     assert found_helped >= 80
 
 

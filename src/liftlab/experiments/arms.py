@@ -5,7 +5,7 @@ linear-probe baseline); an arm holding an augmentation the audit flagged is trie
 from __future__ import annotations
 
 from liftlab.config import Recipe
-from liftlab.experiments.work import Improvement
+from liftlab.experiments.context import ImproveContext
 from liftlab.records import Diagnosis
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
@@ -27,28 +27,28 @@ PROBE_CANDIDATES = (
 views, a non-linear head, larger backbones at their native sizes, smoothing, test-time views."""
 
 
-def candidates(work: Improvement, diagnosis: Diagnosis) -> dict[str, Recipe]:
+def candidates(ctx: ImproveContext, diagnosis: Diagnosis) -> dict[str, Recipe]:
     """Arms: the advisor's recommendations first, then classic remedies, those with an augmentation the
     audit flagged last (inside a combined arm too)."""
     flagged = set(diagnosis.flagged_augmentations)
     names = [r.strategy for r in diagnosis.recommendations]
-    probing = on_features(work.base)
+    probing = on_features(ctx.base)
     defaults = PROBE_CANDIDATES if probing else DEFAULT_CANDIDATES
     # a flagged augmentation is demoted, not banned: tried after every other remedy, validation decides
     names += [c for c in defaults if not flagged_inside(c, flagged)]
     names += [c for c in defaults if flagged_inside(c, flagged)]
     arms: dict[str, Recipe] = {}
     for name in names:
-        if len(arms) >= work.settings.max_arms:
+        if len(arms) >= ctx.settings.max_arms:
             break
         if name in arms:
             continue
-        recipe = apply_strategies(work.base, name)
+        recipe = apply_strategies(ctx.base, name)
         # A probe's arms stay probes: an arm that needs the images at every step (a crop on a frozen
         # backbone) costs tens of times more and is left to fine-tuning, which is not searched yet.
         if probing and not on_features(recipe):
             continue
-        if recipe.model_copy(update={"strategies": work.base.strategies}) != work.base:
+        if recipe.model_copy(update={"strategies": ctx.base.strategies}) != ctx.base:
             arms[name] = recipe
     return arms
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 
 from liftlab.errors import BadInputError
 
@@ -33,13 +34,17 @@ def parse_budget(text: str) -> float:
 class Clock:
     """Seconds used since start and left of the budget, and what is left before a phase's share ends."""
 
-    def __init__(self, budget_s: float, started: float | None = None) -> None:
-        """`started`: the `time.perf_counter()` at which the budget began (now by default)."""
+    def __init__(
+        self, budget_s: float, started: float | None = None, timer: Callable[[], float] = time.perf_counter
+    ) -> None:
+        """`started`: the `timer()` reading at which the budget began (now by default). `timer`: where the
+        seconds come from; the phases' tests give a fake one that their fake trainer moves on."""
         self.budget_s = budget_s
-        self.start = time.perf_counter() if started is None else started
+        self.timer = timer
+        self.start = timer() if started is None else started
 
     def used(self) -> float:
-        return time.perf_counter() - self.start
+        return self.timer() - self.start
 
     def left(self) -> float:
         return self.budget_s - self.used()

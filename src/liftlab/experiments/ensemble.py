@@ -19,13 +19,14 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from liftlab.config import Recipe
 from liftlab.data.loading import load_data
+from liftlab.experiments.phase_results import Rung
 from liftlab.records import EnsembleChoice, ProbeMemberChoice, RunRecord
 from liftlab.train.probe import on_features
 from liftlab.train.saved import ENSEMBLE, Ensemble, Predictor, at_size, load_model, load_trained
@@ -188,14 +189,16 @@ def probe_member_detail(choice: ProbeMemberChoice) -> str:
 
 
 def probe_candidate(
-    rungs: list[dict[str, Any]], recipes: dict[str, Recipe], backbone: str | None
-) -> tuple[str, dict[str, Any]] | None:
+    rungs: Sequence[Rung], recipes: Mapping[str, Recipe], backbone: str | None
+) -> tuple[str, Rung] | None:
     """The search's probe of another backbone than `backbone` with the best validation accuracy at any rung,
     and that rung; None when the search trained no such probe.
 
     >>> from liftlab.config import ModelConfig
+    >>> from liftlab.experiments.phase_results import HALVING
     >>> lite = lambda name: Recipe(model=ModelConfig(pretrained=name, finetune="linear"))
-    >>> rungs = [{"val_acc": {"baseline": 0.8, "lite1": 0.82, "lite2": 0.85}}, {"val_acc": {"lite1": 0.86}}]
+    >>> rungs = [Rung(HALVING, 0.5, {}, {"baseline": 0.8, "lite1": 0.82, "lite2": 0.85}),
+    ...          Rung(HALVING, 1.0, {}, {"lite1": 0.86})]
     >>> recipes = {"baseline": lite("efficientnet_lite0"), "lite1": lite("efficientnet_lite1"),
     ...            "lite2": lite("efficientnet_lite2")}
     >>> name, rung = probe_candidate(rungs, recipes, "efficientnet_lite0"); name, rung is rungs[1]
@@ -204,7 +207,7 @@ def probe_candidate(
     scored = [
         (accuracy, name, rung)
         for rung in rungs
-        for name, accuracy in rung["val_acc"].items()
+        for name, accuracy in rung.val_acc.items()
         if accuracy is not None
         and name in recipes
         and on_features(recipes[name])

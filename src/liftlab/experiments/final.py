@@ -1,18 +1,19 @@
-"""The final phase: the winner and the baseline at their full budget on seeds the search did not use, and
-the export of the winner's first run as `best/`. The statistics of the verdict are in `lift.py`.
+"""The final phase: the winner and the baseline at their full budget on seeds the search did not use; the run
+`best/` holds (`exported_run`). The statistics of the verdict are in `lift.py`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 from liftlab.config import Recipe, with_values
+from liftlab.experiments.context import ImproveContext, PlanLog
 from liftlab.experiments.halving import BASELINE
-from liftlab.experiments.work import Improvement
+from liftlab.experiments.phase_results import FinalRuns
+from liftlab.experiments.trainer import Limits, TrainedBatch
 from liftlab.records import RunRecord
 from liftlab.train.probe import on_features
 
@@ -20,83 +21,79 @@ ADDED_SEEDS = "final_seeds_added_"
 """plan.json keys of the batches of fresh seeds the final phase added, numbered from 1: each written once."""
 
 
-def _added_batches(work: Improvement) -> list[list[int]]:
+def _added_batches(plan: PlanLog) -> list[list[int]]:
     added: list[list[int]] = []
-    while f"{ADDED_SEEDS}{len(added) + 1}" in work.plan_log:
-        added.append(list(work.plan_log[f"{ADDED_SEEDS}{len(added) + 1}"]))
+    while f"{ADDED_SEEDS}{len(added) + 1}" in plan:
+        added.append(list(plan.get(f"{ADDED_SEEDS}{len(added) + 1}")))
     return added
 
 
-def final(work: Improvement, winner: Recipe) -> tuple[dict[str, list[RunRecord]], bool, float]:
+def final(ctx: ImproveContext, winner: Recipe) -> FinalRuns:
     """The winner and the baseline at their full budget over seeds the search did not use (its winner was
     chosen on that seed's luck), as many pairs as fit; when none fits, the search's own run of the winner
-    at its seed, if it has one, and the flag saying so. best/ is the winner's first run.
+    at its seed, if it has one, and the flag saying so.
 
     The first batch of pairs is planned from the search's timings (runs side by side with other arms, often
     at a fraction of their epochs); once it has run, the pair's wall time is known and the phase adds fresh
-    seeds, up to --seeds, while one more pair fits. The third value is that measured wall time of a pair."""
-    started = work.clock.used()
+    seeds, up to --seeds, while one more pair fits. The result keeps that measured wall time of a pair."""
+    started = ctx.clock.used()
     # a probe baseline's fine-tuned winner was trained alone (a batch of one runs in this process, on every
     # core); every other run was timed in the worker pool the final pairs run in
-    alone = on_features(work.base) and not on_features(winner) and work.workers > 1
+    alone = on_features(ctx.base) and not on_features(winner) and ctx.workers > 1
     winner_seconds, base_seconds = (
-        work.time_plan.run_seconds(work.full_seconds(recipe)) for recipe in (winner, work.base)
+        ctx.time_plan.run_seconds(ctx.full_seconds(recipe)) for recipe in (winner, ctx.base)
     )
     # A fine-tune whose schedule ended by the time its plan gave it took its recorded seconds for the whole
     # schedule: extrapolating them to its nominal epochs overestimated a fresh pair by 5% (a 60-minute TrashNet
     # run planned two fresh seeds and then found no room for them). Its fresh seeds get the same time, in a
     # worker, and end their schedules by it the same way: the recipe they repeat is "this schedule in this time".
-    in_worker = work.capacity.slowdown if alone else 1.0  # how much slower the winner runs in a worker
-    annealed = annealed_search_run(work, winner)
+    in_worker = ctx.capacity.slowdown if alone else 1.0  # how much slower the winner runs in a worker
+    annealed = annealed_search_run(ctx, winner)
     anneal_within = None
     if annealed is not None:
         winner_seconds = annealed.seconds
         anneal_within = annealed.seconds * in_worker
     pair = [winner_seconds * in_worker, base_seconds]
-    pair_seconds = planned_pair_seconds(pair, work.workers)
-    fitting = pairs_that_fit(work.time_plan.spendable(work.clock.left()), pair, work.workers, work.settings.seeds)
-    fresh = [work.base.seed + 1 + offset for offset in range(fitting)]
-    seeds = work.remember("final_seeds", fresh or [work.base.seed])
+    pair_seconds = planned_pair_seconds(pair, ctx.workers)
+    fitting = pairs_that_fit(ctx.time_plan.spendable(ctx.clock.left()), pair, ctx.workers, ctx.settings.seeds)
+    fresh = [ctx.base.seed + 1 + offset for offset in range(fitting)]
+    seeds = ctx.remember("final_seeds", fresh or [ctx.base.seed])
     if isinstance(seeds, int):  # a plan.json from before the final seeds were distinct: the first N seeds
-        seeds = [work.base.seed + offset for offset in range(seeds)]
-    from_search = seeds == [work.base.seed]
-    added = _added_batches(work)  # seeds an earlier invocation added once its first pairs were timed
+        seeds = [ctx.base.seed + offset for offset in range(seeds)]
+    from_search = seeds == [ctx.base.seed]
+    added = _added_batches(ctx.plan)  # seeds an earlier invocation added once its first pairs were timed
     seeds = seeds + [seed for batch in added for seed in batch]
-    trained_before, reused_before = work.batch_counts
     records: dict[str, RunRecord] = {}
+    batches: list[TrainedBatch] = []
     batch = list(seeds)
     while batch:
-        batch_started, trained_earlier = work.clock.used(), work.batch_counts[0]
+        batch_started = ctx.clock.used()
         # the winner's runs first: a worker's wait shortens a run whose schedule ends by an absolute time
-        runs = sorted(_pairs(work, winner, batch), key=lambda run: not run[0].startswith("best:"))
-        records |= work.train(runs, max(work.time_plan.spendable(work.clock.left()), 1.0), complete=True,
-                              anneal_within=anneal_within)  # fmt: skip
+        runs = sorted(_pairs(ctx.base, winner, batch), key=lambda run: not run[0].startswith("best:"))
+        limits = Limits(max(ctx.time_plan.spendable(ctx.clock.left()), 1.0), anneal_within=anneal_within,
+                        complete=True)  # fmt: skip
+        trained = ctx.trainer.train(runs, limits)
+        batches.append(trained)
+        records |= trained.records
         # only a batch that trained both runs of each pair measures a pair: one that reused the search's
         # fine-tune and trained the baseline took 68 s on CIFAR-10, where a fresh pair needs over 500 s
-        if work.batch_counts[0] - trained_earlier == 2 * len(batch):
-            pair_seconds = (work.clock.used() - batch_started) / len(batch)
-        fitting = int(work.time_plan.spendable(work.clock.left()) // max(pair_seconds, 1e-9))
-        more = min(work.settings.seeds - len(seeds), fitting) if not from_search else 0
+        if trained.trained == 2 * len(batch):
+            pair_seconds = (ctx.clock.used() - batch_started) / len(batch)
+        fitting = int(ctx.time_plan.spendable(ctx.clock.left()) // max(pair_seconds, 1e-9))
+        more = min(ctx.settings.seeds - len(seeds), fitting) if not from_search else 0
         batch = [seeds[-1] + 1 + offset for offset in range(max(more, 0))]
         if batch:
             seeds = seeds + batch
-            added.append(work.remember(f"{ADDED_SEEDS}{len(added) + 1}", batch))  # a rerun finds these runs too
-    runs = _pairs(work, winner, seeds)
+            added.append(ctx.remember(f"{ADDED_SEEDS}{len(added) + 1}", batch))  # a rerun finds these runs too
+    runs = _pairs(ctx.base, winner, seeds)
     detail = f"winner and baseline at full budget, seed(s) {', '.join(map(str, seeds))}"
     if anneal_within is not None and not from_search:
         detail += f"; the winner's schedules end by {anneal_within:.0f} s in a worker, as the search's run's did"
-    work.step(
-        "final",
-        detail + (" (the search's seed: no fresh pair fits)" if from_search else ""),
-        started,
-        work.batch_counts[0] - trained_before,
-        work.batch_counts[1] - reused_before,
-    )
-    best = [records[label] for label, _ in runs if label.startswith("best:")]
-    shutil.rmtree(work.out / "best", ignore_errors=True)
-    shutil.copytree(work.run_folder(exported_run(best).key), work.out / "best")
-    finals = {"best": best, BASELINE: [records[label] for label, _ in runs if label.startswith(f"{BASELINE}:")]}
-    return finals, from_search, pair_seconds
+    ctx.log.batch("final", detail + (" (the search's seed: no fresh pair fits)" if from_search else ""), started,
+                  batches)  # fmt: skip
+    best = tuple(records[label] for label, _ in runs if label.startswith("best:"))
+    baseline = tuple(records[label] for label, _ in runs if label.startswith(f"{BASELINE}:"))
+    return FinalRuns(best, baseline, from_search, pair_seconds)
 
 
 def annealed_by_time(folder: Path) -> dict[str, int] | None:
@@ -109,10 +106,11 @@ def annealed_by_time(folder: Path) -> dict[str, int] | None:
     return found if isinstance(found, dict) else None
 
 
-def annealed_search_run(work: Improvement, winner: Recipe) -> RunRecord | None:
+def annealed_search_run(ctx: ImproveContext, winner: Recipe) -> RunRecord | None:
     """The search's run of `winner` (at its seed) when its schedule ended by time, else None."""
-    runs = [r for r in work.records.values() if list(r.strategies) == winner.strategies and r.seed == winner.seed]
-    return next((r for r in runs if annealed_by_time(work.run_folder(r.key)) is not None), None)
+    stored = ctx.trainer.records().values()
+    runs = [r for r in stored if list(r.strategies) == winner.strategies and r.seed == winner.seed]
+    return next((r for r in runs if annealed_by_time(ctx.trainer.folder(r.key)) is not None), None)
 
 
 def exported_run(best: list[RunRecord]) -> RunRecord:
@@ -168,12 +166,12 @@ def pairs_that_fit(seconds: float, run_seconds: list[float], workers: int, most:
     return max((k for k in range(most + 1) if pairs_seconds(k, run_seconds, workers) <= seconds), default=0)
 
 
-def _pairs(work: Improvement, winner: Recipe, seeds: list[int]) -> list[tuple[str, Recipe]]:
+def _pairs(base: Recipe, winner: Recipe, seeds: list[int]) -> list[tuple[str, Recipe]]:
     """(label, recipe) of the winner and the baseline on each seed."""
     runs: list[tuple[str, Recipe]] = []
     for seed in seeds:
         runs.append((f"best:{seed}", with_values(winner, {"seed": seed})))
-        runs.append((f"{BASELINE}:{seed}", with_values(work.base, {"seed": seed})))
+        runs.append((f"{BASELINE}:{seed}", with_values(base, {"seed": seed})))
     return runs
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from liftlab.config import Recipe
+from liftlab.config import Recipe, with_values
+from liftlab.experiments.context import ImproveContext
 from liftlab.experiments.final import annealed_by_time, pairs_seconds
 from liftlab.experiments.finetune_plan import (
     epoch_seconds,
@@ -25,45 +26,54 @@ from liftlab.experiments.finetune_plan import (
     upscaled,
 )
 from liftlab.experiments.halving import BASELINE
+from liftlab.experiments.phase_results import (
+    FINE_TUNE,
+    FineTuneResult,
+    Rung,
+    SearchResult,
+    TransferPlan,
+    best_rung,
+    last_val_loss,
+    val_of,
+)
 from liftlab.experiments.probe_features import arms_whose_features_fit
 from liftlab.experiments.search_effects import clearly_better
 from liftlab.experiments.step_timing import StepTiming, shape_timing_seconds
 from liftlab.experiments.time_plan import START_SECONDS
-from liftlab.experiments.work import Improvement, last_val_loss, val_of
+from liftlab.experiments.trainer import Limits
 
 
 def plan_transfer(
-    work: Improvement, check: dict[str, Any], arms: dict[str, Recipe], baseline_seconds: float
-) -> dict[str, Recipe]:
+    ctx: ImproveContext, check: dict[str, Any], arms: dict[str, Recipe], baseline_seconds: float
+) -> TransferPlan:
     """For a probe baseline, before the search: time a fine-tuning step of the baseline's backbone, end the
     probe search where the fine-tune still gets the plan it prefers and its test pass (`finetune_need`), and
-    keep the arms whose one-off feature extraction is predicted to fit in the search's time. Returns those arms."""
-    started = work.clock.used()
+    keep the arms whose one-off feature extraction is predicted to fit in the search's time."""
+    started = ctx.clock.used()
     counts = {split: sum(c.values()) for split, c in check["counts"].items()}
     native = native_short_side(check)
-    per_epoch, per_image, _ = full_size_epoch(work, work.base, len(check["classes"]), counts.get("train", 0),
+    per_epoch, per_image, _ = full_size_epoch(ctx, ctx.base, len(check["classes"]), counts.get("train", 0),
                                               counts.get("val", 0), native)  # fmt: skip
-    size = work.base.data.size
+    size = ctx.base.data.size
     scoring = scoring_seconds(counts.get("test", 0), per_image, size)
     need = finetune_need(per_epoch, size, native, scoring)
     minimum = finetune_minimum(per_epoch, size, native, scoring)
-    after_search = work.time_plan.reserve() + work.settings.seeds * baseline_seconds
-    budget = work.settings.budget_s
-    end, finetune_fits = work.time_plan.probe_search_share(work.clock.used(), need, minimum, after_search)
-    end = work.probe_search_end = work.remember("probe_search_end", end)
+    after_search = ctx.time_plan.reserve() + ctx.settings.seeds * baseline_seconds
+    budget = ctx.settings.budget_s
+    end, finetune_fits = ctx.time_plan.probe_search_share(ctx.clock.used(), need, minimum, after_search)
+    end = ctx.remember("probe_search_end", end)
     # seconds of one image through the frozen baseline backbone, timed; a worker beside others runs
     # `slowdown` times slower (experiments/capacity.py)
-    per_row = per_image * work.capacity.slowdown
-    work.forward_seconds = per_image
-    allowance = work.clock.left_until(end)
+    per_row = per_image * ctx.capacity.slowdown
+    allowance = ctx.clock.left_until(end)
     thumbnails = [
         name
         for name, recipe in arms.items()
-        if upscaled(work.base.data.size, native) and another_backbone_or_size(work.base, recipe)
+        if upscaled(ctx.base.data.size, native) and another_backbone_or_size(ctx.base, recipe)
     ]
     candidates = {name: recipe for name, recipe in arms.items() if name not in thumbnails}
-    kept, dropped = arms_whose_features_fit(work.base, candidates, counts, per_row, allowance)
-    names = work.remember("probe_arms", kept)
+    kept, dropped = arms_whose_features_fit(ctx.base, candidates, counts, per_row, allowance)
+    names = ctx.remember("probe_arms", kept)
     detail = (
         f"fine-tuning epoch {per_epoch:.0f} s predicted; the probe search ends at "
         f"{end * budget:.0f} s of {budget:.0f} s"
@@ -71,7 +81,7 @@ def plan_transfer(
     if not finetune_fits:
         detail += (
             f" (the cheapest fine-tune, {minimum:.0f} s with its test pass, does not fit in the "
-            f"{budget - work.clock.used() - after_search:.0f} s the final runs and the evaluation leave: the probes "
+            f"{budget - ctx.clock.used() - after_search:.0f} s the final runs and the evaluation leave: the probes "
             "get the time)"
         )
     if thumbnails:
@@ -84,15 +94,15 @@ def plan_transfer(
             f"; left out for their feature extraction (together they would pass the {allowance:.0f} s to search): "
             f"{', '.join(dropped)}"
         )
-    work.step("transfer plan", detail, started)
-    return {name: arms[name] for name in names if name in arms}
+    ctx.step("transfer plan", detail, started)
+    return TransferPlan({name: arms[name] for name in names if name in arms}, end, per_image)
 
 
-def keep_after_finetune(work: Improvement, test_pass_seconds: float) -> float:
+def keep_after_finetune(ctx: ImproveContext, test_pass_seconds: float) -> float:
     """Seconds the fine-tune leaves for what follows it: the baseline's final run, one pass of the fine-tuned
     network over the test split in the final phase, and the evaluation's reserve (the evaluation reads the
     probabilities that pass kept beside the weights, `train/scored.py`, instead of a second pass)."""
-    return work.full_seconds(work.base) + test_pass_seconds + work.time_plan.reserve()
+    return ctx.full_seconds(ctx.base) + test_pass_seconds + ctx.time_plan.reserve()
 
 
 def another_backbone_or_size(base: Recipe, arm: Recipe) -> bool:
@@ -113,35 +123,35 @@ def native_short_side(check: dict[str, Any]) -> float | None:
 
 
 def full_size_epoch(
-    work: Improvement, probe: Recipe, classes: int, n_train: int, n_val: int, native: float | None
+    ctx: ImproveContext, probe: Recipe, classes: int, n_train: int, n_val: int, native: float | None
 ) -> tuple[float, float, StepTiming]:
     """(predicted seconds of a fine-tuning epoch of `probe` at its full size, seconds per image of evaluating it
     there, the step's timing at the smallest training side). The step is timed at the smallest side, what a
     short budget trains at (a 10-minute TrashNet run then times one shape, not two: 17 s saved), and scaled
     up by pixels; `finetune` times it again at the side it picks when that is another. The timings come from
-    `work.timings`: the search's winner, mostly the base probe with another head or augmentation, reuses the
+    `ctx.timings`: the search's winner, mostly the base probe with another head or augmentation, reuses the
     plan's."""
     side = train_sides(probe.data.size, native)[-1]
     trial = finetune_recipe(probe, 1, side, probe.data.size, upscaled(probe.data.size, native))
-    timing = work.timings.step(trial, classes)
-    per_image = work.timings.evaluation(trial, classes, probe.data.size, timing.dtype)
+    timing = ctx.timings.step(trial, classes)
+    per_image = ctx.timings.evaluation(trial, classes, probe.data.size, timing.dtype)
     step = timing.seconds * (probe.data.size / side) ** 2
     return epoch_seconds(n_train, n_val, trial.optim.batch_size, step, per_image), per_image, timing
 
 
-def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n_val: int) -> tuple[str, bool]:
+def finetune(ctx: ImproveContext, search: SearchResult, check: dict[str, Any], n_val: int) -> FineTuneResult:
     """With the time the final runs and the evaluation leave, fine-tune the winning probe end to end for as
     many epochs as fit (`experiments/finetune_plan.py`); it becomes the winner when it finishes and scores above
-    the probe on validation. Returns the winner's name and whether the fine-tune clearly helped (kept, and
+    the probe on validation. The result says which wins and whether the fine-tune clearly helped (kept, and
     better than the probe by 2 paired standard errors)."""
-    winner = search["winner"]
-    probe = search["recipes"][winner]
-    started = work.clock.used()
+    winner = search.winner
+    probe = search.recipes[winner]
+    started = ctx.clock.used()
     n_train = sum(check["counts"].get("train", {}).values())
     classes = len(check["classes"])
     native = native_short_side(check)
     n_test = sum(check["counts"].get("test", {}).values())
-    per_epoch, eval_image, smallest_step = full_size_epoch(work, probe, classes, n_train, n_val, native)
+    per_epoch, eval_image, smallest_step = full_size_epoch(ctx, probe, classes, n_train, n_val, native)
     partial = upscaled(probe.data.size, native)
 
     scoring = scoring_seconds(n_test, eval_image, probe.data.size)
@@ -150,7 +160,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
         # a fresh seed of a fine-tune does not fit after it, so the final phase scores this run against the
         # baseline at the search's seed (labelled as a model comparison): keep what that baseline run needs,
         # and the time to score the fine-tuned network on the test split there at its test size
-        return keep_after_finetune(work, scoring(test_size))
+        return keep_after_finetune(ctx, scoring(test_size))
 
     # The step was timed at the smallest side and scaled by pixels, which overestimates larger sides (CIFAR-10,
     # Lite0 partial: 0.59 s predicted at 192 px from 96, 0.49 s measured): the side picked is timed (the run
@@ -163,7 +173,7 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
         return finetune_recipe(probe, 1, side, finetune_size(side, probe.data.size, native), partial)
 
     def to_time(side: int) -> float:
-        if work.timings.has_step(trial(side), classes):
+        if ctx.timings.has_step(trial(side), classes):
             return 0.0
         return shape_timing_seconds(probe, smallest_step.seconds * (side / smallest) ** 2)
 
@@ -171,24 +181,24 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     # once for this run and once for each of --seeds fresh seeds the final phase trains (each beside the
     # baseline's probe, in a worker, `slowdown` times slower), plan that, and the final phase scores the
     # recipe over fresh seeds; else the one run gets every epoch that fits.
-    fresh = work.settings.seeds
-    slowdown = work.capacity.slowdown if work.workers > 1 else 1.0
+    fresh = ctx.settings.seeds
+    slowdown = ctx.capacity.slowdown if ctx.workers > 1 else 1.0
     # the fresh seeds' fine-tunes run side by side in the final phase's batch (`final.pairs_seconds`): their
     # wall time in units of this run's
-    fresh_runs = pairs_seconds(fresh, [slowdown, 0.0], work.workers)
+    fresh_runs = pairs_seconds(fresh, [slowdown, 0.0], ctx.workers)
 
     def kept_after_seeds(test_size: int) -> float:
-        each = work.full_seconds(work.base) + scoring(test_size) + START_SECONDS
-        return fresh * each + scoring(test_size) + work.time_plan.reserve()
+        each = ctx.full_seconds(ctx.base) + scoring(test_size) + START_SECONDS
+        return fresh * each + scoring(test_size) + ctx.time_plan.reserve()
 
     def plan(seconds_per_epoch: float) -> tuple[int, int, bool]:
-        return plan_seeded_finetune(work.clock.left(), seconds_per_epoch, probe.data.size, native,
+        return plan_seeded_finetune(ctx.clock.left(), seconds_per_epoch, probe.data.size, native,
                                     kept_after, kept_after_seeds, to_time, fresh_runs)  # fmt: skip
 
     side, epochs, seeded = plan(per_epoch)
-    while epochs and not work.timings.has_step(trial(side), classes):
+    while epochs and not ctx.timings.has_step(trial(side), classes):
         recipe = trial(side)
-        full_size_step = work.timings.step(recipe, classes).seconds * (probe.data.size / side) ** 2
+        full_size_step = ctx.timings.step(recipe, classes).seconds * (probe.data.size / side) ** 2
         per_epoch = epoch_seconds(n_train, n_val, recipe.optim.batch_size, full_size_step, eval_image)
         side, epochs, seeded = plan(per_epoch)
     size = finetune_size(side, probe.data.size, native)
@@ -196,55 +206,57 @@ def finetune(work: Improvement, search: dict[str, Any], check: dict[str, Any], n
     if epochs:
         # validation runs at the test size, timed there
         chosen = trial(side)
-        timing = work.timings.step(chosen, classes)
-        val_image = work.timings.evaluation(chosen, classes, size, timing.dtype)
+        timing = ctx.timings.step(chosen, classes)
+        val_image = ctx.timings.evaluation(chosen, classes, size, timing.dtype)
         per_epoch = epoch_seconds(n_train, n_val, chosen.optim.batch_size, timing.seconds, val_image)
         # scored at the test size the plan chose
-        keep = kept_after_seeds(size) if seeded else keep_after_finetune(work, n_test * val_image)
-        epochs = epochs_that_fit(work.clock.left() - keep, per_epoch * ((1 + fresh_runs) if seeded else 1))
-    side, size, epochs = work.remember("finetune_plan", [side, size, epochs])
+        keep = kept_after_seeds(size) if seeded else keep_after_finetune(ctx, n_test * val_image)
+        epochs = epochs_that_fit(ctx.clock.left() - keep, per_epoch * ((1 + fresh_runs) if seeded else 1))
+    side, size, epochs = ctx.remember("finetune_plan", [side, size, epochs])
     # a seeded plan shares the time left with the fresh seeds' runs: this run gets its part of it
-    left = (work.clock.left() - keep) / ((1 + fresh_runs) if seeded else 1.0)
-    if not epochs:
-        work.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
-        return str(winner), False
+    left = (ctx.clock.left() - keep) / ((1 + fresh_runs) if seeded else 1.0)
     name = f"{winner}+fine-tune" if winner != BASELINE else "fine-tune"
-    search["recipes"][name] = tuned = finetune_recipe(probe, epochs, side, size, partial)
-    trained_before, reused_before = work.batch_counts
+    if not epochs:
+        ctx.step("fine-tune", f"skipped: {per_epoch:.0f} s an epoch, {max(left, 0):.0f} s left", started)
+        return FineTuneResult(name, None, None, winner, False)
+    tuned = finetune_recipe(probe, epochs, side, size, partial)
     # The schedule ends by the time the plan gave it, less the start-up and the last validation: a machine
     # slower than its prediction trains fewer steps, annealed, where it used to be cut and dropped.
     anneal_within = max(left - START_SECONDS - n_val * val_image, 1.0)
-    record = work.train([(name, tuned)], max(left, 1.0), anneal_within=anneal_within)[name]
+    batch = ctx.trainer.train([(name, tuned)], Limits(max(left, 1.0), anneal_within=anneal_within))
+    record = batch.records[name]
     # the probe at its best validation accuracy in the search (at its full epochs where it got there)
-    probe_rung = work.best_rung(winner, search["rungs"])
-    probe_val = probe_rung["val_acc"][winner] if probe_rung else -math.inf
-    val = {winner: probe_val, name: val_of(record)}
-    search["rungs"].append({
-        "fraction": 1.0, "kind": "fine-tune", "epochs": {winner: probe.epochs, name: epochs},
-        "val_acc": {n: (None if math.isinf(v) else v) for n, v in val.items()},
-        "failed": {name: record.stopped_reason} if math.isinf(val[name]) else {},
-        "seconds": {name: record.seconds},
-    })  # fmt: skip
+    probe_rung = best_rung(search.rungs, winner)
+    probe_val = probe_rung.score(winner) if probe_rung else -math.inf
+    val = val_of(record)
+    rung = Rung(
+        FINE_TUNE, 1.0, {winner: probe.epochs, name: epochs},
+        {winner: None if math.isinf(probe_val) else probe_val, name: None if math.isinf(val) else val},
+        {name: record.stopped_reason} if math.isinf(val) else {}, {name: record.seconds},
+    )  # fmt: skip
     # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
     cut = bool(record.stopped_by_time)
-    probe_record = work.rung_record(winner, probe, probe_rung) if probe_rung else None
+    probe_record = (
+        ctx.trainer.record_of(with_values(probe, {"epochs": probe_rung.epochs.get(winner, probe.epochs)}))
+        if probe_rung
+        else None
+    )
     losses = (last_val_loss(record), last_val_loss(probe_record) if probe_record is not None else None)
-    kept = keeps_finetune(val[name], probe_val, cut, losses)
+    kept = keeps_finetune(val, probe_val, cut, losses)
     helped = kept and probe_record is not None and clearly_better(record, probe_record, n_val)
     planned = START_SECONDS + epochs * per_epoch
-    annealed = annealed_by_time(work.run_folder(record.key))
+    annealed = annealed_by_time(ctx.trainer.folder(record.key))
     by_time = f"; schedule ended by time at step {annealed['step']} of epoch {annealed['epoch']}" if annealed else ""
     verdict = " (kept" + (", clearly better)" if helped else ")") if kept else ""
     if not kept:
         verdict = " (cut by the deadline: the probe stays)" if cut else " (not better: the probe stays)"
     views = " on the image and its mirror" if tuned.tta == "flip" else ""
-    work.step(
+    ctx.log.batch(
         "fine-tune",
         f"{name}: {epochs} epochs, {side} px crops tested at {size} px{views} ({planned:.0f} s predicted, "
-        f"{record.seconds:.0f} s trained{by_time}), val {val[name]:.4f} against {val[winner]:.4f}{verdict}"
+        f"{record.seconds:.0f} s trained{by_time}), val {val:.4f} against {probe_val:.4f}{verdict}"
         + (f"; time kept for {fresh} fresh seed(s) of it in the final phase" if seeded else ""),
         started,
-        work.batch_counts[0] - trained_before,
-        work.batch_counts[1] - reused_before,
+        [batch],
     )
-    return (name, helped) if kept else (str(winner), False)
+    return FineTuneResult(name, tuned, rung, name if kept else winner, helped)

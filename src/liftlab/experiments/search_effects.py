@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from liftlab.experiments.halving import BASELINE
+from liftlab.experiments.phase_results import Rung
 from liftlab.records import RunRecord
 from liftlab.stats import noise_level
 
@@ -80,15 +81,15 @@ def clearly_better(challenger: RunRecord, incumbent: RunRecord, n_val: int, comp
     return judge(float(a) - float(b), error, n_val, comparisons) == "helped"
 
 
-def effects(search: dict[str, Any], n_val: int, finetune_helped: bool = False) -> dict[str, Any]:
+def effects(rungs: Sequence[Rung], n_val: int, finetune_helped: bool = False) -> dict[str, Any]:
     """Which arms helped, hurt or are unclear against the baseline at the longest budget each reached, judged
     together (`judge` with Bonferroni over the arms; paired standard errors where the rung recorded them).
     `finetune_helped`: the kept fine-tune clearly beat the best probe. `scope` says what the labels rest on."""
     verdicts: dict[str, Any] = {"helped": ["fine-tune (against the best probe)"] if finetune_helped else [],
                                 "hurt": [], "unclear": [], "scope": SCOPE}  # fmt: skip
     seen: dict[str, tuple[float, float]] = {}
-    for rung in reversed(search["rungs"]):
-        val, errors = rung["val_acc"], rung.get("paired_se") or {}
+    for rung in reversed(rungs):
+        val, errors = rung.val_acc, rung.paired_se
         base = val.get(BASELINE)
         for name, value in val.items():
             if name == BASELINE or name in seen or base is None:

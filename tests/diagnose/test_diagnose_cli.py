@@ -57,7 +57,7 @@ def test_without_a_recipe_diagnose_takes_the_baseline_improve_starts_from(tmp_pa
     from liftlab.config import Recipe, apply_overrides
     from liftlab.data.check import check_data
     from liftlab.experiments.baseline_diagnosis import PROFILE_SOURCE
-    from liftlab.experiments.profile import profiled_baseline
+    from liftlab.experiments.improve.profile import profiled_baseline
 
     sets = ["epochs=3", "model.width=8"]
     out = tmp_path / "profiled"

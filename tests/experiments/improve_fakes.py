@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from liftlab.config import Recipe
-from liftlab.experiments.budget import Clock
 from liftlab.experiments.capacity import Capacity
-from liftlab.experiments.context import ImproveContext, ImproveSettings, PlanLog, StepLog
-from liftlab.experiments.step_timing import StepTiming, Timings
+from liftlab.experiments.improve.budget import Clock
+from liftlab.experiments.improve.context import ImproveContext, ImproveSettings, PlanLog, StepLog
+from liftlab.experiments.improve.step_timing import StepTiming, Timings
+from liftlab.experiments.improve.trainer import IMPROVE_KEY, Limits, TrainedBatch
 from liftlab.experiments.store import run_key
-from liftlab.experiments.trainer import IMPROVE_KEY, Limits, TrainedBatch
 from liftlab.records import Epoch, RunRecord
 
 N_VAL = 400

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from liftlab.experiments.budget import FULL_USE, early_end_reason
+from liftlab.experiments.improve.budget import FULL_USE, early_end_reason
 
 
 def test_a_run_that_used_most_of_its_budget_needs_no_reason() -> None:

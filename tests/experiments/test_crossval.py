@@ -11,8 +11,8 @@ from sklearn.linear_model import LogisticRegression
 
 from liftlab.config import Recipe, apply_overrides
 from liftlab.data.loading import ImageData, ImageSplit
-from liftlab.experiments.crossval import cross_validate, pooled_folds, saturated
-from liftlab.experiments.finetune_plan import keeps_finetune
+from liftlab.experiments.improve.crossval import cross_validate, pooled_folds, saturated
+from liftlab.experiments.improve.finetune_plan import keeps_finetune
 
 
 def _data(n_train: int = 90, n_val: int = 9, n_test: int = 12) -> ImageData:

@@ -16,8 +16,8 @@ from liftlab.cli import app
 from liftlab.data.loading import load_data
 from liftlab.errors import BadInputError
 from liftlab.evaluate.predictions_csv import read_predictions
-from liftlab.experiments.ensemble import choose_ensemble, ensemble_detail, export_ensemble, members_of
-from liftlab.experiments.finetune_plan import GOOD_EPOCHS, epochs_that_fit, plan_seeded_finetune
+from liftlab.experiments.improve.ensemble import choose_ensemble, ensemble_detail, export_ensemble, members_of
+from liftlab.experiments.improve.finetune_plan import GOOD_EPOCHS, epochs_that_fit, plan_seeded_finetune
 from liftlab.records import EnsembleChoice, RunRecord
 from liftlab.train.saved import ENSEMBLE, Ensemble, load_model, load_trained
 from tests.conftest import COLOURS, save_image
@@ -128,7 +128,7 @@ def test_spare_time_plans_fresh_seeds_only_when_the_preferred_fine_tune_fits_for
 
 
 def test_fresh_pairs_side_by_side_take_the_longest_chain_or_the_spread_work() -> None:
-    from liftlab.experiments.final import pairs_seconds, pairs_that_fit
+    from liftlab.experiments.improve.final import pairs_seconds, pairs_that_fit
 
     finetune, probe = 1000.0, 10.0
     # two fresh fine-tunes and their probes on two workers: the fine-tunes run together
@@ -144,7 +144,7 @@ def test_fresh_pairs_side_by_side_take_the_longest_chain_or_the_spread_work() ->
 def test_a_probe_at_another_size_joins_through_resized_images_and_predict_reads_it(
     two_seeds: tuple[Path, list[Path]], tmp_path: Path
 ) -> None:
-    from liftlab.experiments.ensemble import PROBE_MEMBERS, choose_probe_member, export_probe_member
+    from liftlab.experiments.improve.ensemble import PROBE_MEMBERS, choose_probe_member, export_probe_member
     from liftlab.records import ProbeMemberChoice
     from liftlab.train.saved import at_size
 
@@ -180,7 +180,7 @@ def test_a_member_that_only_adds_noise_joins_in_few_tries_and_a_real_gain_in_mos
     """McNemar's rule at its default NOISE_Z, simulated: a member changing 5-60 of 250 validation verdicts,
     each change a fix or a break by a fair coin (no effect), joins in at most 5% of 2,000 tries (it promises
     about 2.3%); with 3 fixes in 4 changes it joins in most."""
-    from liftlab.experiments.ensemble import adds_beyond_noise
+    from liftlab.experiments.improve.ensemble import adds_beyond_noise
 
     generator = torch.Generator().manual_seed(0)
 
@@ -206,7 +206,7 @@ def test_fresh_seeds_repeat_a_search_run_whose_schedule_ended_by_time_at_its_rec
     from improve_fakes import FakeClock, FakeTrainer, fake_context
 
     from liftlab.config import Recipe
-    from liftlab.experiments.final import annealed_search_run
+    from liftlab.experiments.improve.final import annealed_search_run
 
     winner = Recipe(strategies=["finetune=full"])
     annealed = RunRecord("a", 0, ("finetune=full",), 0.9, 0.9, (), 1166.0, epoch_seconds=(65.0,) * 18)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from liftlab.config import Recipe, apply_overrides, with_values
-from liftlab.experiments.finetune_plan import (
+from liftlab.experiments.improve.finetune_plan import (
     GOOD_EPOCHS,
     MAX_EPOCHS,
     MIN_EPOCHS,
@@ -25,8 +25,8 @@ from liftlab.experiments.finetune_plan import (
     train_sides,
     upscaled,
 )
-from liftlab.experiments.probe_features import new_feature_rows
-from liftlab.experiments.time_plan import PLAN_MARGIN, START_SECONDS
+from liftlab.experiments.improve.probe_features import new_feature_rows
+from liftlab.experiments.improve.time_plan import PLAN_MARGIN, START_SECONDS
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
 
@@ -248,7 +248,7 @@ def test_a_partial_finetune_freezes_the_earliest_third_and_keeps_the_rest_of_the
 
 
 def test_upscaled_images_search_the_profiles_backbone_at_its_size_only() -> None:
-    from liftlab.experiments.finetune_phase import another_backbone_or_size
+    from liftlab.experiments.improve.finetune_phase import another_backbone_or_size
 
     base = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=128"])
     assert not another_backbone_or_size(base, apply_strategies(base, "head=mlp"))
@@ -258,8 +258,8 @@ def test_upscaled_images_search_the_profiles_backbone_at_its_size_only() -> None
 
 
 def test_when_not_even_the_cheapest_fine_tune_fits_the_probe_search_gets_the_time() -> None:
-    from liftlab.experiments.finetune_plan import finetune_minimum, finetune_need
-    from liftlab.experiments.time_plan import PROBE_SEARCH_ENDS, probe_search_share
+    from liftlab.experiments.improve.finetune_plan import finetune_minimum, finetune_need
+    from liftlab.experiments.improve.time_plan import PROBE_SEARCH_ENDS, probe_search_share
 
     # the scene set at --budget 10m: 212 s fine-tuning epochs at 150 px (its own size), 150 s used before the plan
     minimum = finetune_minimum(212, 150, 150.0)
@@ -276,7 +276,7 @@ def test_when_not_even_the_cheapest_fine_tune_fits_the_probe_search_gets_the_tim
 
 
 def test_probe_arms_are_kept_while_their_feature_extraction_fits_together() -> None:
-    from liftlab.experiments.probe_features import arms_whose_features_fit, new_feature_rows
+    from liftlab.experiments.improve.probe_features import arms_whose_features_fit, new_feature_rows
 
     base = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=224"])
     lite1 = with_values(base, {"model.pretrained": "efficientnet_lite1", "data.size": 240})

@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from liftlab.experiments.halving import choose_fractions, halving_cost, rung_fractions, survivors, to_stack, winner
+from liftlab.experiments.improve.halving import (
+    choose_fractions,
+    halving_cost,
+    rung_fractions,
+    survivors,
+    to_stack,
+    winner,
+)
 
 
 def test_the_largest_first_rung_that_fits_is_chosen_and_the_edges_hold() -> None:

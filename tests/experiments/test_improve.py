@@ -13,9 +13,9 @@ from improve_fakes import FakeClock, FakeTrainer, fake_context
 
 from liftlab.config import Recipe
 from liftlab.errors import BadInputError
-from liftlab.experiments.budget import Clock, parse_budget
-from liftlab.experiments.context import ImproveContext, ImproveSettings, StepLog, open_context
-from liftlab.experiments.improve_start import checked_data, diagnosed
+from liftlab.experiments.improve.budget import Clock, parse_budget
+from liftlab.experiments.improve.context import ImproveContext, ImproveSettings, StepLog, open_context
+from liftlab.experiments.improve.start import checked_data, diagnosed
 from liftlab.experiments.store import RunStore
 from liftlab.records import Diagnosis, Finding
 
@@ -125,7 +125,7 @@ def test_a_flagged_augmentation_is_demoted_inside_a_combined_arm_too(tmp_path: P
     # the strong from-scratch arm is "flip,crop,depth=+1,...": each strategy inside it is checked, and an arm
     # with a flagged one comes after every other arm (tried last, not never: validation decides)
     from liftlab.config import Recipe
-    from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
+    from liftlab.experiments.improve.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
 
     work = _context(tmp_path, Recipe(), ImproveSettings(max_arms=20))
     diagnosis = _diagnosis(Recipe(), augmentation_audit={"flagged": [flagged]})
@@ -200,7 +200,7 @@ def test_the_data_reviews_findings_become_the_first_arms_and_stay_probes(tmp_pat
     from liftlab.config import Recipe, apply_overrides
     from liftlab.diagnose.advisor import recommend
     from liftlab.diagnose.findings import review_findings
-    from liftlab.experiments.arms import candidates
+    from liftlab.experiments.improve.arms import candidates
     from liftlab.train.probe import on_features
 
     noise = [{"name": "cat", "images": 500, "issues": 50, "estimated_noise": 0.1}]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from liftlab.errors import BadInputError
-from liftlab.experiments.lift import BASELINE, NO_VERDICT, final_lift, lift_on_test
+from liftlab.experiments.improve.lift import BASELINE, NO_VERDICT, final_lift, lift_on_test
 from liftlab.records import ImproveResult, RunRecord
 from liftlab.report.verdict import verdict_sentences
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from improve_fakes import N_VAL, FakeClock, FakeTrainer, fake_context
 
 from liftlab.config import Recipe, apply_overrides
-from liftlab.experiments.context import ImproveSettings
-from liftlab.experiments.final import final
-from liftlab.experiments.finetune_phase import finetune
-from liftlab.experiments.halving import BASELINE
-from liftlab.experiments.phase_results import FINE_TUNE, GREEDY, HALVING, Rung, SearchResult
-from liftlab.experiments.search import search
-from liftlab.experiments.trainer import Limits
+from liftlab.experiments.improve.context import ImproveSettings
+from liftlab.experiments.improve.final import final
+from liftlab.experiments.improve.finetune_phase import finetune
+from liftlab.experiments.improve.halving import BASELINE
+from liftlab.experiments.improve.phase_results import FINE_TUNE, GREEDY, HALVING, Rung, SearchResult
+from liftlab.experiments.improve.search import search
+from liftlab.experiments.improve.trainer import Limits
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from liftlab.experiments.profile import MIN_STEPS, PROBE_STEPS, UPSCALED_SIDE, profile_data
+from liftlab.experiments.improve.profile import MIN_STEPS, PROBE_STEPS, UPSCALED_SIDE, profile_data
 
 
 def _check(
@@ -82,7 +82,7 @@ def test_wide_images_keep_their_aspect() -> None:
 
 
 def test_a_users_set_wins_over_the_profile() -> None:
-    from liftlab.experiments.profile import profiled_baseline
+    from liftlab.experiments.improve.profile import profiled_baseline
 
     recipe, profile = profiled_baseline(_check(288, 1.33, 360), ["data.size=160", "optim.lr=0.01"])
     assert profile.overrides["data.size"] == 224

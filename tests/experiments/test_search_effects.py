@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from liftlab.experiments.phase_results import HALVING, Rung
-from liftlab.experiments.search_effects import clearly_better, effects, judge, paired_standard_error
+from liftlab.experiments.improve.phase_results import HALVING, Rung
+from liftlab.experiments.improve.search_effects import clearly_better, effects, judge, paired_standard_error
 from liftlab.records import RunRecord
 from liftlab.stats import noise_level
 

@@ -4,8 +4,8 @@ timed once per improve invocation, whichever phase asks first."""
 from __future__ import annotations
 
 from liftlab.config import Recipe, with_values
-from liftlab.experiments.finetune_plan import finetune_recipe
-from liftlab.experiments.step_timing import StepTiming, Timings
+from liftlab.experiments.improve.finetune_plan import finetune_recipe
+from liftlab.experiments.improve.step_timing import StepTiming, Timings
 from liftlab.strategies import apply_strategies
 
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from liftlab.experiments.budget import Clock
-from liftlab.experiments.time_plan import (
+from liftlab.experiments.improve.budget import Clock
+from liftlab.experiments.improve.time_plan import (
     CORRUPTION_PASSES,
     COST_CAP,
     DIAGNOSIS_SHARE,

@@ -148,9 +148,10 @@ def improve(
 
     from liftlab.evaluate.cost import load_cost
     from liftlab.evaluate.evaluation import BusinessQuestion
-    from liftlab.experiments.budget import parse_budget
-    from liftlab.experiments.improve import ImproveSettings, Step
+    from liftlab.experiments.improve import ImproveSettings
     from liftlab.experiments.improve import improve as run_improve
+    from liftlab.experiments.improve.budget import parse_budget
+    from liftlab.records import Step
 
     base = base_recipe(recipe, set_)
     question = BusinessQuestion(load_cost(cost) if cost else None, target_class, goal)

@@ -13,7 +13,7 @@ from pathlib import Path
 from liftlab.config import Recipe, apply_overrides
 from liftlab.data.check import check_data
 from liftlab.diagnose.diagnosis import DiagnoseSettings, run_diagnosis
-from liftlab.experiments.profile import profiled_baseline
+from liftlab.experiments.improve.profile import profiled_baseline
 from liftlab.records import Diagnosis
 
 PROFILE_SOURCE = "liftlab's data profile, the baseline `liftlab improve` starts from (--recipe default: the plain one)"

@@ -26,7 +26,7 @@ separate photographs' content well enough for nearest neighbours and linear head
 cheapest of the registry's."""
 REVIEW_SMALLEST_SIDE = 96
 """Images are shown to the review backbone at no less than this side: below it the stride-32 network's last
-map is under 3x3 and the pretrained features degrade (as `experiments.finetune_plan.UPSCALED_SMALLEST_SIDE`)."""
+map is under 3x3 and the pretrained features degrade (as `experiments.improve.finetune_plan.UPSCALED_SMALLEST_SIDE`)."""
 REVIEW_LARGEST_SIDE = 224
 """...and at no more than the backbone's native side: larger shows no more of what the features know."""
 

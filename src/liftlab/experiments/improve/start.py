@@ -13,7 +13,7 @@ from liftlab.config import Recipe
 from liftlab.data.check import check_data
 from liftlab.diagnose.diagnosis import DiagnoseSettings, run_diagnosis
 from liftlab.errors import BadInputError
-from liftlab.experiments.context import ImproveContext, ImproveSettings, StepLog
+from liftlab.experiments.improve.context import ImproveContext, ImproveSettings, StepLog
 from liftlab.records import Diagnosis
 
 

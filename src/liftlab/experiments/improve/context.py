@@ -18,13 +18,13 @@ import numpy as np
 from liftlab.config import Recipe
 from liftlab.errors import BadInputError
 from liftlab.evaluate.evaluation import BusinessQuestion
-from liftlab.experiments.budget import Clock
 from liftlab.experiments.capacity import Capacity
+from liftlab.experiments.improve.budget import Clock
+from liftlab.experiments.improve.step_timing import Timings
+from liftlab.experiments.improve.time_plan import TimePlan
+from liftlab.experiments.improve.trainer import StoreTrainer, TrainedBatch, Trainer
 from liftlab.experiments.session import Session
-from liftlab.experiments.step_timing import Timings
 from liftlab.experiments.store import RunStore
-from liftlab.experiments.time_plan import TimePlan
-from liftlab.experiments.trainer import StoreTrainer, TrainedBatch, Trainer
 from liftlab.io import write_json
 from liftlab.records import RunRecord, Step
 
@@ -37,7 +37,7 @@ class ImproveSettings:
     max_arms: int = 6
     workers: int | None = None
     question: BusinessQuestion | None = None
-    profile: bool = False  # choose the baseline from the data (experiments/profile.py); off with a --recipe
+    profile: bool = False  # choose the baseline from the data (experiments/improve/profile.py); off with a --recipe
     overrides: tuple[str, ...] = ()  # the user's --set, applied on top of the profile
     skip_bad: bool = False
     quiet: bool = True

@@ -25,7 +25,7 @@ import numpy as np
 
 from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import estimates
-from liftlab.experiments.halving import BASELINE
+from liftlab.experiments.improve.halving import BASELINE
 from liftlab.records import RunRecord
 from liftlab.stats import images_resampled, mcnemar, seeds_and_images
 

@@ -41,7 +41,7 @@ cheap."""
 UPSCALED_SIDE = 128
 """The size thumbnails are shown to the frozen backbone at for the probes: its last block keeps a 4x4 map there,
 and at 224 px extraction costs 3x as much. The fine-tune picks its own side, 96 to 192 px, by the time left
-(`experiments/finetune_plan.py`)."""
+(`experiments/improve/finetune_plan.py`)."""
 GRAY_MODES = frozenset({"L", "1", "I", "I;16", "F"})
 MAX_SCRATCH_SIZE = 64
 MILD_ASPECT = 1.4

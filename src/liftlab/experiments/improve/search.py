@@ -14,14 +14,14 @@ import numpy as np
 
 from liftlab.config import Recipe, with_values
 from liftlab.data.loading import ImageData, load_data
-from liftlab.experiments import crossval
-from liftlab.experiments.arms import stacked
-from liftlab.experiments.context import ImproveContext
-from liftlab.experiments.crossval import saturated
-from liftlab.experiments.halving import BASELINE, choose_fractions, survivors, to_stack, winner
-from liftlab.experiments.phase_results import GREEDY, HALVING, CrossValidatedChoice, Rung, SearchResult
-from liftlab.experiments.search_effects import clearly_better, effects, paired_standard_error
-from liftlab.experiments.trainer import Limits
+from liftlab.experiments.improve import crossval
+from liftlab.experiments.improve.arms import stacked
+from liftlab.experiments.improve.context import ImproveContext
+from liftlab.experiments.improve.crossval import saturated
+from liftlab.experiments.improve.halving import BASELINE, choose_fractions, survivors, to_stack, winner
+from liftlab.experiments.improve.phase_results import GREEDY, HALVING, CrossValidatedChoice, Rung, SearchResult
+from liftlab.experiments.improve.search_effects import clearly_better, effects, paired_standard_error
+from liftlab.experiments.improve.trainer import Limits
 from liftlab.stats import noise_level
 from liftlab.strategies import apply_strategies
 from liftlab.train.loop import fit

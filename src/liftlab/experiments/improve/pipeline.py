@@ -24,11 +24,11 @@ import torch
 
 import liftlab
 from liftlab.config import Recipe, with_values
-from liftlab.experiments.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
 from liftlab.experiments.baseline_diagnosis import PROFILE_SOURCE
-from liftlab.experiments.budget import Clock, early_end_reason, overrun_reason
-from liftlab.experiments.context import ImproveContext, ImproveSettings, StepLog, open_context
-from liftlab.experiments.ensemble import (
+from liftlab.experiments.improve.arms import candidates
+from liftlab.experiments.improve.budget import Clock, early_end_reason, overrun_reason
+from liftlab.experiments.improve.context import ImproveContext, ImproveSettings, StepLog, open_context
+from liftlab.experiments.improve.ensemble import (
     choose_ensemble,
     choose_probe_member,
     ensemble_detail,
@@ -38,14 +38,14 @@ from liftlab.experiments.ensemble import (
     probe_candidate,
     probe_member_detail,
 )
-from liftlab.experiments.final import exported_run, final, recipe_diff
-from liftlab.experiments.finetune_phase import finetune, plan_transfer
-from liftlab.experiments.improve_start import checked_data, diagnosed
-from liftlab.experiments.lift import BASELINE, compute_ratio, final_lift, leaked_mask
-from liftlab.experiments.phase_results import SearchResult
-from liftlab.experiments.profile import profiled_baseline
-from liftlab.experiments.search import search
-from liftlab.experiments.search_effects import effects
+from liftlab.experiments.improve.final import exported_run, final, recipe_diff
+from liftlab.experiments.improve.finetune_phase import finetune, plan_transfer
+from liftlab.experiments.improve.lift import BASELINE, compute_ratio, final_lift, leaked_mask
+from liftlab.experiments.improve.phase_results import SearchResult
+from liftlab.experiments.improve.profile import profiled_baseline
+from liftlab.experiments.improve.search import search
+from liftlab.experiments.improve.search_effects import effects
+from liftlab.experiments.improve.start import checked_data, diagnosed
 from liftlab.io import write_json
 from liftlab.records import (
     EnsembleChoice,
@@ -61,8 +61,6 @@ from liftlab.report.verdict import verdict_sentences
 from liftlab.stats import accuracy_without
 from liftlab.train.inference import tta_view_count
 from liftlab.train.probe import on_features
-
-__all__ = ["STRONG_FROM_SCRATCH", "ImproveSettings", "Step", "flagged_inside", "improve"]
 
 RESUME_NOTE = (
     "continued an earlier, interrupted invocation in this folder: its finished runs were reused unchanged, "

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from liftlab.experiments.halving import BASELINE
-from liftlab.experiments.phase_results import Rung
+from liftlab.experiments.improve.halving import BASELINE
+from liftlab.experiments.improve.phase_results import Rung
 from liftlab.records import RunRecord
 from liftlab.stats import noise_level
 

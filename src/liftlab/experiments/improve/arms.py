@@ -5,7 +5,7 @@ linear-probe baseline); an arm holding an augmentation the audit flagged is trie
 from __future__ import annotations
 
 from liftlab.config import Recipe
-from liftlab.experiments.context import ImproveContext
+from liftlab.experiments.improve.context import ImproveContext
 from liftlab.records import Diagnosis
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features

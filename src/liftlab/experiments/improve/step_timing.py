@@ -90,7 +90,7 @@ def timing_key(recipe: Recipe, num_classes: int) -> str:
     fine-tune step ran 10-20 s of timing again for the search's winner (an MLP head where the base probe has
     a linear one).
 
-    >>> from liftlab.experiments.finetune_plan import finetune_recipe
+    >>> from liftlab.experiments.improve.finetune_plan import finetune_recipe
     >>> from liftlab.strategies import apply_strategies
     >>> base = Recipe.model_validate({"model": {"pretrained": "efficientnet_lite0", "finetune": "linear"},
     ...                               "data": {"size": 224}})
@@ -118,7 +118,7 @@ def evaluation_key(recipe: Recipe, num_classes: int, size: int, dtype: str) -> s
     """What an evaluation pass's time per image depends on: the network (its head aside), the channels, the
     size and precision it runs at, the evaluation batch and the test-time views. The side a recipe trains at
     does not count:
-    >>> from liftlab.experiments.finetune_plan import finetune_recipe
+    >>> from liftlab.experiments.improve.finetune_plan import finetune_recipe
     >>> base = Recipe.model_validate({"model": {"pretrained": "efficientnet_lite0"}, "data": {"size": 128}})
     >>> key = evaluation_key(finetune_recipe(base, 1, 96, 128), 10, 224, "fp32")
     >>> key == evaluation_key(finetune_recipe(base, 1, 192, 224), 10, 224, "fp32")

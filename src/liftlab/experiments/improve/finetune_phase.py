@@ -10,9 +10,9 @@ import math
 from typing import Any
 
 from liftlab.config import Recipe, with_values
-from liftlab.experiments.context import ImproveContext
-from liftlab.experiments.final import annealed_by_time, pairs_seconds
-from liftlab.experiments.finetune_plan import (
+from liftlab.experiments.improve.context import ImproveContext
+from liftlab.experiments.improve.final import annealed_by_time, pairs_seconds
+from liftlab.experiments.improve.finetune_plan import (
     epoch_seconds,
     epochs_that_fit,
     finetune_minimum,
@@ -25,8 +25,8 @@ from liftlab.experiments.finetune_plan import (
     train_sides,
     upscaled,
 )
-from liftlab.experiments.halving import BASELINE
-from liftlab.experiments.phase_results import (
+from liftlab.experiments.improve.halving import BASELINE
+from liftlab.experiments.improve.phase_results import (
     FINE_TUNE,
     FineTuneResult,
     Rung,
@@ -36,11 +36,11 @@ from liftlab.experiments.phase_results import (
     last_val_loss,
     val_of,
 )
-from liftlab.experiments.probe_features import arms_whose_features_fit
-from liftlab.experiments.search_effects import clearly_better
-from liftlab.experiments.step_timing import StepTiming, shape_timing_seconds
-from liftlab.experiments.time_plan import START_SECONDS
-from liftlab.experiments.trainer import Limits
+from liftlab.experiments.improve.probe_features import arms_whose_features_fit
+from liftlab.experiments.improve.search_effects import clearly_better
+from liftlab.experiments.improve.step_timing import StepTiming, shape_timing_seconds
+from liftlab.experiments.improve.time_plan import START_SECONDS
+from liftlab.experiments.improve.trainer import Limits
 
 
 def plan_transfer(
@@ -141,7 +141,7 @@ def full_size_epoch(
 
 def finetune(ctx: ImproveContext, search: SearchResult, check: dict[str, Any], n_val: int) -> FineTuneResult:
     """With the time the final runs and the evaluation leave, fine-tune the winning probe end to end for as
-    many epochs as fit (`experiments/finetune_plan.py`); it becomes the winner when it finishes and scores above
+    many epochs as fit (`experiments/improve/finetune_plan.py`); it becomes the winner when it finishes and scores above
     the probe on validation. The result says which wins and whether the fine-tune clearly helped (kept, and
     better than the probe by 2 paired standard errors)."""
     winner = search.winner

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from liftlab.config import Recipe, with_values
-from liftlab.experiments.context import ImproveContext, PlanLog
-from liftlab.experiments.halving import BASELINE
-from liftlab.experiments.phase_results import FinalRuns
-from liftlab.experiments.trainer import Limits, TrainedBatch
+from liftlab.experiments.improve.context import ImproveContext, PlanLog
+from liftlab.experiments.improve.halving import BASELINE
+from liftlab.experiments.improve.phase_results import FinalRuns
+from liftlab.experiments.improve.trainer import Limits, TrainedBatch
 from liftlab.records import RunRecord
 from liftlab.train.probe import on_features
 

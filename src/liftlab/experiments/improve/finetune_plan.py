@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from liftlab.config import Recipe, with_values
-from liftlab.experiments.time_plan import PLAN_MARGIN, START_SECONDS
+from liftlab.experiments.improve.time_plan import PLAN_MARGIN, START_SECONDS
 from liftlab.strategies import apply_strategies
 
 FINETUNE = "finetune=full,flip,resized-crop=0.35,schedule=onecycle,label-smoothing=0.1"

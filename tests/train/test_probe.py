@@ -64,3 +64,34 @@ def test_second_fit_reuses_every_feature_and_repeats_the_history(shapes: Any) ->
     assert [[r[k] for k in keys] for r in first.history] == [[r[k] for k in keys] for r in second.history]
     weights = second.model.state_dict()
     assert all(torch.equal(v, weights[k]) for k, v in first.model.state_dict().items())
+
+
+@pytest.mark.parametrize("path", ["features", "images"])
+def test_both_training_paths_honour_the_same_time_options(shapes: Any, path: str) -> None:
+    """`fit` on cached features (a probe) and on the images (a fine-tune of the same backbone) read one clock
+    for both limits: `anneal_within` ends the schedule by time, annealed and validated; `max_seconds` cuts after
+    a finished epoch. (The probe used to ignore `anneal_within` and run every epoch.)"""
+    finetune = "linear" if path == "features" else "full"
+    overrides = [f"model.finetune={finetune}", "epochs=40", "schedule.name=onecycle", "optim.batch_size=8"]
+    recipe = apply_overrides(Recipe(), [*PROBE, *overrides])
+    assert on_features(recipe) == (path == "features")
+    steps = -(-len(shapes.train) // 8)
+
+    def ticking(tick: float) -> Any:
+        now = [0.0]
+
+        def clock() -> float:
+            now[0] += tick
+            return now[0]
+
+        return clock
+
+    # one clock reading a step and a few an epoch: about 2 epochs' steps of time for a 40-epoch schedule
+    annealed = fit(recipe, shapes, anneal_within=2.0 * steps, clock=ticking(1.0))
+    ended = annealed.extra["annealed_by_time"]
+    assert len(annealed.history) == ended["epoch"] < 5, ended
+    assert annealed.history[-1]["val_acc"] is not None, "the run ends validated"
+    assert annealed.history[-1]["lr"] < 0.15 * recipe.optim.lr, "its last steps ran at the schedule's end"
+    assert "stopped_by_time" not in annealed.extra
+    cut = fit(recipe, shapes, max_seconds=2.5 * steps, clock=ticking(1.0))
+    assert 1 <= cut.extra["stopped_by_time"] < 5 and "annealed_by_time" not in cut.extra

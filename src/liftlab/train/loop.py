@@ -106,6 +106,8 @@ def fit(
             max_seconds=max_seconds,
             record_gradients=record_gradients,
             validate_every_epoch=validate_every_epoch,
+            anneal_within=anneal_within,
+            clock=clock,
         )
         if cleaning is not None:
             probe.extra["cleaning"] = cleaning.record()

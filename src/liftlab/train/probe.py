@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps
 from liftlab.train.inference import Preprocess, tta_view_count, tta_views
 from liftlab.train.losses import classification_loss
 from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
-from liftlab.train.schedules import lr_at
+from liftlab.train.schedules import lr_at, schedule_step
 
 TTA_WEIGHTS = tuple(weight for _, weight in tta_views(torch.zeros(1, 1, 32, 32)))  # view by view, as in inference
 
@@ -62,8 +62,12 @@ def fit_on_features(
     max_seconds: float | None = None,
     record_gradients: bool = False,
     validate_every_epoch: bool = True,
+    anneal_within: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> FitResult:
-    """`fit` for recipes where `on_features(recipe)`: same arguments, same result, same history records."""
+    """`fit` for recipes where `on_features(recipe)`: same arguments, same result, same history records. The
+    time limits (`max_seconds`, `anneal_within`) count the head's training only: the forward passes are a
+    one-off cost per backbone and image that every later run of the same backbone finds cached."""
     wall_start = time.perf_counter()
     device = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)
@@ -126,13 +130,12 @@ def fit_on_features(
     stopped_reason: str | None = None
     train_seconds = 0.0
     lr = base_lr
-    # The time limit (a search's cost cap, a deadline) counts the head's training only: the forward passes are
-    # a one-off cost per backbone and image that every later run of the same backbone finds cached.
-    head_start = time.perf_counter()
+    head_start = clock()
     with make_progress(quiet) as progress:
         task = progress.add_task("train head", total=total_steps, info="")
         for epoch in range(recipe.epochs):
-            epoch_start = time.perf_counter()
+            epoch_start = clock()
+            steps_done, annealed = 0, False
             order = torch.randperm(n_train, generator=generator, device=device)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
@@ -148,7 +151,12 @@ def fit_on_features(
                 inputs = F.dropout(train_x[view, index], dropout, training=True) if dropout else train_x[view, index]
                 targets = labels[index]
                 global_step = epoch * steps_per_epoch + step
-                lr = lr_at(global_step, total_steps, steps_per_epoch, base_lr, recipe.schedule)
+                at = schedule_step(global_step, total_steps, clock() - head_start, anneal_within)
+                if at >= total_steps:  # the schedule ended by time (`fit`'s anneal_within): this epoch is the last
+                    annealed = True
+                    extra["annealed_by_time"] = {"epoch": epoch + 1, "step": step, "steps": global_step}
+                    break
+                lr = lr_at(at, total_steps, steps_per_epoch, base_lr, recipe.schedule)
                 for group in optimizer.param_groups:
                     group["lr"] = lr * group["lr_scale"]
                 logits = head(inputs)
@@ -162,17 +170,24 @@ def fit_on_features(
                 optimizer.step()
                 loss_sum += loss.detach() * len(index)
                 correct += (logits.argmax(1) == targets).sum()
+                steps_done += 1
                 progress.advance(task)
-            seen = steps_per_epoch * batch_size
+            if annealed and steps_done == 0:  # the schedule ended with the last epoch: that epoch is the last
+                if history and history[-1]["val_acc"] is None:
+                    val_loss, val_acc = val_scores()
+                    history[-1] |= {"val_loss": val_loss, "val_acc": val_acc}
+                break
+            seen = (steps_done if annealed else steps_per_epoch) * batch_size
             train_loss, train_acc = float(loss_sum) / seen, float(correct) / seen
-            epoch_train_seconds = time.perf_counter() - epoch_start
+            epoch_train_seconds = clock() - epoch_start
             if epoch == 0:  # the forward passes over the data are the first epoch's cost
                 epoch_train_seconds += cost.seconds
             train_seconds += epoch_train_seconds
             if not math.isfinite(train_loss):
                 stopped_reason = f"non-finite loss at epoch {epoch + 1}"
                 break
-            val_loss, val_acc = val_scores() if validate_every_epoch or epoch + 1 == recipe.epochs else (None, None)
+            last = epoch + 1 == recipe.epochs or annealed
+            val_loss, val_acc = val_scores() if validate_every_epoch or last else (None, None)
             record: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
@@ -180,7 +195,7 @@ def fit_on_features(
                 "val_loss": val_loss,
                 "val_acc": val_acc,
                 "lr": lr,
-                "seconds": time.perf_counter() - epoch_start + (cost.seconds if epoch == 0 else 0.0),
+                "seconds": clock() - epoch_start + (cost.seconds if epoch == 0 else 0.0),
                 "train_seconds": epoch_train_seconds,
             }
             if record_gradients:
@@ -189,7 +204,9 @@ def fit_on_features(
             progress.update(task, info=f"epoch {epoch + 1}/{recipe.epochs} loss {train_loss:.3f}")
             for callback in callbacks:
                 callback(epoch + 1, record)
-            out_of_time = max_seconds is not None and time.perf_counter() - head_start > max_seconds
+            if annealed:
+                break
+            out_of_time = max_seconds is not None and clock() - head_start > max_seconds
             if out_of_time and epoch + 1 < recipe.epochs:  # a limit crossed in the last epoch cut nothing
                 extra["stopped_by_time"] = epoch + 1
                 break

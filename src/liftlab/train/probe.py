@@ -174,8 +174,8 @@ def fit_on_features(
                 progress.advance(task)
             if annealed and steps_done == 0:  # the schedule ended with the last epoch: that epoch is the last
                 if history and history[-1]["val_acc"] is None:
-                    val_loss, val_acc = val_scores()
-                    history[-1] |= {"val_loss": val_loss, "val_acc": val_acc}
+                    last_loss, last_acc = val_scores()
+                    history[-1] |= {"val_loss": last_loss, "val_acc": last_acc}
                 break
             seen = (steps_done if annealed else steps_per_epoch) * batch_size
             train_loss, train_acc = float(loss_sum) / seen, float(correct) / seen

@@ -120,7 +120,7 @@ def main() -> None:
             print(f"  {target:.0%}: epoch {epoch}, {seconds:.0f} s of training ({seconds / 60:.1f} min)")
         else:
             print(f"  {target:.0%}: not reached")
-    print(f"final test accuracy {result.history[-1]['val_acc']:.4f}; whole fit() wall time {wall:.0f} s")
+    print(f"final test accuracy {result.history[-1].val_acc or 0.0:.4f}; whole fit() wall time {wall:.0f} s")
 
     speeds = {}
     for workers in (1, 2):

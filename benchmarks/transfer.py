@@ -108,7 +108,7 @@ def main() -> None:
                        data.train.names[: len(subset)]), data.val, None)  # fmt: skip
     tuned = fit(tune, small)
     steps = len(subset) // tune.optim.batch_size
-    epoch = tuned.history[0]["train_seconds"]
+    epoch = tuned.history[0].train_seconds or 0.0
     pure = pure_step_seconds(tune, steps, tuned.dtype, tuned.execution["memory_format"])
     print(f"fine-tune epoch ({len(subset)} images, {steps} steps of {tune.optim.batch_size}, resized crop + flip): "
           f"{epoch:.1f} s; pure compute {pure:.1f} s ({tuned.dtype}, {tuned.execution['memory_format']}); "

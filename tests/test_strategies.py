@@ -116,7 +116,7 @@ def test_every_strategy_applies_round_trips_and_trains_one_epoch(strategy: str, 
     result = fit(recipe, data)
     assert result.stopped_reason is None
     assert len(result.history) == recipe.epochs
-    assert 0.0 <= result.history[-1]["val_acc"] <= 1.0
+    assert 0.0 <= result.history[-1].val_acc <= 1.0
 
 
 def _small(name: str) -> str:

@@ -74,7 +74,7 @@ def test_augmentation_and_more_data_help_on_the_few_sample_set() -> None:
 
 def _train_accuracy_curve(strategies: str, overrides: list[str], seed: int) -> list[float]:
     recipe = apply_strategies(apply_overrides(Recipe(), [*overrides, f"seed={seed}"]), strategies)
-    return [record["train_acc"] for record in fit(recipe, load_data("builtin:digits", recipe.data)).history]
+    return [record.train_acc or 0.0 for record in fit(recipe, load_data("builtin:digits", recipe.data)).history]
 
 
 DEEP = ["epochs=8", "model.width=16", "data.size=16", "data.color=gray", "model.norm=none"]

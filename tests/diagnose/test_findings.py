@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from liftlab.diagnose.audit import AuditResult, audit_findings
@@ -15,15 +13,17 @@ from liftlab.diagnose.findings import (
 )
 from liftlab.diagnose.learning_curve import LearningCurve, learning_curve_findings
 from liftlab.diagnose.lr import LrCheck, lr_findings
-from liftlab.records import CODES, Finding
+from liftlab.records import CODES, Epoch, Finding
 
 
-def history(train: list[float], val: list[float], loss: list[float] | None = None) -> list[dict[str, Any]]:
+def history(train: list[float], val: list[float], loss: list[float] | None = None) -> list[Epoch]:
     loss = loss or [1.0 - 0.1 * i for i in range(len(train))]
-    return [
-        {"epoch": i + 1, "train_loss": loss[i], "train_acc": t, "val_loss": 1 - v, "val_acc": v}
-        for i, (t, v) in enumerate(zip(train, val, strict=True))
-    ]
+    return [Epoch(i + 1, loss[i], t, 1 - v, v, 0.1) for i, (t, v) in enumerate(zip(train, val, strict=True))]
+
+
+def norms(*per_layer: float) -> list[Epoch]:
+    """A one-epoch history with these gradient norms, input to output."""
+    return [Epoch(1, 1.0, 0.5, 1.0, 0.5, 0.1, grad_norms=per_layer)]
 
 
 def codes(findings: list[Finding]) -> set[str]:
@@ -58,11 +58,11 @@ def test_diverged_on_non_finite_or_exploding_loss() -> None:
 
 
 def test_gradient_findings() -> None:
-    vanishing = [{"grad_norms": [1e-9, 1e-6, 1e-3, 0.5]}]
+    vanishing = norms(1e-9, 1e-6, 1e-3, 0.5)
     assert codes(gradient_findings(vanishing)) == {"VANISHING_GRADIENTS"}
-    exploding = [{"grad_norms": [10.0, 50.0, 5e4, 2.0]}]
+    exploding = norms(10.0, 50.0, 5e4, 2.0)
     assert "EXPLODING_GRADIENTS" in codes(gradient_findings(exploding))
-    healthy = [{"grad_norms": [0.3, 0.6, 0.9, 1.1]}]
+    healthy = norms(0.3, 0.6, 0.9, 1.1)
     assert gradient_findings(healthy) == []
 
 

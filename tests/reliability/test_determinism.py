@@ -10,6 +10,7 @@ import torch
 
 from liftlab.config import DataConfig, Recipe, apply_overrides
 from liftlab.data import load_data
+from liftlab.records import Epoch
 from liftlab.train import fit, loop
 
 TINY = ["data.size=8", "model.width=8", "optim.batch_size=64", "epochs=2", "data.color=gray", "precision=fp32"]
@@ -45,13 +46,13 @@ def test_same_seed_same_batches_and_metrics(digits: Any, monkeypatch: pytest.Mon
         assert torch.equal(raw_a, raw_b), f"step {step}: different images drawn"
         assert torch.equal(aug_a, aug_b), f"step {step}: different augmentation"
     keys = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
-    assert [[r[k] for k in keys] for r in one.history] == [[r[k] for k in keys] for r in two.history]
+    assert [[getattr(r, k) for k in keys] for r in one.history] == [[getattr(r, k) for k in keys] for r in two.history]
     third, _ = recorded_run(digits, monkeypatch, [*AUGMENTED, "seed=1"])
     assert not torch.equal(first[0][0], third[0][0]), "another seed draws other batches"
 
 
 def test_deterministic_mode_makes_a_nondeterministic_op_raise(digits: Any) -> None:
-    def nondeterministic_op(epoch: int, record: dict[str, Any]) -> None:
+    def nondeterministic_op(epoch: int, record: Epoch) -> None:
         torch.zeros(3).put_(torch.tensor([0, 0]), torch.tensor([1.0, 2.0]))  # no deterministic version
 
     with pytest.raises(RuntimeError, match="does not have a deterministic implementation"):
@@ -61,4 +62,4 @@ def test_deterministic_mode_makes_a_nondeterministic_op_raise(digits: Any) -> No
     assert len(result.history) == 2
     on = fit(apply_overrides(Recipe(), [*TINY, "deterministic=true"]), digits)
     off = fit(apply_overrides(Recipe(), TINY), digits)
-    assert [r["val_acc"] for r in on.history] == [r["val_acc"] for r in off.history], "same numbers on the CPU"
+    assert [r.val_acc for r in on.history] == [r.val_acc for r in off.history], "same numbers on the CPU"

@@ -113,13 +113,13 @@ def test_lr_range_test_sweeps_in_the_recipes_optimizer_and_units(
 def test_lr_find_records_the_rate_it_used(shapes: Any) -> None:
     result = fit(apply_overrides(Recipe(), [*TINY, "optim.lr_find=true"]), shapes)
     assert 0 < result.extra["lr_found"] < 1
-    assert result.history[0]["lr"] <= result.extra["lr_found"]
+    assert result.history[0].lr <= result.extra["lr_found"]
 
 
 def test_ema_evaluates_the_averaged_weights(shapes: Any) -> None:
     plain = fit(apply_overrides(Recipe(), TINY), shapes)
     averaged = fit(apply_overrides(Recipe(), [*TINY, "optim.ema=0.9"]), shapes)
-    assert [r["train_loss"] for r in plain.history] == [r["train_loss"] for r in averaged.history]
+    assert [r.train_loss for r in plain.history] == [r.train_loss for r in averaged.history]
     # same training trajectory, but the model returned and evaluated is the moving average
     pairs = zip(plain.model.state_dict().values(), averaged.model.state_dict().values(), strict=True)
     assert any(not torch.equal(a, b) for a, b in pairs)

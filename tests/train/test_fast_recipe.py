@@ -12,6 +12,7 @@ from liftlab.config import DataConfig, OptimConfig, apply_overrides, load_recipe
 from liftlab.data import load_data
 from liftlab.errors import BadInputError
 from liftlab.models import build_model
+from liftlab.records import Epoch
 from liftlab.train import fit
 from liftlab.train.averaging import Lookahead, slow_weight
 from liftlab.train.optimizer import parameter_groups, torch_rates
@@ -85,7 +86,7 @@ def test_fast_recipe_resumes_to_the_same_weights(digits: Any, tmp_path: Path) ->
     recipe = apply_overrides(preset("fast"), [*SMALL, "epochs=4"])
     uninterrupted = fit(recipe, digits)
 
-    def crash(epoch: int, record: dict[str, Any]) -> None:
+    def crash(epoch: int, record: Epoch) -> None:
         if epoch == 2:
             raise Interrupt
 
@@ -93,7 +94,9 @@ def test_fast_recipe_resumes_to_the_same_weights(digits: Any, tmp_path: Path) ->
         fit(recipe, digits, checkpoint_dir=tmp_path, callbacks=[crash])
     resumed = fit(recipe, digits, checkpoint_dir=tmp_path, resume=True)
     keys = ("train_loss", "train_acc", "val_acc")
-    assert [[r[k] for k in keys] for r in resumed.history] == [[r[k] for k in keys] for r in uninterrupted.history]
+    assert [[getattr(r, k) for k in keys] for r in resumed.history] == [
+        [getattr(r, k) for k in keys] for r in uninterrupted.history
+    ]
     for (name, a), (_, b) in zip(
         resumed.model.state_dict().items(), uninterrupted.model.state_dict().items(), strict=True
     ):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,15 @@ import torch
 
 from liftlab.config import DataConfig, Recipe, apply_overrides
 from liftlab.data import load_data
+from liftlab.records import Epoch
 from liftlab.train import fit
 from liftlab.train.checkpoint import load_checkpoint
 
 TINY = ["data.size=8", "model.width=8", "optim.batch_size=64", "epochs=4", "data.color=gray"]
 
 
-def _without_seconds(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in record.items() if k not in ("seconds", "train_seconds")} for record in history]
+def _without_seconds(history: list[Epoch]) -> list[Epoch]:
+    return [replace(record, seconds=None, train_seconds=None) for record in history]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(digits: Any, tmp_path
     recipe = apply_overrides(Recipe(), [*TINY, "precision=fp32", "model.dropout=0.2"])
     uninterrupted = fit(recipe, digits)
 
-    def crash_after_second_epoch(epoch: int, record: dict[str, Any]) -> None:
+    def crash_after_second_epoch(epoch: int, record: Epoch) -> None:
         if epoch == 2:
             raise Interrupt
 
@@ -69,7 +71,7 @@ def test_non_finite_loss_stops_with_reason(digits: Any) -> None:
     assert result.stopped_reason is not None
     assert "non-finite loss" in result.stopped_reason
     assert len(result.history) < recipe.epochs, "the run stopped early"
-    assert all(math.isfinite(r["train_loss"]) for r in result.history), "no non-finite epoch is recorded"
+    assert all(math.isfinite(r.train_loss) for r in result.history), "no non-finite epoch is recorded"
 
 
 def test_auto_precision_is_measured_once_and_cached(
@@ -92,7 +94,7 @@ def test_convnet_on_cifar10_small_is_clearly_above_chance(cifar_small: Path) -> 
     result = fit(recipe, data)
     # measured 0.44 val accuracy after 3 epochs (chance is 0.10); 0.30 leaves room for noise
     assert result.val_acc is not None and result.val_acc > 0.30
-    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.history[-1].train_loss < result.history[0].train_loss
 
 
 class FakeClock:
@@ -118,8 +120,8 @@ def test_a_schedule_ended_by_time_trains_fewer_steps_annealed_and_resumes_to_its
     assert len(result.history) == annealed["epoch"] < recipe.epochs
     assert "stopped_by_time" not in result.extra, "annealed, not cut"
     last = result.history[-1]
-    assert last["val_acc"] is not None, "the run ends validated"
-    assert last["lr"] < 0.15 * recipe.optim.lr, "its last steps ran at the end of the one-cycle schedule"
+    assert last.val_acc is not None, "the run ends validated"
+    assert last.lr < 0.15 * recipe.optim.lr, "its last steps ran at the end of the one-cycle schedule"
     # resumed from its last checkpoint, an annealed run has nothing left to train
     resumed = fit(recipe, digits, checkpoint_dir=tmp_path / "checkpoint", resume=True, anneal_within=1.5,
                   clock=FakeClock(0.01))  # fmt: skip
@@ -138,7 +140,7 @@ def test_a_time_limit_inside_an_epoch_stops_there_with_the_last_finished_epochs_
     cut = fit(recipe, digits, max_seconds=2.5 * steps, clock=FakeClock(1.0))
     assert cut.extra["stopped_by_time"] == 2 and len(cut.history) == 2 and cut.stopped_reason is None
 
-    def stop_after_second_epoch(epoch: int, record: dict[str, Any]) -> None:
+    def stop_after_second_epoch(epoch: int, record: Epoch) -> None:
         if epoch == 2:
             raise Interrupt
 

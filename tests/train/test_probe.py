@@ -41,9 +41,9 @@ def test_probe_scores_equal_the_full_network_on_the_images(shapes: Any) -> None:
     assert features["computed"] + features["reused"] == 2 * len(shapes.train) + len(shapes.val) + len(shapes.test)
     # validation read off the cached features equals the whole network run on the validation images
     val_loss, val_acc, val_predictions = evaluate(result.model, shapes.val, result.preprocess, DTYPES[result.dtype])
-    assert val_acc == pytest.approx(result.history[-1]["val_acc"], abs=1e-6)
+    assert val_acc == pytest.approx(result.history[-1].val_acc, abs=1e-6)
     assert val_predictions == result.val_predictions, "the run records its last validation's predictions"
-    assert val_loss == pytest.approx(result.history[-1]["val_loss"], rel=1e-3)
+    assert val_loss == pytest.approx(result.history[-1].val_loss, rel=1e-3)
     # and so does the test split's scoring, which the run folder and the runner take from the features
     on_images = predict_logits(result.model, shapes.test.images, result.preprocess, DTYPES[result.dtype])
     assert result.test_log_probs is not None
@@ -51,7 +51,7 @@ def test_probe_scores_equal_the_full_network_on_the_images(shapes: Any) -> None:
     accuracy = [float((p.argmax(1) == shapes.test.labels).float().mean()) for p in (result.test_log_probs, on_images)]
     assert accuracy[0] == pytest.approx(accuracy[1], abs=1e-6)
     assert torch.allclose(result.test_log_probs, on_images, atol=2e-2)
-    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"], "the head learns"
+    assert result.history[-1].train_loss < result.history[0].train_loss, "the head learns"
 
 
 def test_second_fit_reuses_every_feature_and_repeats_the_history(shapes: Any) -> None:
@@ -61,7 +61,9 @@ def test_second_fit_reuses_every_feature_and_repeats_the_history(shapes: Any) ->
     assert second.extra["features"]["computed"] == 0
     assert second.extra["features"]["reused"] == len(shapes.train) + 6 * len(shapes.val) + 6 * len(shapes.test)
     keys = ("train_loss", "train_acc", "val_loss", "val_acc")
-    assert [[r[k] for k in keys] for r in first.history] == [[r[k] for k in keys] for r in second.history]
+    assert [[getattr(r, k) for k in keys] for r in first.history] == [
+        [getattr(r, k) for k in keys] for r in second.history
+    ]
     weights = second.model.state_dict()
     assert all(torch.equal(v, weights[k]) for k, v in first.model.state_dict().items())
 
@@ -90,8 +92,8 @@ def test_both_training_paths_honour_the_same_time_options(shapes: Any, path: str
     annealed = fit(recipe, shapes, anneal_within=2.0 * steps, clock=ticking(1.0))
     ended = annealed.extra["annealed_by_time"]
     assert len(annealed.history) == ended["epoch"] < 5, ended
-    assert annealed.history[-1]["val_acc"] is not None, "the run ends validated"
-    assert annealed.history[-1]["lr"] < 0.15 * recipe.optim.lr, "its last steps ran at the schedule's end"
+    assert annealed.history[-1].val_acc is not None, "the run ends validated"
+    assert annealed.history[-1].lr < 0.15 * recipe.optim.lr, "its last steps ran at the schedule's end"
     assert "stopped_by_time" not in annealed.extra
     cut = fit(recipe, shapes, max_seconds=2.5 * steps, clock=ticking(1.0))
     assert 1 <= cut.extra["stopped_by_time"] < 5 and "annealed_by_time" not in cut.extra

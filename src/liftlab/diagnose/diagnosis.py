@@ -33,7 +33,7 @@ from liftlab.diagnose.resolution import (
     steps_per_epoch,
 )
 from liftlab.io import write_json
-from liftlab.records import Diagnosis, history_from_json
+from liftlab.records import Diagnosis
 from liftlab.train.embedding import Embedder, review_side
 from liftlab.train.fitted import FitResult
 from liftlab.train.loop import fit
@@ -147,7 +147,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
         recipe=recipe.model_dump(mode="json"),
         findings=tuple(findings),
         recommendations=tuple(recommendations),
-        baseline_history=history_from_json(baseline.history, "the baseline's history"),
+        baseline_history=tuple(baseline.history),
         baseline_val_acc=baseline.val_acc,
         baseline_stopped_reason=baseline.stopped_reason,
         data_check={k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable")}

@@ -7,9 +7,10 @@ The rules here read records only (histories, data checks, audits); they never tr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
-from liftlab.records import Finding
+from liftlab.records import Epoch, Finding
 
 
 def chance_level(num_classes: int) -> float:
@@ -24,22 +25,22 @@ OVERFIT_MIN_GAP = 0.05  # ... and at least 5 points apart
 SLOW_GAIN = 0.03  # validation accuracy still rising this much over the last third of training
 
 
-def curve_findings(history: list[dict[str, Any]], num_classes: int, stopped_reason: str | None) -> list[Finding]:
+def curve_findings(history: Sequence[Epoch], num_classes: int, stopped_reason: str | None) -> list[Finding]:
     """OVERFITTING, UNDERFITTING, SLOW_CONVERGENCE and DIVERGED from one run's curves."""
-    if stopped_reason or any(not math.isfinite(r["train_loss"]) for r in history):
+    if stopped_reason or any(not math.isfinite(r.train_loss) for r in history):
         return [Finding("DIVERGED", "severe", f"training diverged: {stopped_reason or 'non-finite loss'}",
                         {"stopped_reason": stopped_reason, "plot": "curves"})]  # fmt: skip
     if not history:
         return []
     first, last = history[0], history[-1]
     chance = chance_level(num_classes)
-    if last["train_loss"] > 1.5 * max(first["train_loss"], math.log(num_classes)):
+    if last.train_loss > 1.5 * max(first.train_loss, math.log(num_classes)):
         return [Finding("DIVERGED", "severe", "the training loss grew far above where it started",
-                        {"first_train_loss": first["train_loss"], "last_train_loss": last["train_loss"],
+                        {"first_train_loss": first.train_loss, "last_train_loss": last.train_loss,
                          "plot": "curves"})]  # fmt: skip
     findings: list[Finding] = []
-    train_acc = max(r["train_acc"] for r in history[-max(1, len(history) // 3) :])
-    val_acc = last["val_acc"]
+    train_acc = max(r.train_acc or 0.0 for r in history[-max(1, len(history) // 3) :])
+    last_train, val_acc = last.train_acc or 0.0, last.val_acc
     underfit_level = chance + UNDERFIT_SHARE * (1 - chance)
     if train_acc < underfit_level:
         findings.append(Finding(
@@ -48,20 +49,23 @@ def curve_findings(history: list[dict[str, Any]], num_classes: int, stopped_reas
             f"(below {underfit_level:.3f}, where chance is {chance:.3f})",
             {"train_acc": train_acc, "threshold": underfit_level, "chance": chance, "plot": "curves"},
         ))  # fmt: skip
-    train_error, val_error = 1 - last["train_acc"], 1 - val_acc
-    if val_error > OVERFIT_ERROR_RATIO * train_error + 0.01 and last["train_acc"] - val_acc > OVERFIT_MIN_GAP:
-        best_val_loss_epoch = min(history, key=lambda r: r["val_loss"])["epoch"]
+    if val_acc is None:  # the last epoch was not validated: nothing compares the two curves
+        return findings
+    train_error, val_error = 1 - last_train, 1 - val_acc
+    if val_error > OVERFIT_ERROR_RATIO * train_error + 0.01 and last_train - val_acc > OVERFIT_MIN_GAP:
+        best_val_loss_epoch = min(history, key=lambda r: math.inf if r.val_loss is None else r.val_loss).epoch
         findings.append(Finding(
             "OVERFITTING", "warning",
-            f"training accuracy {last['train_acc']:.3f} but validation {val_acc:.3f}: "
+            f"training accuracy {last_train:.3f} but validation {val_acc:.3f}: "
             + (f"the validation error is {val_error / train_error:.1f}x the training error" if train_error > 1e-3
                else "the training images are all learnt while validation errs"),
-            {"train_acc": last["train_acc"], "val_acc": val_acc, "train_error": train_error,
+            {"train_acc": last_train, "val_acc": val_acc, "train_error": train_error,
              "val_error": val_error, "best_val_loss_epoch": best_val_loss_epoch, "plot": "curves"},
         ))  # fmt: skip
     window = max(1, len(history) // 3)
-    if len(history) >= 3:
-        gain = val_acc - history[-1 - window]["val_acc"]
+    earlier = history[-1 - window].val_acc if len(history) >= 3 else None
+    if earlier is not None:
+        gain = val_acc - earlier
         if gain > SLOW_GAIN and not any(f.code == "OVERFITTING" for f in findings):
             findings.append(Finding(
                 "SLOW_CONVERGENCE", "info",
@@ -76,9 +80,9 @@ VANISHING_RATIO = 1e-3  # first-layer gradient norm below 1/1000 of the last lay
 EXPLODING_NORM = 1e3
 
 
-def gradient_findings(history: list[dict[str, Any]]) -> list[Finding]:
+def gradient_findings(history: Sequence[Epoch]) -> list[Finding]:
     """VANISHING_GRADIENTS and EXPLODING_GRADIENTS from per-layer gradient norms (input to output)."""
-    norms = [r["grad_norms"] for r in history if r.get("grad_norms")]
+    norms = [norms for norms in (r.grad_norms for r in history) if norms]
     if not norms:
         return []
     first_epoch = norms[0]

@@ -77,7 +77,7 @@ def _short_run(recipe: Recipe, data: ImageData, lr: float, epochs: int) -> dict[
     if result.stopped_reason or not result.history:
         return {"val_acc": 0.0, "train_loss": math.inf}
     last = result.history[-1]
-    return {"val_acc": float(last["val_acc"]), "train_loss": float(last["train_loss"])}
+    return {"val_acc": float(last.val_acc or 0.0), "train_loss": float(last.train_loss)}
 
 
 def _better(candidate: dict[str, float], reference: dict[str, float], noise: float) -> bool:

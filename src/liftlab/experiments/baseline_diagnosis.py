@@ -13,10 +13,8 @@ from pathlib import Path
 from liftlab.config import Recipe, apply_overrides
 from liftlab.data.check import check_data
 from liftlab.diagnose.diagnosis import DiagnoseSettings, run_diagnosis
-from liftlab.experiments.improve.profile import profiled_baseline
+from liftlab.experiments.improve.profile import PROFILE_SOURCE, profiled_baseline
 from liftlab.records import Diagnosis
-
-PROFILE_SOURCE = "liftlab's data profile, the baseline `liftlab improve` starts from (--recipe default: the plain one)"
 
 
 def diagnose_profiled(spec: str, user_overrides: list[str], out: Path, settings: DiagnoseSettings) -> Diagnosis:

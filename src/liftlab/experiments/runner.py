@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 import liftlab
 from liftlab.config import Recipe, recipe_from_dict
 from liftlab.data.loading import load_data
-from liftlab.records import Epoch, RunRecord
+from liftlab.records import RunRecord
 from liftlab.train.loop import fit
 from liftlab.train.run_folder import test_predictions, write_run_folder
 
@@ -63,12 +63,10 @@ def run_job(job: Job) -> RunRecord:
         strategies=tuple(recipe.strategies),
         val_acc=result.val_acc,
         test_acc=test_acc,
-        history=tuple(
-            Epoch.from_json({k: v for k, v in r.items() if k not in ("seconds", "train_seconds")})
-            for r in result.history
-        ),
+        # a run record keeps the epochs' times apart, in epoch_seconds
+        history=tuple(replace(epoch, seconds=None, train_seconds=None) for epoch in result.history),
         seconds=result.seconds,
-        epoch_seconds=tuple(r["seconds"] for r in result.history),
+        epoch_seconds=tuple(epoch.seconds or 0.0 for epoch in result.history),
         val_labels=tuple(data.val.labels.tolist()),
         val_predictions=tuple(result.val_predictions),
         test_labels=tuple(data.test.labels.tolist()) if data.test is not None and predictions else (),

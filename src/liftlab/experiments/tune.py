@@ -32,6 +32,7 @@ from liftlab.errors import BadInputError
 from liftlab.experiments.runner import Job
 from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore, run_key
+from liftlab.records import Epoch
 from liftlab.redaction import cannot_open, redact
 from liftlab.stats import mean_ci
 from liftlab.strategies import apply_strategies, get
@@ -148,10 +149,10 @@ class Objective:
         trial.set_user_attr("strategies", strategies)
         epochs_done = {"n": 0}
 
-        def report(epoch: int, record: dict[str, Any]) -> None:
+        def report(epoch: int, record: Epoch) -> None:
             epochs_done["n"] = epoch
             trial.set_user_attr("epochs_trained", epoch)
-            value = record["val_acc"]
+            value = record.val_acc
             if value is None or not math.isfinite(value):
                 raise optuna.TrialPruned(f"no finite validation accuracy at epoch {epoch}")
             trial.report(value, epoch)

@@ -12,16 +12,17 @@ from torch import nn
 
 from liftlab.config import Recipe
 from liftlab.models import build_model, fit_to_data
+from liftlab.records import Epoch
 from liftlab.train.inference import Preprocess
 
-EpochCallback = Callable[[int, dict[str, Any]], None]
+EpochCallback = Callable[[int, Epoch], None]
 
 
 @dataclass
 class FitResult:
     model: nn.Module
     preprocess: Preprocess
-    history: list[dict[str, Any]]
+    history: list[Epoch]  # one record per finished epoch, the same from both paths
     dtype: str
     device: str
     seconds: float
@@ -38,7 +39,7 @@ class FitResult:
 
     @property
     def val_acc(self) -> float | None:
-        return self.history[-1]["val_acc"] if self.history else None
+        return self.history[-1].val_acc if self.history else None
 
 
 def steps_in_epoch(images: int, batch_size: int) -> int:

@@ -12,6 +12,7 @@ import functools
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from liftlab.data.cache import cache_root
 from liftlab.data.loading import ImageData
 from liftlab.models import begin_epoch
 from liftlab.progress import make_progress
+from liftlab.records import Epoch, history_from_json
 from liftlab.train import distributed
 from liftlab.train.averaging import ExponentialAverage, Lookahead
 from liftlab.train.checkpoint import load_checkpoint, save_checkpoint
@@ -93,7 +95,7 @@ def fit(
         >>> from liftlab.data import load_data
         >>> from liftlab.config import apply_overrides
         >>> recipe = apply_overrides(Recipe(), ["epochs=1", "data.size=8", "model.width=8"])
-        >>> fit(recipe, load_data("builtin:digits", recipe.data)).history[0]["epoch"]
+        >>> fit(recipe, load_data("builtin:digits", recipe.data)).history[0].epoch
         1
     """
     data, cleaning = cleaned(recipe, data, quiet)  # the recipe's data remedies, on the training split only
@@ -135,7 +137,7 @@ def fit(
     total_steps = steps_per_epoch * recipe.epochs
     mixing = recipe.augment.mixup > 0 or recipe.augment.cutmix > 0
 
-    history: list[dict[str, Any]] = []
+    history: list[Epoch] = []
     val_predictions: list[int] = []  # of the last validation
     start_epoch = 0
     seconds_before = 0.0
@@ -191,7 +193,7 @@ def fit(
         scaler.load_state_dict(state["scaler"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        history = list(state["history"])
+        history = list(history_from_json(state["history"], f"{checkpoint_dir}: history"))
         start_epoch = int(state["epoch"])
         seconds_before = float(state["seconds"])
         train_seconds_before = float(state.get("train_seconds", 0.0))
@@ -296,11 +298,11 @@ def fit(
                     extra["stopped_by_time"] = epoch
                 break
             if annealed and steps_done == 0:  # the schedule ended with the last epoch: that epoch is the last
-                if history and history[-1]["val_acc"] is None:
+                if history and history[-1].val_acc is None:
                     last_loss, last_acc, val_predictions = evaluate(
                         evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size
                     )
-                    history[-1] |= {"val_loss": last_loss, "val_acc": last_acc}
+                    history[-1] = replace(history[-1], val_loss=last_loss, val_acc=last_acc)
                 break
             # an epoch the schedule ended by time averages over the steps it took; any other keeps the whole
             # epoch as its divisor, defined even when a non-finite loss stopped it at its first step
@@ -320,18 +322,9 @@ def fit(
                 val_loss, val_acc, val_predictions = evaluate(
                     evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size
                 )
-            record: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "train_acc": train_correct,
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-                "lr": lr,
-                "seconds": clock() - epoch_start,
-                "train_seconds": epoch_train_seconds,
-            }
-            if record_gradients:
-                record["grad_norms"] = (grad_norm_sum / steps_per_epoch).tolist()
+            norms = tuple((grad_norm_sum / steps_per_epoch).tolist()) if record_gradients else None
+            record = Epoch(epoch + 1, train_loss, train_correct, val_loss, val_acc, lr, clock() - epoch_start,
+                           epoch_train_seconds, norms)  # fmt: skip
             history.append(record)
             progress.update(
                 task,
@@ -347,7 +340,7 @@ def fit(
                     "execution": execution.record(),
                     "generator": generator.get_state(),
                     "torch_rng": torch.get_rng_state(),
-                    "history": history,
+                    "history": [past.to_json() for past in history],  # plain data: torch.load reads it safely
                     "epoch": epoch + 1,
                     "seconds": seconds_before + clock() - wall_start,
                     "train_seconds": train_seconds_before + train_seconds,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ from liftlab.models import build_model
 from liftlab.models.backbones import is_registered
 from liftlab.models.pretrained import classifier_of
 from liftlab.progress import make_progress
+from liftlab.records import Epoch
 from liftlab.train import distributed
 from liftlab.train.embedding import Embedder
 from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
@@ -124,7 +126,7 @@ def fit_on_features(
         return float(loss), float((predicted == val_labels).float().mean().item())
 
     kernels = [p for p in params if p.ndim > 1]
-    history: list[dict[str, Any]] = []
+    history: list[Epoch] = []
     extra: dict[str, Any] = {"features": {"backbone": recipe.model.pretrained, "size": size, "views": train_views,
                                           "computed": 0, "reused": 0, "seconds": 0.0}}  # fmt: skip
     stopped_reason: str | None = None
@@ -173,9 +175,9 @@ def fit_on_features(
                 steps_done += 1
                 progress.advance(task)
             if annealed and steps_done == 0:  # the schedule ended with the last epoch: that epoch is the last
-                if history and history[-1]["val_acc"] is None:
+                if history and history[-1].val_acc is None:
                     last_loss, last_acc = val_scores()
-                    history[-1] |= {"val_loss": last_loss, "val_acc": last_acc}
+                    history[-1] = replace(history[-1], val_loss=last_loss, val_acc=last_acc)
                 break
             seen = (steps_done if annealed else steps_per_epoch) * batch_size
             train_loss, train_acc = float(loss_sum) / seen, float(correct) / seen
@@ -188,18 +190,9 @@ def fit_on_features(
                 break
             last = epoch + 1 == recipe.epochs or annealed
             val_loss, val_acc = val_scores() if validate_every_epoch or last else (None, None)
-            record: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "train_acc": train_acc,
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-                "lr": lr,
-                "seconds": clock() - epoch_start + (cost.seconds if epoch == 0 else 0.0),
-                "train_seconds": epoch_train_seconds,
-            }
-            if record_gradients:
-                record["grad_norms"] = (grad_norm_sum / steps_per_epoch).tolist()
+            norms = tuple((grad_norm_sum / steps_per_epoch).tolist()) if record_gradients else None
+            seconds = clock() - epoch_start + (cost.seconds if epoch == 0 else 0.0)
+            record = Epoch(epoch + 1, train_loss, train_acc, val_loss, val_acc, lr, seconds, epoch_train_seconds, norms)
             history.append(record)
             progress.update(task, info=f"epoch {epoch + 1}/{recipe.epochs} loss {train_loss:.3f}")
             for callback in callbacks:

@@ -135,7 +135,7 @@ def write_run_folder(
         **result.extra,
         "skipped": [asdict(bad) for bad in data.skipped],
     }
-    write_json(out / "history.json", result.history)
+    write_json(out / "history.json", [epoch.to_json() for epoch in result.history])
     result.preprocess.save(out)
     forget_test_probabilities(out)
     save_weights(out / "model.safetensors", result.model)

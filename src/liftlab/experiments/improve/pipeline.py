@@ -24,7 +24,6 @@ import torch
 
 import liftlab
 from liftlab.config import Recipe, with_values
-from liftlab.experiments.baseline_diagnosis import PROFILE_SOURCE
 from liftlab.experiments.improve.arms import candidates
 from liftlab.experiments.improve.budget import Clock, early_end_reason, overrun_reason
 from liftlab.experiments.improve.context import ImproveContext, ImproveSettings, StepLog, open_context
@@ -42,7 +41,7 @@ from liftlab.experiments.improve.final import exported_run, final, recipe_diff
 from liftlab.experiments.improve.finetune_phase import finetune, plan_transfer
 from liftlab.experiments.improve.lift import BASELINE, compute_ratio, final_lift, leaked_mask
 from liftlab.experiments.improve.phase_results import SearchResult
-from liftlab.experiments.improve.profile import profiled_baseline
+from liftlab.experiments.improve.profile import PROFILE_SOURCE, profiled_baseline
 from liftlab.experiments.improve.search import search
 from liftlab.experiments.improve.search_effects import effects
 from liftlab.experiments.improve.start import checked_data, diagnosed

@@ -51,6 +51,9 @@ PROBE_STEPS = 1000
 MIN_EPOCHS, MAX_EPOCHS = 10, 100
 SCRATCH_BATCH, PROBE_BATCH = 128, 64
 
+PROFILE_SOURCE = "liftlab's data profile, the baseline `liftlab improve` starts from (--recipe default: the plain one)"
+"""What a diagnosis of the profiled baseline says about where its recipe came from."""
+
 
 @dataclass(frozen=True)
 class Profile:

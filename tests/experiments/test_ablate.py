@@ -118,8 +118,8 @@ def test_a_greedy_combination_is_scored_with_the_baseline_on_fresh_seeds(tmp_pat
     import numpy as np
 
     from liftlab.experiments.ablate import Ablation
-    from liftlab.experiments.ablation_arms import BASELINE_ARM, Arm, arm_name
     from liftlab.experiments.store import run_key
+    from liftlab.strategies.arm import BASELINE_ARM, Arm, arm_name
 
     ablation = Ablation("builtin:digits", Recipe(), AblationSettings(["flip", "crop"], seeds=2), tmp_path)
     combination = Arm(arm_name(("flip", "crop")), ("flip", "crop"))

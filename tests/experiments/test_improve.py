@@ -126,11 +126,12 @@ def test_a_flagged_augmentation_is_demoted_inside_a_combined_arm_too(tmp_path: P
     # with a flagged one comes after every other arm (tried last, not never: validation decides)
     from liftlab.config import Recipe
     from liftlab.experiments.improve.arms import STRONG_FROM_SCRATCH, candidates, flagged_inside
+    from liftlab.strategies.arm import Arm
 
     work = _context(tmp_path, Recipe(), ImproveSettings(max_arms=20))
     diagnosis = _diagnosis(Recipe(), augmentation_audit={"flagged": [flagged]})
     names = list(candidates(work, diagnosis))
-    demoted = [n for n in names if flagged_inside(n, {flagged})]
+    demoted = [n for n in names if flagged_inside(Arm.of(n), {flagged})]
     assert set(demoted) == {STRONG_FROM_SCRATCH, flagged}
     assert names[-len(demoted) :] == demoted, names
     few = _context(tmp_path / "few", Recipe(), ImproveSettings(max_arms=4))

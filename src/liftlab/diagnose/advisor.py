@@ -67,7 +67,7 @@ def recommend(
                         (f"size={finding.evidence['suggested_size']}", "the backbone sees the photographs at the "
                                                                         "size it was trained for")]  # fmt: skip
         for strategy, effect in remedies:
-            name = strategy.split("=")[0]
+            name = parse_strategy(strategy)[0].name
             if strategy in seen or name in flagged or _already_applied(recipe, strategy):
                 continue
             seen.add(strategy)

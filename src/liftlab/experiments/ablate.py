@@ -15,15 +15,16 @@ import numpy as np
 import liftlab
 from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
-from liftlab.experiments.ablation_arms import BASELINE_ARM, Arm, arm_name, initial_arms
+from liftlab.experiments.ablation_arms import initial_arms
 from liftlab.experiments.runner import Job
+from liftlab.experiments.selection import keeps_addition
 from liftlab.experiments.session import Ledger, Session
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.io import write_json
 from liftlab.progress import make_progress
 from liftlab.records import AblationArm, AblationResult, FailedRun, RunRecord, RunSummary
 from liftlab.stats import ALPHA, holm, image_variance_of, mcnemar, mean_ci, paired_comparison, verdict
-from liftlab.strategies import apply_strategies
+from liftlab.strategies.arm import BASELINE_ARM, Arm, arm_name
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Ablation:
         return self.session.ledger
 
     def recipe(self, arm: Arm, seed: int) -> Recipe:
-        return with_values(apply_strategies(self.base, list(arm.strategies)), {"seed": seed})
+        return with_values(arm.recipe(self.base), {"seed": seed})
 
     def ensure(self, arms: list[Arm], seeds: list[int] | None = None) -> None:
         """Train every (arm, seed) run not already in the store (`seeds`: the ablation's own by default)."""
@@ -95,8 +96,8 @@ class Ablation:
         return [seed + len(self.seeds) for seed in self.seeds]
 
     def greedy(self, singles: list[Arm]) -> list[Arm]:
-        """Forward selection on validation accuracy: add the best remaining strategy while it helps
-        significantly (paired test, p < 0.05) over the current selection."""
+        """Forward selection on validation accuracy: add the best remaining strategy while it beats the current
+        selection clearly (`experiments.selection.keeps_addition`, the rule `improve`'s greedy step uses too)."""
         added: list[Arm] = []
         selected: tuple[str, ...] = ()
         current = BASELINE_ARM
@@ -109,8 +110,7 @@ class Ablation:
             candidates = [Arm(arm_name((*selected, name)), (*selected, name)) for name in remaining]
             self.ensure(candidates)
             best = max(candidates, key=lambda arm: float(np.mean(validation(arm))))
-            comparison = paired_comparison(validation(best), validation(current))
-            if comparison.delta <= 0 or comparison.p_value >= ALPHA:
+            if not keeps_addition(self.runs(best), self.runs(current), candidates=len(candidates)):
                 break
             if len(best.strategies) > 1:  # single-strategy arms are in the plan already
                 added.append(best)

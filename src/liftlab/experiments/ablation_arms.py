@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from liftlab.errors import BadInputError
 from liftlab.strategies import parse_strategy, split_list
+from liftlab.strategies.arm import BASELINE_ARM, Arm
 
 COMBINE_MODES = ("all", "none", "greedy")
-
-
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    strategies: tuple[str, ...]
-
-
-BASELINE_ARM = Arm("baseline", ())
-"""The ablation's baseline arm (no strategy); `halving.BASELINE` is its name, the key every phase of `improve` uses."""
-
-
-def arm_name(strategies: tuple[str, ...] | list[str]) -> str:
-    return "+".join(strategies) if strategies else "baseline"
 
 
 def initial_arms(strategies: str | list[str], combine: str) -> list[Arm]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from liftlab.config import Recipe
 from liftlab.experiments.improve.context import ImproveContext
 from liftlab.records import Diagnosis
-from liftlab.strategies import apply_strategies
+from liftlab.strategies import parse_strategy
+from liftlab.strategies.arm import Arm
 from liftlab.train.probe import on_features
 
 STRONG_FROM_SCRATCH = "flip,crop,depth=+1,residual,schedule=onecycle,label-smoothing=0.1,epochs=+20"
@@ -31,41 +32,50 @@ def candidates(ctx: ImproveContext, diagnosis: Diagnosis) -> dict[str, Recipe]:
     """Arms: the advisor's recommendations first, then classic remedies, those with an augmentation the
     audit flagged last (inside a combined arm too)."""
     flagged = set(diagnosis.flagged_augmentations)
-    names = [r.strategy for r in diagnosis.recommendations]
+    advised = [Arm.of(r.strategy) for r in diagnosis.recommendations]
     probing = on_features(ctx.base)
-    defaults = PROBE_CANDIDATES if probing else DEFAULT_CANDIDATES
+    defaults = [Arm.of(text) for text in (PROBE_CANDIDATES if probing else DEFAULT_CANDIDATES)]
     # a flagged augmentation is demoted, not banned: tried after every other remedy, validation decides
-    names += [c for c in defaults if not flagged_inside(c, flagged)]
-    names += [c for c in defaults if flagged_inside(c, flagged)]
+    ordered = advised + [a for a in defaults if not flagged_inside(a, flagged)]
+    ordered += [a for a in defaults if flagged_inside(a, flagged)]
     arms: dict[str, Recipe] = {}
-    for name in names:
+    for arm in ordered:
         if len(arms) >= ctx.settings.max_arms:
             break
-        if name in arms:
+        if arm.name in arms:
             continue
-        recipe = apply_strategies(ctx.base, name)
+        recipe = arm.recipe(ctx.base)
         # A probe's arms stay probes: an arm that needs the images at every step (a crop on a frozen
         # backbone) costs tens of times more and is left to fine-tuning, which is not searched yet.
         if probing and not on_features(recipe):
             continue
         if recipe.model_copy(update={"strategies": ctx.base.strategies}) != ctx.base:
-            arms[name] = recipe
+            arms[arm.name] = recipe
     return arms
 
 
-def flagged_inside(arm: str, flagged: set[str]) -> list[str]:
-    """The strategies of `arm` (comma-separated, each maybe with a value) that the audit flagged.
+def flagged_inside(arm: Arm, flagged: set[str]) -> list[str]:
+    """The strategies of `arm` that the audit flagged (by name, whatever their values).
 
-    >>> flagged_inside("flip,crop,depth=+1", {"crop"}), flagged_inside("crop=4", {"flip"})
+    >>> flagged_inside(Arm.of("flip,crop,depth=+1"), {"crop"}), flagged_inside(Arm.of("crop=4"), {"flip"})
     (['crop'], [])
     """
-    return [name for name in (part.split("=")[0].strip() for part in arm.split(",")) if name in flagged]
+    return [name for name in arm.names() if name in flagged]
+
+
+def more_epochs(strategy: str) -> bool:
+    """Whether `strategy` adds epochs: the one remedy that adds up when applied again (the others repeat).
+
+    >>> more_epochs("epochs=+10"), more_epochs("flip")
+    (True, False)
+    """
+    return parse_strategy(strategy)[0].name == "epochs"
 
 
 def stacked(strategies: list[str]) -> list[str]:
     """Strategies of several arms as one list: each once, except more epochs, which add up."""
     kept: list[str] = []
     for strategy in strategies:
-        if strategy.startswith("epochs=") or strategy not in kept:
+        if more_epochs(strategy) or strategy not in kept:
             kept.append(strategy)
     return kept

@@ -15,13 +15,14 @@ import numpy as np
 from liftlab.config import Recipe, with_values
 from liftlab.data.loading import ImageData, load_data
 from liftlab.experiments.improve import crossval
-from liftlab.experiments.improve.arms import stacked
+from liftlab.experiments.improve.arms import more_epochs, stacked
 from liftlab.experiments.improve.context import ImproveContext
 from liftlab.experiments.improve.crossval import saturated
 from liftlab.experiments.improve.halving import BASELINE, choose_fractions, survivors, to_stack, winner
 from liftlab.experiments.improve.phase_results import GREEDY, HALVING, CrossValidatedChoice, Rung, SearchResult
-from liftlab.experiments.improve.search_effects import clearly_better, effects, paired_standard_error
+from liftlab.experiments.improve.search_effects import effects, paired_standard_error
 from liftlab.experiments.improve.trainer import Limits
+from liftlab.experiments.selection import keeps_addition
 from liftlab.stats import noise_level
 from liftlab.strategies import apply_strategies
 from liftlab.train.loop import fit
@@ -170,6 +171,13 @@ def cross_validated_choice(
                                 {r.name: tuple(r.folds) for r in ranked}, chosen)  # fmt: skip
 
 
+def addable(strategies: list[str], current: Recipe) -> bool:
+    """Whether an arm adding `strategies` to the baseline can still be added to `current`: more epochs again and
+    again, any other remedy once."""
+    repeats = bool(strategies) and all(map(more_epochs, strategies))
+    return repeats or not set(strategies) <= set(current.strategies)
+
+
 def greedy(
     ctx: ImproveContext,
     recipes: dict[str, Recipe],
@@ -185,14 +193,12 @@ def greedy(
 
     Halving at short budgets favours what converges fast; remedies such as augmentation pay off only
     with enough epochs, and remedies add up, so the winner is tried with each remaining useful remedy
-    and the best addition kept while it beats the winner clearly (`search_effects.clearly_better`).
+    and the best addition kept while it beats the winner clearly (`experiments.selection.keeps_addition`, the
+    rule `ablate --combine greedy` uses too).
     """
     while True:
         current = recipes[winner]
-        # More epochs can be added again; any other remedy once. Best-ranked in the halving first.
-        additions = [
-            n for n in useful if n.startswith("epochs=") or not set(ctx.added(recipes[n])) <= set(current.strategies)
-        ]
+        additions = [n for n in useful if addable(ctx.added(recipes[n]), current)]
         additions.sort(key=lambda n: max((r.val_acc.get(n) or 0.0 for r in rungs), default=0.0), reverse=True)
         per_run = ctx.full_seconds(current) * 1.5  # an addition costs more than the winner alone
         if math.isinf(per_run):  # no run of the winner to time (no rung fitted): nothing to add blind
@@ -214,7 +220,7 @@ def greedy(
         rung = Rung.scored(GREEDY, 1.0, {n: recipes[n].epochs for n in names}, batch.records)
         rungs.append(rung)
         challenger = max(names[1:], key=rung.score)
-        better = clearly_better(batch.records[challenger], batch.records[winner], n_val, len(names) - 1)
+        better = keeps_addition([batch.records[challenger]], [batch.records[winner]], candidates=len(names) - 1)
         ctx.log.batch(
             "search",
             f"greedy: {winner} {rung.score(winner):.4f}; best addition {challenger} {rung.score(challenger):.4f}"

@@ -62,7 +62,7 @@ def test_a_three_minute_budget_records_at_most_three_minutes_eighteen(tmp_path: 
     # final seeds are not the search's seed 0, unless no fresh pair fitted, and then the scope says so
     seeds, scope = result["reproduce"]["seeds"], result["lift"].get("scope") or ""
     if result["lift"]["value"] is not None:
-        assert (seeds == [0]) == ("the search's own run" in scope), (seeds, scope)
+        assert (seeds == [0]) == ("the search's seed" in scope), (seeds, scope)
     for name in ("recipe.yaml", "model.safetensors", "classes.json", "metrics.json", "history.json"):
         assert (out / "best" / name).is_file(), name
     # two fresh seeds that finished buy an ensemble, chosen on validation; best/ holds it only when it won there

@@ -183,7 +183,7 @@ def test_the_verdict_text_matches_the_lift_record_for_every_scope() -> None:
     assert fresh.startswith("The recipe's test accuracy (mean of 2 fresh seeds") and "t-test p =" in fresh
     searched = _verdict_of(final_lift({k: v[:1] for k, v in pairs.items()}, from_search=True, arms=4))[0]
     assert searched.startswith("This model against the baseline model") and "recipe" not in searched
-    assert "search's own run" in searched and "among 4 arms" in searched and "McNemar p =" in searched
+    assert "search's seed" in searched and "among 4 arms" in searched and "McNemar p =" in searched
     cut = final_lift({"best": [_run(0, 0.9), _run(1, 0.3, cut=True)], BASELINE: [_run(10, 0.8), _run(11, 0.8)]})
     assert cut["lift"]["seeds_scored"] == 1 and _verdict_of(cut)[0].startswith("This model against")
     same = [_run(10, 0.8), _run(11, 0.8)]

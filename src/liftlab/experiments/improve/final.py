@@ -30,8 +30,8 @@ def _added_batches(plan: PlanLog) -> list[list[int]]:
 
 def final(ctx: ImproveContext, winner: Recipe) -> FinalRuns:
     """The winner and the baseline at their full budget over seeds the search did not use (its winner was
-    chosen on that seed's luck), as many pairs as fit; when none fits, the search's own run of the winner
-    at its seed, if it has one, and the flag saying so.
+    chosen on that seed's luck), as many pairs as fit; when none fits, the winner on the search's seed (the
+    search's own run where it ran the full budget, else trained there), and the flag saying so.
 
     The first batch of pairs is planned from the search's timings (runs side by side with other arms, often
     at a fraction of their epochs); once it has run, the pair's wall time is known and the phase adds fresh

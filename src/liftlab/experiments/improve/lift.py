@@ -8,7 +8,7 @@ checked by simulation in `tests/experiments/test_lift.py` with synthetic predict
 - with two or more fresh seeds the lift describes the recipe: its interval treats both the seeds and the test
   images as samples (`stats.seeds_and_images`, a t-interval from the crossed two-way analysis of variance),
   and its p-value is that t-test's;
-- with one seed, or with the search's own run of the winner (chosen there on validation), it compares two
+- with one seed, or with the winner on the search's seed (chosen there on validation), it compares two
   trained models: the interval resamples the test images only, and the p-value is McNemar's (do these two
   models differ on these images); seed variation and the selection are not in it, and the scope says so;
 - a baseline that won the search has no lift to measure: the record says so instead of comparing it with
@@ -45,14 +45,14 @@ def scope(seeds: int, from_search: bool, arms: int = 0) -> str:
 
     >>> scope(2, False)
     'recipe: 2 fresh seeds (not used in the search); seeds and test images both sampled, test split'
-    >>> scope(1, True, 5)[:80]
-    "model comparison: the search's own run of the winner against a baseline run, one"
+    >>> scope(1, True, 5)[:99]
+    "model comparison: the winner on the search's seed, selected on validation among 5 arms on that seed"
     """
     among = f" among {arms} arms" if arms > 1 else ""
     if from_search:
         return (
-            "model comparison: the search's own run of the winner against a baseline run, one seed, selected on "
-            f"validation{among}; seed variation and selection are not in the interval, test split"
+            f"model comparison: the winner on the search's seed, selected on validation{among} on that seed, "
+            "against the baseline on it; seed variation and selection are not in the interval, test split"
         )
     if seeds == 1:
         return (

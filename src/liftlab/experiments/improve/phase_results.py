@@ -160,7 +160,7 @@ class FineTuneResult:
 @dataclass(frozen=True)
 class FinalRuns:
     """The winner's and the baseline's runs at full budget, seed by seed; `from_search` when no fresh pair fit
-    and these are the search's own runs at its seed; `pair_seconds`, a pair's wall time as measured (else
+    and these are the winner and the baseline on the search's seed; `pair_seconds`, a pair's wall time as measured (else
     planned)."""
 
     best: tuple[RunRecord, ...]

@@ -48,8 +48,12 @@ class FakeTrainer:
         seconds: Callable[[Recipe], float] = lambda recipe: 10.0 * recipe.epochs,
         workers: int = 1,
         folder: Path = Path("/nonexistent"),
+        fold_accuracy: Callable[[Recipe], float] | None = None,
+        fold_seconds: float = 1.0,
     ) -> None:
         self.clock, self.accuracy, self.seconds, self.workers = clock, accuracy, seconds, workers
+        self.fold_accuracy, self.fold_seconds = fold_accuracy or accuracy, fold_seconds
+        self.folds_scored: list[tuple[str, int]] = []
         self.stored: dict[str, RunRecord] = {}
         self.batches: list[list[tuple[str, Recipe, Limits]]] = []
         self._folder = folder
@@ -62,6 +66,15 @@ class FakeTrainer:
 
     def folder(self, key: str) -> Path:
         return self._folder / key
+
+    def folds(self, recipe: Recipe) -> int:
+        return 5
+
+    def fold_score(self, recipe: Recipe, fold: int) -> float:
+        """`fold_accuracy(recipe)` give or take half a point from fold to fold; each fold takes `fold_seconds`."""
+        self.folds_scored.append((recipe.model_dump_json(), fold))
+        self.clock.advance(self.fold_seconds)
+        return self.fold_accuracy(recipe) + 0.005 * ((fold % 3) - 1)
 
     def trained_labels(self) -> list[list[str]]:
         return [[label for label, _, _ in batch] for batch in self.batches]

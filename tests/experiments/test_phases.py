@@ -164,3 +164,39 @@ def test_a_fine_tune_that_does_not_fit_is_skipped_and_the_probe_stays(tmp_path: 
     assert searched.with_finetune(result) is searched
     assert len(trainer.batches) == 1, "nothing trained after the search"
     assert "skipped" in ctx.log.steps[-1].detail
+
+
+PROBE_EFFECTS = {"flip": 0.05, "head": 0.02, "label-smoothing": -0.03}
+"""True effects on accuracy that a saturated validation split cannot show, and cross-validation can."""
+
+
+def test_saturated_validation_ranks_the_tied_arms_by_cross_validation_following_the_true_effect(
+    tmp_path: Path,
+) -> None:
+    # issue 33: every arm at 100% on a small validation split; the folds over train and validation differ
+    def folds_accuracy(recipe: Recipe) -> float:
+        return 0.85 + sum(PROBE_EFFECTS.get(name, 0.0) for name in names(recipe))
+
+    clock = FakeClock()
+    trainer = FakeTrainer(clock, lambda recipe: 1.0, fold_accuracy=folds_accuracy)
+    ctx = fake_context(tmp_path, PROBE, trainer, clock, ImproveSettings(budget_s=3000))
+    arms = {name: apply_strategies(PROBE, name) for name in ("label-smoothing=0.1", "head=mlp", "flip")}
+    result = search(ctx, arms, baseline_seconds=80.0, n_val=72, search_end=0.65)
+    chosen = result.cross_validation
+    assert chosen is not None and len(chosen.scores) >= 3, "the arms tied at the last rung are ranked"
+    truth = {name: folds_accuracy(result.recipes[name]) for name in chosen.scores}
+    assert sorted(chosen.scores, key=lambda n: -chosen.scores[n]) == sorted(truth, key=lambda n: -truth[n])
+    assert chosen.winner == result.winner == max(truth, key=lambda n: truth[n])
+    assert all(len(scores) == 5 for scores in chosen.per_fold.values())
+    assert not [rung for rung in result.rungs if rung.kind == GREEDY], "no greedy step on saturated validation"
+    assert any("validation saturated" in step.detail for step in ctx.log.steps)
+
+
+def test_cross_validation_that_would_not_fit_leaves_the_halvings_winner(tmp_path: Path) -> None:
+    clock = FakeClock()
+    trainer = FakeTrainer(clock, lambda recipe: 1.0, fold_seconds=500.0)
+    ctx = fake_context(tmp_path, PROBE, trainer, clock, ImproveSettings(budget_s=3000))
+    arms = {name: apply_strategies(PROBE, name) for name in ("head=mlp", "flip")}
+    result = search(ctx, arms, baseline_seconds=80.0, n_val=72, search_end=0.65)
+    assert result.cross_validation is None and len(trainer.folds_scored) == 1, "one fold timed, then stopped"
+    assert any("cross-validation would need" in step.detail for step in ctx.log.steps)

@@ -160,6 +160,6 @@ def open_context(
     plan = PlanLog(out / "plan.json")
     plan.adopt(base, out)
     session = Session(RunStore.in_folder(out), settings.workers)
-    trainer = StoreTrainer(spec, out, session)
+    trainer = StoreTrainer(spec, out, session, settings.skip_bad)
     context = ImproveContext(spec, base, settings, out, clock, trainer, plan, log, session.capacity, Timings())
     return context, session

@@ -9,8 +9,9 @@ backbone) is exactly what is scored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -65,11 +66,14 @@ class CrossValidated:
         return float(np.mean(self.folds))
 
 
-FoldScore = Callable[[Recipe, ImageData], float]
-"""Validation accuracy of `recipe` trained on one fold's training part (`fit` in the product; a fake in tests)."""
+Fold = TypeVar("Fold")
 
 
-def cross_validate(recipes: dict[str, Recipe], folds: list[ImageData], score: FoldScore) -> list[CrossValidated]:
-    """Each arm scored on every fold, best mean first (ties keep the arms' order)."""
+def cross_validate(
+    recipes: dict[str, Recipe], folds: Sequence[Fold], score: Callable[[Recipe, Fold], float]
+) -> list[CrossValidated]:
+    """Each arm scored on every fold, best mean first (ties keep the arms' order). `score(recipe, fold)`: the
+    validation accuracy of `recipe` trained on one fold's training part (the trainer's `fold_score` by fold
+    number in the product; a fake in tests)."""
     results = [CrossValidated(name, tuple(score(recipe, fold) for fold in folds)) for name, recipe in recipes.items()]
     return sorted(results, key=lambda result: -result.mean)

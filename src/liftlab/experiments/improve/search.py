@@ -8,12 +8,10 @@ a `SearchResult`.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
 from liftlab.config import Recipe, with_values
-from liftlab.data.loading import ImageData, load_data
 from liftlab.experiments.improve import crossval
 from liftlab.experiments.improve.arms import more_epochs, stacked
 from liftlab.experiments.improve.context import ImproveContext
@@ -25,7 +23,6 @@ from liftlab.experiments.improve.trainer import Limits
 from liftlab.experiments.selection import keeps_addition
 from liftlab.stats import noise_level
 from liftlab.strategies import apply_strategies
-from liftlab.train.loop import fit
 from liftlab.train.probe import on_features
 
 STACK = "stack"
@@ -130,35 +127,19 @@ def cross_validated_choice(
     errors = crossval.SATURATED_ERRORS
     saturation = f"validation saturated ({len(names)} arms within {errors} error of 100% on {n_val} images)"
     at_rung = {name: with_values(recipes[name], {"epochs": rung.epochs[name]}) for name in names}
-    folds: dict[str, list[ImageData]] = {}
-
-    def folds_of(recipe: Recipe) -> list[ImageData]:
-        key = recipe.data.model_dump_json()
-        if key not in folds:  # arms that see the same images share their folds
-            folds[key] = crossval.pooled_folds(load_data(ctx.spec, recipe.data, skip_bad=ctx.settings.skip_bad))
-        return folds[key]
-
-    scored: dict[tuple[str, int], float] = {}
-
-    def score(recipe: Recipe, fold: ImageData) -> float:
-        key = (recipe.model_dump_json(), id(fold))  # the folds live in `folds` for the whole choice
-        if key not in scored:
-            scored[key] = float(fit(recipe, fold).val_acc or 0.0)
-        return scored[key]
-
     # a fold's cost is the head's training plus building the network and reading the cached features, which
-    # the rung's records do not show: one fold of the first arm is timed (and kept as that fold's score), and the
+    # the rung's records do not show: one fold of the first arm is timed (the trainer keeps its score), and the
     # others are predicted from it
-    timing = time.perf_counter()
-    score(at_rung[names[0]], folds_of(at_rung[names[0]])[0])
-    needed = (time.perf_counter() - timing) * crossval.FOLDS * len(names)
+    timing = ctx.clock.used()
+    ctx.trainer.fold_score(at_rung[names[0]], 0)
+    needed = (ctx.clock.used() - timing) * crossval.FOLDS * len(names)
     if needed > ctx.clock.left_until(search_end):
         ctx.step("search", f"{saturation}; cross-validation would need {needed:.0f} s: the halving's winner stays",
                  started)  # fmt: skip
         return None
     ranked = []
     for name, recipe in at_rung.items():
-        ranked += crossval.cross_validate({name: recipe}, folds_of(recipe), score)
+        ranked += crossval.cross_validate({name: recipe}, range(ctx.trainer.folds(recipe)), ctx.trainer.fold_score)
     ranked.sort(key=lambda result: -result.mean)
     chosen = ranked[0].name
     ctx.step(

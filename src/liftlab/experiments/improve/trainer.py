@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Protocol
 
 from liftlab.config import Recipe
+from liftlab.data.loading import ImageData, load_data
+from liftlab.experiments.improve.crossval import pooled_folds
 from liftlab.experiments.runner import Job
 from liftlab.experiments.session import Session
 from liftlab.experiments.store import run_key
 from liftlab.records import RunRecord
+from liftlab.train.loop import fit
 
 IMPROVE_KEY = {"improve": 1}
 """What sets improve's runs apart from `ablate`'s and `train`'s in the run store's content keys."""
@@ -63,15 +66,42 @@ class Trainer(Protocol):
         """The run folder of run `key` (weights, metrics.json, splits.json)."""
         ...
 
+    def folds(self, recipe: Recipe) -> int:
+        """How many cross-validation folds the training and validation images of `recipe`'s data make."""
+        ...
+
+    def fold_score(self, recipe: Recipe, fold: int) -> float:
+        """Validation accuracy of `recipe` trained on fold `fold`'s training part (`crossval.pooled_folds`: the
+        training and validation images pooled and re-split; the test split stays out)."""
+        ...
+
 
 class StoreTrainer:
     """The real trainer: runs by content through the experiment session; every run writes its run folder
     (weights included) to OUT/runs/KEY, so the winner is exported by copying, not by training it again."""
 
-    def __init__(self, spec: str, out: Path, session: Session) -> None:
+    def __init__(self, spec: str, out: Path, session: Session, skip_bad: bool = False) -> None:
         self.spec = spec
         self.out = out
         self.session = session
+        self.skip_bad = skip_bad
+        self._folds: dict[str, list[ImageData]] = {}  # by data config: arms that see the same images share folds
+        self._fold_scores: dict[tuple[str, int], float] = {}
+
+    def _pooled_folds(self, recipe: Recipe) -> list[ImageData]:
+        key = recipe.data.model_dump_json()
+        if key not in self._folds:
+            self._folds[key] = pooled_folds(load_data(self.spec, recipe.data, skip_bad=self.skip_bad))
+        return self._folds[key]
+
+    def folds(self, recipe: Recipe) -> int:
+        return len(self._pooled_folds(recipe))
+
+    def fold_score(self, recipe: Recipe, fold: int) -> float:
+        key = (recipe.model_dump_json(), fold)
+        if key not in self._fold_scores:  # a fold's head trains in this process: seconds on cached features
+            self._fold_scores[key] = float(fit(recipe, self._pooled_folds(recipe)[fold]).val_acc or 0.0)
+        return self._fold_scores[key]
 
     def records(self) -> Mapping[str, RunRecord]:
         return self.session.records

@@ -12,6 +12,7 @@ import numpy as np
 
 from liftlab.config import Recipe
 from liftlab.experiments.capacity import Capacity
+from liftlab.experiments.improve import crossval
 from liftlab.experiments.improve.budget import Clock
 from liftlab.experiments.improve.context import ImproveContext, ImproveSettings, PlanLog, StepLog
 from liftlab.experiments.improve.step_timing import StepTiming, Timings
@@ -68,7 +69,7 @@ class FakeTrainer:
         return self._folder / key
 
     def folds(self, recipe: Recipe) -> int:
-        return 5
+        return crossval.FOLDS
 
     def fold_score(self, recipe: Recipe, fold: int) -> float:
         """`fold_accuracy(recipe)` give or take half a point from fold to fold; each fold takes `fold_seconds`."""

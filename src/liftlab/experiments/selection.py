@@ -31,13 +31,11 @@ def keeps_addition(challenger: Sequence[RunRecord], current: Sequence[RunRecord]
     ]
     if not pairs or any(a.failed for a, _ in pairs):
         return False
-    same_images = [(a, b) for a, b in pairs if a.val_labels and a.val_labels == b.val_labels]
     variance, images = 0.0, 0
-    if len(same_images) == len(pairs):  # per-image predictions on the same images: their sampling counts too
-        truth = [np.asarray(a.val_labels) for a, _ in pairs]
-        a_right = [np.asarray(a.val_predictions) == t for (a, _), t in zip(pairs, truth, strict=True)]
-        b_right = [np.asarray(b.val_predictions) == t for (_, b), t in zip(pairs, truth, strict=True)]
-        variance, images = image_variance_of(a_right, b_right), len(truth[0])
+    if all(a.val_labels and a.val_labels == b.val_labels for a, b in pairs):  # the same images: their sampling counts
+        a_right = [np.asarray(a.val_predictions) == np.asarray(a.val_labels) for a, _ in pairs]
+        b_right = [np.asarray(b.val_predictions) == np.asarray(b.val_labels) for _, b in pairs]
+        variance, images = image_variance_of(a_right, b_right), len(pairs[0][0].val_labels)
     comparison = paired_comparison(
         [float(a.val_acc or 0.0) for a, _ in pairs], [float(b.val_acc or 0.0) for _, b in pairs], variance, images
     )

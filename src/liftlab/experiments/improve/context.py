@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from liftlab.config import Recipe
+from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
 from liftlab.evaluate.evaluation import BusinessQuestion
 from liftlab.experiments.capacity import Capacity
 from liftlab.experiments.improve.budget import Clock
+from liftlab.experiments.improve.phase_results import Rung
 from liftlab.experiments.improve.step_timing import Timings
 from liftlab.experiments.improve.time_plan import TimePlan
 from liftlab.experiments.improve.trainer import StoreTrainer, TrainedBatch, Trainer
@@ -143,6 +144,11 @@ class ImproveContext:
     def added(self, recipe: Recipe) -> list[str]:
         """The strategies `recipe` applies on top of the baseline."""
         return recipe.strategies[len(self.base.strategies) :]
+
+    def rung_record(self, name: str, recipe: Recipe, rung: Rung) -> RunRecord | None:
+        """The stored run of arm `name` (recipe `recipe`) at `rung`'s epochs: the run a later challenger is
+        compared with, image by image."""
+        return self.trainer.record_of(with_values(recipe, {"epochs": rung.epochs.get(name, recipe.epochs)}))
 
     def full_seconds(self, recipe: Recipe) -> float:
         """Seconds one search run of `recipe` at its full epochs takes, from runs of it done so far (inf when

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from liftlab.config import Recipe, with_values
+from liftlab.config import Recipe
 from liftlab.experiments.improve.context import ImproveContext
 from liftlab.experiments.improve.final import annealed_by_time, pairs_seconds
 from liftlab.experiments.improve.finetune_plan import (
@@ -236,11 +236,7 @@ def finetune(ctx: ImproveContext, search: SearchResult, check: dict[str, Any], n
     )  # fmt: skip
     # a run the deadline cut never finished its schedule: it is not the recipe, and is not kept
     cut = bool(record.stopped_by_time)
-    probe_record = (
-        ctx.trainer.record_of(with_values(probe, {"epochs": probe_rung.epochs.get(winner, probe.epochs)}))
-        if probe_rung
-        else None
-    )
+    probe_record = ctx.rung_record(winner, probe, probe_rung) if probe_rung else None
     losses = (last_val_loss(record), last_val_loss(probe_record) if probe_record is not None else None)
     kept = keeps_finetune(val, probe_val, cut, losses)
     helped = kept and probe_record is not None and clearly_better(record, probe_record, n_val)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import liftlab
-from liftlab.config import Recipe, with_values
+from liftlab.config import Recipe
 from liftlab.experiments.improve.arms import candidates
 from liftlab.experiments.improve.budget import Clock, early_end_reason, overrun_reason
 from liftlab.experiments.improve.context import ImproveContext, ImproveSettings, StepLog, open_context
@@ -272,7 +272,7 @@ def best_members(
     if candidate is None:
         return choice, None
     name, rung = candidate
-    probe_record = ctx.trainer.record_of(with_values(searched.recipes[name], {"epochs": rung.epochs[name]}))
+    probe_record = ctx.rung_record(name, searched.recipes[name], rung)
     if probe_record is None:
         return choice, None
     started = ctx.clock.used()

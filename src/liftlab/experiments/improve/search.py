@@ -88,6 +88,11 @@ def search(
             started,
             [batch],
         )
+        if on_features(ctx.base) and saturated(val, n_val):
+            # The arms tied at the top cannot be told apart on validation, at this rung or any longer one: a cut
+            # here would keep them by list order. Cross-validation ranks them all at this rung's epochs instead.
+            ctx.step("search", f"rung {index + 1}: validation saturated; the halving stops here", ctx.clock.used())
+            break
         alive, reached = survivors(val, alive, target)
         if reached:
             break

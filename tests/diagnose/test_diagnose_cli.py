@@ -65,7 +65,7 @@ def test_without_a_recipe_diagnose_takes_the_baseline_improve_starts_from(tmp_pa
                                  "--out", str(out), "--quiet"])  # fmt: skip
     assert result.exit_code == 0, result.output
     diagnosis = json.loads((out / "diagnosis.json").read_text())
-    expected, profile = profiled_baseline(check_data("builtin:digits").to_dict(), sets)
+    expected, profile = profiled_baseline(check_data("builtin:digits"), sets)
     assert diagnosis["recipe"] == expected.model_dump(mode="json"), "the profile's recipe, the user's --set on top"
     assert expected.data.size == 8 != Recipe().data.size, "the profile chose the digits' own 8 px"
     assert diagnosis["baseline_source"] == [PROFILE_SOURCE, *profile.reasons]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from liftlab.data.check import CheckReport
 from liftlab.diagnose.audit import AuditResult, audit_findings
 from liftlab.diagnose.findings import (
     curve_findings,
@@ -67,9 +68,9 @@ def test_gradient_findings() -> None:
 
 
 def test_data_findings() -> None:
-    check = {"imbalance_ratio": 10.0, "duplicates_across": [["train:a.png", "test:b.png"]], "counts": {}}
+    check = CheckReport("photos", ["a", "b"], {}, 10.0, {}, duplicates_across=[["train:a.png", "test:b.png"]])
     assert codes(data_findings(check)) == {"CLASS_IMBALANCE", "DUPLICATES_ACROSS_SPLITS"}
-    assert data_findings({"imbalance_ratio": 1.2, "duplicates_across": []}) == []
+    assert data_findings(CheckReport("photos", ["a", "b"], {}, 1.2, {})) == []
 
 
 def _lr_check(recipe_lr: float, confirmed: float) -> LrCheck:

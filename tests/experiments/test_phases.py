@@ -9,6 +9,7 @@ from pathlib import Path
 from improve_fakes import N_VAL, FakeClock, FakeTrainer, fake_context
 
 from liftlab.config import Recipe, apply_overrides
+from liftlab.data.check import CheckReport
 from liftlab.experiments.improve.context import ImproveSettings
 from liftlab.experiments.improve.final import final
 from liftlab.experiments.improve.finetune_phase import finetune
@@ -127,8 +128,9 @@ def test_with_no_time_for_a_fresh_pair_the_final_phase_scores_the_search_seed_an
 
 
 PROBE = apply_overrides(Recipe(), ["model.pretrained=efficientnet_lite0", "model.finetune=linear", "data.size=96"])
-CHECK = {"counts": {"train": {"a": 300, "b": 300}, "val": {"a": 100, "b": 100}, "test": {"a": 100, "b": 100}},
-         "classes": ["a", "b"], "train_image_size": {"short_side": {"median": 384}}}  # fmt: skip
+CHECK = CheckReport("photos", ["a", "b"],
+                    {"train": {"a": 300, "b": 300}, "val": {"a": 100, "b": 100}, "test": {"a": 100, "b": 100}},
+                    1.0, {}, train_image_size={"short_side": {"median": 384}})  # fmt: skip
 
 
 def _probe_search(trainer: FakeTrainer) -> SearchResult:

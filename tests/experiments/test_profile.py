@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from liftlab.data.check import CheckReport
 from liftlab.experiments.improve.profile import MIN_STEPS, PROBE_STEPS, UPSCALED_SIDE, profile_data
 
 
 def _check(
     short_side: float, aspect: float, per_class: int, classes: int = 6, mode: str = "RGB", spec: str = "photos"
-) -> dict[str, Any]:
-    return {
-        "spec": spec,
-        "counts": {"train": {f"c{i}": per_class for i in range(classes)}},
-        "image_modes": {mode: per_class * classes},
-        "train_image_size": {"short_side": {"median": short_side}, "aspect_ratio": {"median": aspect}},
-    }
+) -> CheckReport:
+    return CheckReport(
+        spec,
+        [f"c{i}" for i in range(classes)],
+        {"train": {f"c{i}": per_class for i in range(classes)}},
+        1.0,
+        {},
+        {mode: per_class * classes},
+        train_image_size={"short_side": {"median": short_side}, "aspect_ratio": {"median": aspect}},
+    )
 
 
 def test_photographs_start_as_a_linear_probe_at_the_backbone_native_size() -> None:

@@ -52,6 +52,21 @@ class CheckReport:
                 leaked += [member.split(":", 1)[1] for member in group if member.startswith("test:")]
         return leaked
 
+    def split_size(self, split: str) -> int:
+        """The number of items in `split` (0 for a split the data does not have)."""
+        return sum(self.counts.get(split, {}).values())
+
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        """The number of items in each split the data has."""
+        return {split: self.split_size(split) for split in self.counts}
+
+    @property
+    def native_short_side(self) -> float | None:
+        """The median short side of the training images (None when none could be measured): the training
+        split's geometry, what sizes are chosen from (the test split decides nothing)."""
+        return self.train_image_size.get("short_side", {}).get("median")
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["n_unreadable"] = len(self.unreadable)

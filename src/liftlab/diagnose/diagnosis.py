@@ -10,7 +10,7 @@ from typing import Any
 
 import liftlab
 from liftlab.config import Recipe, with_values
-from liftlab.data.check import check_data
+from liftlab.data.check import CheckReport, check_data
 from liftlab.data.loading import load_data
 from liftlab.diagnose.advisor import recommend
 from liftlab.diagnose.audit import Strengths, audit_augmentations, audit_findings
@@ -65,7 +65,7 @@ class DiagnoseSettings:
     skip_bad: bool = False
     quiet: bool = True
     max_seconds: float | None = None  # skip the costlier checks that would not fit (liftlab improve's budget)
-    data_check: dict[str, Any] | None = None  # `check_data(...).to_dict()` already made of this data and recipe
+    data_check: CheckReport | None = None  # `check_data(...)` already made of this data and recipe
     baseline_source: tuple[str, ...] = ()  # where the diagnosed recipe came from, said in the record and report
     review_out: Path | None = None  # where the data review writes review.csv/json/html (none: not written)
     review: bool = True  # review the data (label suspects, near-copies, outliers) when it fits the time
@@ -77,7 +77,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     start = time.perf_counter()
     data = load_data(spec, recipe.data, skip_bad=settings.skip_bad, quiet=settings.quiet)
     # improve has just checked the data: reading and hashing every file again cost ~6 s on 20,000 CIFAR JPEGs
-    check = settings.data_check if settings.data_check is not None else check_data(spec, recipe.data).to_dict()
+    check = settings.data_check if settings.data_check is not None else check_data(spec, recipe.data)
     # under improve's budget the baseline trains within the diagnosis's share too (stopped inside an epoch if
     # need be); its findings then describe the epochs it had, which its history shows
     baseline = fit(recipe, data, record_gradients=True, quiet=settings.quiet, max_seconds=settings.max_seconds)
@@ -90,7 +90,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
     def fits(estimate: float) -> bool:
         return settings.max_seconds is None or time.perf_counter() - start + estimate <= settings.max_seconds
 
-    native = ((check.get("train_image_size") or {}).get("short_side") or {}).get("median")  # training split only
+    native = check.native_short_side  # the training split only
     review = None
     if settings.review:
         review = _review_if_it_fits(spec, recipe, native, check, settings, fits)
@@ -150,8 +150,12 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
         baseline_history=tuple(baseline.history),
         baseline_val_acc=baseline.val_acc,
         baseline_stopped_reason=baseline.stopped_reason,
-        data_check={k: check[k] for k in ("counts", "imbalance_ratio", "n_unreadable")}
-        | {"duplicates_across": len(check["duplicates_across"])},
+        data_check={
+            "counts": check.counts,
+            "imbalance_ratio": check.imbalance_ratio,
+            "n_unreadable": len(check.unreadable),
+            "duplicates_across": len(check.duplicates_across),
+        },
         target=settings.target,
         learning_curve=curve.to_dict(settings.target) if curve else None,
         lr_range_test=lr.to_dict() if lr else None,
@@ -168,7 +172,7 @@ def _review_if_it_fits(
     spec: str,
     recipe: Recipe,
     native: float | None,
-    check: dict[str, Any],
+    check: CheckReport,
     settings: DiagnoseSettings,
     fits: Callable[[float], bool],
 ) -> dict[str, Any] | None:
@@ -183,7 +187,7 @@ def _review_if_it_fits(
         write_review,
     )
 
-    images = sum(sum(per_class.values()) for per_class in check["counts"].values())
+    images = sum(map(check.split_size, check.counts))
     embedder = Embedder.for_review(3, review_side(native))
     estimate = review_seconds_estimate(images, embedder)
     if estimate is None or not fits(estimate):

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from liftlab.data.check import CheckReport
 from liftlab.records import Epoch, Finding
 
 
@@ -111,17 +112,17 @@ def gradient_findings(history: Sequence[Epoch]) -> list[Finding]:
 IMBALANCE_RATIO = 3.0
 
 
-def data_findings(check: dict[str, Any]) -> list[Finding]:
-    """CLASS_IMBALANCE and DUPLICATES_ACROSS_SPLITS from a `data check` report (as a dict)."""
+def data_findings(check: CheckReport) -> list[Finding]:
+    """CLASS_IMBALANCE and DUPLICATES_ACROSS_SPLITS from a `data check` report."""
     findings = []
-    ratio = check.get("imbalance_ratio")
+    ratio = check.imbalance_ratio
     if ratio is not None and ratio >= IMBALANCE_RATIO:
         findings.append(Finding(
             "CLASS_IMBALANCE", "warning",
             f"the largest class has {ratio:.1f}x the images of the smallest: accuracy hides the small classes",
-            {"imbalance_ratio": ratio, "counts": check.get("counts"), "plot": "data check"},
+            {"imbalance_ratio": ratio, "counts": check.counts, "plot": "data check"},
         ))  # fmt: skip
-    across = check.get("duplicates_across") or []
+    across = check.duplicates_across
     if across:
         findings.append(Finding(
             "DUPLICATES_ACROSS_SPLITS", "severe",

@@ -19,7 +19,7 @@ from liftlab.records import Diagnosis
 
 def diagnose_profiled(spec: str, user_overrides: list[str], out: Path, settings: DiagnoseSettings) -> Diagnosis:
     """Profile the data (the training split's geometry and counts), then diagnose that baseline."""
-    check = check_data(spec, apply_overrides(Recipe(), user_overrides).data).to_dict()
+    check = check_data(spec, apply_overrides(Recipe(), user_overrides).data)
     recipe, profile = profiled_baseline(check, user_overrides)
     source = (PROFILE_SOURCE, *profile.reasons)
     return run_diagnosis(spec, recipe, out, replace(settings, data_check=check, baseline_source=source))

@@ -9,7 +9,7 @@ backbone) is exactly what is scored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -26,7 +26,7 @@ SATURATED_ERRORS = 1
 one image is within any arm's noise, so the best arms cannot be told apart there."""
 
 
-def saturated(val_acc: dict[str, float | None], n_val: int) -> list[str]:
+def saturated(val_acc: Mapping[str, float | None], n_val: int) -> list[str]:
     """The arms validation cannot tell apart at the top (each within SATURATED_ERRORS of perfect), when there
     are two or more of them; else an empty list.
 

@@ -7,9 +7,9 @@ The arithmetic is pure, in `finetune_plan.py`.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from liftlab.config import Recipe
+from liftlab.data.check import CheckReport
 from liftlab.experiments.improve.context import ImproveContext
 from liftlab.experiments.improve.final import annealed_by_time, pairs_seconds
 from liftlab.experiments.improve.finetune_plan import (
@@ -44,18 +44,17 @@ from liftlab.experiments.improve.trainer import Limits
 
 
 def plan_transfer(
-    ctx: ImproveContext, check: dict[str, Any], arms: dict[str, Recipe], baseline_seconds: float
+    ctx: ImproveContext, check: CheckReport, arms: dict[str, Recipe], baseline_seconds: float
 ) -> TransferPlan:
     """For a probe baseline, before the search: time a fine-tuning step of the baseline's backbone, end the
     probe search where the fine-tune still gets the plan it prefers and its test pass (`finetune_need`), and
     keep the arms whose one-off feature extraction is predicted to fit in the search's time."""
     started = ctx.clock.used()
-    counts = {split: sum(c.values()) for split, c in check["counts"].items()}
-    native = native_short_side(check)
-    per_epoch, per_image, _ = full_size_epoch(ctx, ctx.base, len(check["classes"]), counts.get("train", 0),
-                                              counts.get("val", 0), native)  # fmt: skip
+    native = check.native_short_side
+    per_epoch, per_image, _ = full_size_epoch(ctx, ctx.base, len(check.classes), check.split_size("train"),
+                                              check.split_size("val"), native)  # fmt: skip
     size = ctx.base.data.size
-    scoring = scoring_seconds(counts.get("test", 0), per_image, size)
+    scoring = scoring_seconds(check.split_size("test"), per_image, size)
     need = finetune_need(per_epoch, size, native, scoring)
     minimum = finetune_minimum(per_epoch, size, native, scoring)
     after_search = ctx.time_plan.reserve() + ctx.settings.seeds * baseline_seconds
@@ -72,7 +71,7 @@ def plan_transfer(
         if upscaled(ctx.base.data.size, native) and another_backbone_or_size(ctx.base, recipe)
     ]
     candidates = {name: recipe for name, recipe in arms.items() if name not in thumbnails}
-    kept, dropped = arms_whose_features_fit(ctx.base, candidates, counts, per_row, allowance)
+    kept, dropped = arms_whose_features_fit(ctx.base, candidates, check.split_sizes, per_row, allowance)
     names = ctx.remember("probe_arms", kept)
     detail = (
         f"fine-tuning epoch {per_epoch:.0f} s predicted; the probe search ends at "
@@ -117,11 +116,6 @@ def another_backbone_or_size(base: Recipe, arm: Recipe) -> bool:
     return (arm.model.pretrained, arm.data.size) != (base.model.pretrained, base.data.size)
 
 
-def native_short_side(check: dict[str, Any]) -> float | None:
-    """The median short side of the training images, as the data check measured it (None when it could not)."""
-    return ((check.get("train_image_size") or {}).get("short_side") or {}).get("median")
-
-
 def full_size_epoch(
     ctx: ImproveContext, probe: Recipe, classes: int, n_train: int, n_val: int, native: float | None
 ) -> tuple[float, float, StepTiming]:
@@ -139,7 +133,7 @@ def full_size_epoch(
     return epoch_seconds(n_train, n_val, trial.optim.batch_size, step, per_image), per_image, timing
 
 
-def finetune(ctx: ImproveContext, search: SearchResult, check: dict[str, Any], n_val: int) -> FineTuneResult:
+def finetune(ctx: ImproveContext, search: SearchResult, check: CheckReport, n_val: int) -> FineTuneResult:
     """With the time the final runs and the evaluation leave, fine-tune the winning probe end to end for as
     many epochs as fit (`experiments/improve/finetune_plan.py`); it becomes the winner when it finishes and scores above
     the probe on validation. The result says which wins and whether the fine-tune clearly helped (kept, and
@@ -147,10 +141,9 @@ def finetune(ctx: ImproveContext, search: SearchResult, check: dict[str, Any], n
     winner = search.winner
     probe = search.recipes[winner]
     started = ctx.clock.used()
-    n_train = sum(check["counts"].get("train", {}).values())
-    classes = len(check["classes"])
-    native = native_short_side(check)
-    n_test = sum(check["counts"].get("test", {}).values())
+    n_train, n_test = check.split_size("train"), check.split_size("test")
+    classes = len(check.classes)
+    native = check.native_short_side
     per_epoch, eval_image, smallest_step = full_size_epoch(ctx, probe, classes, n_train, n_val, native)
     partial = upscaled(probe.data.size, native)
 

@@ -95,7 +95,7 @@ def improve(
     found_at_start = session.found_at_start if ctx.plan.found else 0  # runs an earlier invocation here left
     source = (PROFILE_SOURCE, *profile.reasons) if profile else ("your recipe, with --set on top",)
     diagnosis = diagnosed(ctx, check, source)
-    n_val = sum(check["counts"].get("val", {}).values())
+    n_val = check.split_size("val")
     baseline_seconds = diagnosis.baseline_seconds
     arms = candidates(ctx, diagnosis)
     probe_search_end = None
@@ -119,8 +119,8 @@ def improve(
     test_names = json.loads((ctx.trainer.folder(exported_record.key) / "splits.json").read_text()).get("test", [])
     # test images with an exact copy (the data check) or a near-copy (the diagnosis's data review) in train or val
     near_copies = [name for name in (diagnosis.data_review or {}).get("leaked_test", [])
-                   if name not in set(check["leaked_test"])]  # fmt: skip
-    leaked = leaked_mask(test_names, [*check["leaked_test"], *near_copies])
+                   if name not in set(check.leaked_test)]  # fmt: skip
+    leaked = leaked_mask(test_names, [*check.leaked_test, *near_copies])
     by_role = {"best": list(finals.best), BASELINE: list(finals.baseline)}
     compared = len(searched.recipes)
     lift = final_lift(by_role, finals.from_search, compared, leaked, baseline_won=winner_name == BASELINE)
@@ -213,7 +213,7 @@ def improve(
         search=searched.to_json(),
         diagnosis={k: diagnosis_json[k] for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")},
         data_check={
-            k: check[k]
+            k: check.to_dict()[k]
             for k in ("counts", "imbalance_ratio", "n_unreadable", "empty_classes", "leaked_test", "hidden_folders")
         }
         | {"near_copy_test": near_copies},

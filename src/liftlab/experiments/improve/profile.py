@@ -27,10 +27,11 @@ A user's `--recipe` replaces the profile altogether, and every `--set` is applie
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from liftlab.config import Recipe, apply_overrides, with_values
+from liftlab.data.check import CheckReport
 from liftlab.models.backbones import DEFAULT_BACKBONE, PHOTO_SIDE
 from liftlab.models.backbones import get as get_backbone
 
@@ -86,26 +87,25 @@ def _batch_and_epochs(n_train: int, largest_batch: int, steps_wanted: int) -> tu
     return batch, epochs
 
 
-def profile_data(check: dict[str, Any]) -> Profile:
-    """The baseline for the data a `check_data(...).to_dict()` report describes.
+def profile_data(check: CheckReport) -> Profile:
+    """The baseline for the data a `check_data(...)` report describes.
 
-    >>> report = {"counts": {"train": {"a": 900, "b": 900}}, "image_modes": {"RGB": 1800},
-    ...           "train_image_size": {"short_side": {"median": 288.0}, "aspect_ratio": {"median": 1.33}}}
+    >>> report = CheckReport("photos", ["a", "b"], {"train": {"a": 900, "b": 900}}, 1.0, {}, {"RGB": 1800},
+    ...     train_image_size={"short_side": {"median": 288.0}, "aspect_ratio": {"median": 1.33}})
     >>> profile = profile_data(report)
     >>> profile.overrides["model.pretrained"], profile.overrides["data.size"], profile.overrides["data.resize"]
     ('efficientnet_lite0', 224, 'stretch')
     """
-    sizes = check.get("train_image_size") or {}  # the training split's geometry: the test split decides nothing
-    side = (sizes.get("short_side") or {}).get("median")
-    aspect = (sizes.get("aspect_ratio") or {}).get("median")
-    train_counts = dict(check.get("counts", {}).get("train", {}))
+    side = check.native_short_side  # the training split's geometry: the test split decides nothing
+    aspect = check.train_image_size.get("aspect_ratio", {}).get("median")
+    train_counts = dict(check.counts.get("train", {}))
     n_train = sum(train_counts.values())
     smallest = min((c for c in train_counts.values() if c > 0), default=0)
     overrides: dict[str, Any] = {}
     reasons: list[str] = []
-    modes = dict(check.get("image_modes", {}))
+    modes = dict(check.image_modes)
     gray = bool(modes) and set(modes) <= GRAY_MODES
-    generated = str(check.get("spec", "")).startswith("builtin:")
+    generated = check.spec.startswith("builtin:")
     photographs = side is not None and side >= PHOTO_SIDE
     thumbnails = side is not None and THUMBNAIL_SIDE <= side < PHOTO_SIDE and not gray and not generated
     if photographs or thumbnails:
@@ -158,10 +158,11 @@ def profile_data(check: dict[str, Any]) -> Profile:
     return Profile(side, aspect, n_train, smallest, modes, overrides, reasons)
 
 
-def profiled_baseline(check: dict[str, Any], user_overrides: list[str]) -> tuple[Recipe, Profile]:
+def profiled_baseline(check: CheckReport, user_overrides: list[str]) -> tuple[Recipe, Profile]:
     """liftlab's default recipe with the profile's choices, then the user's `--set key=value`s on top (they win).
 
-    >>> report = {"counts": {"train": {"a": 90, "b": 90}}, "train_image_size": {"short_side": {"median": 8.0}}}
+    >>> report = CheckReport("icons", ["a", "b"], {"train": {"a": 90, "b": 90}}, 1.0, {},
+    ...                      train_image_size={"short_side": {"median": 8.0}})
     >>> profiled_baseline(report, ["data.size=16"])[0].data.size
     16
     """
@@ -170,5 +171,7 @@ def profiled_baseline(check: dict[str, Any], user_overrides: list[str]) -> tuple
     # the profile's text names what it chose; a --set that replaced one of those choices is said next to it
     replaced = [o.strip() for o in user_overrides if o.partition("=")[0].strip() in profile.overrides]
     if replaced:
-        profile.reasons.append(f"--set {', '.join(replaced)} replaces the profile's choice")
+        profile = replace(
+            profile, reasons=[*profile.reasons, f"--set {', '.join(replaced)} replaces the profile's choice"]
+        )
     return recipe, profile

@@ -7,36 +7,35 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from liftlab.config import Recipe
-from liftlab.data.check import check_data
+from liftlab.data.check import CheckReport, check_data
 from liftlab.diagnose.diagnosis import DiagnoseSettings, run_diagnosis
 from liftlab.errors import BadInputError
 from liftlab.experiments.improve.context import ImproveContext, ImproveSettings, StepLog
 from liftlab.records import Diagnosis
 
 
-def checked_data(spec: str, base: Recipe, settings: ImproveSettings, log: StepLog) -> dict[str, Any]:
+def checked_data(spec: str, base: Recipe, settings: ImproveSettings, log: StepLog) -> CheckReport:
     """The data check's report; unreadable files (without --skip-bad) and a missing test split are refused."""
     started = log.clock.used()
-    report = check_data(spec, base.data).to_dict()
-    if report["n_unreadable"] and not settings.skip_bad:
-        names = ", ".join(b["path"] for b in report["unreadable"][:5])
+    report = check_data(spec, base.data)
+    if report.unreadable and not settings.skip_bad:
+        names = ", ".join(bad.path for bad in report.unreadable[:5])
         raise BadInputError(
-            f"DATA {spec}: {report['n_unreadable']} unreadable file(s) ({names}); "
+            f"DATA {spec}: {len(report.unreadable)} unreadable file(s) ({names}); "
             "run `liftlab data check` for the reasons, or pass --skip-bad"
         )
-    if not sum(report["counts"].get("test", {}).values()):
+    if not report.split_size("test"):
         raise BadInputError(
             f"DATA {spec}: no test split; improve tests only on untouched data. "
             "Give a test/ folder, or keep data.test_fraction above 0"
         )
-    log.add("data check", f"{sum(sum(c.values()) for c in report['counts'].values())} images", started)
+    log.add("data check", f"{sum(map(report.split_size, report.counts))} images", started)
     return report
 
 
-def diagnosed(ctx: ImproveContext, check: dict[str, Any], source: tuple[str, ...] = ()) -> Diagnosis:
+def diagnosed(ctx: ImproveContext, check: CheckReport, source: tuple[str, ...] = ()) -> Diagnosis:
     """The baseline's diagnosis, written to OUT/diagnosis; an earlier one there is reused when it diagnosed the
     same recipe for the same target (the target is part of what it answered: images for the target)."""
     started = ctx.clock.used()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from liftlab.errors import BadInputError
-from liftlab.experiments.improve.lift import BASELINE, NO_VERDICT, final_lift, lift_on_test
+from liftlab.experiments.improve.lift import BASELINE, NO_VERDICT, FinalLift, final_lift, lift_on_test
 from liftlab.records import ImproveResult, RunRecord
 from liftlab.report.verdict import verdict_sentences
 
@@ -35,30 +35,30 @@ def test_a_pair_with_a_cut_run_is_left_out_of_the_lift() -> None:
     finals = {"best": [_run(0, 0.9), _run(1, 0.3, cut=True)], BASELINE: [_run(10, 0.8), _run(11, 0.8)]}
     found = final_lift(finals)
     alone = lift_on_test(finals["best"][:1], finals[BASELINE][:1])
-    assert found["lift"]["value"] == pytest.approx(alone["lift"]["value"])
-    assert found["best"]["value"] == pytest.approx(alone["best"]["value"])
-    assert (found["lift"]["seeds_scored"], found["lift"]["seeds_cut"]) == (1, 1)
+    assert found.lift.value == pytest.approx(alone.lift.value)
+    assert found.best.value == pytest.approx(alone.best.value)
+    assert (found.lift.seeds_scored, found.lift.seeds_cut) == (1, 1)
     scored_anyway = lift_on_test(finals["best"], finals[BASELINE])
-    assert scored_anyway["lift"]["value"] < 0 < found["lift"]["value"], "what the old scoring would have said"
+    assert scored_anyway.lift.value < 0 < found.lift.value, "what the old scoring would have said"
 
 
 def test_a_cut_baseline_drops_its_pair_too() -> None:
     finals = {"best": [_run(0, 0.9), _run(1, 0.9)], BASELINE: [_run(10, 0.2, cut=True), _run(11, 0.8)]}
     found = final_lift(finals)
-    assert found["lift"]["seeds_scored"] == 1
+    assert found.lift.seeds_scored == 1
     second_pair = lift_on_test(finals["best"][1:], finals[BASELINE][1:])
-    assert found["lift"]["value"] == pytest.approx(second_pair["lift"]["value"])
+    assert found.lift.value == pytest.approx(second_pair.lift.value)
 
 
 def test_no_finished_pair_means_no_verdict_and_the_report_says_so() -> None:
     finals = {"best": [_run(0, 0.9, cut=True)], BASELINE: [_run(10, 0.8)]}
     found = final_lift(finals)
-    assert found["lift"]["value"] is None and found["best"]["value"] is None
-    assert found["lift"]["no_verdict"] == NO_VERDICT
+    assert found.lift.value is None and found.best.value is None
+    assert found.lift.no_verdict == NO_VERDICT
     stored = ImproveResult.from_json(json.loads(STORED_IMPROVE.read_text()))
     result = replace(
         stored,
-        lift=found["lift"],
+        lift=found.lift,
         best=replace(stored.best, name="flip", test_acc=None, strategies=("flip",), exported=None),
         baseline=replace(stored.baseline, test_acc=None, strategies=()),
         effects={"helped": [], "hurt": []},
@@ -153,24 +153,21 @@ def test_the_scope_says_model_comparison_for_one_seed_or_a_search_run() -> None:
     one = lift_on_test([_run(0, 0.9)], [_run(10, 0.8)])
     reused = final_lift({"best": [_run(0, 0.9)], BASELINE: [_run(10, 0.8)]}, from_search=True, arms=5)
     several = lift_on_test([_run(0, 0.9), _run(1, 0.9)], [_run(10, 0.8), _run(11, 0.8)])
-    assert (
-        one["lift"]["scope"].startswith("model comparison: one fresh seed")
-        and one["lift"]["kind"] == "model comparison"
-    )
-    assert "McNemar" in one["lift"]["test"] and one["lift"]["p_value"] == one["lift"]["mcnemar_p"]
-    assert "selected on validation among 5 arms" in reused["lift"]["scope"]
-    assert several["lift"]["scope"].startswith("recipe: 2 fresh seeds") and several["lift"]["kind"] == "recipe"
-    assert several["lift"]["test"].startswith("t-test of the recipe's lift")
+    assert one.lift.scope.startswith("model comparison: one fresh seed") and one.lift.kind == "model comparison"
+    assert "McNemar" in one.lift.test.method and one.lift.test.p_value == one.lift.test.mcnemar_p
+    assert "selected on validation among 5 arms" in reused.lift.scope
+    assert several.lift.scope.startswith("recipe: 2 fresh seeds") and several.lift.kind == "recipe"
+    assert several.lift.test.method.startswith("t-test of the recipe's lift")
 
 
-def _verdict_of(found: dict, name: str = "flip") -> list[str]:
+def _verdict_of(found: FinalLift, name: str = "flip") -> list[str]:
     """The verdict sentences of the stored improve.json with this lift record in it."""
     stored = ImproveResult.from_json(json.loads(STORED_IMPROVE.read_text()))
     result = replace(
         stored,
-        lift=found["lift"],
-        best=replace(stored.best, name=name, test_acc=found["best"]["value"], strategies=("flip",), exported=None),
-        baseline=replace(stored.baseline, test_acc=found[BASELINE]["value"], strategies=()),
+        lift=found.lift,
+        best=replace(stored.best, name=name, test_acc=found.best.value, strategies=("flip",), exported=None),
+        baseline=replace(stored.baseline, test_acc=found.baseline.value, strategies=()),
         effects={"helped": [], "hurt": []},
         target=None,
     )
@@ -185,10 +182,10 @@ def test_the_verdict_text_matches_the_lift_record_for_every_scope() -> None:
     assert searched.startswith("This model against the baseline model") and "recipe" not in searched
     assert "search's seed" in searched and "among 4 arms" in searched and "McNemar p =" in searched
     cut = final_lift({"best": [_run(0, 0.9), _run(1, 0.3, cut=True)], BASELINE: [_run(10, 0.8), _run(11, 0.8)]})
-    assert cut["lift"]["seeds_scored"] == 1 and _verdict_of(cut)[0].startswith("This model against")
+    assert cut.lift.seeds_scored == 1 and _verdict_of(cut)[0].startswith("This model against")
     same = [_run(10, 0.8), _run(11, 0.8)]
     won = final_lift({"best": same, BASELINE: same}, baseline_won=True)
-    assert won["lift"]["value"] is None and won["lift"]["p_value"] is None and won[BASELINE]["value"] is not None
+    assert won.lift.value is None and won.lift.test.p_value is None and won.baseline.value is not None
     assert _verdict_of(won, name="baseline")[0].startswith("No lift measured: no remedy beat the baseline")
     none = final_lift({"best": [_run(0, 0.9, cut=True)], BASELINE: [_run(10, 0.8)]})
     assert _verdict_of(none)[0].startswith("No lift verdict")
@@ -205,9 +202,12 @@ def test_leaked_test_images_are_left_out_of_a_second_set_of_figures() -> None:
     leaked = np.zeros(N, bool)
     leaked[:40] = True
     found = final_lift({"best": best, BASELINE: base}, leaked=leaked)
-    clean = found["leak_free"]
-    assert (clean["images"], clean["left_out"]) == (N - 40, 40)
+    clean = found.lift.leak_free
+    assert (clean.images, clean.left_out) == (N - 40, 40)
     right = np.asarray(best[0].test_predictions) == np.asarray(best[0].test_labels)
     other = np.asarray(best[1].test_predictions) == np.asarray(best[1].test_labels)
-    assert clean["best"]["value"] == pytest.approx((right[40:].mean() + other[40:].mean()) / 2)
-    assert "leak_free" not in final_lift({"best": best, BASELINE: base}, leaked=np.zeros(N, bool))
+    assert clean.best.value == pytest.approx((right[40:].mean() + other[40:].mean()) / 2)
+    # the verdict shows the leak-free figures with the leak-free test's own p-value, not the one over every image
+    assert clean.test.p_value != found.lift.test.p_value
+    assert f"t-test p = {clean.test.p_value:.3g};" in _verdict_of(found)[0]
+    assert final_lift({"best": best, BASELINE: base}, leaked=np.zeros(N, bool)).lift.leak_free is None

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from liftlab.records import Exported, ImproveResult, RunSummary
+from liftlab.records.lift import Lift, LiftTest
 from liftlab.report.verdict import verdict_sentences
 
 STORED = Path(__file__).resolve().parents[1] / "records" / "format1" / "improve.json"
@@ -20,15 +21,9 @@ def _result(value: float, low: float, high: float, kind: str = "recipe") -> Impr
     stored = ImproveResult.from_json(json.loads(STORED.read_text()))
     return replace(
         stored,
-        lift={
-            "value": value,
-            "ci95": [low, high],
-            "p_value": 0.01,
-            "kind": kind,
-            "seeds_scored": 2,
-            "scope": "model comparison: one fresh seed of the winner",
-            "compute_ratio": None,
-        },
+        lift=Lift(
+            value, (low, high), LiftTest(0.01), kind, "model comparison: one fresh seed of the winner", seeds_scored=2
+        ),
         baseline=replace(stored.baseline, test_acc=0.6, strategies=()),
         best=replace(stored.best, name="flip", test_acc=0.6 + value, strategies=("flip",), runs=()),
         effects={"helped": ["flip"], "hurt": ["crop"], "unclear": []},
@@ -54,7 +49,7 @@ def test_a_model_comparison_never_speaks_of_the_recipe_and_an_unlike_time_ratio_
     assert "McNemar p = 0.01" in first and "one fresh seed of the winner" in first
     assert "baseline's time" not in first, "compute_ratio is None: no ratio sentence"
     result = _result(0.05, 0.03, 0.07)
-    result.lift["compute_ratio"] = 3.4
+    result = replace(result, lift=replace(result.lift, compute_ratio=3.4))
     assert "3.4x the baseline's time" in verdict_sentences(result)[0]
 
 

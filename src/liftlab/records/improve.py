@@ -19,6 +19,7 @@ from liftlab.records.fields import (
     strings_of,
     value_of,
 )
+from liftlab.records.lift import Lift
 from liftlab.records.runs import RunSummary
 
 
@@ -201,7 +202,7 @@ class Step:
 
 # the parts other modules document, kept as JSON objects or lists, with the kind each must be
 OBJECTS: dict[str, tuple[type, ...]] = {
-    "lift": (dict,), "effects": (dict,), "search": (dict,), "diagnosis": (dict,), "data_check": (dict,),
+    "effects": (dict,), "search": (dict,), "diagnosis": (dict,), "data_check": (dict,),
     "reproduce": (dict,), "recipe_diff": (list,), "profile": (dict,), "resumed": (dict,),
     "images_for_target": (dict,),
 }  # fmt: skip
@@ -216,8 +217,7 @@ class ImproveResult:
     data: str
     baseline: RecipeResult
     best: RecipeResult
-    lift: dict[str, Any]  # {value, ci95, p_value, test, mcnemar_p, kind, scope, arms_compared, seeds_scored,
-    # seeds_cut, compute_ratio[, no_verdict | no_lift][, leak_free]}
+    lift: Lift
     target: float | None
     target_reached: bool | None
     effects: dict[str, Any]  # {helped, hurt, unclear, scope}
@@ -257,6 +257,7 @@ class ImproveResult:
             baseline=RecipeResult.from_json(value_of(record, "baseline", (dict,), where), f"{where}: baseline",
                                             role="baseline"),
             best=RecipeResult.from_json(value_of(record, "best", (dict,), where), f"{where}: best", role="best"),
+            lift=Lift.from_json(value_of(record, "lift", (dict,), where), f"{where}: lift"),
             target=value_of(record, "target", NUMBER, where, optional=True),
             target_reached=value_of(record, "target_reached", (bool,), where, optional=True),
             steps=tuple(Step.from_json(s, f"{where}: steps[{i}]")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from liftlab.records import ImproveResult
+from liftlab.records.lift import RECIPE, LiftTest
 
 
 def pct(value: float | None) -> str:
@@ -23,16 +24,18 @@ def interval(ci95: Any, as_points: bool = False) -> str:
     return f"95% interval {show(low)} to {show(high)}"
 
 
-def _p(lift: dict[str, Any]) -> str:
-    p = lift.get("p_value", lift.get("mcnemar_p"))
+def _p(test: LiftTest, kind: str) -> str:
+    p = test.p_value if test.p_value is not None else test.mcnemar_p
     if p is None:
         return ""
-    named = "t-test" if lift.get("kind") == "recipe" else "McNemar"
+    named = "t-test" if kind == RECIPE else "McNemar"
     return f"{named} p = {p:.3g}; "
 
 
-def _direction(lift: dict[str, Any]) -> tuple[str, str]:
-    low, high = lift["ci95"]
+def _direction(ci95: tuple[float | None, float | None]) -> tuple[str, str]:
+    low, high = ci95
+    if low is None or high is None:
+        return "went", "no interval:"
     if low > 0:
         return "rose", "a lift of"
     if high < 0:
@@ -86,38 +89,38 @@ def exported_sentence(result: ImproveResult) -> str | None:
 def lift_sentence(result: ImproveResult) -> str:
     """Baseline -> best with the lift, its interval and p-value, in the words its scope allows."""
     lift, best = result.lift, result.best
-    if lift.get("no_verdict"):
-        return f"No lift verdict: {lift['no_verdict']}."
-    seeds = lift.get("seeds_scored", len(best.runs))
-    if lift.get("no_lift") or best.name == "baseline":
+    if lift.no_verdict:
+        return f"No lift verdict: {lift.no_verdict}."
+    seeds = lift.seeds_scored or len(best.runs)
+    if lift.no_lift or best.name == "baseline":
         return (
             f"No lift measured: no remedy beat the baseline on validation, so the best recipe is the baseline "
             f"({pct(result.baseline.test_acc)} on the test split, {interval(result.baseline.ci95)}, "
             f"{seeds} seed(s) scored)."
         )
     added = ", ".join(best.strategies[len(result.baseline.strategies) :])
-    clean = lift.get("leak_free")
+    clean = lift.leak_free
     over = "test split"
-    figures = (result.baseline.test_acc, best.test_acc, lift["value"], lift["ci95"])
-    if clean and clean.get("lift", {}).get("value") is not None:
-        figures = (clean["baseline"]["value"], clean["best"]["value"], clean["lift"]["value"], clean["lift"]["ci95"])
-        over = f"{clean['images']} test images without a copy or near-copy in training; {clean['left_out']} left out"
-    base_acc, best_acc, value, ci95 = figures
-    shown = {"ci95": ci95}
-    change, meaning = _direction(shown)
-    if lift.get("kind") == "recipe":
+    figures = (result.baseline.test_acc, best.test_acc, lift.value, lift.ci95, lift.test)
+    if clean and clean.lift.value is not None:  # the p-value shown is the leak-free test's too
+        figures = (clean.baseline.value, clean.best.value, clean.lift.value, clean.lift.ci95, clean.test)
+        over = f"{clean.images} test images without a copy or near-copy in training; {clean.left_out} left out"
+    base_acc, best_acc, value, ci95, test = figures
+    change, meaning = _direction(ci95)
+    p = _p(test, lift.kind)
+    if lift.kind == RECIPE:
         sentence = (
             f"The recipe's test accuracy (mean of {seeds} fresh seeds, {over}) {change} from {pct(base_acc)} "
             f"(baseline) to {pct(best_acc)} with {added}: {meaning} {points(value)} ({interval(ci95, True)}; "
-            f"{_p(lift)}seeds and test images both sampled)."
+            f"{p}seeds and test images both sampled)."
         )
     else:
         sentence = (
             f"This model against the baseline model ({over}): {pct(base_acc)} -> {pct(best_acc)} with {added}, "
-            f"{meaning} {points(value)} ({interval(ci95, True)}; {_p(lift)}{lift.get('scope', '')})."
+            f"{meaning} {points(value)} ({interval(ci95, True)}; {p}{lift.scope or ''})."
         )
-    if lift.get("compute_ratio"):
-        sentence += f" The best recipe trained for {lift['compute_ratio']:.1f}x the baseline's time."
+    if lift.compute_ratio:
+        sentence += f" The best recipe trained for {lift.compute_ratio:.1f}x the baseline's time."
     return sentence
 
 

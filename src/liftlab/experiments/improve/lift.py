@@ -19,7 +19,7 @@ checked by simulation in `tests/experiments/test_lift.py` with synthetic predict
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import estimates
 from liftlab.experiments.improve.halving import BASELINE
 from liftlab.records import RunRecord
+from liftlab.records.lift import MISSING, MODELS, NONE, RECIPE, Interval, Lift, LiftTest, TestFigures
 from liftlab.stats import images_resampled, mcnemar, seeds_and_images
 
 RESAMPLES = 1000
@@ -35,8 +36,6 @@ NO_VERDICT = (
     "did not train its recipe, so it is not scored as one. Give a longer --budget"
 )
 NO_LIFT = "no lift measured: no remedy beat the baseline on validation, so the baseline is the best recipe"
-RECIPE, MODELS, NONE = "recipe", "model comparison", "none"
-"""`lift.kind`: what the figures describe (the verdict's words follow it, `report/verdict.py`)."""
 
 
 def scope(seeds: int, from_search: bool, arms: int = 0) -> str:
@@ -62,8 +61,8 @@ def scope(seeds: int, from_search: bool, arms: int = 0) -> str:
     return f"recipe: {seeds} fresh seeds (not used in the search); seeds and test images both sampled, test split"
 
 
-def _figures(correct: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
-    """{best, baseline, lift} records ({value, ci95}) and the lift's p-value and test, from (seeds, images)
+def _figures(correct: dict[str, np.ndarray], seed: int) -> TestFigures:
+    """Each side's accuracy and the lift with 95% intervals, and the lift's p-value and test, from (seeds, images)
     correctness of each side: two-level t-intervals with several seeds, an image bootstrap with one."""
     difference = correct["best"].astype(float) - correct[BASELINE].astype(float)
     # the model-level test: exact with one seed (then it is the lift's own test), clustered by image with more
@@ -71,20 +70,30 @@ def _figures(correct: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     if difference.shape[0] >= 2:
         found = {name: seeds_and_images(values.astype(float)) for name, values in correct.items()}
         lifted = seeds_and_images(difference)
-        records = {name: {"value": f.mean, "ci95": list(f.ci95)} for name, f in found.items()}
         test = (
             f"t-test of the recipe's lift, seeds and test images both sampled (two-way random effects, "
             f"{lifted.df:.0f} degrees of freedom): is the recipe's mean lift zero"
         )
-        lift = {"value": lifted.mean, "ci95": list(lifted.ci95), "p_value": lifted.p_value, "test": test}
-    else:
-        records = {}
-        for name, values in (*correct.items(), ("lift", difference)):
-            row = values[0].astype(float)
-            records[name] = estimates(np.asarray(row.mean()), images_resampled(row, RESAMPLES, seed))[0].record()
-        test = "exact McNemar test: do these two trained models differ on these test images"
-        lift = records.pop("lift") | {"p_value": models.p_value, "test": test}
-    return records | {"lift": lift | {"mcnemar_p": models.p_value}}
+        sides = {name: Interval(f.mean, f.ci95) for name, f in found.items()}
+        return TestFigures(sides["best"], sides[BASELINE], Interval(lifted.mean, lifted.ci95),
+                           LiftTest(lifted.p_value, test, models.p_value))  # fmt: skip
+    intervals = {}
+    for name, values in (*correct.items(), ("lift", difference)):
+        row = values[0].astype(float)
+        estimate = estimates(np.asarray(row.mean()), images_resampled(row, RESAMPLES, seed))[0]
+        intervals[name] = Interval(estimate.value, (estimate.low, estimate.high))
+    test = "exact McNemar test: do these two trained models differ on these test images"
+    return TestFigures(intervals["best"], intervals[BASELINE], intervals["lift"],
+                       LiftTest(models.p_value, test, models.p_value))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FinalLift:
+    """The final phase's verdict on the test split: each side's mean test accuracy and the lift record."""
+
+    best: Interval
+    baseline: Interval
+    lift: Lift
 
 
 def same_test_items(runs: list[RunRecord]) -> np.ndarray:
@@ -110,25 +119,27 @@ def lift_on_test(
     from_search: bool = False,
     arms: int = 0,
     leaked: np.ndarray | None = None,
-) -> dict[str, Any]:
+) -> FinalLift:
     """Test accuracy of each (mean over seeds) and the lift, with 95% intervals, the p-value of the test the
     scope calls for and the scope (`from_search`: the winner's run is the search's own; `arms`: how many the
     search compared). `leaked`: a boolean mask of the test images with a copy in training; where any is set,
-    `leak_free` holds the same figures over the other images."""
+    `lift.leak_free` holds the same figures over the other images."""
     labels = same_test_items(best + baseline)
     correct = {
         name: np.stack([np.asarray(r.test_predictions) == labels for r in records])
         for name, records in (("best", best), (BASELINE, baseline))
     }
     found = _figures(correct, seed)
-    kind = RECIPE if len(best) >= 2 and not from_search else MODELS
-    found["lift"] |= {"scope": scope(len(best), from_search, arms), "kind": kind, "arms_compared": arms}
+    clean = None
     if leaked is not None and leaked.any():
         kept = ~np.asarray(leaked, bool)
         if kept.sum() >= 2:
             clean = _figures({name: values[:, kept] for name, values in correct.items()}, seed)
-            found["leak_free"] = clean | {"images": int(kept.sum()), "left_out": int((~kept).sum())}
-    return found
+            clean = replace(clean, images=int(kept.sum()), left_out=int((~kept).sum()))
+    kind = RECIPE if len(best) >= 2 and not from_search else MODELS
+    lift = Lift(found.lift.value, found.lift.ci95, found.test, kind, scope(len(best), from_search, arms), arms,
+                leak_free=clean)  # fmt: skip
+    return FinalLift(found.best, found.baseline, lift)
 
 
 def leaked_mask(test_names: list[str], leaked: list[str]) -> np.ndarray:
@@ -148,7 +159,7 @@ def final_lift(
     arms: int = 0,
     leaked: np.ndarray | None = None,
     baseline_won: bool = False,
-) -> dict[str, Any]:
+) -> FinalLift:
     """`lift_on_test` over the seed pairs whose winner and baseline runs both finished their schedules; a pair with
     a run the deadline cut is left out, and with no pair left there is no verdict (values None, `no_verdict`
     says why). Time only chooses how many seeds there are, never what a cut run would have reached. When the
@@ -159,18 +170,18 @@ def final_lift(
         for best, base in zip(finals["best"], finals[BASELINE], strict=True)
         if not best.stopped_by_time and not base.stopped_by_time
     ]
-    counts = {"seeds_scored": len(pairs), "seeds_cut": len(finals["best"]) - len(pairs)}
-    missing: dict[str, Any] = {"value": None, "ci95": [None, None]}
+    scored, cut = len(pairs), len(finals["best"]) - len(pairs)
     if not pairs:
-        no_verdict = {"p_value": None, "mcnemar_p": None, "no_verdict": NO_VERDICT, "kind": NONE, **counts}
-        return {"best": missing, BASELINE: missing, "lift": missing | no_verdict}
+        no_verdict = Lift(None, (None, None), LiftTest(), NONE, seeds_scored=scored, seeds_cut=cut,
+                          no_verdict=NO_VERDICT)  # fmt: skip
+        return FinalLift(MISSING, MISSING, no_verdict)
     found = lift_on_test([best for best, _ in pairs], [base for _, base in pairs], 0, from_search, arms, leaked)
+    lift = replace(found.lift, seeds_scored=scored, seeds_cut=cut)
     if baseline_won:
-        none = {"p_value": None, "mcnemar_p": None, "no_lift": NO_LIFT, "kind": NONE, "scope": found["lift"]["scope"]}
-        found["lift"] = missing | none
-        if "leak_free" in found:
-            found["leak_free"]["lift"] = missing
-    return found | {"lift": found["lift"] | counts}
+        clean = replace(lift.leak_free, lift=MISSING, test=LiftTest()) if lift.leak_free else None
+        lift = replace(lift, value=None, ci95=(None, None), test=LiftTest(), kind=NONE, no_lift=NO_LIFT,
+                       leak_free=clean)  # fmt: skip
+    return replace(found, lift=lift)
 
 
 def compute_ratio(finals: dict[str, list[RunRecord]], like_for_like: bool = True) -> float | None:

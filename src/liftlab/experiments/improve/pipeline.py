@@ -123,10 +123,9 @@ def improve(
     leaked = leaked_mask(test_names, [*check.leaked_test, *near_copies])
     by_role = {"best": list(finals.best), BASELINE: list(finals.baseline)}
     compared = len(searched.recipes)
-    lift = final_lift(by_role, finals.from_search, compared, leaked, baseline_won=winner_name == BASELINE)
-    lift["lift"]["compute_ratio"] = compute_ratio(by_role, like_for_like=on_features(winner) == on_features(base))
-    if "leak_free" in lift:
-        lift["lift"]["leak_free"] = lift.pop("leak_free")
+    verdict = final_lift(by_role, finals.from_search, compared, leaked, baseline_won=winner_name == BASELINE)
+    ratio = compute_ratio(by_role, like_for_like=on_features(winner) == on_features(base))
+    lift = replace(verdict.lift, compute_ratio=ratio)
     best_metrics = json.loads((out / "best" / "metrics.json").read_text())
     # a forward pass of one image, timed at training speed to be safe (a probe's training throughput is its
     # head's on cached features: the network's forward pass is timed in the transfer plan, scaled by pixels)
@@ -152,7 +151,6 @@ def improve(
     )
     ctx.step("evaluation", f"best model on the test split: {evaluation['metrics']['accuracy']['value']:.4f}", started)
     curve = diagnosis.learning_curve or {}
-    best_acc = lift["best"]["value"]
     # The lift describes the recipe (mean over the final seeds) or two models (its scope says which); what the
     # user deploys is one model, best/: its own test accuracy is the headline's first figure (leak-free first),
     # and its validation accuracy decides the target (the test split decides nothing).
@@ -177,7 +175,7 @@ def improve(
         clock.used(),
         finals.pair_seconds,
         bool(target_reached),
-        lift["lift"]["seeds_scored"],
+        lift.seeds_scored,
         settings.seeds,
         unfit=next((f"fine-tune {s.detail}" for s in log.steps if s.phase == "fine-tune" and "skipped" in s.detail),
                    None),
@@ -190,22 +188,22 @@ def improve(
         baseline=RecipeResult(
             recipe=base.model_dump(mode="json"),
             strategies=tuple(base.strategies),
-            test_acc=lift[BASELINE]["value"],
-            ci95=tuple(lift[BASELINE]["ci95"]),
+            test_acc=verdict.baseline.value,
+            ci95=verdict.baseline.ci95,
             runs=tuple(RunSummary.of(r) for r in finals.baseline),
         ),
         best=RecipeResult(
             recipe=winner.model_dump(mode="json"),
             strategies=tuple(winner.strategies),
-            test_acc=best_acc,
-            ci95=tuple(lift["best"]["ci95"]),
+            test_acc=verdict.best.value,
+            ci95=verdict.best.ci95,
             runs=tuple(RunSummary.of(r) for r in finals.best),
             name=winner_name,
             folder=str(out / "best"),
             exported=exported,
             role="best",
         ),
-        lift=lift["lift"],
+        lift=lift,
         target=settings.target,
         target_reached=target_reached,
         images_for_target=curve.get("images_for_target"),

@@ -13,6 +13,7 @@ import pytest
 from liftlab.errors import BadInputError
 from liftlab.experiments.improve.lift import BASELINE, NO_VERDICT, FinalLift, final_lift, lift_on_test
 from liftlab.records import ImproveResult, RunRecord
+from liftlab.records.improve import SearchEffects
 from liftlab.report.verdict import verdict_sentences
 
 STORED_IMPROVE = Path(__file__).resolve().parents[1] / "records" / "format1" / "improve.json"
@@ -61,7 +62,7 @@ def test_no_finished_pair_means_no_verdict_and_the_report_says_so() -> None:
         lift=found.lift,
         best=replace(stored.best, name="flip", test_acc=None, strategies=("flip",), exported=None),
         baseline=replace(stored.baseline, test_acc=None, strategies=()),
-        effects={"helped": [], "hurt": []},
+        effects=SearchEffects(),
         target=None,
     )
     first, _ = verdict_sentences(result)
@@ -168,7 +169,7 @@ def _verdict_of(found: FinalLift, name: str = "flip") -> list[str]:
         lift=found.lift,
         best=replace(stored.best, name=name, test_acc=found.best.value, strategies=("flip",), exported=None),
         baseline=replace(stored.baseline, test_acc=found.baseline.value, strategies=()),
-        effects={"helped": [], "hurt": []},
+        effects=SearchEffects(),
         target=None,
     )
     return verdict_sentences(result)

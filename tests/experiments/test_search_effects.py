@@ -37,13 +37,13 @@ def test_with_no_effect_some_arm_is_labelled_at_most_five_percent_of_the_time() 
     for _ in range(trials):
         rungs, records = _search(rng)
         found = effects(rungs, N_VAL)
-        labelled += bool(found["helped"] or found["hurt"])
+        labelled += bool(found.helped or found.hurt)
         base = records["baseline"].val_acc
         margin = noise_level(base, N_VAL)  # the old rule: one unpaired standard error, no correction
         old_rule += any(abs(r.val_acc - base) > margin for n, r in records.items() if n != "baseline")
     assert labelled / trials <= 0.06
     assert old_rule / trials >= 0.3, "the simulation no longer shows what the old rule did"
-    assert found["scope"] == "one seed each, validation split"
+    assert found.scope == "one seed each, validation split"
 
 
 def test_a_real_thirteen_point_lift_is_still_labelled_helped() -> None:
@@ -51,7 +51,7 @@ def test_a_real_thirteen_point_lift_is_still_labelled_helped() -> None:
     found_helped = 0
     for _ in range(100):
         rungs, _ = _search(rng, shift=1.2)  # about +13 points of accuracy for every arm
-        found_helped += len(effects(rungs, N_VAL)["helped"]) >= ARMS // 2
+        found_helped += len(effects(rungs, N_VAL).helped) >= ARMS // 2
     assert found_helped >= 80
 
 

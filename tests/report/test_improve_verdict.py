@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from liftlab.records import Exported, ImproveResult, RunSummary
+from liftlab.records.improve import SearchEffects
 from liftlab.records.lift import Lift, LiftTest
 from liftlab.report.verdict import verdict_sentences
 
@@ -26,7 +27,7 @@ def _result(value: float, low: float, high: float, kind: str = "recipe") -> Impr
         ),
         baseline=replace(stored.baseline, test_acc=0.6, strategies=()),
         best=replace(stored.best, name="flip", test_acc=0.6 + value, strategies=("flip",), runs=()),
-        effects={"helped": ["flip"], "hurt": ["crop"], "unclear": []},
+        effects=SearchEffects(("flip",), ("crop",)),
         target=0.9,
         target_reached=False,
     )
@@ -107,6 +108,6 @@ def test_the_headline_names_a_probe_member_with_its_validation_figures_only_when
 
 def test_an_arm_of_several_strategies_stays_one_item_of_the_helped_and_hurt_lists() -> None:
     result = _result(0.05, 0.03, 0.07)
-    result = replace(result, effects={"helped": ["flip"], "hurt": ["crop,depth=+1"], "unclear": []})
+    result = replace(result, effects=SearchEffects(("flip",), ("crop,depth=+1",)))
     _, second = verdict_sentences(result)
     assert "Helped in the search: flip; hurt: crop + depth=+1." in second

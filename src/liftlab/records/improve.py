@@ -202,11 +202,31 @@ class Step:
 
 # the parts other modules document, kept as JSON objects or lists, with the kind each must be
 OBJECTS: dict[str, tuple[type, ...]] = {
-    "effects": (dict,), "search": (dict,), "diagnosis": (dict,), "data_check": (dict,),
+    "search": (dict,), "diagnosis": (dict,), "data_check": (dict,),
     "reproduce": (dict,), "recipe_diff": (list,), "profile": (dict,), "resumed": (dict,),
     "images_for_target": (dict,),
 }  # fmt: skip
 OPTIONAL = ("profile", "resumed", "images_for_target")
+
+
+@dataclass(frozen=True)
+class SearchEffects:
+    """Which arms helped, hurt or are unclear against the baseline in the search (on validation), and what
+    those labels rest on (`scope`)."""
+
+    helped: tuple[str, ...] = ()
+    hurt: tuple[str, ...] = ()
+    unclear: tuple[str, ...] = ()
+    scope: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return fields_json(self)
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> SearchEffects:
+        record = as_object(record, where)
+        helped, hurt, unclear = (strings_of(record, name, where) for name in ("helped", "hurt", "unclear"))
+        return cls(helped, hurt, unclear, value_of(record, "scope", (str,), where, optional=True))
 
 
 @dataclass(frozen=True)
@@ -220,7 +240,7 @@ class ImproveResult:
     lift: Lift
     target: float | None
     target_reached: bool | None
-    effects: dict[str, Any]  # {helped, hurt, unclear, scope}
+    effects: SearchEffects
     search: dict[str, Any]  # {arms: name -> strategies, rungs}
     diagnosis: dict[str, Any]  # the diagnosis's findings, recommendations, learning curve, skipped checks
     data_check: dict[str, Any]
@@ -258,6 +278,7 @@ class ImproveResult:
                                             role="baseline"),
             best=RecipeResult.from_json(value_of(record, "best", (dict,), where), f"{where}: best", role="best"),
             lift=Lift.from_json(value_of(record, "lift", (dict,), where), f"{where}: lift"),
+            effects=SearchEffects.from_json(value_of(record, "effects", (dict,), where), f"{where}: effects"),
             target=value_of(record, "target", NUMBER, where, optional=True),
             target_reached=value_of(record, "target_reached", (bool,), where, optional=True),
             steps=tuple(Step.from_json(s, f"{where}: steps[{i}]")

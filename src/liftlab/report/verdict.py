@@ -127,8 +127,10 @@ def lift_sentence(result: ImproveResult) -> str:
 def search_sentence(result: ImproveResult) -> str:
     """What helped and hurt in the search, and the target, decided on validation."""
     # an arm that combines strategies is named by them joined with commas: " + " keeps it one item of the list
-    helped, hurt = ([name.replace(",", " + ") for name in result.effects[kind]] for kind in ("helped", "hurt"))
-    scope = result.effects.get("scope")
+    helped, hurt = (
+        [name.replace(",", " + ") for name in names] for names in (result.effects.helped, result.effects.hurt)
+    )
+    scope = result.effects.scope
     sentence = (
         f"Helped in the search{f' ({scope})' if scope else ''}: {', '.join(helped) or 'none'}; "
         f"hurt: {', '.join(hurt) or 'none'}."

@@ -117,7 +117,7 @@ def search(
             best = cross.winner
     reached = target is not None and (last.get(best) or 0.0) >= target
     if not reached and not tied:  # a saturated validation split cannot tell an addition from the winner
-        useful = [n for n in arms if n not in effects(rungs, n_val)["hurt"]]
+        useful = [n for n in arms if n not in effects(rungs, n_val).hurt]
         best = greedy(ctx, recipes, best, useful, rungs, n_val, epoch_cap, search_end)
     return SearchResult(tuple(rungs), recipes, best, cross)
 

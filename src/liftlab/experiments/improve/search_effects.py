@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -21,6 +20,7 @@ from scipy import stats
 from liftlab.experiments.improve.halving import BASELINE
 from liftlab.experiments.improve.phase_results import Rung
 from liftlab.records import RunRecord
+from liftlab.records.improve import SearchEffects
 from liftlab.stats import noise_level
 
 CLEAR_Z = 2.0
@@ -81,12 +81,12 @@ def clearly_better(challenger: RunRecord, incumbent: RunRecord, n_val: int, comp
     return judge(float(a) - float(b), error, n_val, comparisons) == "helped"
 
 
-def effects(rungs: Sequence[Rung], n_val: int, finetune_helped: bool = False) -> dict[str, Any]:
+def effects(rungs: Sequence[Rung], n_val: int, finetune_helped: bool = False) -> SearchEffects:
     """Which arms helped, hurt or are unclear against the baseline at the longest budget each reached, judged
     together (`judge` with Bonferroni over the arms; paired standard errors where the rung recorded them).
     `finetune_helped`: the kept fine-tune clearly beat the best probe. `scope` says what the labels rest on."""
-    verdicts: dict[str, Any] = {"helped": ["fine-tune (against the best probe)"] if finetune_helped else [],
-                                "hurt": [], "unclear": [], "scope": SCOPE}  # fmt: skip
+    verdicts: dict[str, list[str]] = {"helped": ["fine-tune (against the best probe)"] if finetune_helped else [],
+                                      "hurt": [], "unclear": []}  # fmt: skip
     seen: dict[str, tuple[float, float]] = {}
     for rung in reversed(rungs):
         val, errors = rung.val_acc, rung.paired_se
@@ -99,4 +99,4 @@ def effects(rungs: Sequence[Rung], n_val: int, finetune_helped: bool = False) ->
             seen[name] = (delta, noise_level(base, n_val) if error is None else error)
     for name, (delta, error) in seen.items():
         verdicts[judge(delta, error, n_val, len(seen))].append(name)
-    return verdicts
+    return SearchEffects(tuple(verdicts["helped"]), tuple(verdicts["hurt"]), tuple(verdicts["unclear"]), SCOPE)

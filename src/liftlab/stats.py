@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from liftlab.records.runs import LeakFreeAccuracy
+
 ALPHA = 0.05
 
 
@@ -30,20 +32,20 @@ def images_resampled(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, s
     return np.concatenate(draws)
 
 
-def accuracy_without(correct: np.ndarray, leaked: np.ndarray) -> dict[str, float | int | list[float]] | None:
+def accuracy_without(correct: np.ndarray, leaked: np.ndarray) -> LeakFreeAccuracy | None:
     """Accuracy over the items `leaked` does not mark, with its 95% bootstrap interval (`images_resampled`), and
     how many items it kept and left out; None when nothing is leaked or fewer than two items are left.
 
-    >>> accuracy_without(np.array([1, 1, 0, 1], bool), np.array([False, False, True, False]))["value"]
-    1.0
+    >>> found = accuracy_without(np.array([1, 1, 0, 1], bool), np.array([False, False, True, False]))
+    >>> found.value, found.images, found.left_out
+    (1.0, 3, 1)
     """
     kept = ~np.asarray(leaked, bool)
     if kept.all() or kept.sum() < 2:
         return None
     right = np.asarray(correct, float)[kept]
     low, high = np.percentile(images_resampled(right), [2.5, 97.5])
-    return {"value": float(right.mean()), "ci95": [float(low), float(high)], "images": int(kept.sum()),
-            "left_out": int((~kept).sum())}  # fmt: skip
+    return LeakFreeAccuracy(float(right.mean()), (float(low), float(high)), int(kept.sum()), int((~kept).sum()))
 
 
 def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, tuple[float, float]]:

@@ -12,6 +12,7 @@ import pytest
 from liftlab.records import Exported, ImproveResult, RunSummary
 from liftlab.records.improve import SearchEffects
 from liftlab.records.lift import Lift, LiftTest
+from liftlab.records.runs import LeakFreeAccuracy
 from liftlab.report.verdict import verdict_sentences
 
 STORED = Path(__file__).resolve().parents[1] / "records" / "format1" / "improve.json"
@@ -57,7 +58,7 @@ def test_a_model_comparison_never_speaks_of_the_recipe_and_an_unlike_time_ratio_
 def test_the_headline_names_the_exported_model_leak_free_first_and_the_target_on_validation() -> None:
     result = _result(0.05, 0.03, 0.07)
     runs = tuple(RunSummary(seed, 0.6, 0.65, (), 1.0) for seed in (1, 2))
-    clean = {"value": 0.61, "ci95": [0.55, 0.67], "images": 180, "left_out": 20}
+    clean = LeakFreeAccuracy(0.61, (0.55, 0.67), 180, 20)
     exported_model = Exported(seed=1, test_acc=0.63, ci95=(0.58, 0.68), folder="out/best", val_acc=0.91,
                               leak_free=clean)  # fmt: skip
     result = replace(result, best=replace(result.best, runs=runs, exported=exported_model), target_reached=True)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from liftlab.errors import LiftlabError
+from liftlab.records.runs import LeakFreeAccuracy
 
 if TYPE_CHECKING:
     from liftlab.config import Recipe
@@ -106,12 +107,12 @@ def _without_option(argv: list[str], name: str) -> list[str]:
     return kept
 
 
-def print_leak_free(clean: dict[str, Any] | None, metric: str) -> None:
+def print_leak_free(clean: LeakFreeAccuracy | None, metric: str) -> None:
     """The test figure without the test images that have an exact copy in train or val, where any has."""
-    if not clean:
+    if clean is None:
         return
-    low, high = clean["ci95"]
+    low, high = clean.ci95
     console.print(
-        f"[yellow]{clean['left_out']} test image(s) have an exact copy in train or val[/yellow]: {metric} without them "
-        f"(leak-free, {clean['images']} images) {clean['value']:.4f} (95% CI {low:.4f} to {high:.4f})"
+        f"[yellow]{clean.left_out} test image(s) have an exact copy in train or val[/yellow]: {metric} without them "
+        f"(leak-free, {clean.images} images) {clean.value:.4f} (95% CI {low:.4f} to {high:.4f})"
     )

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from liftlab.cli.common import app, console, errors, print_leak_free, reports_errors
+from liftlab.records.runs import LeakFreeAccuracy
 
 
 def _print_evaluation(record: dict[str, Any]) -> None:
@@ -18,7 +19,8 @@ def _print_evaluation(record: dict[str, Any]) -> None:
     for name in shown:
         low, high = metrics[name]["ci95"]
         console.print(f"{name:18} {metrics[name]['value']:.4f}  (95% CI {low:.4f} to {high:.4f})")
-    print_leak_free(record.get("leak_free"), "accuracy")
+    clean = record.get("leak_free")
+    print_leak_free(LeakFreeAccuracy.from_json(clean, "evaluation: leak_free") if clean else None, "accuracy")
     unfamiliar = record.get("unfamiliar") or {}
     if unfamiliar.get("available"):
         console.print(

@@ -73,24 +73,24 @@ def train(
         overrides.append(f"seed={seed}")
     resolved = base_recipe(recipe, overrides, strategies)
     metrics = train_run(data, resolved, out, skip_bad=skip_bad, resume=resume, quiet=quiet)
-    if not metrics:  # a process other than rank 0 of a distributed run: rank 0 reports
+    if metrics is None:  # a process other than rank 0 of a distributed run: rank 0 reports
         return
-    if metrics["stopped_reason"]:
-        errors.print(f"[yellow]stopped:[/yellow] {metrics['stopped_reason']}")
-    for resumed in metrics.get("resumed", []):
+    if metrics.stopped_reason:
+        errors.print(f"[yellow]stopped:[/yellow] {metrics.stopped_reason}")
+    for resumed in metrics.extra.get("resumed", []):
         exactness = ("it ends as an uninterrupted run would" if resumed["exact"] else
                      "GPU kernels may add in another order, so it can differ slightly from an uninterrupted run "
                      "(set deterministic=true for an exact resume)")  # fmt: skip
         console.print(f"resumed after epoch {resumed['from_epoch']}: {exactness}")
-    test = "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.4f}"
-    val = "n/a" if metrics["val_acc"] is None else f"{metrics['val_acc']:.4f}"
+    test = "n/a" if metrics.test_acc is None else f"{metrics.test_acc:.4f}"
+    val = "n/a" if metrics.val_acc is None else f"{metrics.val_acc:.4f}"
     console.print(
-        f"val_acc {val}  test_acc {test}  {metrics['images_per_second']:.0f} img/s  "
-        f"{metrics['dtype']} on {metrics['device']}  -> {out}"
+        f"val_acc {val}  test_acc {test}  {metrics.images_per_second:.0f} img/s  "
+        f"{metrics.dtype} on {metrics.device}  -> {out}"
     )
-    print_leak_free(metrics.get("test_leak_free"), "test_acc")
-    if metrics["skipped"]:
-        console.print(f"skipped {len(metrics['skipped'])} unusable file(s); listed in {out / 'metrics.json'}")
+    print_leak_free(metrics.test_leak_free, "test_acc")
+    if metrics.skipped:
+        console.print(f"skipped {len(metrics.skipped)} unusable file(s); listed in {out / 'metrics.json'}")
 
 
 @data_app.command("check")

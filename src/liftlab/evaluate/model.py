@@ -74,7 +74,8 @@ def evaluate_model(
     record["unusable_files"] = [{"path": b.path, "reason": b.reason} for b in loaded.skipped]
     if split_name == "test" and len(scored) == len(split):  # every test image scored: the leak mask lines up
         correct = np.asarray(predictions.y_pred) == np.asarray(predictions.y_true)
-        record["leak_free"] = accuracy_without(correct, loaded.leaked_test())
+        clean = accuracy_without(correct, loaded.leaked_test())
+        record["leak_free"] = clean.to_json() if clean else None
     if familiarity:
         record["unfamiliar"] = _unfamiliar(run_dir, data, trained.recipe.data, split_name, quiet)
     robustness: dict[str, Any] = {}

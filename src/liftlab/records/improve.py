@@ -20,7 +20,7 @@ from liftlab.records.fields import (
     value_of,
 )
 from liftlab.records.lift import Lift
-from liftlab.records.runs import RunSummary
+from liftlab.records.runs import LeakFreeAccuracy, RunSummary
 
 
 @dataclass(frozen=True)
@@ -99,13 +99,14 @@ class Exported:
     folder: str
     val_acc: float | None = None  # what decides the target: the test split decides nothing
     cut_after: int | None = None  # the epoch after which the deadline cut it; None: it finished its schedule
-    leak_free: dict[str, Any] | None = None  # {value, ci95, images, left_out} over the test images without a copy
+    leak_free: LeakFreeAccuracy | None = None  # over the test images without a copy in training
     ensemble: EnsembleChoice | None = None  # tried when two fresh seeds of the winner finished; best/ holds it if won
     probe_member: ProbeMemberChoice | None = None  # a probe of another backbone tried as one more member
 
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.seed, "test_acc": self.test_acc, "ci95": list(self.ci95), "folder": self.folder,
-                "val_acc": self.val_acc, "cut_after": self.cut_after, "leak_free": self.leak_free,
+                "val_acc": self.val_acc, "cut_after": self.cut_after,
+                "leak_free": self.leak_free.to_json() if self.leak_free else None,
                 "ensemble": self.ensemble.to_json() if self.ensemble else None,
                 "probe_member": self.probe_member.to_json() if self.probe_member else None}  # fmt: skip
 
@@ -119,7 +120,9 @@ class Exported:
             folder=value_of(record, "folder", (str,), where),
             val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
             cut_after=value_of(record, "cut_after", (int,), where, optional=True),
-            leak_free=value_of(record, "leak_free", (dict,), where, optional=True),
+            leak_free=LeakFreeAccuracy.from_json(record["leak_free"], f"{where}: leak_free")
+            if record.get("leak_free") is not None
+            else None,
             ensemble=EnsembleChoice.from_json(record["ensemble"], f"{where}: ensemble")
             if record.get("ensemble") is not None
             else None,

@@ -9,11 +9,21 @@ without one is of format 1, the format before it was written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from liftlab.errors import BadInputError
-from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, fields_json, value_of
+from liftlab.records.fields import (
+    FORMAT,
+    NUMBER,
+    as_object,
+    check_format,
+    fields_json,
+    interval_of,
+    strings_of,
+    value_of,
+)
 
 
 @dataclass(frozen=True)
@@ -190,3 +200,88 @@ class RunSummary:
             stopped_reason=value_of(record, "stopped_reason", (str,), where, optional=True),
             stopped_by_time=value_of(record, "stopped_by_time", (int, bool), where, optional=True),
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LeakFreeAccuracy:
+    """Accuracy over the test images without a copy in the training or validation split, with its 95%
+    interval, and how many images it kept and left out (`stats.accuracy_without` measures it)."""
+
+    value: float
+    ci95: tuple[float, float]
+    images: int
+    left_out: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.value, "ci95": list(self.ci95), "images": self.images, "left_out": self.left_out}
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> LeakFreeAccuracy:
+        record = as_object(record, where)
+        low, high = interval_of(record, "ci95", where) or (math.nan, math.nan)
+        return cls(float(value_of(record, "value", NUMBER, where)), (low, high),
+                   value_of(record, "images", (int,), where), value_of(record, "left_out", (int,), where))  # fmt: skip
+
+
+RUN_METRICS = ("data", "seed", "val_acc", "test_acc", "test_leak_free", "n_train", "n_val", "n_test", "classes",
+               "seconds", "images_per_second", "device", "dtype", "stopped_reason", "strategies",
+               "liftlab_version", "native_geometry", "skipped")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """A run folder's metrics.json: what the run scored, on which data, and how it ran. `extra` holds what a
+    training path adds beside these (execution evidence, a probe's features, processes, resumes, where the
+    schedule annealed by time), written at the top level of the file as before."""
+
+    data: str
+    seed: int
+    val_acc: float | None
+    test_acc: float | None
+    n_train: int
+    n_val: int
+    n_test: int
+    classes: tuple[str, ...]
+    seconds: float
+    images_per_second: float
+    device: str
+    dtype: str
+    stopped_reason: str | None = None
+    strategies: tuple[str, ...] = ()
+    liftlab_version: str = ""
+    test_leak_free: LeakFreeAccuracy | None = None
+    native_geometry: dict[str, Any] | None = None  # `data.geometry.Geometry.record()` of the training images
+    skipped: tuple[dict[str, str], ...] = ()  # the unusable files left out ({path, reason})
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_test(self, test_acc: float, leak_free: LeakFreeAccuracy | None) -> RunMetrics:
+        return replace(self, test_acc=test_acc, test_leak_free=leak_free)
+
+    def to_json(self) -> dict[str, Any]:
+        return fields_json(self, skip=("extra",)) | self.extra
+
+    @classmethod
+    def from_json(cls, record: Any, where: str = "metrics.json") -> RunMetrics:
+        record = as_object(record, where)
+        leak_free = value_of(record, "test_leak_free", (dict,), where, optional=True)
+        return cls(
+            data=value_of(record, "data", (str,), where),
+            seed=value_of(record, "seed", (int,), where),
+            val_acc=value_of(record, "val_acc", NUMBER, where, optional=True),
+            test_acc=value_of(record, "test_acc", NUMBER, where, optional=True),
+            n_train=value_of(record, "n_train", (int,), where),
+            n_val=value_of(record, "n_val", (int,), where),
+            n_test=value_of(record, "n_test", (int,), where),
+            classes=strings_of(record, "classes", where),
+            seconds=float(value_of(record, "seconds", NUMBER, where)),
+            images_per_second=float(value_of(record, "images_per_second", NUMBER, where)),
+            device=value_of(record, "device", (str,), where),
+            dtype=value_of(record, "dtype", (str,), where),
+            stopped_reason=value_of(record, "stopped_reason", (str,), where, optional=True),
+            strategies=strings_of(record, "strategies", where),
+            liftlab_version=value_of(record, "liftlab_version", (str,), where, optional=True) or "",
+            test_leak_free=LeakFreeAccuracy.from_json(leak_free, f"{where}: test_leak_free") if leak_free else None,
+            native_geometry=value_of(record, "native_geometry", (dict,), where, optional=True),
+            skipped=tuple(value_of(record, "skipped", (list,), where, optional=True) or ()),
+            extra={key: value for key, value in record.items() if key not in RUN_METRICS},
+        )

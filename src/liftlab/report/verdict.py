@@ -71,8 +71,8 @@ def exported_sentence(result: ImproveResult) -> str | None:
     if exported.leak_free is not None:
         clean = exported.leak_free
         return (
-            f"{what} scores {pct(clean['value'])} on the {clean['images']} test images without a copy or near-copy "
-            f"in the training or validation split ({interval(clean['ci95'])}; {clean['left_out']} leaked test image(s) "
+            f"{what} scores {pct(clean.value)} on the {clean.images} test images without a copy or near-copy "
+            f"in the training or validation split ({interval(clean.ci95)}; {clean.left_out} leaked test image(s) "
             f"left out); over every test image, leaked ones included, {overall}."
         )
     copies = len(result.data_check.get("leaked_test") or []) + len(result.data_check.get("near_copy_test") or [])

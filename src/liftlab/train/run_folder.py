@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ from liftlab.config import Recipe, recipe_from_dict
 from liftlab.data.loading import ImageData, load_data
 from liftlab.errors import BadInputError
 from liftlab.io import write_json, write_text
+from liftlab.records.runs import LeakFreeAccuracy, RunMetrics
 from liftlab.stats import accuracy_without
 from liftlab.train import distributed
 from liftlab.train.checkpoint import save_weights
@@ -56,10 +56,11 @@ def train_run(
     resume: bool = False,
     quiet: bool = True,
     callbacks: tuple[EpochCallback, ...] = (),
-) -> dict[str, Any]:
-    """Train `recipe` on DATA `spec` and write the run folder `out`; returns the metrics."""
+) -> RunMetrics | None:
+    """Train `recipe` on DATA `spec` and write the run folder `out`; returns the metrics (None in the processes
+    of a distributed run other than the first, which writes and reports)."""
     out = Path(out)
-    group = distributed.current()  # under torchrun only rank 0 writes; the others train and return {}
+    group = distributed.current()  # under torchrun only rank 0 writes; the others train and return None
     if group.leader:
         _check_out_folder(out, recipe, resume)
     data = load_data(spec, recipe.data, skip_bad=skip_bad, quiet=quiet or not group.leader)
@@ -72,7 +73,7 @@ def train_run(
         result = fit(recipe, data, checkpoint_dir=out / "checkpoint", resume=resume,
                      quiet=quiet or not group.leader, callbacks=callbacks)  # fmt: skip
         if not group.leader:
-            return {}
+            return None
         if group.enabled:
             result.extra["processes"] = group.world  # recorded in metrics.json with the rest of `extra`
         return write_run_folder(out, spec, recipe, data, result)
@@ -103,7 +104,7 @@ def test_predictions(result: FitResult, data: ImageData, batch_size: int = 1024)
 
 def write_run_folder(
     out: Path, spec: str, recipe: Recipe, data: ImageData, result: FitResult, score_test: bool = True
-) -> dict[str, Any]:
+) -> RunMetrics:
     """Test the fitted model (unless not `score_test`: then `test_acc` is null) and write the run folder's
     files; returns metrics.json's content."""
     out.mkdir(parents=True, exist_ok=True)
@@ -111,41 +112,40 @@ def write_run_folder(
     write_json(out / "classes.json", data.classes)
     write_json(out / "splits.json", data.split_record())
     predicted, test_acc = test_predictions(result, data, recipe.eval_batch_size) if score_test else ([], None)
-    metrics: dict[str, Any] = {
-        "val_acc": result.val_acc,
-        "test_acc": test_acc,
-        "test_leak_free": _leak_free(data, predicted),
-        "n_train": len(data.train),
-        "n_val": len(data.val),
-        "n_test": len(data.test) if data.test is not None else 0,
-        "classes": data.classes,
-        "seconds": result.seconds,
-        "images_per_second": result.images_per_second,
-        "device": result.device,
-        "dtype": result.dtype,
-        "memory_format": result.execution.get("memory_format"),
-        "compiled": result.execution.get("compiled"),
-        "execution": result.execution,
-        "seed": recipe.seed,
-        "liftlab_version": liftlab.__version__,
-        "data": spec,
-        "stopped_reason": result.stopped_reason,
-        "strategies": recipe.strategies,
-        "native_geometry": data.native,
-        **result.extra,
-        "skipped": [asdict(bad) for bad in data.skipped],
-    }
+    execution = {"memory_format": result.execution.get("memory_format"), "compiled": result.execution.get("compiled"),
+                 "execution": result.execution}  # fmt: skip
+    metrics = RunMetrics(
+        data=spec,
+        seed=recipe.seed,
+        val_acc=result.val_acc,
+        test_acc=test_acc,
+        n_train=len(data.train),
+        n_val=len(data.val),
+        n_test=len(data.test) if data.test is not None else 0,
+        classes=tuple(data.classes),
+        seconds=result.seconds,
+        images_per_second=result.images_per_second,
+        device=result.device,
+        dtype=result.dtype,
+        stopped_reason=result.stopped_reason,
+        strategies=tuple(recipe.strategies),
+        liftlab_version=liftlab.__version__,
+        test_leak_free=_leak_free(data, predicted),
+        native_geometry=data.native,
+        skipped=tuple(asdict(bad) for bad in data.skipped),
+        extra=execution | result.extra,
+    )
     write_json(out / "history.json", [epoch.to_json() for epoch in result.history])
     result.preprocess.save(out)
     forget_test_probabilities(out)
     save_weights(out / "model.safetensors", result.model)
     if test_acc is not None and result.test_log_probs is not None and data.test is not None:
         keep_test_probabilities(out, result.test_log_probs.exp(), data.test.images)  # evaluation reuses them
-    write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics.to_json())
     return metrics
 
 
-def _leak_free(data: ImageData, predicted: list[int]) -> dict[str, Any] | None:
+def _leak_free(data: ImageData, predicted: list[int]) -> LeakFreeAccuracy | None:
     """Test accuracy without the test images that have a copy in training (`ImageData.leaked_test`), with its
     interval; None when none has, or the test split was not scored."""
     if not predicted or data.test is None:
@@ -166,8 +166,9 @@ def score_run_folder(folder: Path, spec: str) -> tuple[list[int], list[int]]:
     predicted = probabilities.argmax(1)
     labels = data.test.labels.tolist()
     metrics_path = folder / "metrics.json"
-    metrics = json.loads(metrics_path.read_text())
-    metrics["test_acc"] = float((predicted == data.test.labels).float().mean())
-    metrics["test_leak_free"] = _leak_free(data, predicted.tolist())
-    write_json(metrics_path, metrics)
+    metrics = RunMetrics.from_json(json.loads(metrics_path.read_text()), str(metrics_path))
+    scored = metrics.with_test(
+        float((predicted == data.test.labels).float().mean()), _leak_free(data, predicted.tolist())
+    )
+    write_json(metrics_path, scored.to_json())
     return labels, predicted.tolist()

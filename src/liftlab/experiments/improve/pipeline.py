@@ -56,6 +56,7 @@ from liftlab.records import (
     RunSummary,
     Step,
 )
+from liftlab.records.runs import LeakFreeAccuracy, RunMetrics
 from liftlab.report.verdict import verdict_sentences
 from liftlab.stats import accuracy_without
 from liftlab.train.inference import tta_view_count
@@ -126,10 +127,10 @@ def improve(
     verdict = final_lift(by_role, finals.from_search, compared, leaked, baseline_won=winner_name == BASELINE)
     ratio = compute_ratio(by_role, like_for_like=on_features(winner) == on_features(base))
     lift = replace(verdict.lift, compute_ratio=ratio)
-    best_metrics = json.loads((out / "best" / "metrics.json").read_text())
+    best_metrics = RunMetrics.from_json(json.loads((out / "best" / "metrics.json").read_text()), "best/metrics.json")
     # a forward pass of one image, timed at training speed to be safe (a probe's training throughput is its
     # head's on cached features: the network's forward pass is timed in the transfer plan, scaled by pixels)
-    per_image = 1 / max(best_metrics["images_per_second"], 1.0)
+    per_image = 1 / max(best_metrics.images_per_second, 1.0)
     if forward_seconds:
         per_image = max(per_image, forward_seconds * (winner.data.size / base.data.size) ** 2)
     choice, probe_choice = best_members(ctx, searched, [] if finals.from_search else members_of(list(finals.best)),
@@ -137,7 +138,7 @@ def improve(
     networks = len(choice.seeds) if choice and choice.exported else 1
     networks += 1 if probe_choice and probe_choice.added else 0
     started = clock.used()
-    corruption_seconds = ctx.time_plan.corruption_seconds(best_metrics["n_test"], per_image, networks)
+    corruption_seconds = ctx.time_plan.corruption_seconds(best_metrics.n_test, per_image, networks)
     evaluation = run_evaluation(
         out / "evaluation",
         model=out / "best",
@@ -158,9 +159,10 @@ def improve(
     ci = accuracy.get("ci95") or (None, None)
     exported_correct = np.asarray(exported_record.test_predictions) == np.asarray(exported_record.test_labels)
     leak_free = accuracy_without(exported_correct, leaked)
-    val_acc = best_metrics.get("val_acc")
+    val_acc = best_metrics.val_acc
     if networks > 1:  # best/ is an ensemble: the evaluation scored it, on every test image
-        leak_free = evaluation.get("leak_free")
+        clean = evaluation.get("leak_free")
+        leak_free = LeakFreeAccuracy.from_json(clean, "evaluation: leak_free") if clean else None
         val_acc = probe_choice.val_acc if probe_choice and probe_choice.added else choice.val_acc if choice else val_acc
     exported = Exported(
         exported_record.seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"), val_acc=val_acc,

@@ -14,9 +14,10 @@ from liftlab.experiments.improve.context import ImproveSettings
 from liftlab.experiments.improve.final import final
 from liftlab.experiments.improve.finetune_phase import finetune
 from liftlab.experiments.improve.halving import BASELINE
-from liftlab.experiments.improve.phase_results import FINE_TUNE, GREEDY, HALVING, Rung, SearchResult
+from liftlab.experiments.improve.phase_results import SearchResult
 from liftlab.experiments.improve.search import search
 from liftlab.experiments.improve.trainer import Limits
+from liftlab.records.search import FINE_TUNE, GREEDY, HALVING, Rung
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from liftlab.experiments.improve.phase_results import HALVING, Rung
 from liftlab.experiments.improve.search_effects import clearly_better, effects, judge, paired_standard_error
 from liftlab.records import RunRecord
+from liftlab.records.search import HALVING, Rung
 from liftlab.stats import noise_level
 
 N_VAL, ARMS = 250, 7

@@ -21,6 +21,7 @@ from liftlab.records.fields import (
 )
 from liftlab.records.lift import Lift
 from liftlab.records.runs import LeakFreeAccuracy, RunSummary
+from liftlab.records.search import SearchRecord
 
 
 @dataclass(frozen=True)
@@ -205,8 +206,7 @@ class Step:
 
 # the parts other modules document, kept as JSON objects or lists, with the kind each must be
 OBJECTS: dict[str, tuple[type, ...]] = {
-    "search": (dict,), "diagnosis": (dict,), "data_check": (dict,),
-    "reproduce": (dict,), "recipe_diff": (list,), "profile": (dict,), "resumed": (dict,),
+    "diagnosis": (dict,), "data_check": (dict,), "reproduce": (dict,), "recipe_diff": (list,), "profile": (dict,), "resumed": (dict,),
     "images_for_target": (dict,),
 }  # fmt: skip
 OPTIONAL = ("profile", "resumed", "images_for_target")
@@ -244,7 +244,7 @@ class ImproveResult:
     target: float | None
     target_reached: bool | None
     effects: SearchEffects
-    search: dict[str, Any]  # {arms: name -> strategies, rungs}
+    search: SearchRecord
     diagnosis: dict[str, Any]  # the diagnosis's findings, recommendations, learning curve, skipped checks
     data_check: dict[str, Any]
     recipe_diff: list[dict[str, Any]]
@@ -281,6 +281,7 @@ class ImproveResult:
                                             role="baseline"),
             best=RecipeResult.from_json(value_of(record, "best", (dict,), where), f"{where}: best", role="best"),
             lift=Lift.from_json(value_of(record, "lift", (dict,), where), f"{where}: lift"),
+            search=SearchRecord.from_json(value_of(record, "search", (dict,), where), f"{where}: search"),
             effects=SearchEffects.from_json(value_of(record, "effects", (dict,), where), f"{where}: effects"),
             target=value_of(record, "target", NUMBER, where, optional=True),
             target_reached=value_of(record, "target_reached", (bool,), where, optional=True),

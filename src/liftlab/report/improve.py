@@ -42,9 +42,9 @@ def training_curves(result: ImproveResult, path: Path) -> Path:
 def search_plot(result: ImproveResult, path: Path) -> Path:
     """Validation accuracy of every arm at every rung of the successive halving."""
     figure, axes = plt.subplots(figsize=(7, 3.8), dpi=110)
-    rungs = result.search["rungs"]
-    for name in result.search["arms"]:
-        points = [(r["fraction"], r["val_acc"][name]) for r in rungs if r["val_acc"].get(name) is not None]
+    rungs = result.search.rungs
+    for name in result.search.arms:
+        points = [(rung.fraction, rung.score(name)) for rung in rungs if rung.val_acc.get(name) is not None]
         if points:
             fractions, accuracies = zip(*points, strict=True)
             if name == "baseline":
@@ -91,25 +91,9 @@ def improve_report(result: ImproveResult, evaluation: dict[str, Any], out: Path)
         pct=pct,
         points=points,
         interval=interval,
-        never_run=never_run(result.search),
+        never_run=result.search.never_run(),
         evidence=evidence_rows,
     )
-
-
-def never_run(search: dict[str, Any]) -> list[str]:
-    """Arms the search named but never trained (the stack, when the rung it would join did not fit), so the
-    report says so instead of showing an empty row.
-
-    >>> never_run({"arms": {"baseline": [], "flip": ["flip"], "stack": ["flip", "tta"]},
-    ...            "rungs": [{"val_acc": {"baseline": 0.8, "flip": 0.9}, "failed": {}}]})
-    ['stack']
-    """
-    rungs = search.get("rungs", [])
-    return [
-        name
-        for name in search.get("arms", {})
-        if not any(name in rung.get("val_acc", {}) or name in rung.get("failed", {}) for rung in rungs)
-    ]
 
 
 def _target_line(result: ImproveResult) -> dict[str, Any] | None:

@@ -20,7 +20,6 @@ from liftlab.errors import BadInputError
 from liftlab.evaluate.evaluation import BusinessQuestion
 from liftlab.experiments.capacity import Capacity
 from liftlab.experiments.improve.budget import Clock
-from liftlab.experiments.improve.phase_results import Rung
 from liftlab.experiments.improve.step_timing import Timings
 from liftlab.experiments.improve.time_plan import TimePlan
 from liftlab.experiments.improve.trainer import StoreTrainer, TrainedBatch, Trainer
@@ -28,6 +27,7 @@ from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore
 from liftlab.io import write_json
 from liftlab.records import RunRecord, Step
+from liftlab.records.search import Rung
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ import torch
 
 from liftlab.config import Recipe
 from liftlab.data.loading import load_data
-from liftlab.experiments.improve.phase_results import Rung
 from liftlab.records import EnsembleChoice, ProbeMemberChoice, RunRecord
+from liftlab.records.search import Rung
 from liftlab.train.probe import on_features
 from liftlab.train.saved import ENSEMBLE, Ensemble, Predictor, at_size, load_model, load_trained
 
@@ -195,7 +195,7 @@ def probe_candidate(
     and that rung; None when the search trained no such probe.
 
     >>> from liftlab.config import ModelConfig
-    >>> from liftlab.experiments.improve.phase_results import HALVING
+    >>> from liftlab.records.search import HALVING
     >>> lite = lambda name: Recipe(model=ModelConfig(pretrained=name, finetune="linear"))
     >>> rungs = [Rung(HALVING, 0.5, {}, {"baseline": 0.8, "lite1": 0.82, "lite2": 0.85}),
     ...          Rung(HALVING, 1.0, {}, {"lite1": 0.86})]

@@ -27,20 +27,18 @@ from liftlab.experiments.improve.finetune_plan import (
 )
 from liftlab.experiments.improve.halving import BASELINE
 from liftlab.experiments.improve.phase_results import (
-    FINE_TUNE,
     FineTuneResult,
-    Rung,
     SearchResult,
     TransferPlan,
     best_rung,
     last_val_loss,
-    val_of,
 )
 from liftlab.experiments.improve.probe_features import arms_whose_features_fit
 from liftlab.experiments.improve.search_effects import clearly_better
 from liftlab.experiments.improve.step_timing import StepTiming, shape_timing_seconds
 from liftlab.experiments.improve.time_plan import START_SECONDS
 from liftlab.experiments.improve.trainer import Limits
+from liftlab.records.search import FINE_TUNE, Rung, val_of
 
 
 def plan_transfer(

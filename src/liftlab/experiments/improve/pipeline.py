@@ -210,7 +210,7 @@ def improve(
         target_reached=target_reached,
         images_for_target=curve.get("images_for_target"),
         effects=effects(searched.rungs, n_val, finetune_helped=finetune_helped),
-        search=searched.to_json(),
+        search=searched.record(),
         diagnosis={k: diagnosis_json[k] for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")},
         data_check={
             k: check.to_dict()[k]

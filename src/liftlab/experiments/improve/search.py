@@ -17,10 +17,11 @@ from liftlab.experiments.improve.arms import more_epochs, stacked
 from liftlab.experiments.improve.context import ImproveContext
 from liftlab.experiments.improve.crossval import saturated
 from liftlab.experiments.improve.halving import BASELINE, choose_fractions, survivors, to_stack, winner
-from liftlab.experiments.improve.phase_results import GREEDY, HALVING, CrossValidatedChoice, Rung, SearchResult
+from liftlab.experiments.improve.phase_results import SearchResult
 from liftlab.experiments.improve.search_effects import effects, paired_standard_error
 from liftlab.experiments.improve.trainer import Limits
 from liftlab.experiments.selection import keeps_addition
+from liftlab.records.search import GREEDY, HALVING, CrossValidatedChoice, Rung
 from liftlab.stats import noise_level
 from liftlab.strategies import apply_strategies
 from liftlab.train.probe import on_features

@@ -18,9 +18,9 @@ import numpy as np
 from scipy import stats
 
 from liftlab.experiments.improve.halving import BASELINE
-from liftlab.experiments.improve.phase_results import Rung
 from liftlab.records import RunRecord
 from liftlab.records.improve import SearchEffects
+from liftlab.records.search import Rung
 from liftlab.stats import noise_level
 
 CLEAR_Z = 2.0

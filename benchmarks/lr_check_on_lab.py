@@ -28,7 +28,7 @@ def main() -> None:
             runs = check.confirmation
             chosen = runs["suggestion"] if check.confirmed_lr != check.recipe_lr else runs["recipe"]
             print(f"{scenario.name:28s} {check.recipe_lr:9.3g} {check.confirmed_lr:9.3g} "
-                  f"{runs['recipe']['val_acc']:10.3f} {chosen['val_acc']:13.3f}")  # fmt: skip
+                  f"{runs['recipe'].val_acc:10.3f} {chosen.val_acc:13.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ says it trains better, so the confirmed rate is never worse than the default by 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,39 +52,45 @@ def suggestion_rules(test: RangeTest) -> dict[str, float]:
     return rules
 
 
-@dataclass
+@dataclass(frozen=True)
+class ShortRun:
+    """A confirmation run's last validation accuracy and training loss (0 and inf where it failed)."""
+
+    val_acc: float
+    train_loss: float
+
+    def better_than(self, reference: ShortRun, noise: float) -> bool:
+        """Clearly more accurate than `reference`, or as accurate within `noise` and fitting clearly better.
+
+        >>> reference = ShortRun(0.8, 1.0)
+        >>> ShortRun(0.9, 1.0).better_than(reference, 0.05), ShortRun(0.8, 0.5).better_than(reference, 0.05)
+        (True, True)
+        """
+        if self.val_acc > reference.val_acc + noise:
+            return True
+        close = abs(self.val_acc - reference.val_acc) <= noise
+        return close and self.train_loss < 0.8 * reference.train_loss
+
+
+@dataclass(frozen=True)
 class LrCheck:
     recipe_lr: float
     rules: dict[str, float]
     suggestion: float
     confirmed_lr: float
-    confirmation: dict[str, dict[str, float]] = field(default_factory=dict)
+    confirmation: dict[str, ShortRun] = field(default_factory=dict)  # "recipe" and "suggestion"
     curve: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "recipe_lr": self.recipe_lr,
-            "rules": self.rules,
-            "suggestion": self.suggestion,
-            "confirmed_lr": self.confirmed_lr,
-            "confirmation": self.confirmation,
-            "curve": self.curve,
-        }
+        return asdict(self)
 
 
-def _short_run(recipe: Recipe, data: ImageData, lr: float, epochs: int) -> dict[str, float]:
+def _short_run(recipe: Recipe, data: ImageData, lr: float, epochs: int) -> ShortRun:
     result = fit(with_values(recipe, {"optim.lr": lr, "optim.lr_find": False, "epochs": epochs}), data)
     if result.stopped_reason or not result.history:
-        return {"val_acc": 0.0, "train_loss": math.inf}
+        return ShortRun(0.0, math.inf)
     last = result.history[-1]
-    return {"val_acc": float(last.val_acc or 0.0), "train_loss": float(last.train_loss)}
-
-
-def _better(candidate: dict[str, float], reference: dict[str, float], noise: float) -> bool:
-    if candidate["val_acc"] > reference["val_acc"] + noise:
-        return True
-    close = abs(candidate["val_acc"] - reference["val_acc"]) <= noise
-    return close and candidate["train_loss"] < 0.8 * reference["train_loss"]
+    return ShortRun(float(last.val_acc or 0.0), float(last.train_loss))
 
 
 def check_learning_rate(recipe: Recipe, data: ImageData, confirm_epochs: int = 2) -> LrCheck:
@@ -107,7 +113,7 @@ def check_learning_rate(recipe: Recipe, data: ImageData, confirm_epochs: int = 2
         "recipe": _short_run(recipe, data, recipe.optim.lr, epochs),
         "suggestion": _short_run(recipe, data, suggestion, epochs),
     }
-    confirmed = suggestion if _better(confirmation["suggestion"], confirmation["recipe"], noise) else recipe.optim.lr
+    confirmed = suggestion if confirmation["suggestion"].better_than(confirmation["recipe"], noise) else recipe.optim.lr
     curve = {"lrs": test.lrs, "losses": test.losses}
     return LrCheck(recipe.optim.lr, rules, suggestion, confirmed, confirmation, curve)
 
@@ -118,7 +124,8 @@ def lr_findings(check: LrCheck) -> list[Finding]:
         return []
     ratio = check.recipe_lr / check.confirmed_lr
     evidence = {"recipe_lr": check.recipe_lr, "confirmed_lr": check.confirmed_lr, "rules": check.rules,
-                "confirmation": check.confirmation, "plot": "lr range test"}  # fmt: skip
+                "confirmation": {name: asdict(run) for name, run in check.confirmation.items()},
+                "plot": "lr range test"}  # fmt: skip
     if ratio >= TOO_FAR:
         return [Finding("LR_TOO_HIGH", "warning",
                         f"learning rate {check.recipe_lr:.3g} is {ratio:.0f}x the confirmed {check.confirmed_lr:.3g}, "

@@ -206,8 +206,8 @@ class Step:
 
 # the parts other modules document, kept as JSON objects or lists, with the kind each must be
 OBJECTS: dict[str, tuple[type, ...]] = {
-    "diagnosis": (dict,), "data_check": (dict,), "reproduce": (dict,), "recipe_diff": (list,), "profile": (dict,), "resumed": (dict,),
-    "images_for_target": (dict,),
+    "diagnosis": (dict,), "data_check": (dict,), "reproduce": (dict,), "recipe_diff": (list,), "profile": (dict,),
+    "resumed": (dict,), "images_for_target": (dict,),
 }  # fmt: skip
 OPTIONAL = ("profile", "resumed", "images_for_target")
 

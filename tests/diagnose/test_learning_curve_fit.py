@@ -63,9 +63,10 @@ def test_one_seed_at_three_sizes_gives_no_interval_and_no_image_count() -> None:
     points, correct, _ = _simulated_points(rng, sizes, 1)
     curve = LearningCurve.from_points(sizes, points, correct=correct)
     assert not curve.reliable and curve.boot == []
-    record = curve.to_dict(0.95)
-    assert record["interval"].startswith("none") and record["images_for_target"]["ci95"] == [None, None]
-    assert record["scope"] == "baseline recipe, validation split"
+    record = curve.record(0.95)
+    assert record.interval is not None and record.interval.startswith("none")
+    assert record.images_for_target is not None and record.images_for_target.ci95 == (None, None)
+    assert record.scope == "baseline recipe, validation split"
     rising = LearningCurve.from_points(sizes, [[0.70], [0.76], [0.82]])
     findings = learning_curve_findings(rising, 0.95, n_val=500)
     assert [f.code for f in findings] == ["MORE_DATA_HELPS"]
@@ -76,6 +77,5 @@ def test_one_seed_at_three_sizes_gives_no_interval_and_no_image_count() -> None:
 def test_an_image_count_far_beyond_the_measured_sizes_is_out_of_range() -> None:
     sizes = [250, 500, 1000, 2000]
     points = [[1 - (0.02 + 3 * n**-0.3) + d for d in (-0.002, 0.002)] for n in sizes]
-    record = LearningCurve.from_points(sizes, points).to_dict(0.9)
-    target = record["images_for_target"]
-    assert target["images"] is not None and target["images"] > 4 * 2000 and target["out_of_range"]
+    target = LearningCurve.from_points(sizes, points).record(0.9).images_for_target
+    assert target is not None and target.images is not None and target.images > 4 * 2000 and target.out_of_range

@@ -157,7 +157,7 @@ def diagnose(spec: str, recipe: Recipe, settings: DiagnoseSettings | None = None
             "duplicates_across": len(check.duplicates_across),
         },
         target=settings.target,
-        learning_curve=curve.to_dict(settings.target) if curve else None,
+        learning_curve=curve.record(settings.target) if curve else None,
         lr_range_test=lr.to_dict() if lr else None,
         resolution_probe=resolution.to_dict() if resolution else None,
         augmentation_audit=audit.to_dict() if audit else None,

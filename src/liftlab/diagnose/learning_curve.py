@@ -26,6 +26,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from liftlab.config import Recipe, with_values
 from liftlab.data.loading import ImageData
 from liftlab.records import Finding
+from liftlab.records.diagnosis import ImagesForTarget, LearningCurveRecord
 from liftlab.stats import noise_level
 from liftlab.train.fitted import steps_in_epoch
 from liftlab.train.loop import fit
@@ -127,27 +128,18 @@ class LearningCurve:
         high = float(np.quantile(finite, 0.975)) if finite and reachable_share >= 0.975 else None
         return needed(self.params), (low, high)
 
-    def to_dict(self, target: float | None) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "sizes": self.sizes,
-            "val_acc": self.val_acc,
-            "fit": None if self.params is None else dict(zip(("a", "b", "c"), self.params, strict=True)),
-            "images_for_target": None,
-            "scope": SCOPE,
-            "interval": None if self.reliable else (
-                f"none: fewer than {MIN_SEEDS} seeds or {MIN_SIZES} sizes, which the curve fits (almost) exactly"
-            ),
-        }  # fmt: skip
+    def record(self, target: float | None) -> LearningCurveRecord:
+        """The curve as diagnosis.json keeps it, with the images it predicts for `target` where one is set."""
+        for_target = None
         if target is not None:
-            estimate, (low, high) = self.images_for(target)
-            data["images_for_target"] = {
-                "target": target,
-                "images": estimate,
-                "ci95": [low, high],
-                "reachable_by_data_alone": estimate is not None,
-                "out_of_range": estimate is not None and estimate > RANGE * max(self.sizes),
-            }
-        return data
+            estimate, interval = self.images_for(target)
+            out_of_range = estimate is not None and estimate > RANGE * max(self.sizes)
+            for_target = ImagesForTarget(target, estimate, interval, estimate is not None, out_of_range)
+        no_interval = f"none: fewer than {MIN_SEEDS} seeds or {MIN_SIZES} sizes, which the curve fits (almost) exactly"
+        return LearningCurveRecord(
+            tuple(self.sizes), tuple(tuple(row) for row in self.val_acc), self.params, SCOPE,
+            None if self.reliable else no_interval, for_target,
+        )  # fmt: skip
 
 
 def measure_learning_curve(

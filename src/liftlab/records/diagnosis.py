@@ -8,7 +8,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from liftlab.errors import BadInputError
-from liftlab.records.fields import FORMAT, NUMBER, as_object, check_format, fields_json, plain, strings_of, value_of
+from liftlab.records.fields import (
+    FORMAT,
+    NUMBER,
+    as_object,
+    bounds_of,
+    check_format,
+    fields_json,
+    plain,
+    strings_of,
+    value_of,
+)
 from liftlab.records.runs import Epoch, history_from_json
 
 CODES = (
@@ -84,8 +94,66 @@ class Recommendation:
                                                                          "finding")))  # fmt: skip
 
 
-# the checks' own records, kept as their JSON objects (each check's module documents its keys)
-CHECKS = ("learning_curve", "lr_range_test", "resolution_probe", "augmentation_audit", "data_review")
+@dataclass(frozen=True)
+class ImagesForTarget:
+    """Training images the learning curve predicts for `target` accuracy (None: not reachable by data alone),
+    with its 95% interval, and whether that lies far beyond the sizes measured (`out_of_range`)."""
+
+    target: float
+    images: float | None
+    ci95: tuple[float | None, float | None]
+    reachable_by_data_alone: bool
+    out_of_range: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return fields_json(self)
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> ImagesForTarget:
+        record = as_object(record, where)
+        return cls(
+            float(value_of(record, "target", NUMBER, where)),
+            value_of(record, "images", NUMBER, where, optional=True),
+            bounds_of(record, "ci95", where),
+            bool(value_of(record, "reachable_by_data_alone", (bool,), where, optional=True)),
+            bool(value_of(record, "out_of_range", (bool,), where, optional=True)),
+        )
+
+
+@dataclass(frozen=True)
+class LearningCurveRecord:
+    """The baseline's validation accuracy at each training-set size (one value per seed), the fitted power law
+    error = a + b n^-c (None when it did not fit), the images it predicts for the target, what it was measured
+    on (`scope`) and why it has no interval where it has none (`interval`)."""
+
+    sizes: tuple[int, ...]
+    val_acc: tuple[tuple[float, ...], ...]
+    fit: tuple[float, float, float] | None
+    scope: str
+    interval: str | None = None
+    images_for_target: ImagesForTarget | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        found = fields_json(self, skip=("fit",))
+        return found | {"fit": None if self.fit is None else dict(zip(("a", "b", "c"), self.fit, strict=True))}
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> LearningCurveRecord:
+        record = as_object(record, where)
+        fit = value_of(record, "fit", (dict,), where, optional=True)
+        target = value_of(record, "images_for_target", (dict,), where, optional=True)
+        return cls(
+            tuple(value_of(record, "sizes", (list,), where)),
+            tuple(tuple(float(v) for v in row) for row in value_of(record, "val_acc", (list,), where)),
+            None if fit is None else (float(fit["a"]), float(fit["b"]), float(fit["c"])),
+            value_of(record, "scope", (str,), where, optional=True) or "",
+            value_of(record, "interval", (str,), where, optional=True),
+            ImagesForTarget.from_json(target, f"{where}: images_for_target") if target else None,
+        )
+
+
+# the other checks' own records, kept as their JSON objects (each check's module documents its keys)
+CHECKS = ("lr_range_test", "resolution_probe", "augmentation_audit", "data_review")
 
 
 @dataclass(frozen=True)
@@ -105,7 +173,7 @@ class Diagnosis:
     baseline_stopped_reason: str | None
     data_check: dict[str, Any]
     target: float | None = None
-    learning_curve: dict[str, Any] | None = None
+    learning_curve: LearningCurveRecord | None = None
     lr_range_test: dict[str, Any] | None = None
     resolution_probe: dict[str, Any] | None = None
     augmentation_audit: dict[str, Any] | None = None
@@ -141,6 +209,7 @@ class Diagnosis:
         check_format(record, where)
         baseline = as_object(value_of(record, "baseline", (dict,), where), f"{where}: baseline")
         checks = {name: value_of(record, name, (dict,), where, optional=True) for name in CHECKS}
+        curve = value_of(record, "learning_curve", (dict,), where, optional=True)
         return cls(
             data=value_of(record, "data", (str,), where),
             recipe=value_of(record, "recipe", (dict,), where),
@@ -154,6 +223,7 @@ class Diagnosis:
             baseline_stopped_reason=value_of(baseline, "stopped_reason", (str,), f"{where}: baseline", optional=True),
             data_check=value_of(record, "data_check", (dict,), where),
             target=value_of(record, "target", NUMBER, where, optional=True),
+            learning_curve=LearningCurveRecord.from_json(curve, f"{where}: learning_curve") if curve else None,
             skipped_for_time=strings_of(record, "skipped_for_time", where),
             baseline_source=strings_of(record, "baseline_source", where),
             liftlab_version=value_of(record, "liftlab_version", (str,), where, optional=True) or "",

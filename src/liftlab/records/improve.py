@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from liftlab.errors import BadInputError
+from liftlab.records.diagnosis import ImagesForTarget
 from liftlab.records.fields import (
     FORMAT,
     NUMBER,
@@ -207,9 +208,9 @@ class Step:
 # the parts other modules document, kept as JSON objects or lists, with the kind each must be
 OBJECTS: dict[str, tuple[type, ...]] = {
     "diagnosis": (dict,), "data_check": (dict,), "reproduce": (dict,), "recipe_diff": (list,), "profile": (dict,),
-    "resumed": (dict,), "images_for_target": (dict,),
+    "resumed": (dict,),
 }  # fmt: skip
-OPTIONAL = ("profile", "resumed", "images_for_target")
+OPTIONAL = ("profile", "resumed")
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ class ImproveResult:
     budget_s: float
     used_s: float
     reproduce: dict[str, Any]
-    images_for_target: dict[str, Any] | None = None
+    images_for_target: ImagesForTarget | None = None
     profile: dict[str, Any] | None = None
     resumed: dict[str, Any] | None = None
     verdict: tuple[str, ...] = ()  # the sentences `report.verdict.verdict_sentences` built from the lift record
@@ -281,6 +282,9 @@ class ImproveResult:
                                             role="baseline"),
             best=RecipeResult.from_json(value_of(record, "best", (dict,), where), f"{where}: best", role="best"),
             lift=Lift.from_json(value_of(record, "lift", (dict,), where), f"{where}: lift"),
+            images_for_target=ImagesForTarget.from_json(record["images_for_target"], f"{where}: images_for_target")
+            if record.get("images_for_target")
+            else None,
             search=SearchRecord.from_json(value_of(record, "search", (dict,), where), f"{where}: search"),
             effects=SearchEffects.from_json(value_of(record, "effects", (dict,), where), f"{where}: effects"),
             target=value_of(record, "target", NUMBER, where, optional=True),

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from liftlab.records import Diagnosis, Epoch
+from liftlab.records.diagnosis import LearningCurveRecord
 from liftlab.report.html import inline_images, render_page
 from liftlab.report.plots import plt, save_figure
 
@@ -59,21 +60,22 @@ def _gradients(history: Sequence[Epoch], path: Path) -> None:
     save_figure(figure, path)
 
 
-def learning_curve_plot(curve: dict[str, Any], path: Path) -> None:
+def learning_curve_plot(curve: LearningCurveRecord, path: Path, target: float | None = None) -> None:
+    """The measured points, the fitted power law and the target line (the curve's own target, else `target`)."""
     figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
-    for size, accuracies in zip(curve["sizes"], curve["val_acc"], strict=True):
+    for size, accuracies in zip(curve.sizes, curve.val_acc, strict=True):
         axes.scatter([size] * len(accuracies), accuracies, color="#4c72b0", s=18)
-    if curve["fit"]:
-        a, b, c = curve["fit"]["a"], curve["fit"]["b"], curve["fit"]["c"]
-        n = np.geomspace(min(curve["sizes"]), max(curve["sizes"]) * 8, 100)
+    if curve.fit:
+        a, b, c = curve.fit
+        n = np.geomspace(min(curve.sizes), max(curve.sizes) * 8, 100)
         axes.plot(n, 1 - (a + b * n ** (-c)), color="#4c72b0", label="fit: error = a + b n^-c")
-    target = curve.get("images_for_target")
-    if target:
-        axes.axhline(target["target"], color="#c44e52", linestyle="--", label=f"target {target['target']:.0%}")
+    target = curve.images_for_target.target if curve.images_for_target else target
+    if target is not None:
+        axes.axhline(target, color="#c44e52", linestyle="--", label=f"target {target:.0%}")
     axes.set_xscale("log")
     axes.set_xlabel("training images")
     axes.set_ylabel("validation accuracy")
-    axes.set_title(f"learning curve ({curve.get('scope') or 'baseline recipe, validation split'})", fontsize=9)
+    axes.set_title(f"learning curve ({curve.scope or 'baseline recipe, validation split'})", fontsize=9)
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     save_figure(figure, path)

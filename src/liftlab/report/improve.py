@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from liftlab.records import ImproveResult
+from liftlab.records.diagnosis import LearningCurveRecord
 from liftlab.report.diagnosis import learning_curve_plot
 from liftlab.report.evaluation import confusion_plot, corruption_plot
 from liftlab.report.html import inline_images, render_page
@@ -71,7 +72,8 @@ def improve_report(result: ImproveResult, evaluation: dict[str, Any], out: Path)
     curve = result.diagnosis.get("learning_curve")
     if curve:
         path = out / "learning_curve.png"
-        learning_curve_plot(curve | {"images_for_target": curve.get("images_for_target") or _target_line(result)}, path)
+        learning_curve_plot(LearningCurveRecord.from_json(curve, "improve.json: diagnosis.learning_curve"), path,
+                            result.target)  # fmt: skip
         plots.append(("Learning curve (baseline recipe)", path))
     plots.append(
         ("Confusion matrix of the best model (rows: true class)", confusion_plot(evaluation, out / "confusion.png"))
@@ -94,7 +96,3 @@ def improve_report(result: ImproveResult, evaluation: dict[str, Any], out: Path)
         never_run=result.search.never_run(),
         evidence=evidence_rows,
     )
-
-
-def _target_line(result: ImproveResult) -> dict[str, Any] | None:
-    return None if result.target is None else {"target": result.target}

@@ -151,7 +151,6 @@ def improve(
         familiarity=diagnosis.data_review is not None,
     )
     ctx.step("evaluation", f"best model on the test split: {evaluation['metrics']['accuracy']['value']:.4f}", started)
-    curve = diagnosis.learning_curve or {}
     # The lift describes the recipe (mean over the final seeds) or two models (its scope says which); what the
     # user deploys is one model, best/: its own test accuracy is the headline's first figure (leak-free first),
     # and its validation accuracy decides the target (the test split decides nothing).
@@ -208,7 +207,7 @@ def improve(
         lift=lift,
         target=settings.target,
         target_reached=target_reached,
-        images_for_target=curve.get("images_for_target"),
+        images_for_target=diagnosis.learning_curve.images_for_target if diagnosis.learning_curve else None,
         effects=effects(searched.rungs, n_val, finetune_helped=finetune_helped),
         search=searched.record(),
         diagnosis={k: diagnosis_json[k] for k in ("findings", "recommendations", "learning_curve", "skipped_for_time")},

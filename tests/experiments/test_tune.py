@@ -171,10 +171,10 @@ def test_repeats_use_fresh_seeds_only_so_the_winners_luck_is_not_counted() -> No
             TuneSettings(repeats=3, top=1),
             lambda recipes: list(truth + noise * rng.standard_normal(len(recipes))),
         )
-        assert top[0]["seeds"] == [1, 2, 3] and len(top[0]["scores"]) == 3, "the search's seed 0 is not repeated"
-        selected.append(top[0]["search_score"])
-        repeated.append(top[0]["mean"])
-        covered += top[0]["ci95"][0] <= truth <= top[0]["ci95"][1]
+        assert top[0].seeds == (1, 2, 3) and len(top[0].scores) == 3, "the search's seed 0 is not repeated"
+        selected.append(top[0].search_score)
+        repeated.append(top[0].mean)
+        covered += top[0].ci95[0] <= truth <= top[0].ci95[1]
     assert np.mean(selected) - truth > 0.02, "the winner's own score is biased upwards"
     assert abs(np.mean(repeated) - truth) < 0.003, "the repeats are not"
     assert 0.92 <= covered / trials <= 0.98

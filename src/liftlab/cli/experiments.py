@@ -210,14 +210,14 @@ def tune(
         trials, timeout, study, storage, tuple(split_list(space)), repeats, pruner=pruner, sampler=sampler, quiet=quiet
     )
     summary = run_tune(data, base, settings, out, on_message=lambda text: console.print(escape(text)))
-    best = summary["best"]["repeated"]
-    counts = ", ".join(f"{n} {state.lower()}" for state, n in summary["counts"].items())
-    console.print(f"{len(summary['trials'])} trials ({counts}); epochs trained {summary['epochs_trained']} of "
-                  f"{summary['epochs_unpruned']} unpruned")  # fmt: skip
+    best = summary.best
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in summary.counts.items())
+    console.print(f"{len(summary.trials)} trials ({counts}); epochs trained {summary.epochs_trained} of "
+                  f"{summary.epochs_unpruned} unpruned")  # fmt: skip
     if best:
         console.print(
-            f"best: {escape(', '.join(best['strategies']))}: val acc {best['mean']:.4f} "
-            f"({best['ci95'][0]:.4f}-{best['ci95'][1]:.4f}, {len(best['scores'])} seeds)"
+            f"best: {escape(', '.join(best.strategies))}: val acc {best.mean:.4f} "
+            f"({best.ci95[0]:.4f}-{best.ci95[1]:.4f}, {len(best.scores)} seeds)"
         )
     console.print(f"wrote {escape(str(out / 'tune.json'))}, best_recipe.yaml and report.html")
 

@@ -33,6 +33,7 @@ from liftlab.experiments.runner import Job
 from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.records import Epoch
+from liftlab.records.tune import RepeatedConfiguration, TrialSummary, TuneResult
 from liftlab.redaction import cannot_open, redact
 from liftlab.stats import mean_ci
 from liftlab.strategies import apply_strategies, get
@@ -258,7 +259,7 @@ Scorer = Callable[[list[Recipe]], list[float | None]]
 """Validation accuracies of recipes, trained (or found in the run store) together."""
 
 
-def repeat_top(study: optuna.Study, settings: TuneSettings, score: Scorer) -> list[dict[str, Any]]:
+def repeat_top(study: optuna.Study, settings: TuneSettings, score: Scorer) -> list[RepeatedConfiguration]:
     """Re-train the top configurations on `repeats` seeds the search did not use; their mean decides.
 
     The trial's own score chose it, so it is kept apart (`search_score`) and never averaged in: the best of
@@ -277,16 +278,15 @@ def repeat_top(study: optuna.Study, settings: TuneSettings, score: Scorer) -> li
         for seed in seeds
     ]
     values = score(recipes)
-    results: list[dict[str, Any]] = []
+    results = []
     for index, trial in enumerate(top):
         mine = values[index * len(seeds) : (index + 1) * len(seeds)]
-        scores = [float(v) if v is not None else float("nan") for v in mine]
+        scores = tuple(float(v) if v is not None else float("nan") for v in mine)
         finite = [s for s in scores if math.isfinite(s)]
-        mean, (low, high) = mean_ci(finite) if finite else (float("nan"), (float("nan"), float("nan")))
-        results.append({"trial": trial.number, "strategies": list(trial.user_attrs["strategies"]),
-                        "search_score": trial.value, "seeds": seeds, "scores": scores, "mean": mean,
-                        "ci95": [low, high]})  # fmt: skip
-    results.sort(key=lambda r: -float(r["mean"]))
+        mean, interval = mean_ci(finite) if finite else (float("nan"), (float("nan"), float("nan")))
+        results.append(RepeatedConfiguration(trial.number, tuple(trial.user_attrs["strategies"]), trial.value,
+                                             tuple(seeds), scores, mean, interval))  # fmt: skip
+    results.sort(key=lambda r: -r.mean)
     return results
 
 
@@ -303,18 +303,18 @@ def session_scorer(spec: str, session: Session) -> Scorer:
     return score
 
 
-def trial_record(trial: FrozenTrial) -> dict[str, Any]:
-    return {
-        "number": trial.number,
-        "state": trial.state.name,
-        "value": trial.value,
-        "params": trial.params,
-        "strategies": trial.user_attrs.get("strategies", []),
-        "epochs_trained": trial.user_attrs.get("epochs_trained", 0),
-        "seconds": trial.user_attrs.get("seconds"),
-        "intermediate": {str(k): v for k, v in sorted(trial.intermediate_values.items())},
-        "retried_from": trial.system_attrs.get("failed_trial"),
-    }
+def trial_record(trial: FrozenTrial) -> TrialSummary:
+    return TrialSummary(
+        number=trial.number,
+        state=trial.state.name,
+        value=trial.value,
+        params=dict(trial.params),
+        strategies=tuple(trial.user_attrs.get("strategies", [])),
+        epochs_trained=int(trial.user_attrs.get("epochs_trained", 0)),
+        seconds=trial.user_attrs.get("seconds"),
+        intermediate={str(k): v for k, v in sorted(trial.intermediate_values.items())},
+        retried_from=trial.system_attrs.get("failed_trial"),
+    )
 
 
 def importances(study: optuna.Study) -> dict[str, float]:
@@ -328,36 +328,33 @@ def importances(study: optuna.Study) -> dict[str, float]:
     return {name: float(value) for name, value in found.items()}
 
 
-def summarise(study: optuna.Study, url: str, repeated: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(study: optuna.Study, url: str, repeated: list[RepeatedConfiguration]) -> TuneResult:
     spec, base, spaces = study_recipe(study)
-    trials = [trial_record(t) for t in study.get_trials(deepcopy=False)]
-    best_strategies = repeated[0]["strategies"] if repeated else []
-    best_recipe = apply_strategies(base, best_strategies) if repeated else base
-    states = [t["state"] for t in trials]
-    return {
-        "data": spec,
-        "study": study.study_name,
-        "storage": redact(url),
-        "space": spaces,
-        "pruner": study.user_attrs.get("pruner"),
-        "target_trials": study.user_attrs.get(TARGET_ATTR),
-        "counts": {state: states.count(state) for state in sorted(set(states))},
-        "epochs_trained": int(sum(t["epochs_trained"] for t in trials)),
-        "epochs_unpruned": int(base.epochs * len(trials)),
-        "best": {
-            "strategies": best_strategies,
-            "recipe": best_recipe.model_dump(mode="json"),
-            "repeated": repeated[0] if repeated else None,
-        },
-        "repeated": repeated,
-        "importances": importances(study),
-        "trials": trials,
-    }
+    trials = tuple(trial_record(t) for t in study.get_trials(deepcopy=False))
+    best_strategies = repeated[0].strategies if repeated else ()
+    best_recipe = apply_strategies(base, list(best_strategies)) if repeated else base
+    states = [t.state for t in trials]
+    return TuneResult(
+        data=spec,
+        study=study.study_name,
+        storage=redact(url),
+        space=spaces,
+        pruner=study.user_attrs.get("pruner"),
+        target_trials=study.user_attrs.get(TARGET_ATTR),
+        counts={state: states.count(state) for state in sorted(set(states))},
+        epochs_trained=sum(t.epochs_trained for t in trials),
+        epochs_unpruned=int(base.epochs * len(trials)),
+        best_strategies=best_strategies,
+        best_recipe=best_recipe.model_dump(mode="json"),
+        repeated=tuple(repeated),
+        importances=importances(study),
+        trials=trials,
+    )
 
 
 def run_tune(
     spec: str, base: Recipe, settings: TuneSettings, out: Path, on_message: Callable[[str], None] = print
-) -> dict[str, Any]:
+) -> TuneResult:
     """Create or resume the study, run trials here until the target, repeat the best, write outputs."""
     from liftlab.io import write_json, write_text
 
@@ -370,8 +367,8 @@ def run_tune(
     session = Session(RunStore.in_folder(out))
     repeated = repeat_top(study, settings, session_scorer(spec, session))
     summary = summarise(study, url, repeated)
-    write_json(out / "tune.json", summary)
-    write_text(out / "best_recipe.yaml", recipe_from_dict(summary["best"]["recipe"]).to_yaml())
+    write_json(out / "tune.json", summary.to_json())
+    write_text(out / "best_recipe.yaml", recipe_from_dict(dict(summary.best_recipe)).to_yaml())
     from liftlab.report.tune import write_tune_report
 
     write_tune_report(summary, out)

@@ -31,7 +31,8 @@ def improved(tmp_path_factory: pytest.TempPathFactory) -> Path:
             save_image(root / "test" / name / f"{i:03d}.png", colour, seed=300 + i)
     out = root.parent / "improve"
     settings = ["--set", "data.size=12", "--set", "model.width=8", "--set", "epochs=3", "--set", "optim.batch_size=16"]
-    result = runner.invoke(app, ["improve", str(root), "--budget", "60s", "--out", str(out), "--quiet", *settings])
+    command = ["improve", str(root), "--budget", "60s", "--out", str(out), "--quiet", "--export", "torchscript"]
+    result = runner.invoke(app, [*command, *settings])
     assert result.exit_code == 0, result.output
     return out
 
@@ -41,6 +42,11 @@ def test_improve_writes_the_contract_files(improved: Path) -> None:
     assert {"baseline", "best", "lift", "steps", "budget_s", "used_s"} <= set(result)
     classes = json.loads((improved / "best" / "classes.json").read_text())
     assert MARKUP_CLASS in classes
+    # --export: best/ as one file, checked against best/ before it was written, and said in the steps
+    described = json.loads((improved / "best.pt.json").read_text())
+    assert (improved / "best.pt").is_file() and described["classes"] == classes
+    assert described["parity"]["max_abs_difference"] <= described["parity"]["tolerance"] == 1e-4
+    assert any(step["phase"] == "export" and "best.pt" in step["detail"] for step in result["steps"])
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make test installs it)")

@@ -158,7 +158,9 @@ def evaluate(
 @app.command()
 @reports_errors
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by train (or improve's best/).")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run folder written by train (or improve's best/), or a file `export` wrote.")
+    ],
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     csv: Annotated[Path | None, typer.Option("--csv", help="Write id,y_true,y_pred,p_<class> rows here.")] = None,
     familiarity: Annotated[bool, typer.Option(help=FAMILIARITY_HELP)] = True,
@@ -167,25 +169,28 @@ def predict(
     """Class and probabilities per image, with the run's own preprocessing; images unlike the training images
     are flagged (outlier score above the threshold that flags at most 1% of validation images)."""
     from liftlab.errors import BadInputError
-    from liftlab.evaluate.predict import predict_images, resolution_warning
+    from liftlab.evaluate.predict import predict_images, resolution_warning, source_folder
     from liftlab.evaluate.predictions_csv import write_predictions
     from liftlab.train.familiarity import familiarity_of
     from liftlab.train.saved import ensemble_members
 
+    folder = source_folder(run_dir)
     known = None
     if familiarity:
         try:
-            known = familiarity_of(run_dir, quiet)
+            if folder is None:
+                raise BadInputError(f"{run_dir} was exported from a run folder that is not here")
+            known = familiarity_of(folder, quiet)
         except BadInputError as error:
             errors.print(f"[yellow]no unfamiliar-image check:[/yellow] {escape(str(error))}", soft_wrap=True)
     predictions, unreadable = predict_images(run_dir, images, known, quiet)
-    members = ensemble_members(run_dir)
+    members = ensemble_members(run_dir) if run_dir.is_dir() else None
     if members:
         errors.print(f"an ensemble of {len(members)} networks: their probabilities averaged", soft_wrap=True)
     for bad in unreadable:
         errors.print(f"[yellow]skipped[/yellow] {escape(bad.path)}: {escape(bad.reason)}", soft_wrap=True)
     # the files actually predicted (predict_images has listed the folders once already)
-    warning = resolution_warning(run_dir, [Path(item) for item in predictions.ids or []])
+    warning = resolution_warning(folder, [Path(item) for item in predictions.ids or []]) if folder else None
     if warning:
         errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
     if predictions.unfamiliar is not None and predictions.unfamiliar.any():
@@ -205,3 +210,35 @@ def predict(
         cls = predictions.classes[predictions.y_pred[i]]
         flag = "" if predictions.unfamiliar is None else ("\tunfamiliar" if predictions.unfamiliar[i] else "\tfamiliar")
         typer.echo(f"{item}\t{cls}\t{predictions.proba[i].max():.4f}{flag}")  # plain tab-separated lines for scripts
+
+
+@app.command()
+@reports_errors
+def export(
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run folder written by train, or improve's best/ (an ensemble too).")
+    ],
+    format_: Annotated[str, typer.Option("--format", help="onnx (ONNX Runtime) or torchscript.")] = "onnx",
+    out: Annotated[Path | None, typer.Option(help="The file to write (default: RUN_DIR.onnx or RUN_DIR.pt).")] = None,
+    check_images: Annotated[int, typer.Option(min=1, help="Validation images the export is checked on.")] = 32,
+    check_on: Annotated[
+        Path | None, typer.Option(help="Check on the images in this folder instead of the run's validation split.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Write the run as one file that runs without liftlab (preprocessing, test-time views and an ensemble's
+    average inside), checked against liftlab's own probabilities before it is written."""
+    from liftlab.train.export import FORMATS, export_run
+
+    suffix = FORMATS.get(format_, "")
+    target = out if out is not None else run_dir.with_name(run_dir.name + suffix)
+    record = export_run(run_dir, format_, target, check_images, check_on, quiet)
+    parity = record.parity
+    console.print(
+        f"wrote {escape(str(target))} ({record.kind}, {len(record.classes)} classes): takes uint8 "
+        f"{record.input.layout} batches of {record.input.channels}x{record.input.size}x{record.input.size} "
+        f"({record.input.color}, resize {record.input.resize}); on {parity.images} validation images its "
+        f"probabilities differ from liftlab's by at most {parity.max_abs_difference:.1e} (allowed "
+        f"{parity.tolerance:.0e}). Its description: {escape(str(target))}.json",
+        highlight=False,
+    )

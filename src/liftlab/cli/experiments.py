@@ -141,6 +141,9 @@ def improve(
     workers: Annotated[int | None, typer.Option(min=1, help="Local worker processes (default: one per core).")] = None,
     out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes.")] = Path("runs/improve"),
     skip_bad: Annotated[bool, typer.Option(help="Ignore unusable image files.")] = False,
+    export: Annotated[
+        str | None, typer.Option(help="Also write best/ as OUT/best.onnx (onnx) or OUT/best.pt (torchscript).")
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Diagnose, try the prescribed remedies under a time budget, and export the best model with proof."""
@@ -167,6 +170,7 @@ def improve(
         skip_bad=skip_bad,
         quiet=quiet,
         command=" ".join(["liftlab", *sys.argv[1:]]),
+        export=export,
     )
 
     def show(step: Step) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from liftlab.errors import BadInputError
+
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 )
@@ -187,3 +189,18 @@ def load_array(path: Path, size: int, policy: ResizePolicy, color: str) -> np.nd
     """Read `path` and return a (channels, size, size) uint8 array; raises BadImageError. A JPEG far larger
     than `size` decodes at a reduced scale first (`read_image`)."""
     return to_array(read_image(path, resized_to=size), size, policy, color)
+
+
+def image_files(inputs: list[Path]) -> list[Path]:
+    """Every image named: files as given, folders searched recursively in sorted order."""
+    found: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found += sorted(p for p in item.rglob("*") if p.is_file() and is_image_name(p))
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise BadInputError(f"{item}: no such image or folder")
+    if not found:
+        raise BadInputError(f"no image files in {', '.join(map(str, inputs))}")
+    return found

@@ -15,41 +15,44 @@ import numpy as np
 import torch
 
 from liftlab.data.geometry import geometry_of_paths, mismatch
-from liftlab.data.images import BadFile, BadImageError, is_image_name, load_array
+from liftlab.data.images import BadFile, BadImageError, image_files, load_array
 from liftlab.errors import BadInputError
 from liftlab.evaluate.predictions_csv import Predictions
+from liftlab.train.export import InputSpec, input_spec
+from liftlab.train.exported import ExportedModel, format_of
 from liftlab.train.familiarity import Familiarity, image_scores
 from liftlab.train.saved import Predictor, load_model
 
 
-def image_files(inputs: list[Path]) -> list[Path]:
-    """Every image named: files as given, folders searched recursively in sorted order."""
-    found: list[Path] = []
-    for item in inputs:
-        if item.is_dir():
-            found += sorted(p for p in item.rglob("*") if p.is_file() and is_image_name(p))
-        elif item.is_file():
-            found.append(item)
-        else:
-            raise BadInputError(f"{item}: no such image or folder")
-    if not found:
-        raise BadInputError(f"no image files in {', '.join(map(str, inputs))}")
-    return found
-
-
-def _decode(trained: Predictor, paths: list[Path]) -> tuple[torch.Tensor, list[Path], list[BadFile]]:
-    data = trained.recipe.data
-    # A model of one channel was trained on gray images whatever the recipe's colour says (digits).
-    color = "gray" if trained.channels == 1 else data.color
+def _decode(spec: InputSpec, paths: list[Path]) -> tuple[torch.Tensor, list[Path], list[BadFile]]:
     arrays, kept, bad = [], [], []
     for path in paths:
         try:
-            arrays.append(load_array(path, data.size, data.resize, color))
+            arrays.append(load_array(path, spec.size, spec.resize, spec.color))
             kept.append(path)
         except BadImageError as error:
             bad.append(error.bad)
-    images = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, trained.channels, data.size, data.size))
+    images = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, spec.channels, spec.size, spec.size))
     return images, kept, bad
+
+
+def load_predictor(model: Path) -> tuple[Predictor | ExportedModel, InputSpec]:
+    """A run folder (one network or an ensemble) or an exported file (`liftlab export`), and how its images
+    are decoded."""
+    if format_of(model) is not None:
+        exported = ExportedModel.load(model)
+        return exported, exported.record.input
+    trained = load_model(model)
+    return trained, input_spec(trained)
+
+
+def source_folder(model: Path) -> Path | None:
+    """The run folder behind `model`: itself, or the folder an exported file was made from where it is still
+    there (its metrics and features give the resolution warning and the unfamiliar-image check)."""
+    if format_of(model) is None:
+        return model
+    source = Path(ExportedModel.load(model).record.source)
+    return source if source.is_dir() else None
 
 
 def trained_geometry(run_dir: Path) -> dict[str, Any] | None:
@@ -68,8 +71,8 @@ def predict_images(
 ) -> tuple[Predictions, list[BadFile]]:
     """Predictions (y_true = -1 where the folder does not name a class) and the files that could not be read;
     with `familiarity` (`train.familiarity.familiarity_of(run_dir)`), each image's outlier score and flag."""
-    trained = load_model(run_dir)
-    images, kept, bad = _decode(trained, image_files(inputs))
+    trained, spec = load_predictor(run_dir)
+    images, kept, bad = _decode(spec, image_files(inputs))
     if not kept:
         raise BadInputError(f"none of the {len(bad)} image file(s) could be read: " + "; ".join(
             f"{b.path}: {b.reason}" for b in bad[:5]))  # fmt: skip

@@ -28,6 +28,7 @@ from liftlab.experiments.store import RunStore
 from liftlab.io import write_json
 from liftlab.records import RunRecord, Step
 from liftlab.records.search import Rung
+from liftlab.train.export import FORMATS, needs_onnx
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ImproveSettings:
     skip_bad: bool = False
     quiet: bool = True
     command: str = ""
+    export: str | None = None  # write best/ as OUT/best.onnx or best.pt at the end (`train/export.py`)
 
     def __post_init__(self) -> None:
         if self.budget_s < 30:
@@ -51,6 +53,11 @@ class ImproveSettings:
             raise BadInputError(f"--seeds: expected at least 1, found {self.seeds}")
         if self.target is not None and not 0 < self.target <= 1:
             raise BadInputError(f"--target: expected an accuracy in (0, 1], found {self.target}")
+        if self.export is not None:  # refused before the budget is spent, not after
+            if self.export not in FORMATS:
+                raise BadInputError(f"--export: expected one of {', '.join(FORMATS)}, found {self.export!r}")
+            if self.export == "onnx":
+                needs_onnx()
 
 
 class PlanLog:

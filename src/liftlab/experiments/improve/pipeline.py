@@ -59,6 +59,7 @@ from liftlab.records import (
 from liftlab.records.runs import LeakFreeAccuracy, RunMetrics
 from liftlab.report.verdict import verdict_sentences
 from liftlab.stats import accuracy_without
+from liftlab.train.export import FORMATS, export_run
 from liftlab.train.inference import tta_view_count
 from liftlab.train.probe import on_features
 
@@ -236,6 +237,9 @@ def improve(
     result = result.with_verdict(verdict_sentences(result))
     write_json(out / "improve.json", result.to_json())
     improve_report(result, evaluation, out)
+    if settings.export:
+        exported_file(ctx, settings.export)
+        result = replace(result, steps=tuple(log.steps))
     result = result.with_used(clock.used())  # the report's seconds count too
     over = overrun_reason(settings.budget_s, result.used_s, log.ends)
     if over:  # the promise: the budget plus 2% (10 s on a small one), or a step that says why not
@@ -243,6 +247,17 @@ def improve(
         result = replace(result, steps=tuple(log.steps))
     write_json(out / "improve.json", result.to_json())
     return result
+
+
+def exported_file(ctx: ImproveContext, fmt: str) -> Path:
+    """best/ as one file (`--export`), checked against liftlab's predictor on its validation images."""
+    started = ctx.clock.used()
+    target = ctx.out / f"best{FORMATS[fmt]}"
+    record = export_run(ctx.out / "best", fmt, target, quiet=ctx.settings.quiet)
+    parity = record.parity
+    ctx.step("export", f"{target.name} ({record.kind}); its probabilities differ from best/'s by at most "
+             f"{parity.max_abs_difference:.1e} on {parity.images} validation images", started)  # fmt: skip
+    return target
 
 
 def best_members(

@@ -36,6 +36,18 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def tracking_server() -> Iterator[str]:
+    """A private MLflow tracking server for this test session; its URI."""
+    from mlflow_server import mlflow_server
+
+    try:
+        with mlflow_server() as server:
+            yield server.uri
+    except RuntimeError as error:
+        pytest.fail(str(error))
+
+
+@pytest.fixture(scope="session")
 def cifar_small() -> Path:
     path = SHARED_DATASETS / "cifar10-small"
     if not path.is_dir():

@@ -21,8 +21,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def improved(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A short improve run on a folder whose third class name is an HTML payload."""
+def improved(tmp_path_factory: pytest.TempPathFactory, tracking_server: str) -> Path:
+    """A short improve run on a folder whose third class name is an HTML payload, exported and mirrored into a
+    private MLflow server."""
     root = tmp_path_factory.mktemp("data")
     for name, colour in COLOURS.items():
         for i in range(30):
@@ -31,7 +32,8 @@ def improved(tmp_path_factory: pytest.TempPathFactory) -> Path:
             save_image(root / "test" / name / f"{i:03d}.png", colour, seed=300 + i)
     out = root.parent / "improve"
     settings = ["--set", "data.size=12", "--set", "model.width=8", "--set", "epochs=3", "--set", "optim.batch_size=16"]
-    command = ["improve", str(root), "--budget", "60s", "--out", str(out), "--quiet", "--export", "torchscript"]
+    command = ["improve", str(root), "--budget", "60s", "--out", str(out), "--quiet", "--export", "torchscript",
+               "--track", tracking_server]  # fmt: skip
     result = runner.invoke(app, [*command, *settings])
     assert result.exit_code == 0, result.output
     return out
@@ -47,6 +49,32 @@ def test_improve_writes_the_contract_files(improved: Path) -> None:
     assert (improved / "best.pt").is_file() and described["classes"] == classes
     assert described["parity"]["max_abs_difference"] <= described["parity"]["tolerance"] == 1e-4
     assert any(step["phase"] == "export" and "best.pt" in step["detail"] for step in result["steps"])
+
+
+def test_the_improve_run_appears_in_mlflow_with_its_runs_nested_params_epochs_and_files(
+    improved: Path, tracking_server: str
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    result = json.loads((improved / "improve.json").read_text())
+    client = MlflowClient(tracking_uri=tracking_server)
+    experiment = client.get_experiment_by_name("liftlab")
+    assert experiment is not None
+    parents = client.search_runs([experiment.experiment_id], "tags.`liftlab.command` = 'improve'")
+    parent = next(run for run in parents if run.data.params.get("out") == str(improved))
+    assert parent.data.tags["liftlab.verdict"] == " ".join(result["verdict"])
+    assert parent.data.metrics["used_s"] == pytest.approx(result["used_s"], abs=30)
+    assert parent.data.metrics["best_test_acc"] == pytest.approx(result["best"]["test_acc"])
+    artifacts = {item.path for item in client.list_artifacts(parent.info.run_id)}
+    assert {"report.html", "improve.json", "best.pt", "best.pt.json"} <= artifacts
+    children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == result["runs_trained"], "every run this invocation trained, once"
+    for child in children:
+        assert {"epochs", "data.size", "optim.lr", "seed"} <= set(child.data.params)
+        assert len(child.data.tags["liftlab.data_fingerprint"]) == 16 and child.data.tags["liftlab.seed"]
+        history = client.get_metric_history(child.info.run_id, "train_loss")
+        assert [point.step for point in history] == list(range(1, len(history) + 1)), "one point per epoch"
+        assert len(history) >= 1
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make test installs it)")

@@ -116,3 +116,12 @@ def print_leak_free(clean: LeakFreeAccuracy | None, metric: str) -> None:
         f"[yellow]{clean.left_out} test image(s) have an exact copy in train or val[/yellow]: {metric} without them "
         f"(leak-free, {clean.images} images) {clean.value:.4f} (95% CI {low:.4f} to {high:.4f})"
     )
+
+
+TrackOption = Annotated[
+    str | None,
+    typer.Option(
+        "--track",
+        help="Mirror the runs into this MLflow tracking server (or $LIFTLAB_TRACKING_URI); needs liftlab[track].",
+    ),
+]

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from liftlab.cli.common import DataArg, StorageOption, app, base_recipe, console, reports_errors
+from liftlab.cli.common import DataArg, StorageOption, TrackOption, app, base_recipe, console, reports_errors
 
 
 @app.command()
@@ -28,6 +28,7 @@ def ablate(
     ] = None,
     recipe: Annotated[Path | None, typer.Option(help="Baseline recipe YAML.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a baseline recipe field.")] = None,
+    track: TrackOption = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Baseline, each strategy alone and together, over several seeds, with intervals and verdicts."""
@@ -35,7 +36,9 @@ def ablate(
     from liftlab.strategies import split_list
 
     base = base_recipe(recipe, set_)
-    settings = AblationSettings(split_list(strategies), combine, seeds, epochs, time_per_run, workers, storage, quiet)
+    settings = AblationSettings(
+        split_list(strategies), combine, seeds, epochs, time_per_run, workers, storage, quiet, track=track
+    )
     summary, execution = run_ablation(data, base, settings, out)
     table = Table(title=f"ablation on {data}: {len(summary.seeds)} seeds, {summary.budget['epochs']} epochs")
     for column in ("arm", "test acc", "95% CI", "vs baseline", "p (Holm)", "verdict"):
@@ -144,6 +147,7 @@ def improve(
     export: Annotated[
         str | None, typer.Option(help="Also write best/ as OUT/best.onnx (onnx) or OUT/best.pt (torchscript).")
     ] = None,
+    track: TrackOption = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Diagnose, try the prescribed remedies under a time budget, and export the best model with proof."""
@@ -171,6 +175,7 @@ def improve(
         quiet=quiet,
         command=" ".join(["liftlab", *sys.argv[1:]]),
         export=export,
+        track=track,
     )
 
     def show(step: Step) -> None:
@@ -203,6 +208,7 @@ def tune(
     recipe: Annotated[Path | None, typer.Option(help="Recipe YAML (or built-in name) to start from.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe field.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes the study.")] = Path("runs/tune"),
+    track: TrackOption = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Tune hyperparameters with Optuna (TPE, pruning by epochs); workers anywhere can join the study."""
@@ -211,7 +217,16 @@ def tune(
 
     base = base_recipe(recipe, set_)
     settings = TuneSettings(
-        trials, timeout, study, storage, tuple(split_list(space)), repeats, pruner=pruner, sampler=sampler, quiet=quiet
+        trials,
+        timeout,
+        study,
+        storage,
+        tuple(split_list(space)),
+        repeats,
+        pruner=pruner,
+        sampler=sampler,
+        quiet=quiet,
+        track=track,
     )
     summary = run_tune(data, base, settings, out, on_message=lambda text: console.print(escape(text)))
     best = summary.best

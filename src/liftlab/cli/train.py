@@ -15,6 +15,7 @@ from rich.table import Table
 import liftlab
 from liftlab.cli.common import (
     DataArg,
+    TrackOption,
     _without_option,
     app,
     augment_app,
@@ -55,11 +56,13 @@ def train(
     nproc: Annotated[
         int, typer.Option(min=1, help="Processes for one run under torch.distributed (gloo on CPU, NCCL on GPUs).")
     ] = 1,
+    track: TrackOption = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train one recipe and write a run folder (recipe, history, metrics, weights, classes)."""
     import sys
 
+    from liftlab.experiments.tracking import run_folder_record, start_tracking
     from liftlab.train import distributed
     from liftlab.train.run_folder import train_run
 
@@ -72,9 +75,12 @@ def train(
     if seed is not None:
         overrides.append(f"seed={seed}")
     resolved = base_recipe(recipe, overrides, strategies)
+    tracker = start_tracking(track, "train", f"train {data}", {"out": str(out)}, parent=False)
     metrics = train_run(data, resolved, out, skip_bad=skip_bad, resume=resume, quiet=quiet)
     if metrics is None:  # a process other than rank 0 of a distributed run: rank 0 reports
         return
+    if tracker is not None:
+        tracker.log_run(run_folder_record(out, metrics), resolved.model_dump(mode="json"), data, name=str(out))
     if metrics.stopped_reason:
         errors.print(f"[yellow]stopped:[/yellow] {metrics.stopped_reason}")
     for resumed in metrics.extra.get("resumed", []):

@@ -55,6 +55,15 @@ class ImageData:
         seen = {_digest(image) for split in (self.train, self.val) for image in split.images}
         return np.asarray([_digest(image) in seen for image in self.test.images], dtype=bool)
 
+    def fingerprint(self) -> str:
+        """A short hash of which image is in which split with which label: runs with the same fingerprint saw
+        the same data, by name and label (a file changed in place keeps its name)."""
+        digest = hashlib.sha256()
+        for split_name, split in (("train", self.train), ("val", self.val), ("test", self.test)):
+            for name, label in zip(split.names, split.labels.tolist(), strict=True) if split is not None else ():
+                digest.update(f"{split_name}\t{name}\t{self.classes[label]}\n".encode())
+        return digest.hexdigest()[:16]
+
     def split_record(self) -> dict[str, list[str]]:
         """The items of every split by name, so a run records exactly what it trained and tested on."""
         record = {"train": self.train.names, "val": self.val.names}

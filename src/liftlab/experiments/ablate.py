@@ -20,6 +20,7 @@ from liftlab.experiments.runner import Job
 from liftlab.experiments.selection import keeps_addition
 from liftlab.experiments.session import Ledger, Session
 from liftlab.experiments.store import RunStore, run_key
+from liftlab.experiments.tracking import Tracker, start_tracking
 from liftlab.io import write_json
 from liftlab.progress import make_progress
 from liftlab.records import AblationArm, AblationResult, FailedRun, RunRecord, RunSummary
@@ -37,10 +38,13 @@ class AblationSettings:
     workers: int | None = None
     storage: str | None = None
     quiet: bool = True
+    track: str | None = None  # MLflow tracking URI (`experiments/tracking.py`)
 
 
 class Ablation:
-    def __init__(self, spec: str, base: Recipe, settings: AblationSettings, out: Path) -> None:
+    def __init__(
+        self, spec: str, base: Recipe, settings: AblationSettings, out: Path, tracker: Tracker | None = None
+    ) -> None:
         if settings.seeds < 1:
             raise BadInputError(f"--seeds {settings.seeds}: expected at least 1")
         self.spec = spec
@@ -48,7 +52,7 @@ class Ablation:
         self.out = out
         self.base = with_values(base, {"epochs": settings.epochs}) if settings.epochs else base
         store = RunStore(settings.storage) if settings.storage else RunStore.in_folder(out)
-        self.session = Session(store, settings.workers)
+        self.session = Session(store, settings.workers, tracker)
         self.budget = {"max_seconds": settings.time_per_run}
         self.seeds = list(range(self.base.seed, self.base.seed + settings.seeds))
         self.greedy_arms: set[str] = set()  # combinations the greedy step chose: tested on fresh seeds
@@ -210,8 +214,19 @@ def run_ablation(spec: str, base: Recipe, settings: AblationSettings, out: Path)
     from liftlab.report.html import ablation_report
     from liftlab.report.plots import ablation_plots
 
-    ablation = Ablation(spec, base, settings, out)
+    asked = {"data": spec, "strategies": list(settings.strategies), "combine": settings.combine,
+             "seeds": settings.seeds, "out": str(out)}  # fmt: skip
+    tracker = start_tracking(settings.track, "ablate", f"ablate {spec}", asked)
+    ablation = Ablation(spec, base, settings, out, tracker)
     summary = ablation.run()
     plots = ablation_plots(summary, out)
     ablation_report(summary, plots, out / "report.html")
+    if tracker is not None:
+        figures: dict[str, float | None] = {}
+        for arm in summary.arms:
+            figures[f"{arm.name}.mean_test_acc"] = arm.mean_test_acc
+            if arm.delta_vs_baseline:
+                figures[f"{arm.name}.delta_vs_baseline"] = arm.delta_vs_baseline.get("mean")
+        verdicts = {f"liftlab.verdict.{arm.name}": arm.verdict for arm in summary.arms}
+        tracker.finish_parent(figures, verdicts, [out / "report.html", out / "ablation.json"])
     return summary, ablation.ledger

@@ -77,6 +77,7 @@ def run_job(job: Job) -> RunRecord:
         dtype=result.dtype,
         device=result.device,
         liftlab_version=liftlab.__version__,
+        data_fingerprint=data.fingerprint(),
     )
 
 

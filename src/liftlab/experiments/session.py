@@ -14,6 +14,7 @@ from pathlib import Path
 from liftlab.experiments.capacity import machine_capacity
 from liftlab.experiments.runner import Job, run_jobs
 from liftlab.experiments.store import RunStore
+from liftlab.experiments.tracking import Tracker
 from liftlab.records import RunRecord
 from liftlab.train.run_folder import score_run_folder
 
@@ -42,8 +43,9 @@ def always(record: RunRecord) -> bool:
 
 
 class Session:
-    def __init__(self, store: RunStore, workers: int | None = None) -> None:
+    def __init__(self, store: RunStore, workers: int | None = None, tracker: Tracker | None = None) -> None:
         self.store = store
+        self.tracker = tracker  # each run trained here is mirrored to MLflow after the store keeps it
         self.capacity = machine_capacity().with_workers(workers)  # measured once per machine, then cached
         self.workers = self.capacity.workers
         self.records = store.records()
@@ -76,6 +78,8 @@ class Session:
             self.ledger.trained.append(record.key)
             if record.resumed_from_epoch is not None:
                 self.ledger.resumed.append(record.key)
+            if self.tracker is not None:
+                self.tracker.log_run(record, wanted[record.key].recipe, wanted[record.key].spec)
             on_done(record)
 
         run_jobs(to_train, min(self.workers, len(to_train)) if to_train else 1, finished)

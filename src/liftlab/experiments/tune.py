@@ -32,6 +32,7 @@ from liftlab.errors import BadInputError
 from liftlab.experiments.runner import Job
 from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore, run_key
+from liftlab.experiments.tracking import start_tracking
 from liftlab.records import Epoch
 from liftlab.records.tune import RepeatedConfiguration, TrialSummary, TuneResult
 from liftlab.redaction import cannot_open, redact
@@ -59,6 +60,7 @@ class TuneSettings:
     sampler: str = "tpe"  # "random" samples independently of results (same seed, same configurations)
     seed: int = 0
     quiet: bool = True
+    track: str | None = None  # MLflow tracking URI (`experiments/tracking.py`)
 
 
 def open_storage(url: str, grace_s: float = GRACE_S) -> RDBStorage:
@@ -360,11 +362,14 @@ def run_tune(
 
     url = storage_url(settings, out)
     study = create_study(spec, base, settings, out)
+    asked = {"data": spec, "study": settings.study, "space": list(settings.space), "trials": settings.trials}
+    tracker = start_tracking(settings.track, "tune", f"tune {spec} ({settings.study})", asked)
+    before = {trial.number for trial in study.get_trials(deepcopy=False)}
     done = finished_count(study)
     if done < settings.trials:
         on_message(f"study {settings.study} in {redact(url)}: {done} of {settings.trials} trials done")
         work(study, None, settings.timeout, settings.quiet)
-    session = Session(RunStore.in_folder(out))
+    session = Session(RunStore.in_folder(out), tracker=tracker)
     repeated = repeat_top(study, settings, session_scorer(spec, session))
     summary = summarise(study, url, repeated)
     write_json(out / "tune.json", summary.to_json())
@@ -372,4 +377,15 @@ def run_tune(
     from liftlab.report.tune import write_tune_report
 
     write_tune_report(summary, out)
+    if tracker is not None:  # the trials this invocation ran (a resumed study's earlier ones were logged then)
+        for trial in summary.trials:
+            if trial.number not in before:
+                tracker.log_trial(trial, base.model_dump(mode="json"))
+        best = summary.best
+        figures = {"best_mean_val_acc": best.mean if best else None,
+                   "best_ci95_low": best.ci95[0] if best else None, "best_ci95_high": best.ci95[1] if best else None,
+                   "epochs_trained": float(summary.epochs_trained),
+                   "epochs_unpruned": float(summary.epochs_unpruned)}  # fmt: skip
+        texts = {"liftlab.best_strategies": ", ".join(summary.best_strategies)}
+        tracker.finish_parent(figures, texts, [out / "report.html", out / "tune.json", out / "best_recipe.yaml"])
     return summary

@@ -115,6 +115,7 @@ class RunRecord:
     dtype: str = ""
     device: str = ""
     liftlab_version: str = ""
+    data_fingerprint: str = ""  # `ImageData.fingerprint`: which images, in which split, with which label
 
     @property
     def failed(self) -> bool:
@@ -161,6 +162,7 @@ class RunRecord:
             dtype=value_of(record, "dtype", (str,), where, optional=True) or "",
             device=value_of(record, "device", (str,), where, optional=True) or "",
             liftlab_version=value_of(record, "liftlab_version", (str,), where, optional=True) or "",
+            data_fingerprint=value_of(record, "data_fingerprint", (str,), where, optional=True) or "",
         )
 
 
@@ -225,7 +227,7 @@ class LeakFreeAccuracy:
 
 RUN_METRICS = ("data", "seed", "val_acc", "test_acc", "test_leak_free", "n_train", "n_val", "n_test", "classes",
                "seconds", "images_per_second", "device", "dtype", "stopped_reason", "strategies",
-               "liftlab_version", "native_geometry", "skipped")  # fmt: skip
+               "liftlab_version", "native_geometry", "skipped", "data_fingerprint")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ class RunMetrics:
     stopped_reason: str | None = None
     strategies: tuple[str, ...] = ()
     liftlab_version: str = ""
+    data_fingerprint: str = ""
     test_leak_free: LeakFreeAccuracy | None = None
     native_geometry: dict[str, Any] | None = None  # `data.geometry.Geometry.record()` of the training images
     skipped: tuple[dict[str, str], ...] = ()  # the unusable files left out ({path, reason})
@@ -280,6 +283,7 @@ class RunMetrics:
             stopped_reason=value_of(record, "stopped_reason", (str,), where, optional=True),
             strategies=strings_of(record, "strategies", where),
             liftlab_version=value_of(record, "liftlab_version", (str,), where, optional=True) or "",
+            data_fingerprint=value_of(record, "data_fingerprint", (str,), where, optional=True) or "",
             test_leak_free=LeakFreeAccuracy.from_json(leak_free, f"{where}: test_leak_free") if leak_free else None,
             native_geometry=value_of(record, "native_geometry", (dict,), where, optional=True),
             skipped=tuple(value_of(record, "skipped", (list,), where, optional=True) or ()),

@@ -130,6 +130,7 @@ def write_run_folder(
         stopped_reason=result.stopped_reason,
         strategies=tuple(recipe.strategies),
         liftlab_version=liftlab.__version__,
+        data_fingerprint=data.fingerprint(),
         test_leak_free=_leak_free(data, predicted),
         native_geometry=data.native,
         skipped=tuple(asdict(bad) for bad in data.skipped),

@@ -25,6 +25,7 @@ from liftlab.experiments.improve.time_plan import TimePlan
 from liftlab.experiments.improve.trainer import StoreTrainer, TrainedBatch, Trainer
 from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore
+from liftlab.experiments.tracking import Tracker
 from liftlab.io import write_json
 from liftlab.records import RunRecord, Step
 from liftlab.records.search import Rung
@@ -45,6 +46,7 @@ class ImproveSettings:
     quiet: bool = True
     command: str = ""
     export: str | None = None  # write best/ as OUT/best.onnx or best.pt at the end (`train/export.py`)
+    track: str | None = None  # MLflow tracking URI (`experiments/tracking.py`); None: LIFTLAB_TRACKING_URI or none
 
     def __post_init__(self) -> None:
         if self.budget_s < 30:
@@ -165,14 +167,20 @@ class ImproveContext:
 
 
 def open_context(
-    spec: str, base: Recipe, settings: ImproveSettings, out: Path, clock: Clock, log: StepLog
+    spec: str,
+    base: Recipe,
+    settings: ImproveSettings,
+    out: Path,
+    clock: Clock,
+    log: StepLog,
+    tracker: Tracker | None = None,
 ) -> tuple[ImproveContext, Session]:
     """The real context for `out`: its plan log (refused when it holds another baseline's plan), the run store
     in it, the machine's capacity (measured once per machine). Also returns the session, whose ledger counts
     what this invocation trained."""
     plan = PlanLog(out / "plan.json")
     plan.adopt(base, out)
-    session = Session(RunStore.in_folder(out), settings.workers)
+    session = Session(RunStore.in_folder(out), settings.workers, tracker)
     trainer = StoreTrainer(spec, out, session, settings.skip_bad)
     context = ImproveContext(spec, base, settings, out, clock, trainer, plan, log, session.capacity, Timings())
     return context, session

@@ -45,6 +45,7 @@ from liftlab.experiments.improve.profile import PROFILE_SOURCE, profiled_baselin
 from liftlab.experiments.improve.search import search
 from liftlab.experiments.improve.search_effects import effects
 from liftlab.experiments.improve.start import checked_data, diagnosed
+from liftlab.experiments.tracking import start_tracking
 from liftlab.io import write_json
 from liftlab.records import (
     EnsembleChoice,
@@ -85,6 +86,8 @@ def improve(
     settings = settings or ImproveSettings()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    asked = {"data": spec, "budget_s": settings.budget_s, "seeds": settings.seeds, "out": str(out)}
+    tracker = start_tracking(settings.track, "improve", f"improve {spec}", asked)
     clock = Clock(settings.budget_s)
     log = StepLog(clock, on_step)
     check = checked_data(spec, base, settings, log)
@@ -93,7 +96,7 @@ def improve(
         started = clock.used()
         base, profile = profiled_baseline(check, list(settings.overrides))
         log.add("profile", "; ".join(profile.reasons), started)
-    ctx, session = open_context(spec, base, settings, out, clock, log)
+    ctx, session = open_context(spec, base, settings, out, clock, log, tracker)
     found_at_start = session.found_at_start if ctx.plan.found else 0  # runs an earlier invocation here left
     source = (PROFILE_SOURCE, *profile.reasons) if profile else ("your recipe, with --set on top",)
     diagnosis = diagnosed(ctx, check, source)
@@ -246,7 +249,29 @@ def improve(
         ctx.step("over budget", over, clock.used())
         result = replace(result, steps=tuple(log.steps))
     write_json(out / "improve.json", result.to_json())
+    if tracker is not None:
+        files = [out / "report.html", out / "improve.json"]
+        if settings.export:
+            model_file = out / f"best{FORMATS[settings.export]}"
+            files += [model_file, model_file.with_name(model_file.name + ".json")]
+        tracker.finish_parent(verdict_figures(result), verdict_texts(result), files)
     return result
+
+
+def verdict_figures(result: ImproveResult) -> dict[str, float | None]:
+    """What the parent run of an improve invocation records as metrics: the lift with its interval, each
+    side's test accuracy, the exported model's and the seconds used."""
+    lift = result.lift
+    exported = result.best.exported
+    return {"lift": lift.value, "lift_ci95_low": lift.ci95[0], "lift_ci95_high": lift.ci95[1],
+            "best_test_acc": result.best.test_acc, "baseline_test_acc": result.baseline.test_acc,
+            "exported_test_acc": exported.test_acc if exported else None, "used_s": result.used_s}  # fmt: skip
+
+
+def verdict_texts(result: ImproveResult) -> dict[str, str]:
+    """The parent run's tags: the verdict's sentences and what the lift describes."""
+    return {"liftlab.verdict": " ".join(result.verdict), "liftlab.lift_kind": result.lift.kind,
+            "liftlab.lift_scope": result.lift.scope or "", "liftlab.best": result.best.name}  # fmt: skip
 
 
 def exported_file(ctx: ImproveContext, fmt: str) -> Path:

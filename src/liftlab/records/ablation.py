@@ -17,6 +17,7 @@ from liftlab.records.fields import (
     strings_of,
     value_of,
 )
+from liftlab.records.html import percent, section, table
 from liftlab.records.runs import RunSummary
 
 
@@ -95,6 +96,22 @@ class AblationResult:
     arms: tuple[AblationArm, ...]
     alpha: float
     liftlab_version: str = ""
+
+    def _repr_html_(self) -> str:
+        """Every arm's test accuracy with its interval, its change against the baseline and its verdict."""
+
+        def change(arm: AblationArm) -> str:
+            delta = arm.delta_vs_baseline or {}
+            if delta.get("mean") is None or not delta.get("ci95"):
+                return ""
+            low, high = delta["ci95"]
+            return f"{100 * delta['mean']:+.2f} ({100 * low:+.2f} to {100 * high:+.2f})"
+
+        rows = [(arm.name, percent(arm.mean_test_acc),
+                 f"{percent(arm.ci95[0])} to {percent(arm.ci95[1])}" if arm.ci95 else "", change(arm), arm.verdict)
+                for arm in self.arms]  # fmt: skip
+        header = ["arm", "test accuracy", "95% interval", "vs baseline (points)", "verdict"]
+        return section(f"Ablation on {self.data}: {len(self.seeds)} seeds", table(header, rows))
 
     def arm(self, name: str) -> AblationArm:
         """The arm called `name`; an unknown name lists the arms."""

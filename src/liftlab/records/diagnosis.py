@@ -19,6 +19,7 @@ from liftlab.records.fields import (
     strings_of,
     value_of,
 )
+from liftlab.records.html import percent, section, table
 from liftlab.records.runs import Epoch, history_from_json
 
 CODES = (
@@ -186,6 +187,14 @@ class Diagnosis:
     @property
     def codes(self) -> list[str]:
         return [finding.code for finding in self.findings]
+
+    def _repr_html_(self) -> str:
+        """Findings and recommendations as tables, for a Jupyter cell."""
+        findings = table(["code", "severity", "message"], [(f.code, f.severity, f.message) for f in self.findings])
+        remedies = table(["remedy", "why", "expected"],
+                         [(r.strategy, r.reason, r.expected_effect) for r in self.recommendations])  # fmt: skip
+        baseline = f"baseline validation accuracy {percent(self.baseline_val_acc)}"
+        return section(f"Diagnosis of {self.data}: {baseline}", findings, remedies)
 
     @property
     def baseline_seconds(self) -> float:

@@ -20,6 +20,7 @@ from liftlab.records.fields import (
     strings_of,
     value_of,
 )
+from liftlab.records.html import paragraphs, percent, section, table
 from liftlab.records.lift import Lift
 from liftlab.records.runs import LeakFreeAccuracy, RunSummary
 from liftlab.records.search import SearchRecord
@@ -259,6 +260,17 @@ class ImproveResult:
     profile: dict[str, Any] | None = None
     resumed: dict[str, Any] | None = None
     verdict: tuple[str, ...] = ()  # the sentences `report.verdict.verdict_sentences` built from the lift record
+
+    def _repr_html_(self) -> str:
+        """The verdict's sentences, baseline against best with their intervals, and where the time went."""
+        rows = [(part.name or role, percent(part.test_acc), f"{percent(part.ci95[0])} to {percent(part.ci95[1])}",
+                 len(part.runs)) for role, part in (("baseline", self.baseline), ("best", self.best))]  # fmt: skip
+        figures = table(["recipe", "test accuracy", "95% interval", "runs"], rows)
+        steps = table(
+            ["phase", "seconds", "what happened"], [(s.phase, f"{s.seconds:.0f}", s.detail) for s in self.steps]
+        )
+        used = f"{self.used_s:.0f} of {self.budget_s:.0f} s"
+        return section(f"improve {self.data}: {used}", paragraphs(self.verdict), figures, steps)
 
     def with_verdict(self, sentences: list[str]) -> ImproveResult:
         return replace(self, verdict=tuple(sentences))

@@ -14,8 +14,15 @@ from rich.progress import (
 )
 
 
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel, where Rich draws the bars as widgets (stderr is no terminal there)."""
+    from rich.console import Console
+
+    return Console().is_jupyter
+
+
 def make_progress(quiet: bool = False) -> Progress:
-    """A progress display; disabled when `quiet` or when stderr is not a terminal."""
+    """A progress display; disabled when `quiet`, or when stderr is not a terminal outside a notebook."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -24,6 +31,6 @@ def make_progress(quiet: bool = False) -> Progress:
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        disable=quiet or not sys.stderr.isatty(),
+        disable=quiet or not (sys.stderr.isatty() or in_notebook()),
         transient=False,
     )

@@ -179,8 +179,8 @@ def improve(
     )
 
     def show(step: Step) -> None:
-        runs = f" [{step.trained} trained, {step.reused} reused]" if step.trained or step.reused else ""
-        console.print(f"[bold]{step.phase}[/bold] ({step.seconds:.0f} s){runs}: {escape(step.detail)}", soft_wrap=True)
+        line = str(step)
+        console.print(f"[bold]{escape(step.phase)}[/bold]{escape(line[len(step.phase):])}", soft_wrap=True)
 
     result = run_improve(data, base, out, settings, show)
     if result.resumed:

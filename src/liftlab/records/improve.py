@@ -191,6 +191,11 @@ class Step:
     trained: int = 0
     reused: int = 0
 
+    def __str__(self) -> str:
+        """The line `liftlab improve` prints for the step (`improve(..., on_step=print)` in a notebook)."""
+        runs = f" [{self.trained} trained, {self.reused} reused]" if self.trained or self.reused else ""
+        return f"{self.phase} ({self.seconds:.0f} s){runs}: {self.detail}"
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

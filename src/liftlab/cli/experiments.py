@@ -180,7 +180,7 @@ def improve(
 
     def show(step: Step) -> None:
         line = str(step)
-        console.print(f"[bold]{escape(step.phase)}[/bold]{escape(line[len(step.phase):])}", soft_wrap=True)
+        console.print(f"[bold]{escape(step.phase)}[/bold]{escape(line[len(step.phase) :])}", soft_wrap=True)
 
     result = run_improve(data, base, out, settings, show)
     if result.resumed:

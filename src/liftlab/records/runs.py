@@ -133,7 +133,9 @@ class RunRecord:
         return replace(self, test_labels=tuple(labels), test_predictions=tuple(predictions), test_acc=accuracy)
 
     def to_json(self) -> dict[str, Any]:
-        return fields_json(self) | {"format": FORMAT}
+        # a record from before fingerprints were kept writes back the keys it was read with
+        skipped = () if self.data_fingerprint else ("data_fingerprint",)
+        return fields_json(self, skip=skipped) | {"format": FORMAT}
 
     @classmethod
     def from_json(cls, record: dict[str, Any], where: str = "run record") -> RunRecord:

@@ -140,7 +140,8 @@ class Tracker:
 
     def log_run(self, record: RunRecord, recipe: Mapping[str, Any], spec: str, name: str | None = None) -> None:
         """One trained run, nested under the parent when there is one."""
-        label = name or f"{','.join(record.strategies) or 'baseline'} seed {record.seed}"
+        epochs = f", {recipe['epochs']} epochs" if "epochs" in recipe else ""  # a search trains arms at several
+        label = name or f"{','.join(record.strategies) or 'baseline'} seed {record.seed}{epochs}"
         tags = {"mlflow.runName": label, "liftlab.key": record.key, "liftlab.seed": str(record.seed),
                 "liftlab.data": spec, "liftlab.data_fingerprint": record.data_fingerprint, "liftlab.splits": SPLITS,
                 "liftlab.stopped_reason": record.stopped_reason or ""}  # fmt: skip

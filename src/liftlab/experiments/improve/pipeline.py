@@ -263,9 +263,14 @@ def verdict_figures(result: ImproveResult) -> dict[str, float | None]:
     side's test accuracy, the exported model's and the seconds used."""
     lift = result.lift
     exported = result.best.exported
-    return {"lift": lift.value, "lift_ci95_low": lift.ci95[0], "lift_ci95_high": lift.ci95[1],
-            "best_test_acc": result.best.test_acc, "baseline_test_acc": result.baseline.test_acc,
-            "exported_test_acc": exported.test_acc if exported else None, "used_s": result.used_s}  # fmt: skip
+    figures = {"lift": lift.value, "lift_ci95_low": lift.ci95[0], "lift_ci95_high": lift.ci95[1],
+               "best_test_acc": result.best.test_acc, "baseline_test_acc": result.baseline.test_acc,
+               "exported_test_acc": exported.test_acc if exported else None, "used_s": result.used_s}  # fmt: skip
+    clean = lift.leak_free  # the figures the verdict quotes first, where test images have a copy in training
+    if clean is not None:
+        figures |= {"leak_free_lift": clean.lift.value, "leak_free_lift_ci95_low": clean.lift.ci95[0],
+                    "leak_free_lift_ci95_high": clean.lift.ci95[1], "leak_free_images": clean.images}  # fmt: skip
+    return figures
 
 
 def verdict_texts(result: ImproveResult) -> dict[str, str]:

@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job on offline data: a baseline stuck for a known reason (24 images per class: it overfits) that
-# improve diagnoses and lifts significantly (+16.8 points, interval +13.5 to +20.2 over 2 fresh seeds, on the 389
-# test images without a near-copy in training; 102 s here).
+# improve diagnoses and lifts significantly (+16.5 points, interval +13.2 to +19.9 over 2 fresh seeds, on the 390
+# test images without a near-copy in training; 84 s here, 2026-12-08).
 demo: $(STAMP)
 	rm -rf runs/demo
 	$(BIN)/liftlab improve builtin:shapes-few --budget 4m --out runs/demo --quiet

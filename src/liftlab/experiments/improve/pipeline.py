@@ -238,11 +238,11 @@ def improve(
         },
     )
     result = result.with_verdict(verdict_sentences(result))
+    if settings.export:  # before the report, so that its steps and seconds include the export
+        exported_file(ctx, settings.export)
+        result = replace(result, steps=tuple(log.steps)).with_used(clock.used())
     write_json(out / "improve.json", result.to_json())
     improve_report(result, evaluation, out)
-    if settings.export:
-        exported_file(ctx, settings.export)
-        result = replace(result, steps=tuple(log.steps))
     result = result.with_used(clock.used())  # the report's seconds count too
     over = overrun_reason(settings.budget_s, result.used_s, log.ends)
     if over:  # the promise: the budget plus 2% (10 s on a small one), or a step that says why not

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 START_S = 90.0
 
@@ -68,3 +69,14 @@ def mlflow_server() -> Iterator[MlflowServer]:
         finally:
             server.stop()
             log.close()
+
+
+def parent_run(uri: str, command: str, out: Path) -> tuple[Any, str, Any]:
+    """(client, experiment id, the parent run) of the `command` invocation that wrote `out`, read back from `uri`."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("liftlab")
+    assert experiment is not None, "no liftlab experiment in the tracking server"
+    parents = client.search_runs([experiment.experiment_id], f"tags.`liftlab.command` = '{command}'")
+    return client, experiment.experiment_id, next(run for run in parents if run.data.params.get("out") == str(out))

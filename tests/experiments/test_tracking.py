@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlflow_server import mlflow_server
+from mlflow_server import mlflow_server, parent_run
 
 from liftlab.config import Recipe, apply_overrides
 from liftlab.errors import BadInputError
@@ -51,7 +51,6 @@ def test_track_without_mlflow_says_what_to_install(monkeypatch: pytest.MonkeyPat
 def test_an_ablation_and_tune_trials_appear_nested_with_their_figures(tmp_path: Path, tracking_server: str) -> None:
     import json
 
-    from mlflow.tracking import MlflowClient
     from typer.testing import CliRunner
 
     from liftlab.cli import app
@@ -64,16 +63,12 @@ def test_an_ablation_and_tune_trials_appear_nested_with_their_figures(tmp_path: 
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     ablation = json.loads((out / "ablation.json").read_text())
-    client = MlflowClient(tracking_uri=tracking_server)
-    experiment = client.get_experiment_by_name("liftlab")
-    assert experiment is not None
-    parents = client.search_runs([experiment.experiment_id], "tags.`liftlab.command` = 'ablate'")
-    parent = next(run for run in parents if run.data.params.get("out") == str(out))
+    client, experiment_id, parent = parent_run(tracking_server, "ablate", out)
     flip = next(arm for arm in ablation["arms"] if arm["name"] == "flip")
     assert parent.data.metrics["flip.mean_test_acc"] == pytest.approx(flip["mean_test_acc"])
     assert parent.data.tags["liftlab.verdict.flip"] == flip["verdict"]
     assert {item.path for item in client.list_artifacts(parent.info.run_id)} == {"ablation.json", "report.html"}
-    children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(child.data.tags["mlflow.runName"] for child in children) == [
         "baseline seed 0, 2 epochs", "flip seed 0, 2 epochs"]  # fmt: skip
 
@@ -82,7 +77,7 @@ def test_an_ablation_and_tune_trials_appear_nested_with_their_figures(tmp_path: 
     tracker.start_parent("tune", "a study", {"data": "builtin:digits"})
     trial = TrialSummary(4, "PRUNED", 0.5, {"lr": 0.05}, ("lr=0.05",), 2, 1.0, {"1": 0.4, "2": 0.5})
     tracker.log_trial(trial, {"epochs": 6})
-    logged = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{tracker.parent_id}'")[0]
+    logged = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{tracker.parent_id}'")[0]
     assert logged.data.params["trial.lr"] == "0.05" and logged.data.params["epochs"] == "6"
     history = client.get_metric_history(logged.info.run_id, "val_acc")
     assert [(point.step, point.value) for point in history] == [(1, 0.4), (2, 0.5)]

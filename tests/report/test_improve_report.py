@@ -54,20 +54,16 @@ def test_improve_writes_the_contract_files(improved: Path) -> None:
 def test_the_improve_run_appears_in_mlflow_with_its_runs_nested_params_epochs_and_files(
     improved: Path, tracking_server: str
 ) -> None:
-    from mlflow.tracking import MlflowClient
+    from mlflow_server import parent_run
 
     result = json.loads((improved / "improve.json").read_text())
-    client = MlflowClient(tracking_uri=tracking_server)
-    experiment = client.get_experiment_by_name("liftlab")
-    assert experiment is not None
-    parents = client.search_runs([experiment.experiment_id], "tags.`liftlab.command` = 'improve'")
-    parent = next(run for run in parents if run.data.params.get("out") == str(improved))
+    client, experiment_id, parent = parent_run(tracking_server, "improve", improved)
     assert parent.data.tags["liftlab.verdict"] == " ".join(result["verdict"])
     assert parent.data.metrics["used_s"] == pytest.approx(result["used_s"], abs=30)
     assert parent.data.metrics["best_test_acc"] == pytest.approx(result["best"]["test_acc"])
     artifacts = {item.path for item in client.list_artifacts(parent.info.run_id)}
     assert {"report.html", "improve.json", "best.pt", "best.pt.json"} <= artifacts
-    children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert len(children) == result["runs_trained"], "every run this invocation trained, once"
     for child in children:
         assert {"epochs", "data.size", "optim.lr", "seed"} <= set(child.data.params)

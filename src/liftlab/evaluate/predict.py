@@ -19,7 +19,7 @@ from liftlab.data.images import BadFile, BadImageError, image_files, load_array
 from liftlab.errors import BadInputError
 from liftlab.evaluate.predictions_csv import Predictions
 from liftlab.train.export import InputSpec, input_spec
-from liftlab.train.exported import ExportedModel, format_of
+from liftlab.train.exported import ExportedModel, format_of, read_record
 from liftlab.train.familiarity import Familiarity, image_scores
 from liftlab.train.saved import Predictor, load_model
 
@@ -49,9 +49,10 @@ def load_predictor(model: Path) -> tuple[Predictor | ExportedModel, InputSpec]:
 def source_folder(model: Path) -> Path | None:
     """The run folder behind `model`: itself, or the folder an exported file was made from where it is still
     there (its metrics and features give the resolution warning and the unfamiliar-image check)."""
-    if format_of(model) is None:
+    fmt = format_of(model)
+    if fmt is None:
         return model
-    source = Path(ExportedModel.load(model).record.source)
+    source = Path(read_record(model, fmt).source)  # its metadata only: no session is opened for this
     return source if source.is_dir() else None
 
 

@@ -145,23 +145,25 @@ class Tracker:
         tags = {"mlflow.runName": label, "liftlab.key": record.key, "liftlab.seed": str(record.seed),
                 "liftlab.data": spec, "liftlab.data_fingerprint": record.data_fingerprint, "liftlab.splits": SPLITS,
                 "liftlab.stopped_reason": record.stopped_reason or ""}  # fmt: skip
-        if self.parent_id is not None:
-            tags["mlflow.parentRunId"] = self.parent_id
-        run = self.guard(lambda: self.client.create_run(self.experiment_id, tags=tags))
+        run = self._child(tags)
         if run is None:
             return
         self._log(run.info.run_id, flattened(recipe), epoch_metrics(record))
         status = "FAILED" if record.failed else "FINISHED"
         self.guard(lambda: self.client.set_terminated(run.info.run_id, status=status))
 
+    def _child(self, tags: dict[str, str]) -> Any:
+        """A new run with `tags`, nested under the parent when there is one (None when tracking failed)."""
+        if self.parent_id is not None:
+            tags = tags | {"mlflow.parentRunId": self.parent_id}
+        return self.guard(lambda: self.client.create_run(self.experiment_id, tags=tags))
+
     def log_trial(self, trial: TrialSummary, base: Mapping[str, Any]) -> None:
         """One Optuna trial of `tune`: its sampled settings, the validation accuracy the pruner saw at each
         epoch, and its value, nested under the parent."""
         tags = {"mlflow.runName": f"trial {trial.number}", "liftlab.trial": str(trial.number),
                 "liftlab.state": trial.state, "liftlab.splits": SPLITS}  # fmt: skip
-        if self.parent_id is not None:
-            tags["mlflow.parentRunId"] = self.parent_id
-        run = self.guard(lambda: self.client.create_run(self.experiment_id, tags=tags))
+        run = self._child(tags)
         if run is None:
             return
         params = flattened(base) | {f"trial.{name}": str(value) for name, value in trial.params.items()}

@@ -7,11 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from liftlab.records import ImproveResult
+from liftlab.records.html import percent as pct  # one definition: the notebook tables print the same figures
 from liftlab.records.lift import RECIPE, LiftTest
-
-
-def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
 def points(value: float | None) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,15 +179,10 @@ def input_spec(predictor: Predictor) -> InputSpec:
 
 def reference_probabilities(predictor: Predictor, images: torch.Tensor) -> torch.Tensor:
     """liftlab's own probabilities for `images` in float32 (whatever precision the run predicts in)."""
-    members = predictor.members if isinstance(predictor, Ensemble) else (predictor,)
-    saved = [member.dtype for member in members]
-    try:
-        for member in members:
-            member.dtype = torch.float32
-        return predictor.probabilities(images)
-    finally:
-        for member, dtype in zip(members, saved, strict=True):
-            member.dtype = dtype
+    if isinstance(predictor, Ensemble):
+        members = tuple(replace(member, dtype=torch.float32) for member in predictor.members)
+        return replace(predictor, members=members).probabilities(images)
+    return replace(predictor, dtype=torch.float32).probabilities(images)
 
 
 def write_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:

@@ -4,13 +4,23 @@ the same keys back, and name the field when a file is broken."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from liftlab.errors import BadInputError
-from liftlab.records import FORMAT, AblationResult, Diagnosis, Epoch, ImproveResult, RunRecord, history_from_json
+from liftlab.records import (
+    EPOCH_CURVES,
+    FORMAT,
+    AblationResult,
+    Diagnosis,
+    Epoch,
+    ImproveResult,
+    RunRecord,
+    history_from_json,
+)
 
 FORMAT1 = Path(__file__).parent / "records" / "format1"
 
@@ -122,3 +132,12 @@ def _assert_holds(written: object, stored: object, where: str) -> None:
             _assert_holds(mine, theirs, f"{where}[{index}]")
     else:
         assert written == stored, where
+
+
+def test_every_epoch_curve_reads_a_field_of_epoch() -> None:
+    """Reports, MLflow and findings name per-epoch quantities through `EPOCH_CURVES`, never by string: each
+    reads the Epoch field of its name, so a renamed field fails here rather than as a blank plot."""
+    epoch = Epoch(3, 0.5, 0.8, 0.7, 0.75, 0.01)
+    names = {field.name for field in dataclasses.fields(Epoch)}
+    assert all(curve.name in names for curve in EPOCH_CURVES)
+    assert [curve.of(epoch) for curve in EPOCH_CURVES] == [0.5, 0.8, 0.7, 0.75, 0.01]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from liftlab.data.check import CheckReport
-from liftlab.records import Epoch, Finding
+from liftlab.records import TRAIN_ACC, VAL_ACC, Epoch, Finding
 
 
 def chance_level(num_classes: int) -> float:
@@ -60,7 +60,7 @@ def curve_findings(history: Sequence[Epoch], num_classes: int, stopped_reason: s
             f"training accuracy {last_train:.3f} but validation {val_acc:.3f}: "
             + (f"the validation error is {val_error / train_error:.1f}x the training error" if train_error > 1e-3
                else "the training images are all learnt while validation errs"),
-            {"train_acc": last_train, "val_acc": val_acc, "train_error": train_error,
+            {TRAIN_ACC.name: last_train, VAL_ACC.name: val_acc, "train_error": train_error,
              "val_error": val_error, "best_val_loss_epoch": best_val_loss_epoch, "plot": "curves"},
         ))  # fmt: skip
     window = max(1, len(history) // 3)

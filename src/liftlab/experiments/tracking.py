@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from liftlab.errors import BadInputError
-from liftlab.records import RunRecord, history_from_json
+from liftlab.records import EPOCH_CURVES, VAL_ACC, RunRecord, history_from_json
 from liftlab.records.runs import RunMetrics
 from liftlab.records.tune import TrialSummary
 
@@ -72,10 +72,10 @@ def epoch_metrics(record: RunRecord) -> list[tuple[str, float, int]]:
     """(name, value, step) of every epoch's losses, accuracies and learning rate, and the run's final scores."""
     found = []
     for epoch in record.history:
-        for name in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
-            value = getattr(epoch, name)
+        for curve in EPOCH_CURVES:
+            value = curve.of(epoch)
             if value is not None:
-                found.append((name, float(value), epoch.epoch))
+                found.append((curve.name, float(value), epoch.epoch))
     last = record.history[-1].epoch if record.history else 0
     for name, value in (("final_val_acc", record.val_acc), ("test_acc", record.test_acc), ("seconds", record.seconds)):
         if value is not None:
@@ -168,7 +168,7 @@ class Tracker:
             return
         params = flattened(base) | {f"trial.{name}": str(value) for name, value in trial.params.items()}
         params["strategies"] = json.dumps(list(trial.strategies))
-        points = [("val_acc", float(value), int(step)) for step, value in trial.intermediate.items()]
+        points = [(VAL_ACC.name, float(value), int(step)) for step, value in trial.intermediate.items()]
         if trial.value is not None:
             points.append(("value", float(trial.value), max((step for _, _, step in points), default=0)))
         self._log(run.info.run_id, params, points)

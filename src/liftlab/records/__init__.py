@@ -7,17 +7,36 @@ from liftlab.records.ablation import AblationArm, AblationResult, FailedRun
 from liftlab.records.diagnosis import CODES, SEVERITIES, Diagnosis, Finding, Recommendation
 from liftlab.records.fields import FORMAT
 from liftlab.records.improve import EnsembleChoice, Exported, ImproveResult, ProbeMemberChoice, RecipeResult, Step
-from liftlab.records.runs import Epoch, RunRecord, RunSummary, history_from_json
+from liftlab.records.runs import (
+    EPOCH_CURVES,
+    LEARNING_RATE,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    VAL_ACC,
+    VAL_LOSS,
+    Epoch,
+    EpochCurve,
+    RunRecord,
+    RunSummary,
+    history_from_json,
+)
 
 __all__ = [
     "CODES",
+    "EPOCH_CURVES",
     "FORMAT",
+    "LEARNING_RATE",
     "SEVERITIES",
+    "TRAIN_ACC",
+    "TRAIN_LOSS",
+    "VAL_ACC",
+    "VAL_LOSS",
     "AblationArm",
     "AblationResult",
     "Diagnosis",
     "EnsembleChoice",
     "Epoch",
+    "EpochCurve",
     "Exported",
     "FailedRun",
     "Finding",

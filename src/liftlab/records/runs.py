@@ -81,6 +81,27 @@ class Epoch:
         )
 
 
+@dataclass(frozen=True)
+class EpochCurve:
+    """One per-epoch quantity of a run's history: the `Epoch` field it reads (also its name in MLflow and in
+    a finding's evidence) and what a plot calls it."""
+
+    name: str
+    title: str
+
+    def of(self, epoch: Epoch) -> float | None:
+        value: float | None = getattr(epoch, self.name)
+        return value
+
+
+TRAIN_LOSS = EpochCurve("train_loss", "training loss")
+TRAIN_ACC = EpochCurve("train_acc", "training accuracy")
+VAL_LOSS = EpochCurve("val_loss", "validation loss")
+VAL_ACC = EpochCurve("val_acc", "validation accuracy")
+LEARNING_RATE = EpochCurve("lr", "learning rate")
+EPOCH_CURVES = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, LEARNING_RATE)
+
+
 def history_from_json(records: list[dict[str, Any]], where: str = "history") -> tuple[Epoch, ...]:
     """A history.json (or a run record's `history`) as epochs."""
     if not isinstance(records, list):

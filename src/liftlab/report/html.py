@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from liftlab.io import write_text
 from liftlab.records import AblationResult
+from liftlab.report.plots import CURVES
 
 # Autoescape everything: class names, file names and recipe values come from the user's data.
 ENV = Environment(loader=PackageLoader("liftlab", "report/templates"), autoescape=select_autoescape(default=True))
@@ -42,7 +43,6 @@ def signed(value: float) -> str:
 
 
 def ablation_report(summary: AblationResult, plots: dict[str, Path], path: Path) -> Path:
-    titles = {"test_acc": "Test accuracy per arm", "loss": "Training loss", "train_acc": "Training accuracy",
-              "val_acc": "Validation accuracy"}  # fmt: skip
+    titles = {"test_acc": "Test accuracy per arm"} | {name: curve.title.capitalize() for name, curve in CURVES.items()}
     images = inline_images((titles[name], plots[name]) for name in titles if name in plots)
     return render_page("ablation.html", path, s=summary, images=images, pct=pct, signed=signed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from liftlab.records import ImproveResult
+from liftlab.records import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, ImproveResult
 from liftlab.records.diagnosis import LearningCurveRecord
 from liftlab.report.diagnosis import learning_curve_plot
 from liftlab.report.evaluation import confusion_plot, corruption_plot
@@ -19,16 +19,16 @@ from liftlab.report.verdict import evidence_rows, interval, pct, points
 def training_curves(result: ImproveResult, path: Path) -> Path:
     """Loss, training accuracy and validation accuracy per epoch of the final baseline and best runs."""
     figure, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=110)
-    panels = (("train_loss", "training loss"), ("train_acc", "training accuracy"), ("val_acc", "validation accuracy"))
+    panels = (TRAIN_LOSS, TRAIN_ACC, VAL_ACC)
     nan = float("nan")  # an epoch that was not validated leaves a gap
     shown = (("baseline", result.baseline, "#888888"), ("best", result.best, "#1a7f37"))
     for label, recipe, colour in shown:
         history = recipe.runs[0].history if recipe.runs else ()
         epochs = [e.epoch for e in history]
-        for ax, (key, title) in zip(axes, panels, strict=True):
-            values = [getattr(e, key) for e in history]
+        for ax, curve in zip(axes, panels, strict=True):
+            values = [curve.of(e) for e in history]
             ax.plot(epochs, [nan if v is None else v for v in values], color=colour, label=label)
-            ax.set_title(title)
+            ax.set_title(curve.title)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
     axes[0].plot([], [], color="#888888", linestyle="--", label="baseline validation loss")

@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
 
-from liftlab.records import AblationArm, AblationResult
+from liftlab.records import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, AblationArm, AblationResult, EpochCurve
 
 
 def save_figure(figure: Any, path: Path) -> Path:
@@ -25,14 +25,11 @@ def save_figure(figure: Any, path: Path) -> Path:
     return path
 
 
-CURVES = {
-    "loss": ("train_loss", "training loss"),
-    "train_acc": ("train_acc", "training accuracy"),
-    "val_acc": ("val_acc", "validation accuracy"),
-}
+CURVES = {"loss": TRAIN_LOSS, TRAIN_ACC.name: TRAIN_ACC, VAL_ACC.name: VAL_ACC}
+"""The ablation report's curve plots, by file stem."""
 
 
-def curve_plot(arms: Sequence[AblationArm], metric: str, title: str, path: Path) -> Path:
+def curve_plot(arms: Sequence[AblationArm], curve: EpochCurve, path: Path) -> Path:
     """One line per arm (mean over seeds) with a band from the lowest to the highest seed."""
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
     for arm in arms:
@@ -40,14 +37,14 @@ def curve_plot(arms: Sequence[AblationArm], metric: str, title: str, path: Path)
         if not histories:
             continue
         length = min(len(h) for h in histories)
-        values = np.array([[getattr(epoch, metric) for epoch in h[:length]] for h in histories], dtype=float)
+        values = np.array([[curve.of(epoch) for epoch in h[:length]] for h in histories], dtype=float)
         epochs = np.arange(1, length + 1)
         line = axes.plot(epochs, values.mean(0), label=arm.name, linewidth=1.8)[0]
         if len(values) > 1:
             axes.fill_between(epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.15)
     axes.set_xlabel("epoch")
-    axes.set_ylabel(title)
-    axes.set_title(f"{title} (mean over seeds, band: lowest to highest seed)", fontsize=10)
+    axes.set_ylabel(curve.title)
+    axes.set_title(f"{curve.title} (mean over seeds, band: lowest to highest seed)", fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return save_figure(figure, path)
@@ -72,8 +69,6 @@ def accuracy_bars(arms: Sequence[AblationArm], path: Path) -> Path:
 def ablation_plots(summary: AblationResult, folder: Path) -> dict[str, Path]:
     """Write loss.png, train_acc.png, val_acc.png and test_acc.png into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {
-        name: curve_plot(summary.arms, key, title, folder / f"{name}.png") for name, (key, title) in CURVES.items()
-    }
+    paths = {name: curve_plot(summary.arms, curve, folder / f"{name}.png") for name, curve in CURVES.items()}
     paths["test_acc"] = accuracy_bars(summary.arms, folder / "test_acc.png")
     return paths

@@ -156,7 +156,7 @@ def readable(name: str, value: Any) -> str:
     """One evidence value as a person reads it: accuracies and shares as percentages, seconds with their unit,
     other numbers to four significant digits, lists of numbers shortened.
 
-    >>> readable("val_acc", 0.8123456789), readable("seconds", 12.3456), readable("lr", 0.00123456789)
+    >>> readable("test_acc", 0.8123456789), readable("seconds", 12.3456), readable("lr", 0.00123456789)
     ('81.23%', '12.3 s', '0.001235')
     >>> readable("val_accs", [0.5, 0.61234])
     '50.00%, 61.23%'
@@ -181,8 +181,8 @@ def evidence_rows(evidence: Any, prefix: str = "") -> list[tuple[str, str]]:
     """A finding's evidence as (dotted name, readable value) rows, nested records flattened, at most
     EVIDENCE_ROWS of them.
 
-    >>> evidence_rows({"gap": 0.1234567, "curve": {"val_acc": [0.5, 0.6]}})
-    [('gap', '0.1235'), ('curve.val_acc', '50.00%, 60.00%')]
+    >>> evidence_rows({"gap": 0.1234567, "curve": {"accuracy": [0.5, 0.6]}})
+    [('gap', '0.1235'), ('curve.accuracy', '50.00%, 60.00%')]
     """
     rows: list[tuple[str, str]] = []
     items = evidence.items() if isinstance(evidence, dict) else [("value", evidence)]

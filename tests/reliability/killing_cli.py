@@ -1,7 +1,7 @@
 """Run the liftlab CLI and SIGKILL it from inside at a chosen point: `python killing_cli.py POINT AT ARGS...`.
 
 POINT names where, AT which call of that point dies (1 is the first):
-  step           before an optimizer step (lr_at runs once per step)
+  step           before an optimizer step (set_lr runs once per step)
   epoch-end      every step of an epoch done, its totals not yet read
   validation     as validation starts
   checkpoint     a checkpoint's weights written and its state file half written
@@ -63,7 +63,7 @@ class Countdown:
 
 def install(point: str, countdown: Countdown) -> None:
     if point == "step":
-        loop.lr_at = countdown.before(loop.lr_at)
+        loop.set_lr = countdown.before(loop.set_lr)
     elif point == "epoch-end":
         distributed.sum_across = countdown.before(distributed.sum_across)
     elif point == "validation":

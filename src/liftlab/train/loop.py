@@ -38,7 +38,14 @@ from liftlab.train.lr_finder import lr_range_test
 from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
 from liftlab.train.precision import Execution, choose_execution
 from liftlab.train.probe import fit_on_features, on_features
-from liftlab.train.schedules import lr_at, schedule_step
+from liftlab.train.time_limits import (
+    TimeLimits,
+    annealed_by_time,
+    cut_in_first_epoch,
+    non_finite,
+    set_lr,
+    should_validate,
+)
 
 FitFunction = TypeVar("FitFunction", bound=Callable[..., FitResult])
 
@@ -213,7 +220,9 @@ def fit(
     trained_images = 0
     train_seconds = 0.0
     lr = base_lr
-    wall_start = clock()
+    limits = TimeLimits(total_steps=total_steps, steps_per_epoch=steps_per_epoch, base_lr=base_lr,
+                        schedule=recipe.schedule, max_seconds=max_seconds, anneal_within=anneal_within, clock=clock,
+                        seconds_before=seconds_before)  # fmt: skip
     # with a time limit, the weights of the last finished epoch, restored when the limit passes inside an epoch
     # (a state-dict copy per epoch: milliseconds beside an epoch)
     finished: dict[str, torch.Tensor] | None = None
@@ -233,14 +242,13 @@ def fit(
             steps_done = 0
             for step in range(steps_per_epoch):
                 global_step = epoch * steps_per_epoch + step
-                elapsed = seconds_before + clock() - wall_start
-                if max_seconds is not None and elapsed > max_seconds and not processes.enabled:
+                pace = limits.pace(global_step)
+                if pace.over_limit and not processes.enabled:
                     cut = True
                     break
-                at = schedule_step(global_step, total_steps, elapsed, anneal_within)
-                if at >= total_steps:
+                if pace.schedule_ended:
                     annealed = True
-                    extra["annealed_by_time"] = {"epoch": epoch + 1, "step": step, "steps": global_step}
+                    extra["annealed_by_time"] = annealed_by_time(epoch, step, global_step)
                     break
                 index = order[step * batch_size : (step + 1) * batch_size]
                 index = index[processes.rank * local_size : (processes.rank + 1) * local_size]
@@ -259,9 +267,8 @@ def fit(
                         recipe.augment.cutmix,
                         generator,
                     )
-                lr = lr_at(at, total_steps, steps_per_epoch, base_lr, recipe.schedule)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group["lr_scale"]
+                lr = limits.lr(pace)
+                set_lr(optimizer, lr)
                 with torch.autocast(device.type, dtype=dtype, enabled=reduced):
                     logits = step_model(inputs.contiguous(memory_format=execution.layout))
                 loss = classification_loss(
@@ -269,7 +276,7 @@ def fit(
                 )
                 # free on one CPU process (no device to sync with); distributed, ranks decide together per epoch
                 if device.type == "cpu" and not processes.enabled and not torch.isfinite(loss):
-                    stopped_reason = f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}"
+                    stopped_reason = non_finite(epoch, step, loss.item())
                     break
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -289,10 +296,7 @@ def fit(
                 progress.advance(task)
             if cut:  # the limit passed inside this epoch: back to the last finished one, which the records describe
                 if finished is None:
-                    stopped_reason = (
-                        f"the time limit ({max_seconds:.0f} s) passed inside its first epoch, after {steps_done} of "
-                        f"{steps_per_epoch} steps"
-                    )
+                    stopped_reason = cut_in_first_epoch(limits.max_seconds or 0.0, steps_done, steps_per_epoch)
                 else:
                     evaluated_model().load_state_dict(finished)
                     extra["stopped_by_time"] = epoch
@@ -313,12 +317,12 @@ def fit(
             epoch_train_seconds = clock() - epoch_start
             train_seconds += epoch_train_seconds
             if stopped_reason is None and not math.isfinite(train_loss):
-                stopped_reason = f"non-finite loss at epoch {epoch + 1}"
+                stopped_reason = non_finite(epoch)
             if stopped_reason is not None:
                 break
             val_loss: float | None = None
             val_acc: float | None = None
-            if validate_every_epoch or epoch + 1 == recipe.epochs or annealed:
+            if should_validate(validate_every_epoch, epoch, recipe.epochs, annealed):
                 val_loss, val_acc, val_predictions = evaluate(
                     evaluated_model(), data.val, preprocess, dtype, recipe.eval_batch_size
                 )
@@ -342,7 +346,7 @@ def fit(
                     "torch_rng": torch.get_rng_state(),
                     "history": [past.to_json() for past in history],  # plain data: torch.load reads it safely
                     "epoch": epoch + 1,
-                    "seconds": seconds_before + clock() - wall_start,
+                    "seconds": limits.elapsed(),
                     "train_seconds": train_seconds_before + train_seconds,
                     "trained_images": images_before + trained_images,
                     "extra": extra,
@@ -354,12 +358,11 @@ def fit(
                 finished = {k: v.detach().clone() for k, v in evaluated_model().state_dict().items()}
             if annealed:
                 break
-            out_of_time = max_seconds is not None and clock() - wall_start + seconds_before > max_seconds
             # every rank asks every epoch; a limit crossed in the last epoch cut nothing
-            if distributed.any_across(out_of_time, processes, device) and epoch + 1 < recipe.epochs:
+            if distributed.any_across(limits.out_of_time(), processes, device) and epoch + 1 < recipe.epochs:
                 extra["stopped_by_time"] = epoch + 1
                 break
-    seconds = seconds_before + clock() - wall_start
+    seconds = limits.elapsed()
     train_seconds += train_seconds_before
     trained_images += images_before
     if cleaning is not None:

@@ -33,7 +33,7 @@ from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps
 from liftlab.train.inference import Preprocess, tta_view_count, tta_views
 from liftlab.train.losses import classification_loss
 from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
-from liftlab.train.schedules import lr_at, schedule_step
+from liftlab.train.time_limits import TimeLimits, annealed_by_time, non_finite, set_lr, should_validate
 
 TTA_WEIGHTS = tuple(weight for _, weight in tta_views(torch.zeros(1, 1, 32, 32)))  # view by view, as in inference
 
@@ -132,7 +132,10 @@ def fit_on_features(
     stopped_reason: str | None = None
     train_seconds = 0.0
     lr = base_lr
-    head_start = clock()
+    # `max_seconds` is asked after each epoch only: a head's epoch takes milliseconds
+    limits = TimeLimits(total_steps=total_steps, steps_per_epoch=steps_per_epoch, base_lr=base_lr,
+                        schedule=recipe.schedule, max_seconds=max_seconds, anneal_within=anneal_within,
+                        clock=clock)  # fmt: skip
     with make_progress(quiet) as progress:
         task = progress.add_task("train head", total=total_steps, info="")
         for epoch in range(recipe.epochs):
@@ -153,14 +156,13 @@ def fit_on_features(
                 inputs = F.dropout(train_x[view, index], dropout, training=True) if dropout else train_x[view, index]
                 targets = labels[index]
                 global_step = epoch * steps_per_epoch + step
-                at = schedule_step(global_step, total_steps, clock() - head_start, anneal_within)
-                if at >= total_steps:  # the schedule ended by time (`fit`'s anneal_within): this epoch is the last
+                pace = limits.pace(global_step)
+                if pace.schedule_ended:  # the schedule ended by time (`fit`'s anneal_within): this epoch is the last
                     annealed = True
-                    extra["annealed_by_time"] = {"epoch": epoch + 1, "step": step, "steps": global_step}
+                    extra["annealed_by_time"] = annealed_by_time(epoch, step, global_step)
                     break
-                lr = lr_at(at, total_steps, steps_per_epoch, base_lr, recipe.schedule)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group["lr_scale"]
+                lr = limits.lr(pace)
+                set_lr(optimizer, lr)
                 logits = head(inputs)
                 loss = classification_loss(
                     logits, targets, recipe.optim.loss, recipe.optim.label_smoothing, recipe.optim.focal_gamma
@@ -186,10 +188,10 @@ def fit_on_features(
                 epoch_train_seconds += cost.seconds
             train_seconds += epoch_train_seconds
             if not math.isfinite(train_loss):
-                stopped_reason = f"non-finite loss at epoch {epoch + 1}"
+                stopped_reason = non_finite(epoch)
                 break
-            last = epoch + 1 == recipe.epochs or annealed
-            val_loss, val_acc = val_scores() if validate_every_epoch or last else (None, None)
+            validate = should_validate(validate_every_epoch, epoch, recipe.epochs, annealed)
+            val_loss, val_acc = val_scores() if validate else (None, None)
             norms = tuple((grad_norm_sum / steps_per_epoch).tolist()) if record_gradients else None
             seconds = clock() - epoch_start + (cost.seconds if epoch == 0 else 0.0)
             record = Epoch(epoch + 1, train_loss, train_acc, val_loss, val_acc, lr, seconds, epoch_train_seconds, norms)
@@ -199,8 +201,7 @@ def fit_on_features(
                 callback(epoch + 1, record)
             if annealed:
                 break
-            out_of_time = max_seconds is not None and clock() - head_start > max_seconds
-            if out_of_time and epoch + 1 < recipe.epochs:  # a limit crossed in the last epoch cut nothing
+            if limits.out_of_time() and epoch + 1 < recipe.epochs:  # a limit crossed in the last epoch cut nothing
                 extra["stopped_by_time"] = epoch + 1
                 break
     test_log_probs = None

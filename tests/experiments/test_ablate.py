@@ -32,8 +32,8 @@ def test_known_answer_ablation_reports_hurts_and_helps(tmp_path: Path) -> None:
                               tmp_path / "deep")  # fmt: skip
     normed = summary.arm("batchnorm")
     assert normed.verdict == "helps" and (normed.p_holm or 1) < 0.05
-    assert normed.delta_vs_baseline and normed.delta_vs_baseline["ci95"][0] > 0
-    assert normed.mcnemar and normed.mcnemar["arm_only_right"] > normed.mcnemar["baseline_only_right"]
+    assert normed.delta_vs_baseline and normed.delta_vs_baseline.ci95[0] > 0
+    assert normed.mcnemar and normed.mcnemar.arm_only_right > normed.mcnemar.baseline_only_right
 
 
 def test_outputs_follow_the_contract(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_a_greedy_combination_is_scored_with_the_baseline_on_fresh_seeds(tmp_pat
     entry = ablation.summarise([BASELINE_ARM, combination]).arms[1]
     assert entry.tested_on_fresh_seeds and [r.seed for r in entry.runs] == [2, 3]
     assert entry.mean_test_acc == pytest.approx(0.8)
-    assert entry.delta_vs_baseline and entry.delta_vs_baseline["mean"] == pytest.approx(0.1)
+    assert entry.delta_vs_baseline and entry.delta_vs_baseline.mean == pytest.approx(0.1)
 
 
 def test_an_arm_that_failed_on_some_seeds_is_unstable_not_judged_on_its_survivors(tmp_path: Path) -> None:

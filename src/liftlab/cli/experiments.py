@@ -40,7 +40,7 @@ def ablate(
         split_list(strategies), combine, seeds, epochs, time_per_run, workers, storage, quiet, track=track
     )
     summary, execution = run_ablation(data, base, settings, out)
-    table = Table(title=f"ablation on {data}: {len(summary.seeds)} seeds, {summary.budget['epochs']} epochs")
+    table = Table(title=f"ablation on {data}: {len(summary.seeds)} seeds, {summary.budget.epochs} epochs")
     for column in ("arm", "test acc", "95% CI", "vs baseline", "p (Holm)", "verdict"):
         table.add_column(column)
     for arm in summary.arms:
@@ -50,7 +50,7 @@ def ablate(
             arm.name,
             "" if arm.mean_test_acc is None else f"{arm.mean_test_acc:.4f}",
             "" if ci is None else f"{ci[0]:.4f}-{ci[1]:.4f}",
-            "" if delta is None else f"{100 * delta['mean']:+.2f} pt",
+            "" if delta is None else f"{100 * delta.mean:+.2f} pt",
             "" if arm.p_holm is None else f"{arm.p_holm:.3g}",
             arm.verdict,
         )

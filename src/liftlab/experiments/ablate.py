@@ -24,6 +24,7 @@ from liftlab.experiments.tracking import Tracker, start_tracking
 from liftlab.io import write_json
 from liftlab.progress import make_progress
 from liftlab.records import AblationArm, AblationResult, FailedRun, RunRecord, RunSummary
+from liftlab.records.ablation import AblationBudget, McNemarCounts, PairedDelta
 from liftlab.stats import ALPHA, holm, image_variance_of, mcnemar, mean_ci, paired_comparison, verdict
 from liftlab.strategies.arm import BASELINE_ARM, Arm, arm_name
 
@@ -149,7 +150,7 @@ class Ablation:
                     # judged on the seeds that survived, an arm that diverges on some looks better than it is
                     decision = f"unstable (failed on {len(entry.failed_runs)} of {len(self.seeds)} seeds)"
                 else:
-                    decision = verdict((entry.delta_vs_baseline or {})["mean"], p_holm)
+                    decision = verdict(entry.delta_vs_baseline.mean if entry.delta_vs_baseline else 0.0, p_holm)
                 entry = replace(entry, p_holm=p_holm, verdict=decision)
             judged.append(entry)
         return AblationResult(
@@ -157,7 +158,7 @@ class Ablation:
             strategies=tuple(self.settings.strategies),
             combine=self.settings.combine,
             seeds=tuple(self.seeds),
-            budget={"epochs": self.base.epochs, "time_per_run": self.settings.time_per_run},
+            budget=AblationBudget(self.base.epochs, self.settings.time_per_run),
             recipe=self.base.model_dump(mode="json"),
             arms=tuple(judged),
             alpha=ALPHA,
@@ -198,13 +199,9 @@ class Ablation:
         test = mcnemar(arm_correct, base_correct)
         return replace(
             entry,
-            delta_vs_baseline={"mean": comparison.delta, "ci95": list(comparison.ci95)},
+            delta_vs_baseline=PairedDelta(comparison.delta, comparison.ci95),
             p_value=comparison.p_value,
-            mcnemar={
-                "arm_only_right": test.arm_only_right,
-                "baseline_only_right": test.baseline_only_right,
-                "p_value": test.p_value,
-            },
+            mcnemar=McNemarCounts(test.arm_only_right, test.baseline_only_right, test.p_value),
             seeds_to_detect_1_point=comparison.seeds_to_detect(0.01),
         )
 
@@ -226,7 +223,7 @@ def run_ablation(spec: str, base: Recipe, settings: AblationSettings, out: Path)
         for arm in summary.arms:
             figures[f"{arm.name}.mean_test_acc"] = arm.mean_test_acc
             if arm.delta_vs_baseline:
-                figures[f"{arm.name}.delta_vs_baseline"] = arm.delta_vs_baseline.get("mean")
+                figures[f"{arm.name}.delta_vs_baseline"] = arm.delta_vs_baseline.mean
         verdicts = {f"liftlab.verdict.{arm.name}": arm.verdict for arm in summary.arms}
         tracker.finish_parent(figures, verdicts, [out / "report.html", out / "ablation.json"])
     return summary, ablation.ledger

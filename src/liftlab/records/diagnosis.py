@@ -11,6 +11,7 @@ from liftlab.errors import BadInputError
 from liftlab.records.fields import (
     FORMAT,
     NUMBER,
+    JsonObject,
     as_object,
     bounds_of,
     check_format,
@@ -49,7 +50,7 @@ class Finding:
     code: str
     severity: str
     message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: JsonObject = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.code not in CODES:
@@ -57,7 +58,7 @@ class Finding:
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity {self.severity!r} not in {SEVERITIES}")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
     @classmethod
@@ -85,7 +86,7 @@ class Recommendation:
     expected_effect: str
     finding: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
     @classmethod
@@ -106,7 +107,7 @@ class ImagesForTarget:
     reachable_by_data_alone: bool
     out_of_range: bool
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self)
 
     @classmethod
@@ -134,7 +135,7 @@ class LearningCurveRecord:
     interval: str | None = None
     images_for_target: ImagesForTarget | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         found = fields_json(self, skip=("fit",))
         return found | {"fit": None if self.fit is None else dict(zip(("a", "b", "c"), self.fit, strict=True))}
 
@@ -166,19 +167,19 @@ class Diagnosis:
     """
 
     data: str
-    recipe: dict[str, Any]
+    recipe: JsonObject
     findings: tuple[Finding, ...]
     recommendations: tuple[Recommendation, ...]
     baseline_history: tuple[Epoch, ...]
     baseline_val_acc: float | None
     baseline_stopped_reason: str | None
-    data_check: dict[str, Any]
+    data_check: JsonObject
     target: float | None = None
     learning_curve: LearningCurveRecord | None = None
-    lr_range_test: dict[str, Any] | None = None
-    resolution_probe: dict[str, Any] | None = None
-    augmentation_audit: dict[str, Any] | None = None
-    data_review: dict[str, Any] | None = None  # `diagnose.review.review_summary`: the data review's counts
+    lr_range_test: JsonObject | None = None
+    resolution_probe: JsonObject | None = None
+    augmentation_audit: JsonObject | None = None
+    data_review: JsonObject | None = None  # `diagnose.review.review_summary`: the data review's counts
     skipped_for_time: tuple[str, ...] = ()
     # where the diagnosed recipe came from: the user's recipe, or liftlab's data profile and its reasons
     baseline_source: tuple[str, ...] = ()
@@ -206,7 +207,7 @@ class Diagnosis:
         """Augmentations the audit found to change the label (demoted, not removed, by `improve`)."""
         return list((self.augmentation_audit or {}).get("flagged") or [])
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         baseline = {"history": plain(self.baseline_history), "val_acc": self.baseline_val_acc,
                     "stopped_reason": self.baseline_stopped_reason}  # fmt: skip
         kept = fields_json(self, skip=("baseline_history", "baseline_val_acc", "baseline_stopped_reason"))

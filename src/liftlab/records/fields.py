@@ -11,8 +11,14 @@ from liftlab.errors import BadInputError
 
 FORMAT = 1
 
+JsonObject = dict[str, Any]
+"""A JSON object as it is written to, or was read from, one of liftlab's files: what a record's `to_json`
+returns and its `from_json` parses, and the sections one module documents that stay JSON inside a record (a
+recipe's dump, a learning curve, the data check). Code reads a record's fields, never such an object's keys,
+except where it parses one."""
 
-def value_of(record: dict[str, Any], name: str, kinds: tuple[type, ...], where: str, optional: bool = False) -> Any:
+
+def value_of(record: JsonObject, name: str, kinds: tuple[type, ...], where: str, optional: bool = False) -> Any:
     if name not in record:
         if optional:
             return None
@@ -28,13 +34,13 @@ def value_of(record: dict[str, Any], name: str, kinds: tuple[type, ...], where: 
 NUMBER = (int, float)
 
 
-def as_object(record: Any, where: str) -> dict[str, Any]:
+def as_object(record: Any, where: str) -> JsonObject:
     if not isinstance(record, dict):
         raise BadInputError(f"{where}: expected an object, found {type(record).__name__}")
     return record
 
 
-def check_format(record: dict[str, Any], where: str) -> None:
+def check_format(record: JsonObject, where: str) -> None:
     version = record.get("format", 1)
     if version != FORMAT:
         raise BadInputError(
@@ -42,7 +48,7 @@ def check_format(record: dict[str, Any], where: str) -> None:
         )
 
 
-def strings_of(record: dict[str, Any], name: str, where: str) -> tuple[str, ...]:
+def strings_of(record: JsonObject, name: str, where: str) -> tuple[str, ...]:
     values = value_of(record, name, (list,), where, optional=True) or []
     for index, value in enumerate(values):
         if not isinstance(value, str):
@@ -59,7 +65,7 @@ def _pair(value: list[Any], name: str, where: str, null_bounds: bool) -> list[An
     return value
 
 
-def interval_of(record: dict[str, Any], name: str, where: str) -> tuple[float, float] | None:
+def interval_of(record: JsonObject, name: str, where: str) -> tuple[float, float] | None:
     """[low, high] of numbers, or None where the field is missing or null."""
     value = value_of(record, name, (list,), where, optional=True)
     if value is None:
@@ -68,7 +74,7 @@ def interval_of(record: dict[str, Any], name: str, where: str) -> tuple[float, f
     return float(low), float(high)
 
 
-def bounds_of(record: dict[str, Any], name: str, where: str) -> tuple[float | None, float | None]:
+def bounds_of(record: JsonObject, name: str, where: str) -> tuple[float | None, float | None]:
     """[low, high] where either bound may be null (no estimate: no final run finished); missing reads as
     (None, None)."""
     low, high = _pair(value_of(record, name, (list,), where, optional=True) or [None, None], name, where, True)
@@ -86,6 +92,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def fields_json(record: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def fields_json(record: Any, skip: tuple[str, ...] = ()) -> JsonObject:
     """Every field of the dataclass `record` but `skip`, by name, as JSON (`plain`)."""
     return {item.name: plain(getattr(record, item.name)) for item in fields(record) if item.name not in skip}

@@ -13,6 +13,7 @@ from liftlab.records.diagnosis import ImagesForTarget
 from liftlab.records.fields import (
     FORMAT,
     NUMBER,
+    JsonObject,
     as_object,
     bounds_of,
     check_format,
@@ -38,7 +39,7 @@ class EnsembleChoice:
     single_ms_per_image: float
     exported: bool
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self) | {"seeds": list(self.seeds)}
 
     @classmethod
@@ -73,7 +74,7 @@ class ProbeMemberChoice:
     ms_per_image: float
     added: bool
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
     @classmethod
@@ -106,7 +107,7 @@ class Exported:
     ensemble: EnsembleChoice | None = None  # tried when two fresh seeds of the winner finished; best/ holds it if won
     probe_member: ProbeMemberChoice | None = None  # a probe of another backbone tried as one more member
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"seed": self.seed, "test_acc": self.test_acc, "ci95": list(self.ci95), "folder": self.folder,
                 "val_acc": self.val_acc, "cut_after": self.cut_after,
                 "leak_free": self.leak_free.to_json() if self.leak_free else None,
@@ -139,7 +140,7 @@ class Exported:
 class RecipeResult:
     """A recipe's final runs: `test_acc` and `ci95` are the mean over the scored seeds and its interval."""
 
-    recipe: dict[str, Any]
+    recipe: JsonObject
     strategies: tuple[str, ...]
     test_acc: float | None
     ci95: tuple[float | None, float | None]
@@ -149,8 +150,8 @@ class RecipeResult:
     exported: Exported | None = None
     role: str = "baseline"  # "best" writes name, folder and exported too
 
-    def to_json(self) -> dict[str, Any]:
-        record: dict[str, Any] = {
+    def to_json(self) -> JsonObject:
+        record: JsonObject = {
             "recipe": self.recipe,
             "strategies": list(self.strategies),
             "test_acc": self.test_acc,
@@ -196,7 +197,7 @@ class Step:
         runs = f" [{self.trained} trained, {self.reused} reused]" if self.trained or self.reused else ""
         return f"{self.phase} ({self.seconds:.0f} s){runs}: {self.detail}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
     @classmethod
@@ -229,7 +230,7 @@ class SearchEffects:
     unclear: tuple[str, ...] = ()
     scope: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self)
 
     @classmethod
@@ -252,18 +253,18 @@ class ImproveResult:
     target_reached: bool | None
     effects: SearchEffects
     search: SearchRecord
-    diagnosis: dict[str, Any]  # the diagnosis's findings, recommendations, learning curve, skipped checks
-    data_check: dict[str, Any]
-    recipe_diff: list[dict[str, Any]]
+    diagnosis: JsonObject  # the diagnosis's findings, recommendations, learning curve, skipped checks
+    data_check: JsonObject
+    recipe_diff: list[JsonObject]
     steps: tuple[Step, ...]
     runs_trained: int
     runs_reused: int
     budget_s: float
     used_s: float
-    reproduce: dict[str, Any]
+    reproduce: JsonObject
     images_for_target: ImagesForTarget | None = None
-    profile: dict[str, Any] | None = None
-    resumed: dict[str, Any] | None = None
+    profile: JsonObject | None = None
+    resumed: JsonObject | None = None
     verdict: tuple[str, ...] = ()  # the sentences `report.verdict.verdict_sentences` built from the lift record
 
     def _repr_html_(self) -> str:
@@ -283,7 +284,7 @@ class ImproveResult:
     def with_used(self, seconds: float) -> ImproveResult:
         return replace(self, used_s=round(seconds, 1))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self) | {"format": FORMAT}
 
     @classmethod

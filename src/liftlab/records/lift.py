@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from liftlab.records.fields import NUMBER, as_object, bounds_of, value_of
+from liftlab.records.fields import NUMBER, JsonObject, as_object, bounds_of, value_of
 
 RECIPE, MODELS, NONE = "recipe", "model comparison", "none"
 """`Lift.kind`: what the figures describe (the verdict's words follow it)."""
@@ -21,7 +21,7 @@ class Interval:
     value: float | None
     ci95: tuple[float | None, float | None] = (None, None)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"value": self.value, "ci95": list(self.ci95)}
 
     @classmethod
@@ -42,11 +42,11 @@ class LiftTest:
     method: str | None = None  # improve.json's `test`
     mcnemar_p: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"p_value": self.p_value, "test": self.method, "mcnemar_p": self.mcnemar_p}
 
     @classmethod
-    def from_json(cls, record: dict[str, Any], where: str) -> LiftTest:
+    def from_json(cls, record: JsonObject, where: str) -> LiftTest:
         return cls(
             value_of(record, "p_value", NUMBER, where, optional=True),
             value_of(record, "test", (str,), where, optional=True),
@@ -68,8 +68,8 @@ class TestFigures:
     images: int | None = None
     left_out: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        found: dict[str, Any] = {"best": self.best.to_json(), "baseline": self.baseline.to_json(),
+    def to_json(self) -> JsonObject:
+        found: JsonObject = {"best": self.best.to_json(), "baseline": self.baseline.to_json(),
                                  "lift": self.lift.to_json() | self.test.to_json()}  # fmt: skip
         if self.images is not None:
             found |= {"images": self.images, "left_out": self.left_out}
@@ -111,7 +111,7 @@ class Lift:
     def interval(self) -> Interval:
         return Interval(self.value, self.ci95)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         found = self.interval.to_json() | self.test.to_json()
         found |= {"kind": self.kind, "scope": self.scope, "arms_compared": self.arms_compared,
                   "seeds_scored": self.seeds_scored, "seeds_cut": self.seeds_cut,

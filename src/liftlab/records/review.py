@@ -5,9 +5,8 @@ near-copy pairs, the classes' estimated label noise, and every threshold the fin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from liftlab.records.fields import FORMAT, fields_json
+from liftlab.records.fields import FORMAT, JsonObject, fields_json
 
 REVIEW_COLUMNS = ("path", "split", "given_label", "suggested_label", "score", "reason", "copy_group",
                   "split_made_by", "label")  # fmt: skip
@@ -41,7 +40,7 @@ class ReviewedImage:
     copy_group: int | None = None
     split_made_by: str = "data"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self)
 
 
@@ -61,7 +60,7 @@ class NearCopyPair:
     def across_splits(self) -> bool:
         return self.first_split != self.second_split
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self) | {"across_splits": self.across_splits}
 
 
@@ -75,7 +74,7 @@ class ClassLabelNoise:
     issues: int
     estimated_noise: float
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self)
 
 
@@ -85,7 +84,7 @@ class ConfusedClasses:
     second: str
     images: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self)
 
 
@@ -103,7 +102,7 @@ class ReviewSettings:
     outlier_share: float
     outlier_neighbours: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self)
 
 
@@ -145,5 +144,5 @@ class Review:
         flagged = [i for i in self.images if any(r.startswith(OUTLIER) for r in i.reasons)]
         return tuple(sorted(flagged, key=lambda image: -(image.outlier_score or 0.0))[:limit])
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"format": FORMAT} | fields_json(self) | {"leaking_pairs": len(self.leaking_pairs)}

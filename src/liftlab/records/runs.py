@@ -17,6 +17,7 @@ from liftlab.errors import BadInputError
 from liftlab.records.fields import (
     FORMAT,
     NUMBER,
+    JsonObject,
     as_object,
     check_format,
     fields_json,
@@ -41,8 +42,8 @@ class Epoch:
     train_seconds: float | None = None
     grad_norms: tuple[float, ...] | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        record: dict[str, Any] = {
+    def to_json(self) -> JsonObject:
+        record: JsonObject = {
             "epoch": self.epoch,
             "train_loss": self.train_loss,
             "train_acc": self.train_acc,
@@ -58,7 +59,7 @@ class Epoch:
         return record
 
     @classmethod
-    def from_json(cls, record: dict[str, Any], where: str = "epoch") -> Epoch:
+    def from_json(cls, record: JsonObject, where: str = "epoch") -> Epoch:
         """One epoch from its JSON object; the error names a missing or mistyped field.
 
         >>> row = {"epoch": 1, "train_loss": 0.5, "train_acc": 0.8, "val_loss": None, "val_acc": None, "lr": 0.1}
@@ -102,7 +103,7 @@ LEARNING_RATE = EpochCurve("lr", "learning rate")
 EPOCH_CURVES = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, LEARNING_RATE)
 
 
-def history_from_json(records: list[dict[str, Any]], where: str = "history") -> tuple[Epoch, ...]:
+def history_from_json(records: list[JsonObject], where: str = "history") -> tuple[Epoch, ...]:
     """A history.json (or a run record's `history`) as epochs."""
     if not isinstance(records, list):
         raise BadInputError(f"{where}: expected a list of epochs, found {type(records).__name__}")
@@ -153,13 +154,13 @@ class RunRecord:
         accuracy = correct / len(labels) if labels else None
         return replace(self, test_labels=tuple(labels), test_predictions=tuple(predictions), test_acc=accuracy)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         # a record from before fingerprints were kept writes back the keys it was read with
         skipped = () if self.data_fingerprint else ("data_fingerprint",)
         return fields_json(self, skip=skipped) | {"format": FORMAT}
 
     @classmethod
-    def from_json(cls, record: dict[str, Any], where: str = "run record") -> RunRecord:
+    def from_json(cls, record: JsonObject, where: str = "run record") -> RunRecord:
         check_format(as_object(record, where), where)
 
         def numbers(name: str, kind: type = int) -> tuple[Any, ...]:
@@ -209,7 +210,7 @@ class RunSummary:
         return cls(run.seed, run.val_acc, run.test_acc, run.history, run.seconds if timed else None,
                    run.stopped_reason, run.stopped_by_time)  # fmt: skip
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self, skip=("seconds",) if self.seconds is None else ())
 
     @classmethod
@@ -237,7 +238,7 @@ class LeakFreeAccuracy:
     images: int
     left_out: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"value": self.value, "ci95": list(self.ci95), "images": self.images, "left_out": self.left_out}
 
     @classmethod
@@ -276,14 +277,14 @@ class RunMetrics:
     liftlab_version: str = ""
     data_fingerprint: str = ""
     test_leak_free: LeakFreeAccuracy | None = None
-    native_geometry: dict[str, Any] | None = None  # `data.geometry.Geometry.record()` of the training images
+    native_geometry: JsonObject | None = None  # `data.geometry.Geometry.record()` of the training images
     skipped: tuple[dict[str, str], ...] = ()  # the unusable files left out ({path, reason})
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
     def with_test(self, test_acc: float, leak_free: LeakFreeAccuracy | None) -> RunMetrics:
         return replace(self, test_acc=test_acc, test_leak_free=leak_free)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self, skip=("extra",)) | self.extra
 
     @classmethod

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liftlab.errors import BadInputError
-from liftlab.records.fields import NUMBER, as_object, value_of
+from liftlab.records.fields import NUMBER, JsonObject, as_object, value_of
 from liftlab.records.runs import RunRecord
 
 HALVING, GREEDY, FINE_TUNE = "halving", "greedy", "fine-tune"
@@ -28,7 +28,7 @@ def val_of(record: RunRecord | None) -> float:
     return float(record.val_acc)
 
 
-def _mapping(record: dict[str, Any], name: str, kinds: tuple[type, ...], where: str) -> dict[str, Any]:
+def _mapping(record: JsonObject, name: str, kinds: tuple[type, ...], where: str) -> JsonObject:
     """Field `name` of `record` as {arm: value}, each value of `kinds` or null; missing reads as empty."""
     found = value_of(record, name, (dict,), where, optional=True) or {}
     for arm, value in found.items():
@@ -75,8 +75,8 @@ class Rung:
         value = self.val_acc.get(name)
         return -math.inf if value is None else value
 
-    def to_json(self) -> dict[str, Any]:
-        found: dict[str, Any] = {
+    def to_json(self) -> JsonObject:
+        found: JsonObject = {
             "kind": self.kind, "fraction": self.fraction, "epochs": dict(self.epochs), "val_acc": dict(self.val_acc),
             "failed": dict(self.failed), "seconds": dict(self.seconds),
         }  # fmt: skip
@@ -107,7 +107,7 @@ class CrossValidatedChoice:
     per_fold: Mapping[str, tuple[float, ...]]
     winner: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         per_fold = {name: list(scores) for name, scores in self.per_fold.items()}
         return {"folds": self.folds, "scores": dict(self.scores), "per_fold": per_fold, "winner": self.winner}
 
@@ -142,7 +142,7 @@ class SearchRecord:
         """
         return [name for name in self.arms if not any(name in r.val_acc or name in r.failed for r in self.rungs)]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "arms": {name: list(strategies) for name, strategies in self.arms.items()},
             "rungs": [rung.to_json() for rung in self.rungs],

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from liftlab.records.fields import fields_json
+from liftlab.records.fields import JsonObject, fields_json
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class TrialSummary:
     intermediate: Mapping[str, float]  # validation accuracy by epoch, as the pruner saw it
     retried_from: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self)
 
 
@@ -42,7 +42,7 @@ class RepeatedConfiguration:
     mean: float
     ci95: tuple[float, float]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return fields_json(self)
 
 
@@ -69,7 +69,7 @@ class TuneResult:
     def best(self) -> RepeatedConfiguration | None:
         return self.repeated[0] if self.repeated else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         found = fields_json(self, skip=("best_strategies", "best_recipe"))
         best = {"strategies": list(self.best_strategies), "recipe": dict(self.best_recipe),
                 "repeated": self.best.to_json() if self.best else None}  # fmt: skip

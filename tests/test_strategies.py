@@ -60,7 +60,7 @@ def test_every_strategy_of_the_design_is_registered_with_metadata() -> None:
         assert strategy.category in CATEGORIES
         assert strategy.summary and strategy.helps_when and strategy.hurts_when, strategy.name
         if strategy.setting is not None:
-            assert strategy.setting.search_space()["type"] in ("float", "int", "categorical")
+            assert strategy.setting.search_space().kind in ("float", "int", "categorical")
             parse_strategy(f"{strategy.name}={strategy.default}")  # the default parses
 
 

@@ -168,14 +168,15 @@ def test_a_threshold_chosen_on_validation_keeps_the_reported_precision_honest() 
     for _ in range(trials):
         validation, test = _scored(rng, 300), _scored(rng, 300)
         for name, basis in (("same items", None), ("validation", validation)):
-            row = business_view(test, question, Settings(resamples=100), basis)["decisions"][-1]
-            if row["reachable"]:
-                chosen = population.proba[:, 1] >= row["threshold"]
+            row = business_view(test, question, Settings(resamples=100), basis).decisions[-1]
+            if row.reachable:
+                assert row.threshold is not None and row.precision is not None
+                chosen = population.proba[:, 1] >= row.threshold
                 truly_met = (population.y_true[chosen] == 1).mean() >= level
-                false_claims[name] += row["precision"]["value"] >= level and not truly_met
+                false_claims[name] += row.precision.value >= level and not truly_met
     assert false_claims["same items"] / trials >= 0.4, false_claims
     assert false_claims["validation"] / trials <= 0.2, false_claims
-    assert row["chosen_on"] == "validation split"
+    assert row.chosen_on == "validation split"
 
 
 def test_precision_and_contacts_at_the_class_mix_expected_in_use() -> None:
@@ -188,15 +189,17 @@ def test_precision_and_contacts_at_the_class_mix_expected_in_use() -> None:
     rule = (Rule("min_precision", 0.5),)
     plain = business_view(test, BusinessQuestion(target="target", goal=50, rules=rule), Settings())
     in_use = business_view(test, BusinessQuestion(target="target", goal=50, rules=rule, target_share=0.05), Settings())
-    model, model_in_use = plain["decisions"][0], in_use["decisions"][0]
-    assert model_in_use["precision_in_use"]["value"] < 0.5 * model["precision"]["value"]
-    assert model_in_use["contacts"]["value"] > 2 * model["contacts"]["value"]
+    model, model_in_use = plain.decisions[0], in_use.decisions[0]
+    assert model.precision and model.contacts and model_in_use.precision_in_use and model_in_use.contacts
+    assert model_in_use.precision_in_use.value < 0.5 * model.precision.value
+    assert (model_in_use.contacts.value or 0) > 2 * (model.contacts.value or 0)
     # the population at a 5% share, drawn by keeping targets at the right rate: its precision is the predicted one
     keep = (population.y_true == 0) | (rng.random(len(population)) < 0.05 / 0.95 * 0.7 / 0.3)
     predicted = population.y_pred[keep] == 1
     true_precision = (population.y_true[keep][predicted] == 1).mean()
-    low, high = model_in_use["precision_in_use"]["ci95"]
+    low, high = model_in_use.precision_in_use.ci95
     assert low <= true_precision <= high
-    assert in_use["decisions"][-1]["threshold"] > plain["decisions"][-1]["threshold"], "stricter at a rarer mix"
+    stricter, plainer = in_use.decisions[-1].threshold, plain.decisions[-1].threshold
+    assert stricter is not None and plainer is not None and stricter > plainer, "stricter at a rarer mix"
     with pytest.raises(BadInputError, match="--target-share"):
         BusinessQuestion(target="target", target_share=1.5)

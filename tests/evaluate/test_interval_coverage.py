@@ -25,9 +25,9 @@ def test_intervals_cover_the_true_value_about_95_percent_of_the_time() -> None:
     covered_accuracy = covered_recall = 0
     for draw in range(DRAWS):
         summary = summarise(_draw(rng), resamples=500, seed=draw)
-        low, high = summary["metrics"]["accuracy"]["ci95"]
+        low, high = summary.accuracy.ci95
         covered_accuracy += low <= TRUE_ACCURACY <= high
-        low, high = summary["per_class"]["b"]["recall"]["ci95"]
+        low, high = summary.per_class["b"].recall.ci95
         covered_recall += low <= TRUE_RECALL_OF_RARE <= high
     assert 0.93 <= covered_accuracy / DRAWS <= 0.97, covered_accuracy
     assert 0.93 <= covered_recall / DRAWS <= 0.97, covered_recall

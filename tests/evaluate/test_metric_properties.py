@@ -105,9 +105,8 @@ def test_summary_has_every_metric_with_an_interval_around_it() -> None:
     proba /= proba.sum(axis=1, keepdims=True)
     summary = summarise(Predictions(["a", "b", "c", "d"], y, proba.argmax(1), proba, None, "t"), resamples=200)
     expected = {"accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "log_loss", "calibration_error"}
-    assert expected <= set(summary["metrics"]) and "top_2_accuracy" not in summary["metrics"]
-    for record in [*summary["metrics"].values(), *(m["recall"] for m in summary["per_class"].values())]:
-        low, high = record["ci95"]
-        assert low <= record["value"] <= high and high - low > 0
-    assert sum(m["support"] for m in summary["per_class"].values()) == 300
-    assert sum(b["count"] for b in summary["reliability"]) == 300
+    assert expected <= set(summary.metrics) and "top_2_accuracy" not in summary.metrics
+    for estimate in [*summary.metrics.values(), *(m.recall for m in summary.per_class.values())]:
+        assert estimate.low <= estimate.value <= estimate.high and estimate.high - estimate.low > 0
+    assert sum(m.support for m in summary.per_class.values()) == 300
+    assert sum(b.count for b in summary.reliability or ()) == 300

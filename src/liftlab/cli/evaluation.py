@@ -3,55 +3,54 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from liftlab.cli.common import app, console, errors, print_leak_free, reports_errors
-from liftlab.records.runs import LeakFreeAccuracy
+from liftlab.records.evaluation import ComparedEvaluation, Evaluation
 
 
-def _print_evaluation(record: dict[str, Any]) -> None:
+def _print_evaluation(record: Evaluation) -> None:
     """Headline metrics with intervals, and the business decisions when asked."""
-    metrics = record["metrics"]
+    metrics = record.summary.metrics
     shown = [m for m in ("accuracy", "balanced_accuracy", "macro_f1", "top_5_accuracy", "log_loss") if m in metrics]
     for name in shown:
-        low, high = metrics[name]["ci95"]
-        console.print(f"{name:18} {metrics[name]['value']:.4f}  (95% CI {low:.4f} to {high:.4f})")
-    clean = record.get("leak_free")
-    print_leak_free(LeakFreeAccuracy.from_json(clean, "evaluation: leak_free") if clean else None, "accuracy")
-    unfamiliar = record.get("unfamiliar") or {}
-    if unfamiliar.get("available"):
+        estimate = metrics[name]
+        console.print(f"{name:18} {estimate.value:.4f}  (95% CI {estimate.low:.4f} to {estimate.high:.4f})")
+    print_leak_free(record.leak_free, "accuracy")
+    unfamiliar = record.unfamiliar
+    if unfamiliar is not None and unfamiliar.available:
         console.print(
-            f"unfamiliar images: {unfamiliar['flagged']} of {unfamiliar['images']} {unfamiliar['split']} image(s) "
+            f"unfamiliar images: {unfamiliar.flagged} of {unfamiliar.images} {unfamiliar.split} image(s) "
             f"farther from the training images than the threshold set on validation "
-            f"({unfamiliar['validation_flagged']:.1%} of validation images flagged)",
+            f"({unfamiliar.validation_flagged or 0.0:.1%} of validation images flagged)",
             highlight=False,
         )
-    elif unfamiliar:
-        errors.print(f"[yellow]no unfamiliar-image check:[/yellow] {escape(unfamiliar['reason'])}", soft_wrap=True)
-    for decision in record.get("business", {}).get("decisions", []):
-        if decision.get("reachable") is False:
-            console.print(f"[yellow]{decision['name']}[/yellow]: no threshold satisfies it")
+    elif unfamiliar is not None:
+        errors.print(f"[yellow]no unfamiliar-image check:[/yellow] {escape(unfamiliar.reason or '')}", soft_wrap=True)
+    for decision in record.business.decisions if record.business else ():
+        if decision.reachable is False:
+            console.print(f"[yellow]{decision.name}[/yellow]: no threshold satisfies it")
             continue
-        parts = [f"{decision['name']}:"]
-        if decision.get("threshold") is not None:
-            parts.append(
-                f"threshold {decision['threshold']:.3f} (chosen on {decision.get('chosen_on', 'these items')})"
-            )
-        for key in ("precision", "recall", "precision_in_use"):
-            if key in decision:
-                label = f"precision at a {decision['target_share']:g} share" if key == "precision_in_use" else key
-                parts.append(f"{label} {decision[key]['value']:.3f}")
-        money = decision.get("expected_gain") or decision.get("expected_cost")
-        if money:
-            parts.append(f"{'gain' if 'expected_gain' in decision else 'cost'} per prediction {money['value']:.4g}")
-        if "contacts" in decision:
-            contacts = decision["contacts"]
-            parts.append(
-                f"contacts for {contacts['goal']:g}: {contacts['value']} ({contacts['ci95'][0]}-{contacts['ci95'][1]})"
-            )
+        parts = [f"{decision.name}:"]
+        if decision.threshold is not None:
+            parts.append(f"threshold {decision.threshold:.3f} (chosen on {decision.chosen_on or 'these items'})")
+        if decision.precision is not None:
+            parts.append(f"precision {decision.precision.value:.3f}")
+        if decision.recall is not None:
+            parts.append(f"recall {decision.recall.value:.3f}")
+        if decision.precision_in_use is not None:
+            parts.append(f"precision at a {decision.target_share:g} share {decision.precision_in_use.value:.3f}")
+        if decision.expected_gain is not None:
+            parts.append(f"gain per prediction {decision.expected_gain.value:.4g}")
+        elif decision.expected_cost is not None:
+            parts.append(f"cost per prediction {decision.expected_cost.value:.4g}")
+        if decision.contacts is not None:
+            contacts = decision.contacts
+            low, high = contacts.ci95
+            parts.append(f"contacts for {contacts.goal:g}: {contacts.value} ({low}-{high})")
         console.print(escape("  ".join(parts)), highlight=False, soft_wrap=True)
 
 
@@ -129,28 +128,28 @@ def evaluate(
         quiet=quiet,
         thresholds_on=thresholds_on,
     )
-    if "comparison" in record:
-        comparison = record["comparison"]
-        for label in ("a", "b"):
-            console.print(f"[bold]{label.upper()}[/bold] {escape(comparison[label])}", highlight=False)
-            _print_evaluation(record["models"][label])
-        delta = comparison["differences"]["accuracy"]["b_minus_a"]
+    if isinstance(record, ComparedEvaluation):
+        comparison = record.comparison
+        for label, source in (("a", comparison.a), ("b", comparison.b)):
+            console.print(f"[bold]{label.upper()}[/bold] {escape(source)}", highlight=False)
+            _print_evaluation(record.models[label])
+        delta = comparison.differences["accuracy"].b_minus_a
         console.print(
-            f"accuracy B - A: {delta['value']:+.4f} (95% CI {delta['ci95'][0]:+.4f} to {delta['ci95'][1]:+.4f}); "
-            f"McNemar p = {comparison['mcnemar']['p_value']:.3g}"
+            f"accuracy B - A: {delta.value:+.4f} (95% CI {delta.low:+.4f} to {delta.high:+.4f}); "
+            f"McNemar p = {comparison.mcnemar.p_value:.3g}"
         )
-        if "expected_cost" in comparison["differences"]:
-            cost_delta = comparison["differences"]["expected_cost"]["b_minus_a"]
-            console.print(f"expected cost per prediction B - A: {cost_delta['value']:+.4g}")
+        if "expected_cost" in comparison.differences:
+            cost_delta = comparison.differences["expected_cost"].b_minus_a
+            console.print(f"expected cost per prediction B - A: {cost_delta.value:+.4g}")
     else:
         _print_evaluation(record)
-        warning = record.get("model", {}).get("resolution_warning")
+        warning = record.model.resolution_warning if record.model else None
         if warning:
             errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
-        corruption = record.get("robustness", {}).get("corruptions")
+        corruption = record.robustness.corruptions if record.robustness else None
         if corruption:
             console.print(
-                f"accuracy clean {corruption['clean']:.4f}, mean under corruptions {corruption['mean_corrupted']:.4f}"
+                f"accuracy clean {corruption.clean:.4f}, mean under corruptions {corruption.mean_corrupted or 0.0:.4f}"
             )
     console.print(f"report: {out / 'report.html'}; record: {out / 'evaluation.json'}")
 

@@ -171,7 +171,7 @@ def strategies_command(
 
     catalogue = list_strategies(category)
     if json_output:
-        typer.echo(json.dumps([s.to_dict() for s in catalogue], indent=2))
+        typer.echo(json.dumps([s.to_json() for s in catalogue], indent=2))
         return
     table = Table(title="liftlab strategies", show_lines=True)
     for column in ("name", "category", "setting (default)", "helps when", "hurts when"):

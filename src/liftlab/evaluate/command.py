@@ -4,12 +4,12 @@ each writing evaluation.json, report.html and the plots into an output folder.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from liftlab.errors import BadInputError
 from liftlab.evaluate.evaluation import BusinessQuestion, Settings, compare_predictions, evaluate_predictions
 from liftlab.evaluate.predictions_csv import read_predictions, write_predictions
 from liftlab.io import write_json
+from liftlab.records.evaluation import ComparedEvaluation, Evaluation
 from liftlab.report.evaluation import evaluation_report
 
 
@@ -27,7 +27,7 @@ def run_evaluation(
     quiet: bool = True,
     thresholds_on: Path | None = None,
     familiarity: bool = True,
-) -> dict[str, Any]:
+) -> Evaluation | ComparedEvaluation:
     """Evaluate exactly one of: `predictions`, `compare` (A, B) or `model` with `data`; write `out`."""
     forms = [predictions is not None, compare is not None, model is not None]
     if sum(forms) != 1:
@@ -51,27 +51,42 @@ def run_evaluation(
             "a": evaluate_predictions(first, question, settings),
             "b": evaluate_predictions(second, question, settings),
         }
-        record: dict[str, Any] = {"comparison": comparison, "models": models}
+        compared = ComparedEvaluation(comparison, models)
         evaluation_report([("A", models["a"]), ("B", models["b"])], out, comparison)
-    else:
-        if model is not None and data is not None:
-            from liftlab.evaluate.model import evaluate_model  # torch is only needed for a model
+        write_json(out / "evaluation.json", compared.to_json())
+        return compared
+    if model is not None and data is not None:
+        return evaluate_run_folder(out, model, data, question, settings, shifted=shifted, corruptions=corruptions,
+                                   familiarity=familiarity, quiet=quiet)  # fmt: skip
+    assert predictions is not None  # exactly one form was given, checked above
+    scored = read_predictions(predictions)
+    basis = None if thresholds_on is None else read_predictions(thresholds_on, classes=scored.classes)
+    return _written(out, evaluate_predictions(scored, question, settings, basis, str(thresholds_on)))
 
-            scored, record = evaluate_model(
-                model,
-                data,
-                question,
-                settings,
-                shifted=shifted,
-                corruptions=corruptions,
-                familiarity=familiarity,
-                quiet=quiet,
-            )
-            write_predictions(out / "predictions.csv", scored)
-        elif predictions is not None:
-            scored_items = read_predictions(predictions)
-            basis = None if thresholds_on is None else read_predictions(thresholds_on, classes=scored_items.classes)
-            record = evaluate_predictions(scored_items, question, settings, basis, str(thresholds_on))
-        evaluation_report([("Model", record)], out)
-    write_json(out / "evaluation.json", record)
+
+def evaluate_run_folder(
+    out: Path,
+    model: Path,
+    data: str,
+    question: BusinessQuestion | None = None,
+    settings: Settings | None = None,
+    *,
+    shifted: tuple[str, ...] = (),
+    corruptions: bool = True,
+    familiarity: bool = True,
+    quiet: bool = True,
+) -> Evaluation:
+    """`evaluate --model RUN --data DATA`: predictions.csv, evaluation.json, the plots and report.html in `out`."""
+    from liftlab.evaluate.model import evaluate_model  # torch is only needed for a model
+
+    out.mkdir(parents=True, exist_ok=True)
+    scored, record = evaluate_model(model, data, question, settings, shifted=shifted, corruptions=corruptions,
+                                    familiarity=familiarity, quiet=quiet)  # fmt: skip
+    write_predictions(out / "predictions.csv", scored)
+    return _written(out, record)
+
+
+def _written(out: Path, record: Evaluation) -> Evaluation:
+    evaluation_report([("Model", record)], out)
+    write_json(out / "evaluation.json", record.to_json())
     return record

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve
@@ -11,7 +10,6 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from liftlab.errors import BadInputError
 from liftlab.evaluate.cost import CostMatrix, cheapest_decisions, expected_cost
 from liftlab.evaluate.metrics import (
-    Estimate,
     confusion,
     estimates,
     label_metrics,
@@ -21,6 +19,17 @@ from liftlab.evaluate.metrics import (
 )
 from liftlab.evaluate.predictions_csv import Predictions
 from liftlab.evaluate.thresholds import Rule, choose_threshold, contacts_needed, decisions_at, precision_at
+from liftlab.records.evaluation import (
+    BusinessView,
+    Comparison,
+    Contacts,
+    Decision,
+    Estimate,
+    Evaluation,
+    MetricDifference,
+    PairedMcNemar,
+    PrecisionRecallCurve,
+)
 from liftlab.stats import mcnemar
 
 PR_CURVE_POINTS = 100
@@ -66,12 +75,10 @@ class Settings:
             raise BadInputError(f"--resamples: expected at least 100 for a 95% interval, found {self.resamples}")
 
 
-def _contacts(goal: float, precision: Estimate) -> dict[str, Any]:
-    return {
-        "goal": goal,
-        "value": contacts_needed(goal, precision.value),
-        "ci95": [contacts_needed(goal, precision.high), contacts_needed(goal, precision.low)],
-    }
+def _contacts(goal: float, precision: Estimate) -> Contacts:
+    """Contacts for `goal` at `precision`: the interval's ends swap (a higher precision needs fewer)."""
+    high_precision, low_precision = contacts_needed(goal, precision.high), contacts_needed(goal, precision.low)
+    return Contacts(goal, contacts_needed(goal, precision.value), (high_precision, low_precision))
 
 
 def decision_record(
@@ -80,7 +87,7 @@ def decision_record(
     threshold: float | None,
     question: BusinessQuestion,
     settings: Settings,
-) -> dict[str, Any]:
+) -> Decision:
     """Accuracy, the target's precision and recall, expected cost and contacts of one decision rule."""
     k = len(predictions.classes)
     target = predictions.class_index(question.target, "--target-class") if question.target else None
@@ -100,16 +107,15 @@ def decision_record(
 
     point, resampled = resampled_arrays(compute, len(predictions), settings.resamples, settings.seed)
     found = {metric: estimates(point[metric], resampled[metric])[0] for metric in point}
-    record: dict[str, Any] = {"name": name, "threshold": threshold} | {m: e.record() for m, e in found.items()}
-    if question.cost is not None and question.cost.kind == "gain":
-        cost = found["expected_cost"]
-        record["expected_gain"] = {"value": -cost.value, "ci95": [-cost.high, -cost.low]}
+    gain = found["expected_cost"].negated() if question.cost is not None and question.cost.kind == "gain" else None
+    contacts = None
     if question.goal is not None and "precision" in found:
         # contacts at the precision expected in use when the class mix there is given
-        record["contacts"] = _contacts(question.goal, found.get("precision_in_use", found["precision"]))
-    if question.target_share is not None:
-        record["target_share"] = question.target_share
-    return record
+        contacts = _contacts(question.goal, found.get("precision_in_use", found["precision"]))
+    return Decision(name, threshold, accuracy=found["accuracy"], precision=found.get("precision"),
+                    recall=found.get("recall"), precision_in_use=found.get("precision_in_use"),
+                    expected_cost=found.get("expected_cost"), expected_gain=gain, contacts=contacts,
+                    target_share=question.target_share)  # fmt: skip
 
 
 def precision_at_share(matrix: np.ndarray, target: int, share: float) -> np.ndarray:
@@ -138,7 +144,7 @@ def business_view(
     settings: Settings,
     choose_on: Predictions | None = None,
     choose_on_name: str = "validation split",
-) -> dict[str, Any]:
+) -> BusinessView:
     """The model's own decisions, the cheapest decisions under the cost matrix, and each threshold rule.
 
     A rule's threshold is chosen on `choose_on` (other items of the same classes, such as the validation
@@ -159,36 +165,32 @@ def business_view(
         chosen_on = choose_on_name if basis is not predictions else CHOSEN_ON_SAME
         threshold = choose_threshold(basis, target, rule, costs, question.target_share)
         if threshold is None:
-            rows.append({"name": rule.label, "threshold": None, "reachable": False, "chosen_on": chosen_on})
+            rows.append(Decision(rule.label, None, reachable=False, chosen_on=chosen_on))
             continue
         chosen = replace(predictions, y_pred=decisions_at(predictions.proba, target, threshold))
-        record = decision_record(chosen, rule.label, threshold, question, settings)
-        rows.append(record | {"reachable": True, "chosen_on": chosen_on})
-    return {
-        "target": question.target,
-        "goal": question.goal,
-        "cost_file": question.cost.source if question.cost else None,
-        "cost_kind": question.cost.kind if question.cost else None,
-        "decisions": rows,
-    }
+        decision = decision_record(chosen, rule.label, threshold, question, settings)
+        rows.append(replace(decision, reachable=True, chosen_on=chosen_on))
+    cost = question.cost
+    return BusinessView(question.target, question.goal, cost.source if cost else None, cost.kind if cost else None,
+                        tuple(rows))  # fmt: skip
 
 
-def precision_recall_curves(predictions: Predictions) -> dict[str, Any]:
+def precision_recall_curves(predictions: Predictions) -> dict[str, PrecisionRecallCurve]:
     """One-vs-rest precision-recall curve and average precision per class (scikit-learn), thinned for plotting."""
     if predictions.proba is None:
         return {}
-    curves = {}
+    curves: dict[str, PrecisionRecallCurve] = {}
     for i, name in enumerate(predictions.classes):
         positive = predictions.y_true == i
         if not positive.any():
             continue
         precision, recall, _ = precision_recall_curve(positive, predictions.proba[:, i])
         keep = np.unique(np.linspace(0, len(precision) - 1, min(len(precision), PR_CURVE_POINTS)).astype(int))
-        curves[name] = {
-            "precision": precision[keep].tolist(),
-            "recall": recall[keep].tolist(),
-            "average_precision": float(average_precision_score(positive, predictions.proba[:, i])),
-        }
+        curves[name] = PrecisionRecallCurve(
+            tuple(precision[keep].tolist()),
+            tuple(recall[keep].tolist()),
+            float(average_precision_score(positive, predictions.proba[:, i])),
+        )
     return curves
 
 
@@ -198,17 +200,17 @@ def evaluate_predictions(
     settings: Settings | None = None,
     choose_on: Predictions | None = None,
     choose_on_name: str = "validation split",
-) -> dict[str, Any]:
+) -> Evaluation:
     """The evaluation record of one model's predictions (the body of evaluation.json); threshold rules are
     chosen on `choose_on` when given (see `business_view`)."""
     settings = settings or Settings()
     if len(predictions) == 0:
         raise BadInputError(f"{predictions.source}: no predictions to evaluate")
-    record = {"source": predictions.source} | summarise(predictions, settings.resamples, settings.seed, settings.top_k)
-    record["precision_recall"] = precision_recall_curves(predictions)
+    summary = summarise(predictions, settings.resamples, settings.seed, settings.top_k)
+    business = None
     if question is not None and question.asked:
-        record["business"] = business_view(predictions, question, settings, choose_on, choose_on_name)
-    return record
+        business = business_view(predictions, question, settings, choose_on, choose_on_name)
+    return Evaluation(predictions.source, summary, precision_recall_curves(predictions), business)
 
 
 def align(a: Predictions, b: Predictions) -> Predictions:
@@ -249,7 +251,7 @@ SCALAR_SKIP = ("precision", "recall", "f1", "confusion")
 
 def compare_predictions(
     a: Predictions, b: Predictions, question: BusinessQuestion | None = None, settings: Settings | None = None
-) -> dict[str, Any]:
+) -> Comparison:
     """Model B against model A on the same items: every metric and the cost, as B - A with paired intervals."""
     settings = settings or Settings()
     b = align(a, b)
@@ -271,25 +273,13 @@ def compare_predictions(
         return values
 
     point, resampled = resampled_arrays(compute, len(a), settings.resamples, settings.seed)
-    found = {name: estimates(point[name], resampled[name])[0].record() for name in point}
+    found = {name: estimates(point[name], resampled[name])[0] for name in point}
     metrics = sorted({name.split(":", 1)[1] for name in found})
-    differences = {m: {"a": found[f"a:{m}"], "b": found[f"b:{m}"], "b_minus_a": found[f"delta:{m}"]} for m in metrics}
+    differences = {m: MetricDifference(found[f"a:{m}"], found[f"b:{m}"], found[f"delta:{m}"]) for m in metrics}
     test = mcnemar([b.y_pred == b.y_true], [a.y_pred == a.y_true])
-    record: dict[str, Any] = {
-        "a": a.source,
-        "b": b.source,
-        "n_items": len(a),
-        "differences": differences,
-        "mcnemar": {
-            "b_only_right": test.arm_only_right,
-            "a_only_right": test.baseline_only_right,
-            "p_value": test.p_value,
-        },
-    }
+    contacts = None
     if question is not None and question.goal is not None and target is not None:
         goal = question.goal
-        record["contacts"] = {
-            label: _contacts(goal, Estimate(found[key]["value"], *found[key]["ci95"]))
-            for label, key in (("a", "a:target_precision"), ("b", "b:target_precision"))
-        }
-    return record
+        contacts = {label: _contacts(goal, found[f"{label}:target_precision"]) for label in ("a", "b")}
+    mcnemar_test = PairedMcNemar(test.arm_only_right, test.baseline_only_right, test.p_value)
+    return Comparison(a.source, b.source, len(a), differences, mcnemar_test, contacts)

@@ -10,12 +10,12 @@ reference the tests compare against).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from liftlab.evaluate.predictions_csv import Predictions
+from liftlab.records.evaluation import ClassMetrics, Estimate, MetricSummary, ReliabilityBin
 
 CALIBRATION_BINS = 10
 """Equal-width confidence bins, as in scikit-learn's `calibration_curve(strategy="uniform")`."""
@@ -128,18 +128,6 @@ def metric_arrays(predictions: Predictions, weights: np.ndarray, top_k: int = 5)
     return {**label_metrics(matrix), **probability_metrics(predictions, weights, top_k), "confusion": matrix}
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with its bootstrap 95% interval (percentile method)."""
-
-    value: float
-    low: float
-    high: float
-
-    def record(self) -> dict[str, Any]:
-        return {"value": self.value, "ci95": [self.low, self.high]}
-
-
 def estimates(point: np.ndarray, resampled: np.ndarray) -> list[Estimate]:
     """Estimates for a (k,) point and its (B, k) resamples (or a scalar and (B,))."""
     low, high = np.percentile(resampled, [2.5, 97.5], axis=0)
@@ -159,59 +147,45 @@ def resampled_arrays(
     return point, {name: np.concatenate(parts) for name, parts in chunks.items()}
 
 
-def summarise(predictions: Predictions, resamples: int = RESAMPLES, seed: int = 0, top_k: int = 5) -> dict[str, Any]:
-    """All metrics of `predictions` with 95% bootstrap intervals, as a JSON-ready record."""
+def summarise(predictions: Predictions, resamples: int = RESAMPLES, seed: int = 0, top_k: int = 5) -> MetricSummary:
+    """All metrics of `predictions` with 95% bootstrap intervals."""
     point, resampled = resampled_arrays(
         lambda w: metric_arrays(predictions, w, top_k), len(predictions), resamples, seed
     )
     matrix = point.pop("confusion")
     resampled.pop("confusion")
     per_class_names = ("precision", "recall", "f1")
-    overall = {
-        name: estimates(point[name], resampled[name])[0].record() for name in point if name not in per_class_names
-    }
-    per_class_estimates = {name: estimates(point[name], resampled[name]) for name in per_class_names}
+    overall = {name: estimates(point[name], resampled[name])[0] for name in point if name not in per_class_names}
+    precision, recall, f1 = (estimates(point[name], resampled[name]) for name in per_class_names)
     support = matrix.sum(axis=1)
     per_class = {
-        cls: {name: per_class_estimates[name][i].record() for name in per_class_names} | {"support": int(support[i])}
-        for i, cls in enumerate(predictions.classes)
+        cls: ClassMetrics(precision[i], recall[i], f1[i], int(support[i])) for i, cls in enumerate(predictions.classes)
     }
     row_totals = matrix.sum(axis=1, keepdims=True)
-    record: dict[str, Any] = {
-        "n_items": len(predictions),
-        "classes": predictions.classes,
-        "resamples": resamples,
-        "seed": seed,
-        "metrics": overall,
-        "per_class": per_class,
-        "confusion_matrix": {
-            "counts": matrix.astype(int).tolist(),
-            "normalised": _ratio(matrix, row_totals).tolist(),
-        },
-    }
-    if predictions.proba is not None:
-        record["reliability"] = reliability(predictions)
-    return record
+    return MetricSummary(
+        n_items=len(predictions),
+        classes=tuple(predictions.classes),
+        resamples=resamples,
+        seed=seed,
+        metrics=overall,
+        per_class=per_class,
+        confusion_counts=tuple(tuple(int(c) for c in row) for row in matrix.astype(int).tolist()),
+        confusion_normalised=tuple(tuple(row) for row in _ratio(matrix, row_totals).tolist()),
+        reliability=reliability(predictions) if predictions.proba is not None else None,
+    )
 
 
-def reliability(predictions: Predictions, n_bins: int = CALIBRATION_BINS) -> list[dict[str, float]]:
+def reliability(predictions: Predictions, n_bins: int = CALIBRATION_BINS) -> tuple[ReliabilityBin, ...]:
     """Per confidence bin: the items in it, their mean confidence and their accuracy (the reliability diagram)."""
     if predictions.proba is None:
-        return []
+        return ()
     confidence = predictions.proba.max(axis=1)
     correct = (predictions.proba.argmax(axis=1) == predictions.y_true).astype(float)
     bins = calibration_bins(confidence, n_bins)
-    rows = []
+    found = []
     for b in range(n_bins):
         inside = bins == b
         if inside.any():
-            rows.append(
-                {
-                    "low": b / n_bins,
-                    "high": (b + 1) / n_bins,
-                    "count": int(inside.sum()),
-                    "confidence": float(confidence[inside].mean()),
-                    "accuracy": float(correct[inside].mean()),
-                }
-            )
-    return rows
+            found.append(ReliabilityBin(b / n_bins, (b + 1) / n_bins, int(inside.sum()),
+                                        float(confidence[inside].mean()), float(correct[inside].mean())))  # fmt: skip
+    return tuple(found)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,6 +22,14 @@ from liftlab.evaluate.robustness import (
     predictions_on,
     shifted_data,
 )
+from liftlab.records.evaluation import (
+    Evaluation,
+    ModelSource,
+    Robustness,
+    Unfamiliar,
+    UnfamiliarExample,
+    UnusableFile,
+)
 from liftlab.stats import accuracy_without
 from liftlab.train.embedding import review_config_at
 from liftlab.train.familiarity import familiarity_of
@@ -38,7 +46,7 @@ def evaluate_model(
     corruptions: bool = True,
     familiarity: bool = True,
     quiet: bool = True,
-) -> tuple[Predictions, dict[str, Any]]:
+) -> tuple[Predictions, Evaluation]:
     """Score the model in `run_dir` on the test split of `data` (the validation split when there is none).
 
     The data is decoded at the run's own size and colour, and its classes are matched to the run's
@@ -67,55 +75,45 @@ def evaluate_model(
         validation = mapped_split(trained.classes, loaded.classes, loaded.val)
         if len(validation):
             choose_on = predictions_on(trained, validation, f"{run_dir} on {data} (val split)")
-    record = evaluate_predictions(predictions, question, settings, choose_on, "validation split")
+    evaluation = evaluate_predictions(predictions, question, settings, choose_on, "validation split")
     warning = mismatch(trained_geometry(run_dir), None if loaded.native is None else Geometry(**loaded.native))
-    record["model"] = {"run": str(run_dir), "data": data, "split": split_name, **matching,
-                       "resolution_warning": warning}  # fmt: skip
-    record["unusable_files"] = [{"path": b.path, "reason": b.reason} for b in loaded.skipped]
-    if split_name == "test" and len(scored) == len(split):  # every test image scored: the leak mask lines up
+    every_test_image = split_name == "test" and len(scored) == len(split)  # then the leak mask lines up
+    leak_free = None
+    if every_test_image:
         correct = np.asarray(predictions.y_pred) == np.asarray(predictions.y_true)
-        clean = accuracy_without(correct, loaded.leaked_test())
-        record["leak_free"] = clean.to_json() if clean else None
-    if familiarity:
-        record["unfamiliar"] = _unfamiliar(run_dir, data, trained.recipe.data, split_name, quiet)
-    robustness: dict[str, Any] = {}
-    if corruptions:
-        robustness["corruptions"] = corruption_accuracy(trained, scored, tuple(CORRUPTIONS), settings.seed)
-    if shifted:
-        robustness["shifted"] = [
-            shifted_data(trained, spec, settings.resamples, settings.seed, quiet=quiet) for spec in shifted
-        ]
-    if robustness:
-        record["robustness"] = robustness
-    return predictions, record
+        leak_free = accuracy_without(correct, loaded.leaked_test())
+    corrupted = corruption_accuracy(trained, scored, tuple(CORRUPTIONS), settings.seed) if corruptions else None
+    others = tuple(shifted_data(trained, spec, settings.resamples, settings.seed, quiet=quiet) for spec in shifted)
+    robustness = Robustness(corrupted, others)
+    return predictions, replace(
+        evaluation,
+        model=ModelSource(str(run_dir), data, split_name, matching, warning),
+        unusable_files=tuple(UnusableFile(b.path, b.reason) for b in loaded.skipped),
+        leak_free=leak_free,
+        leak_free_measured=every_test_image,
+        unfamiliar=_unfamiliar(run_dir, data, trained.recipe.data, split_name, quiet) if familiarity else None,
+        robustness=robustness,
+    )
 
 
 EXAMPLES = 10
 
 
-def _unfamiliar(run_dir: Path, data: str, config: DataConfig, split_name: str, quiet: bool) -> dict[str, Any]:
+def _unfamiliar(run_dir: Path, data: str, config: DataConfig, split_name: str, quiet: bool) -> Unfamiliar:
     """`evaluation.json`'s `unfamiliar`: the scored split's images above the run's familiarity threshold (or
     why there is no such check)."""
     try:
         known = familiarity_of(run_dir, quiet)
     except BadInputError as error:
-        return {"available": False, "reason": str(error)}
+        return Unfamiliar(False, reason=str(error))
     loaded = load_data(data, review_config_at(config, known.side), skip_bad=True, quiet=quiet)
     split = loaded.test if split_name == "test" and loaded.test is not None else loaded.val
     scores = known.image_scores(split.images, quiet)
     flagged = scores > known.threshold
     order = np.argsort(-scores)
-    return {
-        "available": True,
-        "split": split_name,
-        "images": len(split),
-        "flagged": int(flagged.sum()),
-        "share": float(flagged.mean()) if len(split) else 0.0,
-        "threshold": known.threshold,
-        "validation_flagged": known.validation_flagged,
-        "examples": [
-            {"item": split.names[i], "outlier_score": round(float(scores[i]), 4)}
-            for i in order[:EXAMPLES]
-            if flagged[i]
-        ],
-    }
+    examples = tuple(
+        UnfamiliarExample(split.names[i], round(float(scores[i]), 4)) for i in order[:EXAMPLES] if flagged[i]
+    )
+    return Unfamiliar(True, split=split_name, images=len(split), flagged=int(flagged.sum()),
+                      share=float(flagged.mean()) if len(split) else 0.0, threshold=known.threshold,
+                      validation_flagged=known.validation_flagged, examples=examples)  # fmt: skip

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ from liftlab.data.loading import ImageSplit, load_every_image
 from liftlab.errors import BadInputError
 from liftlab.evaluate.metrics import summarise
 from liftlab.evaluate.predictions_csv import Predictions
+from liftlab.records.evaluation import ClassMatch, CorruptionCurves, ShiftedData, UnusableFile
 from liftlab.train.saved import Predictor
 
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -108,22 +108,18 @@ def _accuracy(trained: Predictor, split: ImageSplit) -> float:
 
 def corruption_accuracy(
     trained: Predictor, split: ImageSplit, names: tuple[str, ...] = tuple(CORRUPTIONS), seed: int = 0
-) -> dict[str, Any]:
+) -> CorruptionCurves:
     """Accuracy on `split` clean and under each corruption at each severity."""
     curves = {
-        name: [
+        name: tuple(
             _accuracy(trained, ImageSplit(corrupt(split.images, name, s, seed), split.labels, split.names))
             for s in SEVERITIES
-        ]
+        )
         for name in names
     }
     all_corrupted = [a for values in curves.values() for a in values]
-    return {
-        "clean": _accuracy(trained, split),
-        "severities": list(SEVERITIES),
-        "accuracy": curves,
-        "mean_corrupted": float(np.mean(all_corrupted)) if all_corrupted else None,
-    }
+    mean = float(np.mean(all_corrupted)) if all_corrupted else None
+    return CorruptionCurves(_accuracy(trained, split), tuple(SEVERITIES), curves, mean)
 
 
 def mapped_split(model_classes: list[str], data_classes: list[str], split: ImageSplit) -> ImageSplit:
@@ -157,20 +153,17 @@ def predictions_on(
     )
 
 
-def match_classes(model_classes: list[str], data_classes: list[str], labels: torch.Tensor) -> dict[str, Any]:
+def match_classes(model_classes: list[str], data_classes: list[str], labels: torch.Tensor) -> ClassMatch:
     """Which of the model's classes the data lacks, and which data classes (and items) the model cannot score."""
     counts = torch.bincount(labels, minlength=len(data_classes)).tolist()
-    extra = [c for c in data_classes if c not in model_classes]
-    return {
-        "missing_classes": [c for c in model_classes if c not in data_classes],
-        "extra_classes": extra,
-        "items_of_extra_classes": sum(counts[data_classes.index(c)] for c in extra),
-    }
+    extra = tuple(c for c in data_classes if c not in model_classes)
+    missing = tuple(c for c in model_classes if c not in data_classes)
+    return ClassMatch(missing, extra, sum(counts[data_classes.index(c)] for c in extra))
 
 
 def shifted_data(
     trained: Predictor, spec: str, resamples: int = 1000, seed: int = 0, quiet: bool = True
-) -> dict[str, Any]:
+) -> ShiftedData:
     """Accuracy (with its 95% interval) of the model on every image of another data set with the same class names."""
     data_classes, split, skipped = load_every_image(spec, trained.recipe.data, quiet=quiet)
     matching = match_classes(trained.classes, data_classes, split.labels)
@@ -183,11 +176,6 @@ def shifted_data(
             f"--shift-data {spec}: {split.images.shape[1]} channels, the model expects {trained.channels}"
         )
     predictions = predictions_on(trained, mapped_split(trained.classes, data_classes, split), spec)
-    accuracy = summarise(predictions, resamples, seed)["metrics"]["accuracy"] if len(predictions) else None
-    return {
-        "data": spec,
-        "n_items": len(predictions),
-        "accuracy": accuracy,
-        "unusable_files": [{"path": b.path, "reason": b.reason} for b in skipped],
-        **matching,
-    }
+    accuracy = summarise(predictions, resamples, seed).accuracy if len(predictions) else None
+    unusable = tuple(UnusableFile(b.path, b.reason) for b in skipped)
+    return ShiftedData(spec, len(predictions), accuracy, unusable, matching)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from liftlab.experiments.session import Session
 from liftlab.experiments.store import RunStore, run_key
 from liftlab.experiments.tracking import start_tracking
 from liftlab.records import Epoch
-from liftlab.records.tune import RepeatedConfiguration, TrialSummary, TuneResult
+from liftlab.records.tune import RepeatedConfiguration, SearchSpace, TrialSummary, TuneResult
 from liftlab.redaction import cannot_open, redact
 from liftlab.stats import mean_ci
 from liftlab.strategies import apply_strategies, get
@@ -97,7 +97,7 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     raise BadInputError(f"--pruner {name!r}: expected hyperband, halving or none")
 
 
-def check_space(names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def check_space(names: tuple[str, ...]) -> dict[str, SearchSpace]:
     """Each name's search space, from its strategy; a strategy without a setting cannot be tuned."""
     spaces = {}
     for name in names:
@@ -108,27 +108,29 @@ def check_space(names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return spaces
 
 
-def suggest(trial: optuna.Trial, spaces: dict[str, dict[str, Any]]) -> list[str]:
+def suggest(trial: optuna.Trial, spaces: Mapping[str, SearchSpace]) -> list[str]:
     """The strategies (as `name=value` strings) that this trial's sampled values make."""
     chosen = []
     for name, space in spaces.items():
         value: Any
-        if space["type"] == "categorical":
-            value = trial.suggest_categorical(name, space["choices"])
-        elif space["type"] == "int":
-            value = trial.suggest_int(name, int(space["low"]), int(space["high"]), log=space["log"])
+        if space.kind == "categorical":
+            value = trial.suggest_categorical(name, list(space.choices))
+        elif space.kind == "int":
+            value = trial.suggest_int(name, int(space.low or 0), int(space.high or 0), log=space.log)
         else:
-            value = trial.suggest_float(name, float(space["low"]), float(space["high"]), log=space["log"])
+            value = trial.suggest_float(name, float(space.low or 0.0), float(space.high or 0.0), log=space.log)
         chosen.append(get(name).canonical(value))
     return chosen
 
 
-def study_recipe(study: optuna.Study) -> tuple[str, Recipe, dict[str, dict[str, Any]]]:
+def study_recipe(study: optuna.Study) -> tuple[str, Recipe, dict[str, SearchSpace]]:
     """(DATA, base recipe, search space) stored in the study by `tune`, so workers need only its name."""
     attrs = study.user_attrs
     if "data" not in attrs or "recipe" not in attrs:
         raise BadInputError(f"study {study.study_name!r}: not a liftlab tune study (no data or recipe recorded)")
-    return str(attrs["data"]), recipe_from_dict(attrs["recipe"], f"study {study.study_name}"), attrs["space"]
+    where = f"study {study.study_name}"
+    spaces = {name: SearchSpace.from_json(space, f"{where}: space {name}") for name, space in attrs["space"].items()}
+    return str(attrs["data"]), recipe_from_dict(attrs["recipe"], where), spaces
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -138,7 +140,7 @@ def finished_count(study: optuna.Study) -> int:
 class Objective:
     """Train one sampled recipe, reporting validation accuracy each epoch so the pruner can stop it."""
 
-    def __init__(self, spec: str, base: Recipe, spaces: dict[str, dict[str, Any]], quiet: bool = True) -> None:
+    def __init__(self, spec: str, base: Recipe, spaces: dict[str, SearchSpace], quiet: bool = True) -> None:
         from liftlab.data import load_data
 
         self.spec, self.base, self.spaces, self.quiet = spec, base, spaces, quiet
@@ -201,7 +203,7 @@ def create_study(spec: str, base: Recipe, settings: TuneSettings, out: Path) -> 
         )
     study.set_user_attr("data", spec)
     study.set_user_attr("recipe", base.model_dump(mode="json"))
-    study.set_user_attr("space", spaces)
+    study.set_user_attr("space", {name: space.to_json() for name, space in spaces.items()})
     study.set_user_attr("pruner", settings.pruner)
     study.set_user_attr("sampler", settings.sampler)
     study.set_user_attr(TARGET_ATTR, max(int(recorded.get(TARGET_ATTR, 0)), settings.trials))

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from liftlab.records.fields import JsonObject, fields_json
+from liftlab.errors import BadInputError
+from liftlab.records.fields import NUMBER, JsonObject, as_object, fields_json, value_of
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,51 @@ class RepeatedConfiguration:
 
 
 @dataclass(frozen=True)
+class SearchSpace:
+    """The distribution the tuner samples one strategy's setting from (Optuna's): `kind` "categorical" with its
+    `choices`, or "int" / "float" between `low` and `high`, on a log scale when `log`."""
+
+    kind: str
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("categorical", "int", "float"):
+            raise ValueError(f"search space kind {self.kind!r}: expected categorical, int or float")
+
+    def to_json(self) -> JsonObject:
+        if self.kind == "categorical":
+            return {"type": self.kind, "choices": list(self.choices)}
+        return {"type": self.kind, "low": self.low, "high": self.high, "log": self.log}
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> SearchSpace:
+        """A space as `to_json` wrote it (the study's user attributes keep them, for workers that join it).
+
+        >>> space = SearchSpace("float", low=1e-4, high=1e-1, log=True)
+        >>> SearchSpace.from_json(space.to_json(), "space") == space
+        True
+        """
+        record = as_object(record, where)
+        kind = value_of(record, "type", (str,), where)
+        if kind == "categorical":
+            return cls(kind, tuple(value_of(record, "choices", (list,), where)))
+        if kind not in ("int", "float"):
+            raise BadInputError(f"{where}: field 'type' expected categorical, int or float, found {kind!r}")
+        return cls(kind, low=value_of(record, "low", NUMBER, where), high=value_of(record, "high", NUMBER, where),
+                   log=bool(value_of(record, "log", (bool,), where, optional=True)))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class TuneResult:
     """What `liftlab tune` found: tune.json's content (`best` is the first of `repeated`, by mean)."""
 
     data: str
     study: str
     storage: str  # the study's URL, passwords redacted
-    space: Mapping[str, Mapping[str, Any]]  # each tuned strategy's search space, as the registry declares it
+    space: Mapping[str, SearchSpace]  # each tuned strategy's search space, as the registry declares it
     pruner: str | None
     target_trials: int | None
     counts: Mapping[str, int]  # trials by state

@@ -4,19 +4,27 @@ the business view and model comparison, drawn from evaluation.json (no torch her
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from liftlab.records.evaluation import (
+    Comparison,
+    CorruptionCurves,
+    Estimate,
+    Evaluation,
+    MetricSummary,
+    PrecisionRecallCurve,
+    ReliabilityBin,
+)
 from liftlab.report.html import inline_images, pct, render_page
 from liftlab.report.plots import plt, save_figure
 
 
-def confusion_plot(record: dict[str, Any], path: Path) -> Path:
+def confusion_plot(summary: MetricSummary, path: Path) -> Path:
     """Row-normalised confusion matrix heatmap, with counts in the cells when there are few classes."""
-    classes = record["classes"]
-    normalised = np.array(record["confusion_matrix"]["normalised"])
-    counts = np.array(record["confusion_matrix"]["counts"])
+    classes = summary.classes
+    normalised = np.array(summary.confusion_normalised)
+    counts = np.array(summary.confusion_counts)
     side = min(12.0, 2.5 + 0.45 * len(classes))
     figure, axes = plt.subplots(figsize=(side, side * 0.85), dpi=110)
     image = axes.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
@@ -33,27 +41,26 @@ def confusion_plot(record: dict[str, Any], path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def precision_recall_plot(record: dict[str, Any], path: Path) -> Path:
+def precision_recall_plot(curves: dict[str, PrecisionRecallCurve], path: Path) -> Path:
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for name, curve in record["precision_recall"].items():
-        axes.plot(curve["recall"], curve["precision"], label=f"{str(name)[:20]} (AP {curve['average_precision']:.2f})")
+    for name, curve in curves.items():
+        axes.plot(curve.recall, curve.precision, label=f"{str(name)[:20]} (AP {curve.average_precision:.2f})")
     axes.set_xlabel("recall")
     axes.set_ylabel("precision")
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1.02)
-    if len(record["precision_recall"]) <= 12:
+    if len(curves) <= 12:
         axes.legend(fontsize=7, loc="lower left")
     return save_figure(figure, path)
 
 
-def reliability_plot(record: dict[str, Any], path: Path) -> Path:
+def reliability_plot(bins: tuple[ReliabilityBin, ...], path: Path) -> Path:
     """Accuracy against confidence per bin; a calibrated model sits on the diagonal."""
-    bins = record["reliability"]
     figure, axes = plt.subplots(figsize=(5.5, 4.5), dpi=110)
     axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
-    centres = [(b["low"] + b["high"]) / 2 for b in bins]
-    axes.bar(centres, [b["accuracy"] for b in bins], width=0.09, alpha=0.7, label="accuracy in bin")
-    axes.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", color="C1")
+    centres = [(b.low + b.high) / 2 for b in bins]
+    axes.bar(centres, [b.accuracy for b in bins], width=0.09, alpha=0.7, label="accuracy in bin")
+    axes.plot([b.confidence for b in bins], [b.accuracy for b in bins], marker="o", color="C1")
     axes.set_xlabel("confidence")
     axes.set_ylabel("accuracy")
     axes.set_xlim(0, 1)
@@ -62,45 +69,42 @@ def reliability_plot(record: dict[str, Any], path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def corruption_plot(corruptions: dict[str, Any], path: Path) -> Path:
+def corruption_plot(corruptions: CorruptionCurves, path: Path) -> Path:
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
-    severities = corruptions["severities"]
-    for name, values in corruptions["accuracy"].items():
-        axes.plot([0, *severities], [corruptions["clean"], *values], marker="o", label=name)
+    for name, values in corruptions.accuracy.items():
+        axes.plot([0, *corruptions.severities], [corruptions.clean, *values], marker="o", label=name)
     axes.set_xlabel("severity (0 = clean)")
     axes.set_ylabel("accuracy")
     axes.legend(fontsize=8)
     return save_figure(figure, path)
 
 
-def evaluation_plots(record: dict[str, Any], folder: Path) -> list[tuple[str, Path]]:
+def evaluation_plots(record: Evaluation, folder: Path) -> list[tuple[str, Path]]:
     """Write the plots this record supports into `folder`; returns (title, path) pairs."""
-    plots = [("Confusion matrix (rows: true class)", confusion_plot(record, folder / "confusion_matrix.png"))]
-    if record.get("precision_recall"):
-        plots.append(("Precision-recall curves", precision_recall_plot(record, folder / "precision_recall.png")))
-    if record.get("reliability"):
-        plots.append(("Reliability diagram", reliability_plot(record, folder / "reliability.png")))
-    corruptions = record.get("robustness", {}).get("corruptions")
+    plots = [("Confusion matrix (rows: true class)", confusion_plot(record.summary, folder / "confusion_matrix.png"))]
+    if record.precision_recall:
+        curves = precision_recall_plot(record.precision_recall, folder / "precision_recall.png")
+        plots.append(("Precision-recall curves", curves))
+    if record.summary.reliability:
+        plots.append(("Reliability diagram", reliability_plot(record.summary.reliability, folder / "reliability.png")))
+    corruptions = record.robustness.corruptions if record.robustness else None
     if corruptions:
         plots.append(("Accuracy under corruptions", corruption_plot(corruptions, folder / "corruptions.png")))
     return plots
 
 
-def _estimate(record: dict[str, Any] | None, percent: bool = True) -> str:
-    if not record:
+def _estimate(estimate: Estimate | None, percent: bool = True) -> str:
+    if not estimate:
         return ""
     form = pct if percent else (lambda v: f"{v:.4g}")
-    low, high = record["ci95"]
-    return f"{form(record['value'])} ({form(low)} to {form(high)})"
+    return f"{form(estimate.value)} ({form(estimate.low)} to {form(estimate.high)})"
 
 
-def evaluation_report(
-    models: list[tuple[str, dict[str, Any]]], folder: Path, comparison: dict[str, Any] | None = None
-) -> Path:
+def evaluation_report(models: list[tuple[str, Evaluation]], folder: Path, comparison: Comparison | None = None) -> Path:
     """Write the plots of each evaluated model and one self-contained report.html into `folder`."""
     rendered = []
     for index, (label, record) in enumerate(models):
         target = folder / f"model-{index + 1}" if len(models) > 1 else folder
         target.mkdir(parents=True, exist_ok=True)
-        rendered.append((label, record | {"images": inline_images(evaluation_plots(record, target))}))
+        rendered.append((label, record, inline_images(evaluation_plots(record, target))))
     return render_page("evaluation.html", folder / "report.html", models=rendered, c=comparison, est=_estimate)

@@ -5,10 +5,10 @@ through Jinja2's autoescape."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from liftlab.records import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, ImproveResult
 from liftlab.records.diagnosis import LearningCurveRecord
+from liftlab.records.evaluation import Evaluation
 from liftlab.report.diagnosis import learning_curve_plot
 from liftlab.report.evaluation import confusion_plot, corruption_plot
 from liftlab.report.html import inline_images, render_page
@@ -60,7 +60,7 @@ def search_plot(result: ImproveResult, path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def improve_report(result: ImproveResult, evaluation: dict[str, Any], out: Path) -> Path:
+def improve_report(result: ImproveResult, evaluation: Evaluation, out: Path) -> Path:
     """Write the plots and report.html (self-contained: every image inlined) into `out`."""
     plots = [
         (
@@ -75,10 +75,9 @@ def improve_report(result: ImproveResult, evaluation: dict[str, Any], out: Path)
         learning_curve_plot(LearningCurveRecord.from_json(curve, "improve.json: diagnosis.learning_curve"), path,
                             result.target)  # fmt: skip
         plots.append(("Learning curve (baseline recipe)", path))
-    plots.append(
-        ("Confusion matrix of the best model (rows: true class)", confusion_plot(evaluation, out / "confusion.png"))
-    )
-    corruptions = evaluation.get("robustness", {}).get("corruptions")
+    confusion = confusion_plot(evaluation.summary, out / "confusion.png")
+    plots.append(("Confusion matrix of the best model (rows: true class)", confusion))
+    corruptions = evaluation.robustness.corruptions if evaluation.robustness else None
     if corruptions:
         plots.append(("Best model under corruptions", corruption_plot(corruptions, out / "corruptions.png")))
     return render_page(
@@ -88,7 +87,7 @@ def improve_report(result: ImproveResult, evaluation: dict[str, Any], out: Path)
         e=evaluation,
         verdict=result.verdict,
         images=inline_images(plots),
-        classes=evaluation["classes"],
+        classes=evaluation.summary.classes,
         splits=[s for s in ("train", "val", "test") if s in result.data_check["counts"]],
         pct=pct,
         points=points,

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from liftlab.records.tune import TrialSummary, TuneResult
+from liftlab.records.tune import SearchSpace, TrialSummary, TuneResult
 from liftlab.report.html import inline_images, pct, render_page
 from liftlab.report.plots import save_figure
 
@@ -47,7 +46,7 @@ def importance_plot(importances: Mapping[str, float], path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def slice_plot(trials: Sequence[TrialSummary], space: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
+def slice_plot(trials: Sequence[TrialSummary], space: Mapping[str, SearchSpace], path: Path) -> Path:
     """Validation accuracy against each tuned setting's value, one panel per setting."""
     names = list(space)
     figure, panels = plt.subplots(
@@ -57,13 +56,13 @@ def slice_plot(trials: Sequence[TrialSummary], space: Mapping[str, Mapping[str, 
     for axes, name in zip(panels[0], names, strict=False):
         points = [(t.params[name], t.value) for t in done if name in t.params]
         xs: list[float | int | str]
-        if space[name]["type"] == "categorical":
-            choices = list(space[name]["choices"])
+        if space[name].kind == "categorical":
+            choices = list(space[name].choices)
             xs = [choices.index(p) for p, _ in points]
             axes.set_xticks(range(len(choices)), choices, rotation=45, fontsize=7)
         else:
             xs = [p for p, _ in points]
-            if space[name].get("log"):
+            if space[name].log:
                 axes.set_xscale("log")
         axes.scatter(xs, [v for _, v in points], s=14, c=range(len(points)), cmap="viridis")
         axes.set_title(name, fontsize=9)

@@ -8,6 +8,7 @@ from typing import Any
 from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
 from liftlab.models.backbones import list_backbones
+from liftlab.records.tune import SearchSpace
 from liftlab.strategies.appliers import add_to, set_fields, set_value
 from liftlab.strategies.data_remedies import DATA_REMEDIES
 from liftlab.strategies.registry import Setting, Strategy, register
@@ -34,8 +35,8 @@ class _PretrainedName(Setting):
     def describe(self) -> str:
         return f"{'|'.join(list_backbones())} (offline), a torchvision or timm name, or a weights file"
 
-    def search_space(self) -> dict[str, Any]:
-        return {"type": "categorical", "choices": list_backbones()}
+    def search_space(self) -> SearchSpace:
+        return SearchSpace("categorical", tuple(list_backbones()))
 
 
 ORIENTATION = "orientation defines the class (left/right arrows, digits like 6 and 9, text)"

@@ -14,6 +14,8 @@ from typing import Any
 
 from liftlab.config import Recipe, with_values
 from liftlab.errors import BadInputError
+from liftlab.records.fields import JsonObject
+from liftlab.records.tune import SearchSpace
 
 CATEGORIES = (
     "data",
@@ -78,13 +80,13 @@ class Setting:
             raise BadInputError(f"strategy {name}={raw}: out of range; expected {self.describe()}")
         return value
 
-    def search_space(self) -> dict[str, Any]:
+    def search_space(self) -> SearchSpace:
         """The Optuna-style distribution the tuner samples this setting from."""
         if self.kind == "choice":
-            return {"type": "categorical", "choices": list(self.choices)}
+            return SearchSpace("categorical", self.choices)
         kind = "int" if self.kind in ("int", "relative-int") else "float"
         low, high = self.tune if self.tune else (self.low, self.high)
-        return {"type": kind, "low": low, "high": high, "log": self.log}
+        return SearchSpace(kind, low=low, high=high, log=self.log)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +110,7 @@ class Strategy:
             return self.name
         return f"{self.name}={value:+d}" if self.setting.kind == "relative-int" else f"{self.name}={value}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "name": self.name,
             "category": self.category,
@@ -117,7 +119,7 @@ class Strategy:
             "hurts_when": self.hurts_when,
             "default": self.default,
             "setting": self.setting.describe() if self.setting else None,
-            "search_space": self.setting.search_space() if self.setting else None,
+            "search_space": self.setting.search_space().to_json() if self.setting else None,
             "notes": self.notes,
         }
 

@@ -57,7 +57,7 @@ from liftlab.records import (
     RunSummary,
     Step,
 )
-from liftlab.records.runs import LeakFreeAccuracy, RunMetrics
+from liftlab.records.runs import RunMetrics
 from liftlab.report.verdict import verdict_sentences
 from liftlab.stats import accuracy_without
 from liftlab.train.export import FORMATS, export_run
@@ -80,7 +80,7 @@ def improve(
     on_step: Callable[[Step], None] = lambda step: None,
 ) -> ImproveResult:
     """Run the whole loop and write improve.json, report.html, best/ and evaluation/ into `out`."""
-    from liftlab.evaluate.command import run_evaluation
+    from liftlab.evaluate.command import evaluate_run_folder
     from liftlab.report.improve import improve_report
 
     settings = settings or ImproveSettings()
@@ -143,32 +143,30 @@ def improve(
     networks += 1 if probe_choice and probe_choice.added else 0
     started = clock.used()
     corruption_seconds = ctx.time_plan.corruption_seconds(best_metrics.n_test, per_image, networks)
-    evaluation = run_evaluation(
+    evaluation = evaluate_run_folder(
         out / "evaluation",
-        model=out / "best",
-        data=spec,
-        question=settings.question,
+        out / "best",
+        spec,
+        settings.question,
         corruptions=ctx.time_plan.fits(clock.left(), corruption_seconds, share_of_reserve=0.5),
         quiet=True,
         # the unfamiliar-image threshold reads the review backbone's features, cached when the diagnosis
         # reviewed the data; without that review they would be a pass over the data the budget did not plan
         familiarity=diagnosis.data_review is not None,
     )
-    ctx.step("evaluation", f"best model on the test split: {evaluation['metrics']['accuracy']['value']:.4f}", started)
+    ctx.step("evaluation", f"best model on the test split: {evaluation.accuracy.value:.4f}", started)
     # The lift describes the recipe (mean over the final seeds) or two models (its scope says which); what the
     # user deploys is one model, best/: its own test accuracy is the headline's first figure (leak-free first),
     # and its validation accuracy decides the target (the test split decides nothing).
-    accuracy = evaluation["metrics"]["accuracy"]
-    ci = accuracy.get("ci95") or (None, None)
+    accuracy = evaluation.accuracy
     exported_correct = np.asarray(exported_record.test_predictions) == np.asarray(exported_record.test_labels)
     leak_free = accuracy_without(exported_correct, leaked)
     val_acc = best_metrics.val_acc
     if networks > 1:  # best/ is an ensemble: the evaluation scored it, on every test image
-        clean = evaluation.get("leak_free")
-        leak_free = LeakFreeAccuracy.from_json(clean, "evaluation: leak_free") if clean else None
+        leak_free = evaluation.leak_free
         val_acc = probe_choice.val_acc if probe_choice and probe_choice.added else choice.val_acc if choice else val_acc
     exported = Exported(
-        exported_record.seed, accuracy["value"], (ci[0], ci[1]), str(out / "best"), val_acc=val_acc,
+        exported_record.seed, accuracy.value, accuracy.ci95, str(out / "best"), val_acc=val_acc,
         cut_after=exported_record.stopped_by_time or None, leak_free=leak_free, ensemble=choice,
         probe_member=probe_choice,
     )  # fmt: skip

@@ -4,14 +4,13 @@ headers alone, so that a model can say when it is shown images unlike those it w
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from liftlab.data.sources import SplitItems
+from liftlab.records.runs import Geometry
 
 SAMPLE = 256
 """Files read per split: evenly spaced, enough for a median, and a header read costs well under 1 ms."""
@@ -19,16 +18,6 @@ SIDE_FACTOR = 2.0
 """A short side this many times larger or smaller than the training images' is a resolution mismatch."""
 ASPECT_CHANGE = 0.25
 """An aspect ratio that differs by more than this share from the training images' is a mismatch."""
-
-
-@dataclass(frozen=True)
-class Geometry:
-    short_side: float
-    aspect_ratio: float
-    sampled: int
-
-    def record(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _median(sizes: list[tuple[int, int]]) -> Geometry | None:
@@ -55,17 +44,17 @@ def geometry_of_items(items: SplitItems) -> Geometry | None:
     return geometry_of_paths(items.paths or [])
 
 
-def mismatch(trained: dict[str, Any] | None, seen: Geometry | None) -> str | None:
-    """A warning when `seen` images differ clearly in resolution or aspect from the `trained` geometry record.
+def mismatch(trained: Geometry | None, seen: Geometry | None) -> str | None:
+    """A warning when `seen` images differ clearly in resolution or aspect from the `trained` images.
 
-    >>> mismatch({"short_side": 288, "aspect_ratio": 1.33}, Geometry(32, 1.0, 10)) is not None
+    >>> mismatch(Geometry(288, 1.33, 10), Geometry(32, 1.0, 10)) is not None
     True
-    >>> mismatch({"short_side": 288, "aspect_ratio": 1.33}, Geometry(300, 1.3, 10)) is None
+    >>> mismatch(Geometry(288, 1.33, 10), Geometry(300, 1.3, 10)) is None
     True
     """
-    if not trained or seen is None:
+    if trained is None or seen is None:
         return None
-    side, aspect = float(trained["short_side"]), float(trained["aspect_ratio"])
+    side, aspect = trained.short_side, trained.aspect_ratio
     ratio = max(seen.short_side / side, side / seen.short_side)
     if ratio < SIDE_FACTOR and abs(seen.aspect_ratio / aspect - 1) <= ASPECT_CHANGE:
         return None

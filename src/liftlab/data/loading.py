@@ -6,7 +6,6 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +17,7 @@ from liftlab.data.images import BadFile
 from liftlab.data.sources import Source, open_source
 from liftlab.data.splits import make_splits, splits_made_by_liftlab, stratified_indices
 from liftlab.errors import BadInputError
+from liftlab.records.runs import Geometry
 
 
 @dataclass
@@ -40,7 +40,7 @@ class ImageData:
     val: ImageSplit
     test: ImageSplit | None
     skipped: list[BadFile] = field(default_factory=list)
-    native: dict[str, Any] | None = None  # the training images' own geometry (data/geometry.py), before resizing
+    native: Geometry | None = None  # the training images' own geometry (data/geometry.py), before resizing
     splits_made: tuple[str, ...] = ()  # the splits whose images liftlab chose (data/splits.splits_made_by_liftlab)
 
     @property
@@ -170,7 +170,7 @@ def load_data(
         val=decoded["val"],
         test=decoded.get("test"),
         skipped=skipped,
-        native=None if (geometry := geometry_of_items(split_items["train"])) is None else geometry.record(),
+        native=geometry_of_items(split_items["train"]),
         splits_made=splits_made_by_liftlab(source.splits, split_items),
     )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from liftlab.config import DataConfig
-from liftlab.data.geometry import Geometry, mismatch
+from liftlab.data.geometry import mismatch
 from liftlab.data.loading import load_data
 from liftlab.errors import BadInputError
 from liftlab.evaluate.evaluation import BusinessQuestion, Settings, evaluate_predictions
@@ -76,7 +76,7 @@ def evaluate_model(
         if len(validation):
             choose_on = predictions_on(trained, validation, f"{run_dir} on {data} (val split)")
     evaluation = evaluate_predictions(predictions, question, settings, choose_on, "validation split")
-    warning = mismatch(trained_geometry(run_dir), None if loaded.native is None else Geometry(**loaded.native))
+    warning = mismatch(trained_geometry(run_dir), loaded.native)
     every_test_image = split_name == "test" and len(scored) == len(split)  # then the leak mask lines up
     leak_free = None
     if every_test_image:

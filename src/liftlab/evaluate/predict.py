@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +17,7 @@ from liftlab.data.geometry import geometry_of_paths, mismatch
 from liftlab.data.images import BadFile, BadImageError, image_files, load_array
 from liftlab.errors import BadInputError
 from liftlab.evaluate.predictions_csv import Predictions
+from liftlab.records.runs import Geometry
 from liftlab.train.export import InputSpec, input_spec
 from liftlab.train.exported import ExportedModel, format_of, read_record
 from liftlab.train.familiarity import Familiarity, image_scores
@@ -56,10 +56,13 @@ def source_folder(model: Path) -> Path | None:
     return source if source.is_dir() else None
 
 
-def trained_geometry(run_dir: Path) -> dict[str, Any] | None:
+def trained_geometry(run_dir: Path) -> Geometry | None:
     """The native geometry of the images `run_dir` was trained on (None for runs from before it was recorded)."""
     metrics_path = run_dir / "metrics.json"
-    return json.loads(metrics_path.read_text()).get("native_geometry") if metrics_path.is_file() else None
+    if not metrics_path.is_file():
+        return None
+    found = json.loads(metrics_path.read_text()).get("native_geometry")
+    return None if found is None else Geometry.from_json(found, f"{metrics_path}: native_geometry")
 
 
 def resolution_warning(run_dir: Path, paths: list[Path]) -> str | None:

@@ -83,6 +83,26 @@ class Epoch:
 
 
 @dataclass(frozen=True)
+class Geometry:
+    """Images' own geometry before liftlab resizes them: median short side (px) and aspect ratio (width over
+    height) of `sampled` files (`data.geometry` measures it from the file headers)."""
+
+    short_side: float
+    aspect_ratio: float
+    sampled: int
+
+    def to_json(self) -> JsonObject:
+        return fields_json(self)
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> Geometry:
+        record = as_object(record, where)
+        return cls(float(value_of(record, "short_side", NUMBER, where)),
+                   float(value_of(record, "aspect_ratio", NUMBER, where)),
+                   int(value_of(record, "sampled", (int,), where, optional=True) or 0))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class EpochCurve:
     """One per-epoch quantity of a run's history: the `Epoch` field it reads (also its name in MLflow and in
     a finding's evidence) and what a plot calls it."""
@@ -277,7 +297,7 @@ class RunMetrics:
     liftlab_version: str = ""
     data_fingerprint: str = ""
     test_leak_free: LeakFreeAccuracy | None = None
-    native_geometry: JsonObject | None = None  # `data.geometry.Geometry.record()` of the training images
+    native_geometry: Geometry | None = None  # the training images
     skipped: tuple[dict[str, str], ...] = ()  # the unusable files left out ({path, reason})
     extra: JsonObject = field(default_factory=dict)
 
@@ -309,7 +329,9 @@ class RunMetrics:
             liftlab_version=value_of(record, "liftlab_version", (str,), where, optional=True) or "",
             data_fingerprint=value_of(record, "data_fingerprint", (str,), where, optional=True) or "",
             test_leak_free=LeakFreeAccuracy.from_json(leak_free, f"{where}: test_leak_free") if leak_free else None,
-            native_geometry=value_of(record, "native_geometry", (dict,), where, optional=True),
+            native_geometry=None
+            if record.get("native_geometry") is None
+            else Geometry.from_json(record["native_geometry"], f"{where}: native_geometry"),
             skipped=tuple(value_of(record, "skipped", (list,), where, optional=True) or ()),
             extra={key: value for key, value in record.items() if key not in RUN_METRICS},
         )

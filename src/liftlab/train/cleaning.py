@@ -117,7 +117,7 @@ def cleaned(
     if not wants_cleaning(recipe):
         return data, None
     if suspects is None:
-        short_side = None if data.native is None else data.native.get("short_side")
+        short_side = None if data.native is None else data.native.short_side
         suspects = suspects_of(data.spec, recipe, short_side, quiet)
     names = data.train.names
     keep = np.ones(len(names), dtype=bool)

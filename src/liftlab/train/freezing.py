@@ -12,11 +12,10 @@ Layer groups run from the input to the classifier. A from-scratch model is one g
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
 from liftlab.models.pretrained import classifier_of
+from liftlab.train.optimizer import ParamGroup
 
 BODY_GROUPS = 3  # early, middle and late backbone layers
 LR_DECAY_PER_GROUP = 0.3  # each group towards the input learns at 0.3x the next one's rate
@@ -42,19 +41,19 @@ class FineTuning:
         self.groups = layer_groups(model, pretrained)
         self.epochs = epochs
 
-    def optimizer_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+    def optimizer_groups(self, weight_decay: float) -> list[ParamGroup]:
         """Two optimizer groups per layer group: weights with decay, norms and biases without.
 
         Decaying norm scales and biases only fights the normalisation.
         """
         count = len(self.groups)
-        result = []
+        result: list[ParamGroup] = []
         for index, params in enumerate(self.groups):
             scale = LR_DECAY_PER_GROUP ** (count - 1 - index) if self.mode == "gradual" else 1.0
             decay = [p for p in params if p.ndim > 1]
             no_decay = [p for p in params if p.ndim <= 1]
-            result.append({"params": decay, "weight_decay": weight_decay, "lr_scale": scale})
-            result.append({"params": no_decay, "weight_decay": 0.0, "lr_scale": scale})
+            result.append(ParamGroup(params=decay, weight_decay=weight_decay, lr_scale=scale))
+            result.append(ParamGroup(params=no_decay, weight_decay=0.0, lr_scale=scale))
         return [group for group in result if group["params"]]
 
     def trainable_groups(self, epoch: int) -> int:

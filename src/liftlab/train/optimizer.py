@@ -14,7 +14,7 @@ while their decay per step stays that of the other parameters.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -46,35 +46,43 @@ def torch_rates(config: OptimConfig, batch_size: int, lr: float) -> tuple[float,
     return torch_lr, config.weight_decay * scale / torch_lr
 
 
+class ParamGroup(TypedDict):
+    """One optimizer parameter group as torch takes it, with liftlab's `lr_scale`: each step sets the group's
+    learning rate to the schedule's rate times it (`time_limits.set_lr`)."""
+
+    params: list[nn.Parameter]
+    weight_decay: float
+    lr_scale: float
+
+
 def norm_bias_ids(model: nn.Module) -> set[int]:
     return {id(m.bias) for m in model.modules() if isinstance(m, NORMS) and getattr(m, "bias", None) is not None}
 
 
 def parameter_groups(
-    groups: list[dict[str, Any]], model: nn.Module, config: OptimConfig, weight_decay: float
-) -> list[dict[str, Any]]:
+    groups: list[ParamGroup], model: nn.Module, config: OptimConfig, weight_decay: float
+) -> list[ParamGroup]:
     """Split fine-tuning groups (each with `lr_scale`) by unit convention and norm-bias scaling."""
     biases = norm_bias_ids(model)
-    result = []
+    result: list[ParamGroup] = []
     for group in groups:
         decays = group["weight_decay"] > 0 or config.units == "per-1024"
         decay = weight_decay if decays else 0.0
         plain = [p for p in group["params"] if id(p) not in biases]
         norm_biases = [p for p in group["params"] if id(p) in biases]
         if plain:
-            result.append({**group, "params": plain, "weight_decay": decay})
+            result.append(ParamGroup(params=plain, weight_decay=decay, lr_scale=group["lr_scale"]))
         if norm_biases:
             scale = config.norm_bias_lr_scale
-            result.append(
-                {**group, "params": norm_biases, "lr_scale": group["lr_scale"] * scale, "weight_decay": decay / scale}
-            )
+            lr_scale = group["lr_scale"] * scale
+            result.append(ParamGroup(params=norm_biases, weight_decay=decay / scale, lr_scale=lr_scale))
     return result
 
 
 FUSED_DEVICES = ("cpu", "cuda")
 
 
-def adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.AdamW:
+def adamw(groups: list[ParamGroup], lr: float) -> torch.optim.AdamW:
     """AdamW with PyTorch's fused kernel where every parameter allows it (floating point, on a CPU or a CUDA
     device). On a CPU PyTorch's default is a loop over the tensors, about ten small kernels each: measured by
     `python -m benchmarks.optimizer_step`, EfficientNet-Lite0's partial fine-tune step at 192 px (102 trainable
@@ -82,10 +90,10 @@ def adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.AdamW:
     faster on the from-scratch convnet (1.02)."""
     tensors = [p for group in groups for p in group["params"]]
     fused = all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in tensors)
-    return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
+    return torch.optim.AdamW([dict(group) for group in groups], lr=lr, fused=fused or None)
 
 
-def make_optimizer(groups: list[dict[str, Any]], config: OptimConfig, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(groups: list[ParamGroup], config: OptimConfig, lr: float) -> torch.optim.Optimizer:
     if config.name == "adamw":
         return adamw(groups, lr)
-    return torch.optim.SGD(groups, lr=lr, momentum=config.momentum, nesterov=config.nesterov)
+    return torch.optim.SGD([dict(group) for group in groups], lr=lr, momentum=config.momentum, nesterov=config.nesterov)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liftlab.io import write_json
+from liftlab.train.optimizer import ParamGroup
 from liftlab.train.optimizer import adamw as fused_or_loop_adamw
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -170,7 +171,9 @@ def time_steps(
         runner: nn.Module = torch.compile(trial) if compiled else trial  # type: ignore[assignment]
         trainable = [p for p in trial.parameters() if p.requires_grad]
         optimizer: torch.optim.Optimizer = (
-            fused_or_loop_adamw([{"params": trainable}], 1e-3) if adamw else torch.optim.SGD(trainable, lr=1e-3)
+            fused_or_loop_adamw([ParamGroup(params=trainable, weight_decay=0.0, lr_scale=1.0)], 1e-3)
+            if adamw
+            else torch.optim.SGD(trainable, lr=1e-3)
         )
         dtype = DTYPES[dtype_name]
         inputs = batch.contiguous(memory_format=LAYOUTS[layout])

@@ -32,7 +32,7 @@ from liftlab.train.embedding import Embedder
 from liftlab.train.fitted import EpochCallback, FitResult, resolve_device, steps_in_epoch
 from liftlab.train.inference import Preprocess, tta_view_count, tta_views
 from liftlab.train.losses import classification_loss
-from liftlab.train.optimizer import make_optimizer, parameter_groups, torch_rates
+from liftlab.train.optimizer import ParamGroup, make_optimizer, parameter_groups, torch_rates
 from liftlab.train.time_limits import TimeLimits, annealed_by_time, non_finite, set_lr, should_validate
 
 TTA_WEIGHTS = tuple(weight for _, weight in tta_views(torch.zeros(1, 1, 32, 32)))  # view by view, as in inference
@@ -96,8 +96,8 @@ def fit_on_features(
     base_lr, weight_decay = torch_rates(recipe.optim, batch_size, recipe.optim.lr)
     params = list(head.parameters())
     groups = [
-        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, "lr_scale": 1.0},
-        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": 1.0},
+        ParamGroup(params=[p for p in params if p.ndim > 1], weight_decay=weight_decay, lr_scale=1.0),
+        ParamGroup(params=[p for p in params if p.ndim <= 1], weight_decay=0.0, lr_scale=1.0),
     ]
     optimizer = make_optimizer(parameter_groups(groups, head, recipe.optim, weight_decay), recipe.optim, base_lr)
     # model.dropout drops the linear head's input features in training (the MLP head has its own dropout layer)

@@ -6,6 +6,7 @@ strategies. Overrides use dotted keys: ``apply_overrides(recipe, ["optim.lr=0.1"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from liftlab.errors import BadInputError
+from liftlab.records.fields import JsonObject
 
 
 class _Section(BaseModel):
@@ -218,7 +220,7 @@ def _describe_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> Recipe:
+def recipe_from_dict(data: JsonObject, source: str = "recipe") -> Recipe:
     """Validate a mapping into a Recipe, with errors that name the field and the source."""
     if not isinstance(data, dict):
         raise BadInputError(f"{source}: expected a mapping of recipe fields, found {type(data).__name__}")
@@ -233,7 +235,7 @@ def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> Recipe:
         raise BadInputError(_describe_validation_error(error, source)) from None
 
 
-def _unknown_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") -> list[str]:
+def _unknown_keys(data: JsonObject, model: type[BaseModel], prefix: str = "") -> list[str]:
     unknown = []
     for key, value in data.items():
         field = model.model_fields.get(key)
@@ -247,7 +249,7 @@ def _unknown_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = ""
 
 
 # Built-in recipes, used by name wherever a recipe file is accepted (`--recipe fast`).
-PRESETS: dict[str, dict[str, Any]] = {
+PRESETS: dict[str, JsonObject] = {
     # liftlab's plain from-scratch default, whatever the data (commands without --recipe profile the data)
     "default": {},
     # airbench-level from-scratch training (see liftlab.models.fastnet): 94% on CIFAR-10 in 12 epochs.
@@ -294,7 +296,11 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe_from_dict(data, source=str(path))
 
 
-def with_values(recipe: Recipe, values: dict[str, Any], source: str = "--set") -> Recipe:
+RecipeValue = str | int | float | bool | list[str] | None
+"""The value of one recipe field set by its dotted name (`with_values`): a YAML scalar, or a list of names."""
+
+
+def with_values(recipe: Recipe, values: Mapping[str, RecipeValue], source: str = "--set") -> Recipe:
     """A validated copy of `recipe` with dotted keys set to typed values.
 
     >>> with_values(Recipe(), {"model.dropout": 0.3}).model.dropout
@@ -319,7 +325,7 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
     >>> apply_overrides(Recipe(), ["optim.lr=0.1", "epochs=3"]).optim.lr
     0.1
     """
-    values: dict[str, Any] = {}
+    values: dict[str, RecipeValue] = {}
     for override in overrides:
         key, sep, raw = override.partition("=")
         key = key.strip()

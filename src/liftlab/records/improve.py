@@ -212,11 +212,29 @@ class Step:
         )
 
 
-# the parts other modules document, kept as JSON objects or lists, with the kind each must be
+# the parts other modules document, kept as JSON objects, with the kind each must be
 OBJECTS: dict[str, tuple[type, ...]] = {
-    "diagnosis": (dict,), "data_check": (dict,), "reproduce": (dict,), "recipe_diff": (list,), "profile": (dict,),
-    "resumed": (dict,),
+    "diagnosis": (dict,), "data_check": (dict,), "reproduce": (dict,), "profile": (dict,), "resumed": (dict,),
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RecipeChange:
+    """One recipe field (dotted) that differs between the baseline and the best recipe, with both values."""
+
+    field: str
+    baseline: Any
+    best: Any
+
+    def to_json(self) -> JsonObject:
+        return {"field": self.field, "baseline": self.baseline, "best": self.best}
+
+    @classmethod
+    def from_json(cls, record: Any, where: str) -> RecipeChange:
+        record = as_object(record, where)
+        return cls(value_of(record, "field", (str,), where), record.get("baseline"), record.get("best"))
+
+
 OPTIONAL = ("profile", "resumed")
 
 
@@ -255,7 +273,7 @@ class ImproveResult:
     search: SearchRecord
     diagnosis: JsonObject  # the diagnosis's findings, recommendations, learning curve, skipped checks
     data_check: JsonObject
-    recipe_diff: list[JsonObject]
+    recipe_diff: tuple[RecipeChange, ...]
     steps: tuple[Step, ...]
     runs_trained: int
     runs_reused: int
@@ -314,5 +332,7 @@ class ImproveResult:
             budget_s=float(value_of(record, "budget_s", NUMBER, where)),
             used_s=float(value_of(record, "used_s", NUMBER, where, optional=True) or 0.0),
             verdict=strings_of(record, "verdict", where),
+            recipe_diff=tuple(RecipeChange.from_json(change, f"{where}: recipe_diff[{i}]")
+                              for i, change in enumerate(value_of(record, "recipe_diff", (list,), where))),
             **parts,
         )  # fmt: skip

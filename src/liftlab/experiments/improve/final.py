@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 from liftlab.config import Recipe, with_values
 from liftlab.experiments.improve.context import ImproveContext, PlanLog
@@ -15,6 +14,8 @@ from liftlab.experiments.improve.halving import BASELINE
 from liftlab.experiments.improve.phase_results import FinalRuns
 from liftlab.experiments.improve.trainer import Limits, TrainedBatch
 from liftlab.records import RunRecord
+from liftlab.records.fields import JsonObject
+from liftlab.records.improve import RecipeChange
 from liftlab.train.probe import on_features
 
 ADDED_SEEDS = "final_seeds_added_"
@@ -175,11 +176,11 @@ def _pairs(base: Recipe, winner: Recipe, seeds: list[int]) -> list[tuple[str, Re
     return runs
 
 
-def recipe_diff(base: Recipe, best: Recipe) -> list[dict[str, Any]]:
+def recipe_diff(base: Recipe, best: Recipe) -> tuple[RecipeChange, ...]:
     """Every field that differs between the two recipes, dotted, with both values."""
 
-    def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        flat: dict[str, Any] = {}
+    def flatten(data: JsonObject, prefix: str = "") -> JsonObject:
+        flat: JsonObject = {}
         for key, value in data.items():
             if isinstance(value, dict):
                 flat |= flatten(value, f"{prefix}{key}.")
@@ -188,6 +189,4 @@ def recipe_diff(base: Recipe, best: Recipe) -> list[dict[str, Any]]:
         return flat
 
     a, b = flatten(base.model_dump(mode="json")), flatten(best.model_dump(mode="json"))
-    return [
-        {"field": k, "baseline": a.get(k), "best": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
-    ]
+    return tuple(RecipeChange(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))

@@ -12,14 +12,16 @@ from collections.abc import Callable
 
 import torch
 
-from liftlab.config import Recipe, with_values
+from liftlab.config import Recipe, RecipeValue, with_values
 from liftlab.experiments.improve.time_plan import PLAN_MARGIN, START_SECONDS
 from liftlab.strategies import apply_strategies
 
 FINETUNE = "finetune=full,flip,resized-crop=0.35,schedule=onecycle,label-smoothing=0.1"
 """The practitioner's fine-tune: every layer trains, with scale augmentation and mirror images, a one-cycle
 schedule and label smoothing."""
-FINETUNE_VALUES = {"optim.name": "adamw", "optim.lr": 1e-3, "optim.weight_decay": 0.05, "optim.batch_size": 32}
+FINETUNE_VALUES: dict[str, RecipeValue] = {
+    "optim.name": "adamw", "optim.lr": 1e-3, "optim.weight_decay": 0.05, "optim.batch_size": 32,
+}  # fmt: skip
 """AdamW at 1e-3 (one-cycle warms up from a tenth of it, which keeps the pretrained features) with decoupled
 decay 0.05, batches of 32. Measured with `liftlab train ../shared/datasets/trashnet` and these settings on
 EfficientNet-Lite0 at 224 px, 8 epochs: 94.05% test accuracy (val 94.4%), against 85.7% for the linear probe
@@ -135,7 +137,7 @@ def finetune_recipe(winner: Recipe, epochs: int, train_side: int = 0, size: int 
     # TrashNet (two improve fine-tunes at 224 px, 252 and 230 validation images) 90.87% against 91.27% and
     # 96.09% against 94.35%: +0.5 points on average across the three, within noise on each, for one more pass
     # (86 s on CIFAR-10's test split). The plan times the views (`measured_eval_seconds`).
-    values: dict[str, object] = {**FINETUNE_VALUES, "epochs": epochs, "tta": "flip"}
+    values: dict[str, RecipeValue] = {**FINETUNE_VALUES, "epochs": epochs, "tta": "flip"}
     if winner.compile == "auto" and winner.device in ("auto", "cpu") and not torch.cuda.is_available():
         values["compile"] = "off"
     tuned = with_values(tuned, values, "fine-tune step")

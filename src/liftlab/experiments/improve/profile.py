@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
 
-from liftlab.config import Recipe, apply_overrides, with_values
+from liftlab.config import Recipe, RecipeValue, apply_overrides, with_values
 from liftlab.data.check import CheckReport
 from liftlab.models.backbones import DEFAULT_BACKBONE, PHOTO_SIDE
 from liftlab.models.backbones import get as get_backbone
+from liftlab.records.fields import JsonObject
 
 THUMBNAIL_SIDE = 32
 """Median short side (px) from which colour images start from the pretrained backbone, upscaled: below it an
@@ -65,10 +65,10 @@ class Profile:
     n_train: int
     smallest_class: int
     image_modes: dict[str, int]
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, RecipeValue] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> JsonObject:
         return asdict(self)
 
 
@@ -101,7 +101,7 @@ def profile_data(check: CheckReport) -> Profile:
     train_counts = dict(check.counts.get("train", {}))
     n_train = sum(train_counts.values())
     smallest = min((c for c in train_counts.values() if c > 0), default=0)
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, RecipeValue] = {}
     reasons: list[str] = []
     modes = dict(check.image_modes)
     gray = bool(modes) and set(modes) <= GRAY_MODES

@@ -37,16 +37,12 @@ def _print_evaluation(record: Evaluation) -> None:
         parts = [f"{decision.name}:"]
         if decision.threshold is not None:
             parts.append(f"threshold {decision.threshold:.3f} (chosen on {decision.chosen_on or 'these items'})")
-        if decision.precision is not None:
-            parts.append(f"precision {decision.precision.value:.3f}")
-        if decision.recall is not None:
-            parts.append(f"recall {decision.recall.value:.3f}")
-        if decision.precision_in_use is not None:
-            parts.append(f"precision at a {decision.target_share:g} share {decision.precision_in_use.value:.3f}")
-        if decision.expected_gain is not None:
-            parts.append(f"gain per prediction {decision.expected_gain.value:.4g}")
-        elif decision.expected_cost is not None:
-            parts.append(f"cost per prediction {decision.expected_cost.value:.4g}")
+        in_use = f"precision at a {decision.target_share:g} share" if decision.target_share is not None else ""
+        shares = (("precision", decision.precision), ("recall", decision.recall), (in_use, decision.precision_in_use))
+        parts += [f"{label} {estimate.value:.3f}" for label, estimate in shares if estimate is not None]
+        money = ("gain", decision.expected_gain) if decision.expected_gain else ("cost", decision.expected_cost)
+        if money[1] is not None:
+            parts.append(f"{money[0]} per prediction {money[1].value:.4g}")
         if decision.contacts is not None:
             contacts = decision.contacts
             low, high = contacts.ci95

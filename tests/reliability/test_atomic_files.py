@@ -15,7 +15,9 @@ import torch
 
 from liftlab.train.checkpoint import load_checkpoint
 
-KILLS = 25
+KILLS = 12
+"""Writers killed at random points: each starts a Python that imports torch (about 3.5 s here), so 12 rather
+than 25 keeps `make test` under its 20 minutes; each kill lands inside a write most of the time."""
 
 # Writes checkpoints and a large JSON record in a loop, each carrying its generation number, so a
 # reader can tell a complete file of any generation from a partial one.

@@ -91,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split-seeds", default="1,2,3")
     parser.add_argument("--remedies", default=REMEDIES)
+    parser.add_argument("--clean-remedy", default=CLEAN_REMEDY, help="the remedy also trained on the clean labels")
     parser.add_argument("--out", type=Path, default=Path.home() / ".cache" / "liftlab" / "flip-remedy")
     parser.add_argument("--data-copy", type=Path, help="the copy of TrashNet to use (default: OUT/trashnet)")
     args = parser.parse_args()
@@ -106,7 +107,7 @@ def main() -> None:
     for seed in split_seeds:
         clean_csv, noisy_csv = labels_csvs(copy, seed)
         noisy = ablate(noisy_csv, args.remedies, args.out / f"noisy-s{seed}", recipe)
-        clean = ablate(clean_csv, CLEAN_REMEDY, args.out / f"clean-s{seed}", recipe)
+        clean = ablate(clean_csv, args.clean_remedy, args.out / f"clean-s{seed}", recipe)
         runs = {"clean": clean[()], "noisy": noisy[()]} | {name: noisy[strategy] for name, strategy in arms.items()}
         for name, record in runs.items():
             val[name].append(float(record.val_acc or 0.0))

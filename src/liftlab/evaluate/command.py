@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from liftlab.errors import BadInputError
-from liftlab.evaluate.evaluation import BusinessQuestion, Settings, compare_predictions, evaluate_predictions
+from liftlab.evaluate.evaluation import (
+    BusinessQuestion,
+    ModelChecks,
+    Settings,
+    compare_predictions,
+    evaluate_predictions,
+)
 from liftlab.evaluate.predictions_csv import read_predictions, write_predictions
 from liftlab.io import write_json
 from liftlab.records.evaluation import ComparedEvaluation, Evaluation
@@ -56,8 +62,8 @@ def run_evaluation(
         write_json(out / "evaluation.json", compared.to_json())
         return compared
     if model is not None and data is not None:
-        return evaluate_run_folder(out, model, data, question, settings, shifted=shifted, corruptions=corruptions,
-                                   familiarity=familiarity, quiet=quiet)  # fmt: skip
+        return evaluate_run_folder(out, model, data, question, settings, ModelChecks(corruptions, shifted, familiarity),
+                                   quiet)  # fmt: skip
     assert predictions is not None  # exactly one form was given, checked above
     scored = read_predictions(predictions)
     basis = None if thresholds_on is None else read_predictions(thresholds_on, classes=scored.classes)
@@ -70,18 +76,14 @@ def evaluate_run_folder(
     data: str,
     question: BusinessQuestion | None = None,
     settings: Settings | None = None,
-    *,
-    shifted: tuple[str, ...] = (),
-    corruptions: bool = True,
-    familiarity: bool = True,
+    checks: ModelChecks = ModelChecks(),
     quiet: bool = True,
 ) -> Evaluation:
     """`evaluate --model RUN --data DATA`: predictions.csv, evaluation.json, the plots and report.html in `out`."""
     from liftlab.evaluate.model import evaluate_model  # torch is only needed for a model
 
     out.mkdir(parents=True, exist_ok=True)
-    scored, record = evaluate_model(model, data, question, settings, shifted=shifted, corruptions=corruptions,
-                                    familiarity=familiarity, quiet=quiet)  # fmt: skip
+    scored, record = evaluate_model(model, data, question, settings, checks, quiet)
     write_predictions(out / "predictions.csv", scored)
     return _written(out, record)
 

@@ -75,6 +75,16 @@ class Settings:
             raise BadInputError(f"--resamples: expected at least 100 for a 95% interval, found {self.resamples}")
 
 
+@dataclass(frozen=True)
+class ModelChecks:
+    """What `evaluate --model` measures beside the metrics: accuracy under common corruptions, on other data
+    sets with the same class names (`shifted`), and which scored images are unfamiliar to the model."""
+
+    corruptions: bool = True
+    shifted: tuple[str, ...] = ()
+    familiarity: bool = True
+
+
 def _contacts(goal: float, precision: Estimate) -> Contacts:
     """Contacts for `goal` at `precision`: the interval's ends swap (a higher precision needs fewer)."""
     high_precision, low_precision = contacts_needed(goal, precision.high), contacts_needed(goal, precision.low)

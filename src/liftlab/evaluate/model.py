@@ -11,7 +11,7 @@ from liftlab.config import DataConfig
 from liftlab.data.geometry import mismatch
 from liftlab.data.loading import load_data
 from liftlab.errors import BadInputError
-from liftlab.evaluate.evaluation import BusinessQuestion, Settings, evaluate_predictions
+from liftlab.evaluate.evaluation import BusinessQuestion, ModelChecks, Settings, evaluate_predictions
 from liftlab.evaluate.predict import trained_geometry
 from liftlab.evaluate.predictions_csv import Predictions
 from liftlab.evaluate.robustness import (
@@ -41,17 +41,14 @@ def evaluate_model(
     data: str,
     question: BusinessQuestion | None = None,
     settings: Settings | None = None,
-    *,
-    shifted: tuple[str, ...] = (),
-    corruptions: bool = True,
-    familiarity: bool = True,
+    checks: ModelChecks = ModelChecks(),
     quiet: bool = True,
 ) -> tuple[Predictions, Evaluation]:
     """Score the model in `run_dir` on the test split of `data` (the validation split when there is none).
 
     The data is decoded at the run's own size and colour, and its classes are matched to the run's
     classes.json by name. Returns the predictions (for predictions.csv) and the evaluation record; with
-    `familiarity`, the record's `unfamiliar` says how many scored images lie farther from the training images
+    `checks.familiarity`, the record's `unfamiliar` says how many scored images lie farther from the training images
     than the threshold set on the validation split (`train.familiarity`).
     """
     settings = settings or Settings()
@@ -82,8 +79,8 @@ def evaluate_model(
     if every_test_image:
         correct = np.asarray(predictions.y_pred) == np.asarray(predictions.y_true)
         leak_free = accuracy_without(correct, loaded.leaked_test())
-    corrupted = corruption_accuracy(trained, scored, tuple(CORRUPTIONS), settings.seed) if corruptions else None
-    others = tuple(shifted_data(trained, spec, settings.resamples, settings.seed, quiet=quiet) for spec in shifted)
+    corrupted = corruption_accuracy(trained, scored, tuple(CORRUPTIONS), settings.seed) if checks.corruptions else None
+    others = tuple(shifted_data(trained, spec, settings.resamples, settings.seed, quiet) for spec in checks.shifted)
     robustness = Robustness(corrupted, others)
     return predictions, replace(
         evaluation,
@@ -91,7 +88,7 @@ def evaluate_model(
         unusable_files=tuple(UnusableFile(b.path, b.reason) for b in loaded.skipped),
         leak_free=leak_free,
         leak_free_measured=every_test_image,
-        unfamiliar=_unfamiliar(run_dir, data, trained.recipe.data, split_name, quiet) if familiarity else None,
+        unfamiliar=_unfamiliar(run_dir, data, trained.recipe.data, split_name, quiet) if checks.familiarity else None,
         robustness=robustness,
     )
 

@@ -81,6 +81,7 @@ def improve(
 ) -> ImproveResult:
     """Run the whole loop and write improve.json, report.html, best/ and evaluation/ into `out`."""
     from liftlab.evaluate.command import evaluate_run_folder
+    from liftlab.evaluate.evaluation import ModelChecks
     from liftlab.report.improve import improve_report
 
     settings = settings or ImproveSettings()
@@ -148,11 +149,12 @@ def improve(
         out / "best",
         spec,
         settings.question,
-        corruptions=ctx.time_plan.fits(clock.left(), corruption_seconds, share_of_reserve=0.5),
-        quiet=True,
-        # the unfamiliar-image threshold reads the review backbone's features, cached when the diagnosis
-        # reviewed the data; without that review they would be a pass over the data the budget did not plan
-        familiarity=diagnosis.data_review is not None,
+        checks=ModelChecks(
+            corruptions=ctx.time_plan.fits(clock.left(), corruption_seconds, share_of_reserve=0.5),
+            # the unfamiliar-image threshold reads the review backbone's features, cached when the diagnosis
+            # reviewed the data; without that review they would be a pass over the data the budget did not plan
+            familiarity=diagnosis.data_review is not None,
+        ),
     )
     ctx.step("evaluation", f"best model on the test split: {evaluation.accuracy.value:.4f}", started)
     # The lift describes the recipe (mean over the final seeds) or two models (its scope says which); what the

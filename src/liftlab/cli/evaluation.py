@@ -142,7 +142,7 @@ def evaluate(
         warning = record.model.resolution_warning if record.model else None
         if warning:
             errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
-        corruption = record.robustness.corruptions if record.robustness else None
+        corruption = record.corruptions
         if corruption:
             console.print(
                 f"accuracy clean {corruption.clean:.4f}, mean under corruptions {corruption.mean_corrupted or 0.0:.4f}"

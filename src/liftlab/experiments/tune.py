@@ -116,9 +116,11 @@ def suggest(trial: optuna.Trial, spaces: Mapping[str, SearchSpace]) -> list[str]
         if space.kind == "categorical":
             value = trial.suggest_categorical(name, list(space.choices))
         elif space.kind == "int":
-            value = trial.suggest_int(name, int(space.low or 0), int(space.high or 0), log=space.log)
+            low, high = space.bounds
+            value = trial.suggest_int(name, int(low), int(high), log=space.log)
         else:
-            value = trial.suggest_float(name, float(space.low or 0.0), float(space.high or 0.0), log=space.log)
+            low, high = space.bounds
+            value = trial.suggest_float(name, float(low), float(high), log=space.log)
         chosen.append(get(name).canonical(value))
     return chosen
 

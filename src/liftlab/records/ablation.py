@@ -16,6 +16,7 @@ from liftlab.records.fields import (
     check_format,
     fields_json,
     interval_of,
+    record_of,
     strings_of,
     value_of,
 )
@@ -40,7 +41,7 @@ class PairedDelta:
     ci95: tuple[float, float]
 
     def to_json(self) -> JsonObject:
-        return {"mean": self.mean, "ci95": list(self.ci95)}
+        return fields_json(self)
 
     @classmethod
     def from_json(cls, record: Any, where: str) -> PairedDelta:
@@ -133,12 +134,10 @@ class AblationArm:
             mean_test_acc=value_of(record, "mean_test_acc", NUMBER, where, optional=True),
             ci95=interval_of(record, "ci95", where),
             verdict=value_of(record, "verdict", (str,), where),
-            delta_vs_baseline=None if record.get("delta_vs_baseline") is None
-            else PairedDelta.from_json(record["delta_vs_baseline"], f"{where}: delta_vs_baseline"),
+            delta_vs_baseline=record_of(record, "delta_vs_baseline", PairedDelta.from_json, where),
             p_value=value_of(record, "p_value", NUMBER, where, optional=True),
             p_holm=value_of(record, "p_holm", NUMBER, where, optional=True),
-            mcnemar=None if record.get("mcnemar") is None
-            else McNemarCounts.from_json(record["mcnemar"], f"{where}: mcnemar"),
+            mcnemar=record_of(record, "mcnemar", McNemarCounts.from_json, where),
             seeds_to_detect_1_point=value_of(record, "seeds_to_detect_1_point", (int,), where, optional=True),
         )  # fmt: skip
 

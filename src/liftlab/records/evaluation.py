@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from liftlab.records.fields import JsonObject
+from liftlab.records.fields import JsonObject, fields_json
 from liftlab.records.runs import LeakFreeAccuracy
 
 
@@ -42,8 +42,7 @@ class ClassMetrics:
     support: int
 
     def to_json(self) -> JsonObject:
-        return {"precision": self.precision.to_json(), "recall": self.recall.to_json(), "f1": self.f1.to_json(),
-                "support": self.support}  # fmt: skip
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -57,8 +56,7 @@ class ReliabilityBin:
     accuracy: float
 
     def to_json(self) -> JsonObject:
-        return {"low": self.low, "high": self.high, "count": self.count, "confidence": self.confidence,
-                "accuracy": self.accuracy}  # fmt: skip
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -108,8 +106,7 @@ class PrecisionRecallCurve:
     average_precision: float
 
     def to_json(self) -> JsonObject:
-        return {"precision": list(self.precision), "recall": list(self.recall),
-                "average_precision": self.average_precision}  # fmt: skip
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -121,7 +118,7 @@ class Contacts:
     ci95: tuple[int | None, int | None]
 
     def to_json(self) -> JsonObject:
-        return {"goal": self.goal, "value": self.value, "ci95": list(self.ci95)}
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -168,8 +165,7 @@ class BusinessView:
     decisions: tuple[Decision, ...]
 
     def to_json(self) -> JsonObject:
-        return {"target": self.target, "goal": self.goal, "cost_file": self.cost_file, "cost_kind": self.cost_kind,
-                "decisions": [decision.to_json() for decision in self.decisions]}  # fmt: skip
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -178,7 +174,7 @@ class UnusableFile:
     reason: str
 
     def to_json(self) -> JsonObject:
-        return {"path": self.path, "reason": self.reason}
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -191,8 +187,7 @@ class ClassMatch:
     items_of_extra_classes: int
 
     def to_json(self) -> JsonObject:
-        return {"missing_classes": list(self.missing_classes), "extra_classes": list(self.extra_classes),
-                "items_of_extra_classes": self.items_of_extra_classes}  # fmt: skip
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -220,7 +215,7 @@ class UnfamiliarExample:
     outlier_score: float
 
     def to_json(self) -> JsonObject:
-        return {"item": self.item, "outlier_score": self.outlier_score}
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -256,9 +251,7 @@ class CorruptionCurves:
     mean_corrupted: float | None
 
     def to_json(self) -> JsonObject:
-        return {"clean": self.clean, "severities": list(self.severities),
-                "accuracy": {name: list(values) for name, values in self.accuracy.items()},
-                "mean_corrupted": self.mean_corrupted}  # fmt: skip
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -272,10 +265,7 @@ class ShiftedData:
     matching: ClassMatch
 
     def to_json(self) -> JsonObject:
-        record: JsonObject = {"data": self.data, "n_items": self.n_items,
-                              "accuracy": None if self.accuracy is None else self.accuracy.to_json(),
-                              "unusable_files": [file.to_json() for file in self.unusable_files]}  # fmt: skip
-        return record | self.matching.to_json()
+        return fields_json(self, skip=("matching",)) | self.matching.to_json()
 
 
 @dataclass(frozen=True)
@@ -313,6 +303,10 @@ class Evaluation:
     def accuracy(self) -> Estimate:
         return self.summary.accuracy
 
+    @property
+    def corruptions(self) -> CorruptionCurves | None:
+        return self.robustness.corruptions if self.robustness is not None else None
+
     def to_json(self) -> JsonObject:
         record: JsonObject = {"source": self.source} | self.summary.to_json()
         record["precision_recall"] = {name: curve.to_json() for name, curve in self.precision_recall.items()}
@@ -326,8 +320,9 @@ class Evaluation:
             record["leak_free"] = None if self.leak_free is None else self.leak_free.to_json()
         if self.unfamiliar is not None:
             record["unfamiliar"] = self.unfamiliar.to_json()
-        if self.robustness is not None and (self.robustness.corruptions is not None or self.robustness.shifted):
-            record["robustness"] = self.robustness.to_json()
+        robustness = self.robustness.to_json() if self.robustness is not None else {}
+        if robustness:  # only what was measured
+            record["robustness"] = robustness
         return record
 
 
@@ -340,7 +335,7 @@ class MetricDifference:
     b_minus_a: Estimate
 
     def to_json(self) -> JsonObject:
-        return {"a": self.a.to_json(), "b": self.b.to_json(), "b_minus_a": self.b_minus_a.to_json()}
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -352,7 +347,7 @@ class PairedMcNemar:
     p_value: float
 
     def to_json(self) -> JsonObject:
-        return {"b_only_right": self.b_only_right, "a_only_right": self.a_only_right, "p_value": self.p_value}
+        return fields_json(self)
 
 
 @dataclass(frozen=True)
@@ -368,9 +363,7 @@ class Comparison:
     contacts: dict[str, Contacts] | None = None
 
     def to_json(self) -> JsonObject:
-        record: JsonObject = {"a": self.a, "b": self.b, "n_items": self.n_items,
-                              "differences": {name: d.to_json() for name, d in self.differences.items()},
-                              "mcnemar": self.mcnemar.to_json()}  # fmt: skip
+        record = fields_json(self, skip=("contacts",))
         if self.contacts is not None:
             record["contacts"] = {label: contacts.to_json() for label, contacts in self.contacts.items()}
         return record
@@ -384,5 +377,4 @@ class ComparedEvaluation:
     models: dict[str, Evaluation] = field(default_factory=dict)  # "a" and "b"
 
     def to_json(self) -> JsonObject:
-        return {"comparison": self.comparison.to_json(),
-                "models": {label: model.to_json() for label, model in self.models.items()}}  # fmt: skip
+        return fields_json(self)

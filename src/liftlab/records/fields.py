@@ -4,12 +4,15 @@ format before it was written."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
 
 from liftlab.errors import BadInputError
 
 FORMAT = 1
+
+T = TypeVar("T")
 
 JsonObject = dict[str, Any]
 """A JSON object as it is written to, or was read from, one of liftlab's files: what a record's `to_json`
@@ -46,6 +49,12 @@ def check_format(record: JsonObject, where: str) -> None:
         raise BadInputError(
             f"{where}: format {version!r}, this liftlab reads format {FORMAT}; use the liftlab that wrote it"
         )
+
+
+def record_of(record: JsonObject, name: str, parse: Callable[[Any, str], T], where: str) -> T | None:
+    """The nested record in field `name` parsed by `parse(value, where)`; None where the field is missing or null."""
+    value = record.get(name)
+    return None if value is None else parse(value, f"{where}: {name}")
 
 
 def strings_of(record: JsonObject, name: str, where: str) -> tuple[str, ...]:

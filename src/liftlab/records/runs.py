@@ -22,6 +22,7 @@ from liftlab.records.fields import (
     check_format,
     fields_json,
     interval_of,
+    record_of,
     strings_of,
     value_of,
 )
@@ -329,9 +330,7 @@ class RunMetrics:
             liftlab_version=value_of(record, "liftlab_version", (str,), where, optional=True) or "",
             data_fingerprint=value_of(record, "data_fingerprint", (str,), where, optional=True) or "",
             test_leak_free=LeakFreeAccuracy.from_json(leak_free, f"{where}: test_leak_free") if leak_free else None,
-            native_geometry=None
-            if record.get("native_geometry") is None
-            else Geometry.from_json(record["native_geometry"], f"{where}: native_geometry"),
+            native_geometry=record_of(record, "native_geometry", Geometry.from_json, where),
             skipped=tuple(value_of(record, "skipped", (list,), where, optional=True) or ()),
             extra={key: value for key, value in record.items() if key not in RUN_METRICS},
         )

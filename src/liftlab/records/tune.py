@@ -61,6 +61,14 @@ class SearchSpace:
     def __post_init__(self) -> None:
         if self.kind not in ("categorical", "int", "float"):
             raise ValueError(f"search space kind {self.kind!r}: expected categorical, int or float")
+        if self.kind != "categorical" and (self.low is None or self.high is None):
+            raise ValueError(f"a {self.kind} search space needs low and high, found {self.low} and {self.high}")
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """`low` and `high` of an int or float space (both set: checked where it is made)."""
+        assert self.low is not None and self.high is not None, "a categorical space has no bounds"
+        return self.low, self.high
 
     def to_json(self) -> JsonObject:
         if self.kind == "categorical":

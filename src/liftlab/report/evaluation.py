@@ -87,7 +87,7 @@ def evaluation_plots(record: Evaluation, folder: Path) -> list[tuple[str, Path]]
         plots.append(("Precision-recall curves", curves))
     if record.summary.reliability:
         plots.append(("Reliability diagram", reliability_plot(record.summary.reliability, folder / "reliability.png")))
-    corruptions = record.robustness.corruptions if record.robustness else None
+    corruptions = record.corruptions
     if corruptions:
         plots.append(("Accuracy under corruptions", corruption_plot(corruptions, folder / "corruptions.png")))
     return plots

@@ -77,7 +77,7 @@ def improve_report(result: ImproveResult, evaluation: Evaluation, out: Path) -> 
         plots.append(("Learning curve (baseline recipe)", path))
     confusion = confusion_plot(evaluation.summary, out / "confusion.png")
     plots.append(("Confusion matrix of the best model (rows: true class)", confusion))
-    corruptions = evaluation.robustness.corruptions if evaluation.robustness else None
+    corruptions = evaluation.corruptions
     if corruptions:
         plots.append(("Best model under corruptions", corruption_plot(corruptions, out / "corruptions.png")))
     return render_page(
